@@ -1,0 +1,49 @@
+# gapwatch — `make help` lists the targets.
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# Packages with goroutines of their own: always tested with -race.
+RACE_PKGS := ./ingest/... ./storage/... ./dashboards/... ./cmd/...
+FUZZTIME ?= 15s
+
+.PHONY: help build test unit lint services services-stop demo bench fuzz clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build bin/gapwatch
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/gapwatch ./cmd/gapwatch
+
+services: ## install (first time) and start Kafka and ClickHouse on loopback
+	@deploy/services.sh start
+
+services-stop: ## stop Kafka and ClickHouse
+	@deploy/services.sh stop
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit: ## unit tests only (no servers needed)
+	$(GO) test -count=1 ./...
+
+test: lint services ## everything CI runs: lint, unit + integration tests on the real servers (race), SQL on chDB, fuzz
+	GAPWATCH_INTEGRATION=1 $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
+	GAPWATCH_INTEGRATION=1 $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -vE '/(ingest|storage|dashboards|cmd)(/|$$)')
+	$(MAKE) fuzz
+	$(MAKE) build
+	@echo "make test: all passed"
+
+fuzz: ## run every fuzz target briefly (FUZZTIME, default 15s each)
+	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzParseTime$$' -fuzztime $(FUZZTIME)
+
+demo: build ## the all-in-one demo: embedded Kafka, in-memory store, simulated tenants, API on 127.0.0.1:8080
+	./bin/gapwatch demo
+
+bench: ## benchmarks (pure hot paths)
+	$(GO) test -run '^$$' -bench . -benchmem ./ingest/...
+
+clean: ## remove build output (not the services' state; see deploy/README.md)
+	rm -rf bin

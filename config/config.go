@@ -1,0 +1,166 @@
+// Package config loads gapwatch's configuration: one YAML file, then GAPWATCH_*
+// environment variables, then command-line flags, each overriding the last.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/gapwatch/gapwatch/dashboards/api"
+	"github.com/gapwatch/gapwatch/ingest"
+	"github.com/gapwatch/gapwatch/storage/chstore"
+)
+
+// DefaultFile is read when --config is not given and the file exists.
+const DefaultFile = "gapwatch.yaml"
+
+// Config is the whole configuration. Fields document their defaults.
+type Config struct {
+	Store       string         `yaml:"store"`        // clickhouse (default) or memory
+	Bucket      time.Duration  `yaml:"bucket"`       // rate bucket width; default 1m
+	AlertsTopic string         `yaml:"alerts_topic"` // default gapwatch.alerts
+	Kafka       Kafka          `yaml:"kafka"`
+	Ingest      ingest.Config  `yaml:"ingest"` // brokers and bucket come from kafka.brokers and bucket
+	ClickHouse  chstore.Config `yaml:"clickhouse"`
+	HTTP        api.Config     `yaml:"http"`
+	Memory      Memory         `yaml:"memory"`
+}
+
+// Kafka says where the Kafka cluster is.
+type Kafka struct {
+	Brokers []string `yaml:"brokers"` // default 127.0.0.1:9092
+}
+
+// Memory configures the in-memory store.
+type Memory struct {
+	Retention time.Duration `yaml:"retention"` // buckets kept behind the newest; default 24h
+}
+
+// Load reads path (if path is empty, DefaultFile when present), then applies
+// the environment given by getenv. The result has defaults filled and is validated.
+func Load(path string, getenv func(string) string) (Config, error) {
+	var c Config
+	explicit := path != ""
+	if !explicit {
+		path = DefaultFile
+	}
+	raw, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	case explicit || !errors.Is(err, os.ErrNotExist):
+		return c, fmt.Errorf("config: %w", err)
+	}
+	if err := c.applyEnv(getenv); err != nil {
+		return c, err
+	}
+	c = c.WithDefaults()
+	return c, c.Validate()
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	list := func(s string) []string {
+		var out []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	set := map[string]func(string) error{
+		"GAPWATCH_KAFKA_BROKERS":       func(v string) error { c.Kafka.Brokers = list(v); return nil },
+		"GAPWATCH_INPUT_TOPICS":        func(v string) error { c.Ingest.Topics = list(v); return nil },
+		"GAPWATCH_GROUP":               func(v string) error { c.Ingest.Group = v; return nil },
+		"GAPWATCH_ALERTS_TOPIC":        func(v string) error { c.AlertsTopic = v; return nil },
+		"GAPWATCH_STORE":               func(v string) error { c.Store = v; return nil },
+		"GAPWATCH_CLICKHOUSE_ADDR":     func(v string) error { c.ClickHouse.Addr = v; return nil },
+		"GAPWATCH_CLICKHOUSE_DATABASE": func(v string) error { c.ClickHouse.Database = v; return nil },
+		"GAPWATCH_CLICKHOUSE_USER":     func(v string) error { c.ClickHouse.User = v; return nil },
+		"GAPWATCH_CLICKHOUSE_PASSWORD": func(v string) error { c.ClickHouse.Password = v; return nil },
+		"GAPWATCH_HTTP_ADDR":           func(v string) error { c.HTTP.Addr = v; return nil },
+		"GAPWATCH_BUCKET": func(v string) (err error) {
+			c.Bucket, err = time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("GAPWATCH_BUCKET: %w", err)
+			}
+			return nil
+		},
+	}
+	for name, f := range set {
+		if v := getenv(name); v != "" {
+			if err := f(v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// WithDefaults fills every unset field and copies the shared settings into the
+// per-role configs.
+func (c Config) WithDefaults() Config {
+	if c.Store == "" {
+		c.Store = "clickhouse"
+	}
+	if c.Bucket == 0 {
+		c.Bucket = time.Minute
+	}
+	if c.AlertsTopic == "" {
+		c.AlertsTopic = "gapwatch.alerts"
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		c.Kafka.Brokers = []string{"127.0.0.1:9092"}
+	}
+	if c.Memory.Retention == 0 {
+		c.Memory.Retention = 24 * time.Hour
+	}
+	c.Ingest.Brokers = c.Kafka.Brokers
+	c.Ingest.Bucket = c.Bucket
+	c.Ingest = c.Ingest.WithDefaults()
+	c.ClickHouse = c.ClickHouse.WithDefaults()
+	if c.HTTP.Addr == "" {
+		c.HTTP.Addr = "127.0.0.1:8080"
+	}
+	c.HTTP.Bucket = c.Bucket
+	return c
+}
+
+// Validate reports the first unusable setting.
+func (c Config) Validate() error {
+	if c.Store != "clickhouse" && c.Store != "memory" {
+		return fmt.Errorf("store %q: want clickhouse or memory", c.Store)
+	}
+	if err := c.Ingest.Validate(); err != nil {
+		return err
+	}
+	if c.Store == "clickhouse" {
+		if err := c.ClickHouse.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Redacted returns c as YAML with secrets blanked, for check-config.
+func (c Config) Redacted() string {
+	if c.ClickHouse.Password != "" {
+		c.ClickHouse.Password = "********"
+	}
+	out, err := yaml.Marshal(c)
+	if err != nil {
+		return err.Error()
+	}
+	return string(out)
+}

@@ -1,0 +1,208 @@
+// Package api is gapwatch's HTTP query API (role api): rates per stream on both
+// clocks, health, readiness and Prometheus metrics. The Grafana datasource plugin
+// and the built-in pages read from it; it reads the store and never writes.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gapwatch/gapwatch/storage"
+)
+
+// RateReader answers rate queries; both stores implement it.
+type RateReader interface {
+	// Rates returns one point per step of q, zero-filled. An error wrapping
+	// storage.ErrBadQuery is the caller's fault.
+	Rates(ctx context.Context, q storage.RateQuery) ([]storage.Point, error)
+}
+
+// Check is one readiness condition: nil when satisfied.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Config is the API role's configuration.
+type Config struct {
+	Addr   string        `yaml:"addr"` // listen address; default 127.0.0.1:8080 (loopback unless configured)
+	Bucket time.Duration `yaml:"-"`    // the pipeline's bucket width: default and smallest step
+}
+
+// Deps are what the server reads.
+type Deps struct {
+	Rates    RateReader
+	Gatherer prometheus.Gatherer
+	Ready    []Check
+	Log      *slog.Logger
+}
+
+// Server serves the API.
+type Server struct {
+	cfg  Config
+	deps Deps
+	mux  *http.ServeMux
+}
+
+// New returns a server; Run listens.
+func New(cfg Config, deps Deps) *Server {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.Bucket == 0 {
+		cfg.Bucket = time.Minute
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	deps.Log = deps.Log.With("component", "api")
+	s := &Server{cfg: cfg, deps: deps, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /api/v1/rates", s.rates)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if deps.Gatherer != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{}))
+	}
+	return s
+}
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Run serves on cfg.Addr until ctx ends, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("api: listening on %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
+	s.deps.Log.Info("serving", "addr", "http://"+ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: %w", err)
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shut)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var failing []string
+	for _, c := range s.deps.Ready {
+		if err := c.Fn(ctx); err != nil {
+			failing = append(failing, c.Name+": "+err.Error())
+		}
+	}
+	if len(failing) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "not ready:\n"+strings.Join(failing, "\n"))
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+type ratePoint struct {
+	T        string   `json:"t"`
+	Events   uint64   `json:"events"`
+	Expected *float64 `json:"expected"`
+	Lower    *float64 `json:"lower"`
+	Upper    *float64 `json:"upper"`
+}
+
+type ratesResponse struct {
+	Tenant string      `json:"tenant"`
+	Source string      `json:"source"`
+	Step   int64       `json:"step"`
+	Clock  string      `json:"clock"`
+	Points []ratePoint `json:"points"`
+}
+
+func (s *Server) rates(w http.ResponseWriter, r *http.Request) {
+	q, err := s.parseRateQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	pts, err := s.deps.Rates.Rates(r.Context(), q)
+	if err != nil {
+		if errors.Is(err, storage.ErrBadQuery) {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		s.deps.Log.Warn("rates query failed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, errors.New("store unavailable"))
+		return
+	}
+	resp := ratesResponse{Tenant: q.Tenant, Source: q.Source, Step: int64(q.Step / time.Second), Clock: q.Clock.String(),
+		Points: make([]ratePoint, len(pts))}
+	for i, p := range pts {
+		resp.Points[i] = ratePoint{T: p.T.Format(time.RFC3339), Events: p.Events}
+	}
+	writeJSON(w, resp)
+}
+
+func (s *Server) parseRateQuery(r *http.Request) (storage.RateQuery, error) {
+	v := r.URL.Query()
+	q := storage.RateQuery{Tenant: v.Get("tenant"), Source: v.Get("source"), Step: s.cfg.Bucket}
+	if q.Tenant == "" || q.Source == "" {
+		return q, errors.New("tenant and source are required")
+	}
+	var err error
+	if q.Clock, err = storage.ParseClock(v.Get("clock")); err != nil {
+		return q, err
+	}
+	if st := v.Get("step"); st != "" {
+		if q.Step, err = time.ParseDuration(st); err != nil {
+			return q, fmt.Errorf("step: %w", err)
+		}
+	}
+	if q.Step < s.cfg.Bucket || q.Step%s.cfg.Bucket != 0 {
+		return q, fmt.Errorf("step %s must be a multiple of the bucket width %s", q.Step, s.cfg.Bucket)
+	}
+	q.To = time.Now().UTC()
+	if t := v.Get("to"); t != "" {
+		if q.To, err = time.Parse(time.RFC3339, t); err != nil {
+			return q, fmt.Errorf("to: want RFC 3339: %w", err)
+		}
+	}
+	q.From = q.To.Add(-time.Hour)
+	if f := v.Get("from"); f != "" {
+		if q.From, err = time.Parse(time.RFC3339, f); err != nil {
+			return q, fmt.Errorf("from: want RFC 3339: %w", err)
+		}
+	}
+	return q, q.Validate()
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		slog.Debug("writing response", "err", err)
+	}
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}

@@ -1,0 +1,515 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/gapwatch/gapwatch/storage"
+)
+
+// Sink is where ingest stores its batches: the ClickHouse store in production,
+// the in-memory store in the demo.
+type Sink interface {
+	// Write stores the batch's counts and offsets atomically: all of it or none.
+	// An error may still mean it was stored (a timeout after the server committed);
+	// ingest tells the two apart by reading Offsets back.
+	Write(ctx context.Context, b storage.Batch) error
+	// Offsets returns the stored progress of every partition of topic.
+	Offsets(ctx context.Context, topic string) (map[int32]storage.Offset, error)
+}
+
+// Config is the ingest role's configuration. Zero values take the documented defaults.
+type Config struct {
+	Brokers       []string               `yaml:"brokers"`        // default 127.0.0.1:9092
+	Topics        []string               `yaml:"topics"`         // raw log topics; default logs
+	Group         string                 `yaml:"group"`          // consumer group; default gapwatch-ingest
+	Bucket        time.Duration          `yaml:"bucket"`         // count bucket width; default 1m
+	FlushInterval time.Duration          `yaml:"flush_interval"` // how often counts are written; default 1s
+	Fields        FieldConfig            `yaml:"fields"`         // field resolution for every topic
+	TopicFields   map[string]FieldConfig `yaml:"topic_fields"`   // per-topic field resolution, replacing Fields
+	Limits        Limits                 `yaml:"limits"`
+	MaxFuture     time.Duration          `yaml:"max_future"`      // events stamped further ahead of their arrival are rejected; default 1h
+	MaxLateness   time.Duration          `yaml:"max_lateness"`    // events older than this at arrival are rejected; default 168h
+	StartOffset   string                 `yaml:"start_offset"`    // where a partition with no stored or committed progress starts: earliest (default) or latest
+	FetchMaxBytes int                    `yaml:"fetch_max_bytes"` // per partition fetch; default 8 MiB
+	FetchMaxWait  time.Duration          `yaml:"fetch_max_wait"`  // default 250ms
+	WriteTimeout  time.Duration          `yaml:"write_timeout"`   // one store write; default 30s, below the rebalance timeout
+	// RebalanceTimeout bounds how long a member may take to hand its partitions over
+	// (final write included); default 60s.
+	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
+	SessionTimeout   time.Duration `yaml:"session_timeout"` // default 10s
+}
+
+// WithDefaults fills unset fields.
+func (c Config) WithDefaults() Config {
+	if len(c.Brokers) == 0 {
+		c.Brokers = []string{"127.0.0.1:9092"}
+	}
+	if len(c.Topics) == 0 {
+		c.Topics = []string{"logs"}
+	}
+	if c.Group == "" {
+		c.Group = "gapwatch-ingest"
+	}
+	if c.Bucket == 0 {
+		c.Bucket = time.Minute
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = time.Second
+	}
+	c.Fields = c.Fields.WithDefaults()
+	for t, f := range c.TopicFields {
+		c.TopicFields[t] = f.WithDefaults()
+	}
+	c.Limits = c.Limits.WithDefaults()
+	if c.MaxFuture == 0 {
+		c.MaxFuture = time.Hour
+	}
+	if c.MaxLateness == 0 {
+		c.MaxLateness = 7 * 24 * time.Hour
+	}
+	if c.StartOffset == "" {
+		c.StartOffset = "earliest"
+	}
+	if c.FetchMaxBytes == 0 {
+		c.FetchMaxBytes = 8 << 20
+	}
+	if c.FetchMaxWait == 0 {
+		c.FetchMaxWait = 250 * time.Millisecond
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+	if c.RebalanceTimeout == 0 {
+		c.RebalanceTimeout = 60 * time.Second
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	return c
+}
+
+// Validate reports the first unusable setting.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0 || c.Brokers[0] == "":
+		return errors.New("ingest: no Kafka brokers")
+	case len(c.Topics) == 0:
+		return errors.New("ingest: no input topics")
+	case c.Group == "":
+		return errors.New("ingest: empty consumer group")
+	case c.Bucket < time.Second || c.Bucket%time.Second != 0 || (24*time.Hour)%c.Bucket != 0:
+		return fmt.Errorf("ingest: bucket %s must be whole seconds and divide a day", c.Bucket)
+	case c.FlushInterval < 10*time.Millisecond:
+		return fmt.Errorf("ingest: flush_interval %s too short", c.FlushInterval)
+	case c.StartOffset != "earliest" && c.StartOffset != "latest":
+		return fmt.Errorf("ingest: start_offset %q: want earliest or latest", c.StartOffset)
+	case c.WriteTimeout >= c.RebalanceTimeout:
+		return fmt.Errorf("ingest: write_timeout %s must be below rebalance_timeout %s, or a slow final write could overlap the next owner", c.WriteTimeout, c.RebalanceTimeout)
+	case c.Limits.MaxStreams < 1 || c.Limits.MaxStreamsPerTenant < 1 || c.Limits.MaxPendingCells < 2:
+		return errors.New("ingest: limits must be positive")
+	}
+	if err := c.Fields.Validate(); err != nil {
+		return err
+	}
+	for t, f := range c.TopicFields {
+		if err := f.Validate(); err != nil {
+			return fmt.Errorf("topic %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+func (c Config) fieldsFor(topic string) FieldConfig {
+	if f, ok := c.TopicFields[topic]; ok {
+		return f
+	}
+	return c.Fields
+}
+
+// Deps are what an Ingester works with.
+type Deps struct {
+	Sink     Sink
+	Registry prometheus.Registerer
+	Log      *slog.Logger
+	// Dialer connects to Kafka; nil means kafka-go's default dialer.
+	Dialer *kafka.Dialer
+}
+
+// Ingester consumes the input topics as one member of the consumer group and
+// writes counts with their offsets to the sink. See docs/exactly-once.md.
+type Ingester struct {
+	cfg     Config
+	sink    Sink
+	log     *slog.Logger
+	dialer  *kafka.Dialer
+	streams *Streams
+	metrics *Metrics
+	ready   atomic.Bool
+
+	loggedMu sync.Mutex
+	logged   map[Reason]bool
+}
+
+// New checks cfg and returns an Ingester; Run starts it.
+func New(cfg Config, deps Deps) (*Ingester, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	for _, t := range cfg.Topics {
+		if _, err := NewDecoder(cfg.fieldsFor(t)); err != nil {
+			return nil, fmt.Errorf("topic %s: %w", t, err)
+		}
+	}
+	if deps.Sink == nil {
+		return nil, errors.New("ingest: no sink")
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	if deps.Dialer == nil {
+		deps.Dialer = kafka.DefaultDialer
+	}
+	streams := NewStreams(cfg.Limits)
+	return &Ingester{
+		cfg: cfg, sink: deps.Sink, log: deps.Log.With("component", "ingest"), dialer: deps.Dialer,
+		streams: streams, metrics: NewMetrics(deps.Registry, streams), logged: map[Reason]bool{},
+	}, nil
+}
+
+// Ready reports whether the ingester holds a live group generation.
+func (in *Ingester) Ready() bool { return in.ready.Load() }
+
+// Run consumes until ctx ends, then hands back its partitions after a final write.
+func (in *Ingester) Run(ctx context.Context) error {
+	start := kafka.FirstOffset
+	if in.cfg.StartOffset == "latest" {
+		start = kafka.LastOffset
+	}
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                    in.cfg.Group,
+		Brokers:               in.cfg.Brokers,
+		Dialer:                in.dialer,
+		Topics:                in.cfg.Topics,
+		StartOffset:           start,
+		SessionTimeout:        in.cfg.SessionTimeout,
+		RebalanceTimeout:      in.cfg.RebalanceTimeout,
+		HeartbeatInterval:     in.cfg.SessionTimeout / 5,
+		JoinGroupBackoff:      time.Second,
+		WatchPartitionChanges: true,
+		ErrorLogger:           kafka.LoggerFunc(func(msg string, args ...any) { in.log.Debug("kafka group: " + fmt.Sprintf(msg, args...)) }),
+	})
+	if err != nil {
+		return fmt.Errorf("joining consumer group %s: %w", in.cfg.Group, err)
+	}
+	stop := context.AfterFunc(ctx, func() { group.Close() })
+	defer stop()
+	in.log.Info("joining consumer group", "group", in.cfg.Group, "topics", in.cfg.Topics, "brokers", in.cfg.Brokers)
+	for {
+		gen, err := group.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+				return nil
+			}
+			in.log.Warn("consumer group: waiting for a generation", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		in.runGeneration(gen)
+	}
+}
+
+// runGeneration consumes the generation's partitions until it ends. One
+// goroutine per partition decodes and applies to a counter; one flusher writes
+// the counter to the sink and then commits. All are started with gen.Start, so
+// the group does not rejoin (and hand the partitions to another member) before
+// the final write has finished; and since any of them returning ends the
+// generation, none returns early.
+func (in *Ingester) runGeneration(gen *kafka.Generation) {
+	gen.Start(func(ctx context.Context) {
+		in.log.Info("generation started", "generation", gen.ID, "assignments", describe(gen.Assignments))
+		counter := NewCounter(in.cfg.Bucket, in.streams, in.cfg.Limits)
+		var readers sync.WaitGroup
+		assigned := 0
+		for topic, parts := range gen.Assignments {
+			if len(parts) == 0 {
+				continue
+			}
+			stored, err := in.storedOffsets(ctx, topic)
+			if err != nil {
+				return // generation ended while the store was unreachable
+			}
+			for _, pa := range parts {
+				offset := pa.Offset
+				if o, ok := stored[int32(pa.ID)]; ok {
+					offset = o.Next
+				}
+				assigned++
+				readers.Add(1)
+				topic, partition := topic, int32(pa.ID)
+				gen.Start(func(ctx context.Context) {
+					defer readers.Done()
+					in.consume(ctx, counter, topic, partition, offset)
+				})
+			}
+		}
+		in.metrics.partitions.Set(float64(assigned))
+		in.ready.Store(true)
+		in.flushLoop(ctx, gen, counter, &readers)
+		in.ready.Store(false)
+		in.metrics.partitions.Set(0)
+	})
+}
+
+func describe(a map[string][]kafka.PartitionAssignment) map[string][]int {
+	out := map[string][]int{}
+	for t, ps := range a {
+		for _, p := range ps {
+			out[t] = append(out[t], p.ID)
+		}
+	}
+	return out
+}
+
+// storedOffsets reads the store's progress for topic, retrying while the store is
+// down: consuming without it could count records twice.
+func (in *Ingester) storedOffsets(ctx context.Context, topic string) (map[int32]storage.Offset, error) {
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		stored, err := in.sink.Offsets(ctx, topic)
+		if err == nil {
+			return stored, nil
+		}
+		in.log.Warn("reading stored offsets failed; retrying", "topic", topic, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// partitionState is one partition goroutine's reusable scratch.
+type partitionState struct {
+	in        *Ingester
+	topic     string
+	partition int32
+	decoder   *Decoder
+	staged    Staged
+	msg       kafka.Message
+	arrival   time.Time
+	emit      func(Event)
+	reject    func(Reason, string)
+}
+
+func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string, partition int32, offset int64) {
+	dec, err := NewDecoder(in.cfg.fieldsFor(topic))
+	if err != nil { // checked in New
+		panic(err)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:         in.cfg.Brokers,
+		Dialer:          in.dialer,
+		Topic:           topic,
+		Partition:       int(partition),
+		MinBytes:        1,
+		MaxBytes:        in.cfg.FetchMaxBytes,
+		MaxWait:         in.cfg.FetchMaxWait,
+		QueueCapacity:   1000,
+		ReadLagInterval: -1,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			in.log.Warn("kafka reader: "+fmt.Sprintf(msg, args...), "topic", topic, "partition", partition)
+		}),
+	})
+	defer r.Close()
+	if err := r.SetOffset(offset); err != nil {
+		in.log.Error("setting start offset", "topic", topic, "partition", partition, "offset", offset, "err", err)
+		return
+	}
+	in.log.Debug("consuming partition", "topic", topic, "partition", partition, "offset", offset)
+	ps := &partitionState{in: in, topic: topic, partition: partition, decoder: dec}
+	ps.emit = ps.onEvent
+	ps.reject = ps.onReject
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				in.log.Error("reading partition", "topic", topic, "partition", partition, "err", err)
+			}
+			return
+		}
+		in.metrics.messages.Inc()
+		ps.msg = m
+		ps.arrival = m.Time
+		if ps.arrival.IsZero() || ps.arrival.Unix() <= 0 {
+			ps.arrival = time.Now() // a record without timestamp arrives now
+		}
+		ps.staged.Reset()
+		dec.Decode(m.Value, ps.emit, ps.reject)
+		refused, err := counter.Apply(topic, partition, m.Offset+1, ps.arrival, &ps.staged)
+		if err != nil {
+			return // closed: the generation is ending
+		}
+		if refused > 0 {
+			in.rejected(ReasonStreamLimit, refused, fmt.Sprintf("%d events of new streams over the caps (%d streams, %d per tenant)", refused, in.cfg.Limits.MaxStreams, in.cfg.Limits.MaxStreamsPerTenant), topic, partition, m.Offset)
+		}
+	}
+}
+
+func (ps *partitionState) onEvent(ev Event) {
+	cfg := &ps.in.cfg
+	if ev.Time.After(ps.arrival.Add(cfg.MaxFuture)) || ev.Time.Before(ps.arrival.Add(-cfg.MaxLateness)) {
+		ps.onReject(ReasonTimeOutOfRange, "event time "+ev.Time.Format(time.RFC3339)+" vs arrival "+ps.arrival.UTC().Format(time.RFC3339))
+		return
+	}
+	ps.staged.Add(ev)
+}
+
+func (ps *partitionState) onReject(reason Reason, detail string) {
+	ps.in.rejected(reason, 1, detail, ps.topic, ps.partition, ps.msg.Offset)
+}
+
+// rejected counts n rejections and logs the first of each reason.
+func (in *Ingester) rejected(reason Reason, n int, detail, topic string, partition int32, offset int64) {
+	in.metrics.rejected.WithLabelValues(string(reason)).Add(float64(n))
+	in.loggedMu.Lock()
+	first := !in.logged[reason]
+	in.logged[reason] = true
+	in.loggedMu.Unlock()
+	if first {
+		in.log.Warn("rejecting input (logged once per reason; see gapwatch_ingest_rejected_total)",
+			"reason", reason, "detail", detail, "topic", topic, "partition", partition, "offset", offset)
+	}
+}
+
+// flushLoop writes the counter every FlushInterval and, once the generation
+// ends and every partition goroutine has stopped, writes what is left.
+func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counter *Counter, readers *sync.WaitGroup) {
+	t := time.NewTicker(in.cfg.FlushInterval)
+	defer t.Stop()
+	var unwritten storage.Batch // a failed batch, retried merged with newer counts
+	for {
+		select {
+		case <-ctx.Done():
+			counter.Close()
+			readers.Wait()
+			final, cancel := context.WithTimeout(context.Background(), in.cfg.WriteTimeout)
+			defer cancel()
+			unwritten = merge(unwritten, counter.Take())
+			if err := in.write(final, unwritten); err != nil && len(unwritten.Offsets) > 0 {
+				in.log.Warn("final write failed; the next owner of these partitions resumes from the stored offsets",
+					"counts", len(unwritten.Counts), "err", err)
+				return
+			}
+			in.commit(gen, unwritten)
+			in.log.Info("generation ended", "generation", gen.ID)
+			return
+		case <-t.C:
+		}
+		unwritten = merge(unwritten, counter.Take())
+		in.metrics.pending.Set(float64(counter.Pending()))
+		if len(unwritten.Offsets) == 0 {
+			continue
+		}
+		wctx, cancel := context.WithTimeout(ctx, in.cfg.WriteTimeout)
+		err := in.write(wctx, unwritten)
+		cancel()
+		if err != nil {
+			in.log.Warn("write failed; retrying with the next flush", "counts", len(unwritten.Counts), "err", err)
+			continue
+		}
+		in.commit(gen, unwritten)
+		unwritten = storage.Batch{}
+	}
+}
+
+// write stores b once. After an error it reads the stored offsets back: if
+// they already cover b, the write did land and must not be repeated.
+func (in *Ingester) write(ctx context.Context, b storage.Batch) error {
+	if len(b.Offsets) == 0 {
+		return nil
+	}
+	began := time.Now()
+	err := in.sink.Write(ctx, b)
+	if err != nil {
+		in.metrics.flushErrors.Inc()
+		if landed, lerr := in.landed(ctx, b); lerr != nil || !landed {
+			return err
+		}
+		in.log.Info("write reported an error but its offsets are stored: it landed", "err", err)
+	}
+	in.metrics.flushSeconds.Observe(time.Since(began).Seconds())
+	in.metrics.flushRows.Observe(float64(len(b.Counts) + len(b.Offsets)))
+	in.metrics.flushes.Inc()
+	in.metrics.eventsStored.Add(float64(b.Events()))
+	for _, o := range b.Offsets {
+		in.metrics.storedOffsets.WithLabelValues(o.Topic, strconv.Itoa(int(o.Partition))).Set(float64(o.Next))
+	}
+	return nil
+}
+
+func (in *Ingester) landed(ctx context.Context, b storage.Batch) (bool, error) {
+	o := b.Offsets[0]
+	stored, err := in.sink.Offsets(ctx, o.Topic)
+	if err != nil {
+		return false, err
+	}
+	return stored[o.Partition].Next >= o.Next, nil
+}
+
+// commit records the stored progress in Kafka too, for lag monitoring and as
+// the fallback when the store has no progress for a partition.
+func (in *Ingester) commit(gen *kafka.Generation, b storage.Batch) {
+	if len(b.Offsets) == 0 {
+		return
+	}
+	offsets := map[string]map[int]int64{}
+	for _, o := range b.Offsets {
+		if offsets[o.Topic] == nil {
+			offsets[o.Topic] = map[int]int64{}
+		}
+		offsets[o.Topic][int(o.Partition)] = o.Next
+	}
+	if err := gen.CommitOffsets(offsets); err != nil {
+		in.metrics.commitErrors.Inc()
+		in.log.Debug("committing offsets to Kafka failed (progress is in the store)", "err", err)
+	}
+}
+
+// merge combines a batch that failed to write with newer counts from the same
+// partitions: counts add up, each partition keeps its furthest offset.
+func merge(old, newer storage.Batch) storage.Batch {
+	if len(old.Offsets) == 0 && len(old.Counts) == 0 {
+		return newer
+	}
+	old.Counts = append(old.Counts, newer.Counts...)
+	for _, n := range newer.Offsets {
+		found := false
+		for i, o := range old.Offsets {
+			if o.Topic == n.Topic && o.Partition == n.Partition {
+				old.Offsets[i] = n
+				found = true
+			}
+		}
+		if !found {
+			old.Offsets = append(old.Offsets, n)
+		}
+	}
+	return old
+}

@@ -1,0 +1,236 @@
+package ingest
+
+import (
+	"encoding/binary"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/gapwatch/gapwatch/storage"
+)
+
+// Limits bound what one ingest process holds in memory, whatever the input.
+type Limits struct {
+	MaxStreams          int `yaml:"max_streams"`            // distinct (tenant, source) streams counted; default 100000
+	MaxStreamsPerTenant int `yaml:"max_streams_per_tenant"` // default 10000
+	MaxPendingCells     int `yaml:"max_pending_cells"`      // counts held between flushes before consumers wait; default 500000
+}
+
+// WithDefaults fills unset limits.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxStreams == 0 {
+		l.MaxStreams = 100_000
+	}
+	if l.MaxStreamsPerTenant == 0 {
+		l.MaxStreamsPerTenant = 10_000
+	}
+	if l.MaxPendingCells == 0 {
+		l.MaxPendingCells = 500_000
+	}
+	return l
+}
+
+// ErrClosed is returned by Counter.Apply once the counter is closed.
+var ErrClosed = errors.New("counter closed")
+
+// Streams admits new streams up to the configured caps. It lives as long as the
+// process, across consumer-group generations. Safe for concurrent use.
+type Streams struct {
+	max, perTenant int
+
+	mu        sync.Mutex
+	known     map[string]struct{} // tenant \x00 source
+	byTenant  map[string]int
+	keyScrach []byte
+}
+
+// NewStreams returns an empty registry with the caps of l.
+func NewStreams(l Limits) *Streams {
+	l = l.WithDefaults()
+	return &Streams{max: l.MaxStreams, perTenant: l.MaxStreamsPerTenant, known: map[string]struct{}{}, byTenant: map[string]int{}}
+}
+
+// Len returns the number of admitted streams.
+func (s *Streams) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.known)
+}
+
+// admit reports whether events of (tenant, source) may be counted.
+func (s *Streams) admit(tenant, source []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keyScrach = append(append(append(s.keyScrach[:0], tenant...), 0), source...)
+	if _, ok := s.known[string(s.keyScrach)]; ok {
+		return true
+	}
+	if len(s.known) >= s.max || s.byTenant[string(tenant)] >= s.perTenant {
+		return false
+	}
+	s.known[string(s.keyScrach)] = struct{}{}
+	s.byTenant[string(tenant)]++
+	return true
+}
+
+// Staged holds the events decoded from one message until Counter.Apply counts
+// them all at once together with the message's offset. Reused per partition.
+type Staged struct {
+	buf    []byte
+	events []stagedEvent
+}
+
+type stagedEvent struct {
+	tenantEnd, sourceEnd int // ends in buf; each starts where the previous ends
+	time                 time.Time
+}
+
+// Reset empties s for the next message.
+func (s *Staged) Reset() { s.buf, s.events = s.buf[:0], s.events[:0] }
+
+// Add copies ev into s.
+func (s *Staged) Add(ev Event) {
+	s.buf = append(s.buf, ev.Tenant...)
+	t := len(s.buf)
+	s.buf = append(s.buf, ev.Source...)
+	s.events = append(s.events, stagedEvent{tenantEnd: t, sourceEnd: len(s.buf), time: ev.Time})
+}
+
+// Len returns the number of staged events.
+func (s *Staged) Len() int { return len(s.events) }
+
+func (s *Staged) at(i int) (tenant, source []byte, t time.Time) {
+	start := 0
+	if i > 0 {
+		start = s.events[i-1].sourceEnd
+	}
+	e := s.events[i]
+	return s.buf[start:e.tenantEnd], s.buf[e.tenantEnd:e.sourceEnd], e.time
+}
+
+type cell struct {
+	tenant, source string
+	clock          storage.Clock
+	bucket         int64
+	events         uint64
+	lateness       [storage.LatenessBuckets]uint64
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// Counter sums staged events per stream, bucket and clock, and remembers for
+// each partition the offset up to which they are counted. Partition goroutines
+// Apply; one flusher Takes. A message's events and its offset are applied under
+// one lock, so a Take never splits a message. When MaxPendingCells counts are
+// pending, Apply waits for the next Take: backpressure, never an unbounded map.
+type Counter struct {
+	width   int64 // bucket width in seconds
+	streams *Streams
+	max     int
+
+	mu      sync.Mutex
+	taken   *sync.Cond
+	closed  bool
+	cells   map[string]*cell
+	offsets map[topicPartition]storage.Offset
+	key     []byte
+}
+
+// NewCounter returns a counter with buckets of width w.
+func NewCounter(w time.Duration, streams *Streams, l Limits) *Counter {
+	l = l.WithDefaults()
+	c := &Counter{width: int64(w / time.Second), streams: streams, max: l.MaxPendingCells,
+		cells: map[string]*cell{}, offsets: map[topicPartition]storage.Offset{}}
+	c.taken = sync.NewCond(&c.mu)
+	return c
+}
+
+// Apply counts the staged events of the message at offset next-1 of
+// topic/partition, which arrived at arrival, and records next as the partition's
+// progress. It returns how many events were refused because their stream is over
+// the cardinality caps (the caller reports them). It blocks while the pending map
+// is full and returns ErrClosed once the counter is closed.
+func (c *Counter) Apply(topic string, partition int32, next int64, arrival time.Time, s *Staged) (refused int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.cells)+2*s.Len() > c.max && len(c.cells) > 0 && !c.closed {
+		c.taken.Wait()
+	}
+	if c.closed {
+		return 0, ErrClosed
+	}
+	arrivalBucket := storage.BucketStart(arrival, time.Duration(c.width)*time.Second)
+	for i := range s.events {
+		tenant, source, t := s.at(i)
+		if !c.streams.admit(tenant, source) {
+			refused++
+			continue
+		}
+		a := c.cell(tenant, source, storage.Arrival, arrivalBucket)
+		a.events++
+		a.lateness[storage.LatenessBucket(arrival.Sub(t))]++
+		e := c.cell(tenant, source, storage.Event, storage.BucketStart(t, time.Duration(c.width)*time.Second))
+		e.events++
+	}
+	tp := topicPartition{topic, partition}
+	o := c.offsets[tp]
+	o.Topic, o.Partition, o.Next = topic, partition, next
+	if arrival.After(o.ArrivalHW) {
+		o.ArrivalHW = arrival.UTC().Truncate(time.Second)
+	}
+	c.offsets[tp] = o
+	return refused, nil
+}
+
+func (c *Counter) cell(tenant, source []byte, clock storage.Clock, bucket int64) *cell {
+	c.key = append(append(append(c.key[:0], tenant...), 0), source...)
+	c.key = append(c.key, byte(clock))
+	c.key = binary.BigEndian.AppendUint64(c.key, uint64(bucket))
+	if x, ok := c.cells[string(c.key)]; ok {
+		return x
+	}
+	x := &cell{tenant: string(tenant), source: string(source), clock: clock, bucket: bucket}
+	c.cells[string(c.key)] = x
+	return x
+}
+
+// Take returns everything applied since the last Take as one batch and wakes
+// waiting Apply calls. The offsets carry each partition's latest progress.
+func (c *Counter) Take() storage.Batch {
+	c.mu.Lock()
+	cells, offsets := c.cells, c.offsets
+	c.cells, c.offsets = make(map[string]*cell, len(cells)), map[topicPartition]storage.Offset{}
+	c.taken.Broadcast()
+	c.mu.Unlock()
+
+	b := storage.Batch{Counts: make([]storage.Count, 0, len(cells)), Offsets: make([]storage.Offset, 0, len(offsets))}
+	for _, x := range cells {
+		cnt := storage.Count{Tenant: x.tenant, Source: x.source, Clock: x.clock, Bucket: x.bucket, Events: x.events}
+		if x.clock == storage.Arrival {
+			cnt.Lateness = append([]uint64(nil), x.lateness[:]...)
+		}
+		b.Counts = append(b.Counts, cnt)
+	}
+	for _, o := range offsets {
+		b.Offsets = append(b.Offsets, o)
+	}
+	return b
+}
+
+// Pending returns the number of counts waiting for the next Take.
+func (c *Counter) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.cells)
+}
+
+// Close makes pending and future Apply calls return ErrClosed.
+func (c *Counter) Close() {
+	c.mu.Lock()
+	c.closed = true
+	c.taken.Broadcast()
+	c.mu.Unlock()
+}

@@ -1,0 +1,71 @@
+package ingest
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ReasonStreamLimit refuses events of a new stream once the cardinality caps are reached.
+const ReasonStreamLimit Reason = "stream_limit"
+
+// ReasonTimeOutOfRange refuses events whose time is too far from their arrival
+// (beyond Config.MaxFuture ahead or Config.MaxLateness behind).
+const ReasonTimeOutOfRange Reason = "time_out_of_range"
+
+// allReasons are pre-registered so every rejection series exists from the start.
+var allReasons = []Reason{
+	ReasonOversized, ReasonInvalidUTF8, ReasonInvalidJSON, ReasonNotObject, ReasonEmptyEnvelope,
+	ReasonMissingTenant, ReasonMissingSource, ReasonMissingTime, ReasonBadTime, ReasonBadTenant,
+	ReasonBadSource, ReasonStreamLimit, ReasonTimeOutOfRange,
+}
+
+// Metrics are ingest's Prometheus series.
+type Metrics struct {
+	messages      prometheus.Counter
+	eventsStored  prometheus.Counter
+	rejected      *prometheus.CounterVec
+	flushes       prometheus.Counter
+	flushErrors   prometheus.Counter
+	flushSeconds  prometheus.Histogram
+	flushRows     prometheus.Histogram
+	pending       prometheus.Gauge
+	partitions    prometheus.Gauge
+	streams       prometheus.GaugeFunc
+	commitErrors  prometheus.Counter
+	storedOffsets *prometheus.GaugeVec
+}
+
+// NewMetrics registers ingest's metrics on reg.
+func NewMetrics(reg prometheus.Registerer, streams *Streams) *Metrics {
+	m := &Metrics{
+		messages: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_messages_total",
+			Help: "Kafka messages consumed."}),
+		eventsStored: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_events_stored_total",
+			Help: "Events counted and durably stored."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gapwatch_ingest_rejected_total",
+			Help: "Messages or records that could not be counted, by reason."}, []string{"reason"}),
+		flushes: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_flushes_total",
+			Help: "Batches written to the store."}),
+		flushErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_flush_errors_total",
+			Help: "Failed batch writes (retried)."}),
+		flushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gapwatch_ingest_flush_duration_seconds",
+			Help: "Time to write one batch.", Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}),
+		flushRows: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gapwatch_ingest_flush_rows",
+			Help: "Rows per batch written.", Buckets: prometheus.ExponentialBuckets(1, 4, 12)}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_ingest_pending_cells",
+			Help: "Counts held in memory waiting for the next write."}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_ingest_partitions_assigned",
+			Help: "Kafka partitions this process consumes."}),
+		streams: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gapwatch_ingest_streams",
+			Help: "Distinct (tenant, source) streams admitted."}, func() float64 { return float64(streams.Len()) }),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_commit_errors_total",
+			Help: "Failed Kafka offset commits (progress is kept in the store; harmless but worth a look)."}),
+		storedOffsets: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gapwatch_ingest_stored_offset",
+			Help: "Next offset to consume, as durably stored, per partition."}, []string{"topic", "partition"}),
+	}
+	reg.MustRegister(m.messages, m.eventsStored, m.rejected, m.flushes, m.flushErrors, m.flushSeconds,
+		m.flushRows, m.pending, m.partitions, m.streams, m.commitErrors, m.storedOffsets)
+	for _, r := range allReasons {
+		m.rejected.WithLabelValues(string(r))
+	}
+	return m
+}

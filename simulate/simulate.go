@@ -1,0 +1,343 @@
+// Package simulate produces realistic multi-tenant security-log traffic into
+// Kafka: Azure Monitor diagnostic exports, CloudTrail batches and plain JSON
+// events from firewalls, EDR and DNS resolvers, with a daily rhythm, Poisson
+// noise and scripted incidents (a source going silent or losing part of its
+// events). `gapwatch simulate` and `gapwatch demo` use it.
+package simulate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Incident makes one stream lose a share of its events for a while.
+type Incident struct {
+	Tenant, Source string
+	After, For     time.Duration // from the simulation's start
+	Loss           float64       // 1 = silence, 0.7 = 70 % of events lost
+}
+
+// ParseIncident reads "tenant/source:after:for[:loss]", e.g. "acme/firewall:2m:10m" or "acme/edr:0s:1h:0.7".
+func ParseIncident(s string) (Incident, error) {
+	parts := strings.Split(s, ":")
+	stream := strings.SplitN(parts[0], "/", 2)
+	if len(parts) < 3 || len(parts) > 4 || len(stream) != 2 {
+		return Incident{}, fmt.Errorf("incident %q: want tenant/source:after:for[:loss]", s)
+	}
+	in := Incident{Tenant: stream[0], Source: stream[1], Loss: 1}
+	var err error
+	if in.After, err = time.ParseDuration(parts[1]); err != nil {
+		return in, fmt.Errorf("incident %q: after: %w", s, err)
+	}
+	if in.For, err = time.ParseDuration(parts[2]); err != nil {
+		return in, fmt.Errorf("incident %q: for: %w", s, err)
+	}
+	if len(parts) == 4 {
+		if in.Loss, err = strconv.ParseFloat(parts[3], 64); err != nil || in.Loss < 0 || in.Loss > 1 {
+			return in, fmt.Errorf("incident %q: loss must be in [0, 1]", s)
+		}
+	}
+	return in, nil
+}
+
+// Config shapes the simulated traffic.
+type Config struct {
+	Brokers   []string      // default 127.0.0.1:9092
+	Topic     string        // default logs
+	Tenants   int           // default 5
+	Rate      float64       // mean events per second over all streams; default 200
+	Duration  time.Duration // 0 runs until the context ends
+	Seed      uint64        // same seed, same traffic
+	Incidents []Incident
+}
+
+// WithDefaults fills unset fields.
+func (c Config) WithDefaults() Config {
+	if len(c.Brokers) == 0 {
+		c.Brokers = []string{"127.0.0.1:9092"}
+	}
+	if c.Topic == "" {
+		c.Topic = "logs"
+	}
+	if c.Tenants == 0 {
+		c.Tenants = 5
+	}
+	if c.Rate == 0 {
+		c.Rate = 200
+	}
+	return c
+}
+
+// Validate reports the first unusable setting.
+func (c Config) Validate() error {
+	if c.Tenants < 1 || c.Tenants > 100_000 {
+		return errors.New("simulate: tenants must be in [1, 100000]")
+	}
+	if c.Rate <= 0 || c.Rate > 1e6 {
+		return errors.New("simulate: rate must be in (0, 1e6] events/s")
+	}
+	return nil
+}
+
+type format int
+
+const (
+	plainFirewall format = iota // {"tenant":...,"source":"firewall","@timestamp":RFC3339 ms}
+	plainEDR                    // {"tenant_id":...,"log_type":"edr","timestamp":epoch ms}
+	plainDNS                    // {"tenantId":...,"category":"dns","time":epoch s}
+	azure                       // {"records":[...]} with category
+	cloudTrail                  // {"Records":[...]}
+)
+
+// Stream is one simulated (tenant, source) stream as gapwatch will see it.
+type Stream struct {
+	Tenant, Source string
+	Rate           float64 // mean events per second
+	format         format
+	org            string // the organisation behind the tenant id
+}
+
+var tenantNames = []string{"acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka"}
+
+// Generator makes the traffic; it is pure and deterministic for a seed.
+type Generator struct {
+	cfg     Config
+	rng     *rand.Rand
+	streams []Stream
+	start   time.Time
+	seq     uint64
+}
+
+// NewGenerator lays out the streams of cfg; start is the simulation's time zero.
+func NewGenerator(cfg Config, start time.Time) *Generator {
+	cfg = cfg.WithDefaults()
+	g := &Generator{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x9a9)), start: start}
+	var weights []float64
+	for i := range cfg.Tenants {
+		org := fmt.Sprintf("tenant-%03d", i)
+		if i < len(tenantNames) {
+			org = tenantNames[i]
+		}
+		size := 0.5 + 1.5*g.rng.Float64() // tenants differ in size
+		add := func(tenant, source string, f format, w float64) {
+			g.streams = append(g.streams, Stream{Tenant: tenant, Source: source, format: f, org: org})
+			weights = append(weights, size*w)
+		}
+		add(org, "firewall", plainFirewall, 4)
+		add(org, "edr", plainEDR, 2)
+		add(org, "dns", plainDNS, 3)
+		add(azureTenant(org), "SignInLogs", azure, 1)
+		add(azureTenant(org), "AuditLogs", azure, 0.3)
+		add(awsAccount(org), "aws.cloudtrail", cloudTrail, 1.5)
+	}
+	var total float64
+	for _, w := range weights {
+		total += w
+	}
+	for i := range g.streams {
+		g.streams[i].Rate = cfg.Rate * weights[i] / total
+	}
+	return g
+}
+
+// Streams lists the simulated streams.
+func (g *Generator) Streams() []Stream { return g.streams }
+
+func azureTenant(org string) string {
+	h := fnv.New128a()
+	h.Write([]byte(org))
+	b := h.Sum(nil)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func awsAccount(org string) string {
+	h := fnv.New64a()
+	h.Write([]byte(org))
+	return fmt.Sprintf("%012d", h.Sum64()%1_000_000_000_000)
+}
+
+// diurnal is the daily rhythm of log volume: busiest mid-afternoon UTC, a third
+// of that at night.
+func diurnal(t time.Time) float64 {
+	h := float64(t.Hour()) + float64(t.Minute())/60
+	return 1 + 0.5*math.Sin(2*math.Pi*(h-9)/24)
+}
+
+// Message is one Kafka record to produce.
+type Message struct {
+	Key   []byte
+	Value []byte
+	Time  time.Time // arrival: the record timestamp
+}
+
+// Tick returns the messages of the interval [at, at+d): Poisson counts per
+// stream around its rate times the daily rhythm, minus any incident's loss.
+// It also returns how many events they carry per stream, for tests.
+func (g *Generator) Tick(at time.Time, d time.Duration) ([]Message, map[[2]string]int) {
+	var out []Message
+	sent := map[[2]string]int{}
+	for _, s := range g.streams {
+		n := poisson(g.rng, s.Rate*diurnal(at)*d.Seconds())
+		if loss := g.loss(s, at); loss > 0 {
+			kept := 0
+			for range n {
+				if g.rng.Float64() >= loss {
+					kept++
+				}
+			}
+			n = kept
+		}
+		if n == 0 {
+			continue
+		}
+		sent[[2]string{s.Tenant, s.Source}] += n
+		per := 1
+		if s.format == azure || s.format == cloudTrail {
+			per = 10 // exports batch records
+		}
+		for n > 0 {
+			k := min(per, n)
+			n -= k
+			arrival := at.Add(time.Duration(g.rng.Int64N(int64(d))))
+			out = append(out, Message{Key: []byte(s.Tenant + "/" + s.Source), Value: g.render(s, arrival, k), Time: arrival})
+		}
+	}
+	return out, sent
+}
+
+func (g *Generator) loss(s Stream, at time.Time) float64 {
+	for _, in := range g.cfg.Incidents {
+		off := at.Sub(g.start)
+		if (in.Tenant == s.Tenant || in.Tenant == s.org) && in.Source == s.Source && off >= in.After && off < in.After+in.For {
+			return in.Loss
+		}
+	}
+	return 0
+}
+
+func poisson(r *rand.Rand, mean float64) int {
+	if mean <= 0 {
+		return 0
+	}
+	if mean > 50 { // normal approximation
+		return max(0, int(math.Round(mean+math.Sqrt(mean)*r.NormFloat64())))
+	}
+	l, k, p := math.Exp(-mean), 0, 1.0
+	for {
+		p *= r.Float64()
+		if p <= l {
+			return k
+		}
+		k++
+	}
+}
+
+// eventTime is a little before arrival: shippers buffer for seconds, sometimes minutes.
+func (g *Generator) eventTime(arrival time.Time) time.Time {
+	lag := time.Duration(g.rng.ExpFloat64() * float64(2*time.Second))
+	if g.rng.IntN(100) == 0 {
+		lag += time.Duration(g.rng.IntN(300)) * time.Second
+	}
+	return arrival.Add(-lag)
+}
+
+var actions = []string{"allow", "deny", "drop"}
+
+func (g *Generator) render(s Stream, arrival time.Time, n int) []byte {
+	g.seq++
+	ip := fmt.Sprintf("10.%d.%d.%d", g.rng.IntN(256), g.rng.IntN(256), 1+g.rng.IntN(254))
+	switch s.format {
+	case plainFirewall:
+		return fmt.Appendf(nil, `{"tenant":%q,"source":"firewall","@timestamp":%q,"host":"fw-%02d","action":%q,"src_ip":%q,"dst_ip":"203.0.113.%d","dst_port":%d,"proto":"tcp","bytes":%d,"rule":"r-%d"}`,
+			s.Tenant, g.eventTime(arrival).Format("2006-01-02T15:04:05.000Z07:00"), g.rng.IntN(4), actions[g.rng.IntN(3)], ip, g.rng.IntN(256), []int{22, 53, 80, 443, 3389}[g.rng.IntN(5)], g.rng.IntN(1<<20), g.rng.IntN(900))
+	case plainEDR:
+		return fmt.Appendf(nil, `{"tenant_id":%q,"log_type":"edr","timestamp":%d,"device":{"name":"wks-%04d","os":"windows"},"event":"process_start","process":{"name":"powershell.exe","pid":%d,"parent":"explorer.exe","cmdline":"powershell -nop -c Get-Date"},"user":"user%d"}`,
+			s.Tenant, g.eventTime(arrival).UnixMilli(), g.rng.IntN(5000), 1000+g.rng.IntN(60000), g.rng.IntN(500))
+	case plainDNS:
+		return fmt.Appendf(nil, `{"tenantId":%q,"category":"dns","time":%d,"client":%q,"query":"host%d.example.com","qtype":"A","rcode":"NOERROR","resolver":"dns-%d","answers":["198.51.100.%d"],"ttl":300}`,
+			s.Tenant, g.eventTime(arrival).Unix(), ip, g.rng.IntN(10000), g.rng.IntN(3), g.rng.IntN(256))
+	case azure:
+		b := []byte(`{"records":[`)
+		for i := range n {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = fmt.Appendf(b, `{"time":%q,"resourceId":"/tenants/%s/providers/Microsoft.aadiam","operationName":"%s","category":%q,"tenantId":%q,"resultType":"0","callerIpAddress":%q,"correlationId":"%08x-0000-4000-8000-%012x","identity":"user%d@%s.example","level":4,"location":"westeurope"}`,
+				g.eventTime(arrival).Format("2006-01-02T15:04:05.0000000Z"), s.Tenant, map[string]string{"SignInLogs": "Sign-in activity", "AuditLogs": "Update user"}[s.Source],
+				s.Source, s.Tenant, ip, g.seq, i, g.rng.IntN(500), s.org)
+		}
+		return append(b, "]}"...)
+	default: // cloudTrail
+		b := []byte(`{"Records":[`)
+		for i := range n {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = fmt.Appendf(b, `{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","principalId":"AIDA%012d","accountId":%q,"userName":"svc-%d"},"eventTime":%q,"eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"eu-west-1","sourceIPAddress":%q,"requestID":"%016X","eventID":"%08x-%04x","readOnly":true,"recipientAccountId":%q}`,
+				g.rng.IntN(1e9), s.Tenant, g.rng.IntN(50), g.eventTime(arrival).Format(time.RFC3339), ip, g.rng.Uint64(), g.seq, i, s.Tenant)
+		}
+		return append(b, "]}"...)
+	}
+}
+
+// Run produces the traffic to Kafka once a second until cfg.Duration has passed
+// or ctx ends. It returns the number of messages produced.
+func Run(ctx context.Context, cfg Config, w *kafka.Writer) (int, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	g := NewGenerator(cfg, now)
+	sent := 0
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := now
+	for {
+		select {
+		case <-ctx.Done():
+			return sent, nil
+		case tick := <-t.C:
+			msgs, _ := g.Tick(last, tick.Sub(last))
+			last = tick
+			km := make([]kafka.Message, len(msgs))
+			for i, m := range msgs {
+				km[i] = kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time}
+			}
+			if err := w.WriteMessages(ctx, km...); err != nil {
+				if ctx.Err() != nil {
+					return sent, nil
+				}
+				return sent, fmt.Errorf("producing to %s: %w", cfg.Topic, err)
+			}
+			sent += len(km)
+			if cfg.Duration > 0 && tick.Sub(now) >= cfg.Duration {
+				return sent, nil
+			}
+		}
+	}
+}
+
+// NewWriter returns a synchronous, fully acknowledged producer for cfg.Topic.
+func NewWriter(cfg Config) *kafka.Writer {
+	cfg = cfg.WithDefaults()
+	return &kafka.Writer{
+		Addr:                   kafka.TCP(cfg.Brokers...),
+		Topic:                  cfg.Topic,
+		Balancer:               &kafka.Hash{},
+		RequiredAcks:           kafka.RequireAll,
+		BatchSize:              1000,
+		BatchBytes:             8 << 20,
+		BatchTimeout:           20 * time.Millisecond,
+		AllowAutoTopicCreation: true,
+	}
+}

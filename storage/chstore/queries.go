@@ -1,0 +1,29 @@
+package chstore
+
+// Every statement gapwatch sends to ClickHouse, in one place so that the SQL check
+// (TestStatementsOnCurrentClickHouse) can run each on current ClickHouse through chDB
+// as well as on the CI server. They must run on ClickHouse 18.16 and on current
+// releases: intDiv bucketing, no WITH FILL, columns always named in INSERT.
+// {db} is replaced by the validated, backquoted database name; ? are bound by the driver.
+const (
+	qCreateMigrations = `CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = TinyLog`
+	qInsertMigration  = `INSERT INTO {db}.schema_migrations (version, name)`
+	qSchemaVersion    = `SELECT toUInt32(max(version)) FROM {db}.schema_migrations`
+
+	qInsertCounts = `INSERT INTO {db}.counts (day, tenant, source, clock, bucket, events, lateness, topic, partition, next_offset, arrival_hw)`
+
+	qOffsets = `SELECT topic, partition, max(next_offset), max(arrival_hw) FROM {db}.counts WHERE tenant = '' GROUP BY topic, partition`
+
+	qRatesRaw = `SELECT toInt64(intDiv(toInt64(toUInt32(bucket)) - ?, ?)) AS i, toUInt64(sum(events)) AS n
+FROM {db}.counts
+WHERE tenant = ? AND source = ? AND clock = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
+GROUP BY i`
+
+	qRatesHourly = `SELECT toInt64(intDiv(toInt64(toUInt32(hour)) - ?, ?)) AS i, toUInt64(sum(events)) AS n
+FROM {db}.counts_hourly
+WHERE tenant = ? AND source = ? AND clock = ? AND hour >= toDateTime(?) AND hour < toDateTime(?)
+GROUP BY i`
+
+	qPartitions    = `SELECT DISTINCT table, partition_id FROM system.parts WHERE database = ? AND active AND table IN ('counts', 'counts_hourly')`
+	qDropPartition = `ALTER TABLE {db}.{table} DROP PARTITION ID ?`
+)

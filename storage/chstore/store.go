@@ -1,0 +1,290 @@
+// Package chstore is gapwatch's ClickHouse store. It works on ClickHouse 18.16
+// (Debian's package, used by CI) and on current releases, using modern DDL only
+// where the server's version has it.
+package chstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/gapwatch/gapwatch/storage"
+)
+
+// Config says where the store is and how long it keeps data.
+type Config struct {
+	Addr                string        `yaml:"addr"`                  // native protocol host:port; default 127.0.0.1:9000
+	Database            string        `yaml:"database"`              // default gapwatch; created by Migrate
+	User                string        `yaml:"user"`                  // default "default"
+	Password            string        `yaml:"password"`              // default empty; never logged
+	DialTimeout         time.Duration `yaml:"dial_timeout"`          // default 5s
+	RetentionDays       int           `yaml:"retention_days"`        // raw per-bucket counts; default 30
+	RollupRetentionDays int           `yaml:"rollup_retention_days"` // hourly rollup; default 400
+}
+
+// WithDefaults fills unset fields with their documented defaults.
+func (c Config) WithDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:9000"
+	}
+	if c.Database == "" {
+		c.Database = "gapwatch"
+	}
+	if c.User == "" {
+		c.User = "default"
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.RetentionDays == 0 {
+		c.RetentionDays = 30
+	}
+	if c.RollupRetentionDays == 0 {
+		c.RollupRetentionDays = 400
+	}
+	return c
+}
+
+// Validate reports the first unusable setting.
+func (c Config) Validate() error {
+	if err := ValidDatabase(c.Database); err != nil {
+		return fmt.Errorf("clickhouse: %w", err)
+	}
+	if !strings.Contains(c.Addr, ":") {
+		return fmt.Errorf("clickhouse: addr %q: want host:port", c.Addr)
+	}
+	if c.RetentionDays < 1 || c.RollupRetentionDays < c.RetentionDays {
+		return fmt.Errorf("clickhouse: retention_days must be ≥ 1 and rollup_retention_days ≥ retention_days (got %d, %d)", c.RetentionDays, c.RollupRetentionDays)
+	}
+	return nil
+}
+
+// Store reads and writes gapwatch's tables in one ClickHouse database.
+type Store struct {
+	cfg      Config
+	conn     driver.Conn
+	db       string // backquoted database name
+	version  string
+	features Features
+	log      *slog.Logger
+}
+
+// Open connects to ClickHouse and reads the server's version. It does not
+// create anything; call Migrate for that.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{cfg.Addr},
+		Auth:        clickhouse.Auth{Database: "default", Username: cfg.User, Password: cfg.Password},
+		DialTimeout: cfg.DialTimeout,
+		// Writes are one block each (one part, atomic); a long one must not be cut off.
+		ReadTimeout:     5 * time.Minute,
+		MaxOpenConns:    8,
+		MaxIdleConns:    4,
+		ConnMaxLifetime: time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to ClickHouse at %s: %w", cfg.Addr, err)
+	}
+	s := &Store{cfg: cfg, conn: conn, db: "`" + cfg.Database + "`", log: log.With("component", "clickhouse")}
+	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&s.version); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("connecting to ClickHouse at %s as %q: %w", cfg.Addr, cfg.User, err)
+	}
+	if s.features, err = FeaturesOf(s.version); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Version returns the server's version() string.
+func (s *Store) Version() string { return s.version }
+
+// Features returns what the schema uses on this server.
+func (s *Store) Features() Features { return s.features }
+
+// Close closes the connections.
+func (s *Store) Close() error { return s.conn.Close() }
+
+// Ping checks that the server answers.
+func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
+
+// CheckSchema returns an error unless Migrate has brought the database up to this build's schema.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("%w (run `gapwatch migrate` first)", err)
+	}
+	if want := LatestVersion(); v < want {
+		return fmt.Errorf("database %s is at schema version %d, this build needs %d: run `gapwatch migrate`", s.cfg.Database, v, want)
+	}
+	return nil
+}
+
+func (s *Store) q(sql string) string { return strings.ReplaceAll(sql, "{db}", s.db) }
+
+// Write stores a batch's counts and offsets in one insert: one block whose rows all
+// fall in one partition, which ClickHouse writes as one part, atomically. The
+// partition is today's (UTC), so retention drops data by the day it was stored.
+func (s *Store) Write(ctx context.Context, b storage.Batch) error {
+	if len(b.Counts) == 0 && len(b.Offsets) == 0 {
+		return nil
+	}
+	batch, err := s.conn.PrepareBatch(ctx, s.q(qInsertCounts))
+	if err != nil {
+		return fmt.Errorf("preparing insert: %w", err)
+	}
+	defer batch.Abort() //nolint:errcheck // no-op after Send
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	zero := time.Unix(0, 0).UTC()
+	empty := []uint64{}
+	for _, c := range b.Counts {
+		lat := c.Lateness
+		if lat == nil {
+			lat = empty
+		}
+		if err := batch.Append(day, c.Tenant, c.Source, uint8(c.Clock), time.Unix(c.Bucket, 0), c.Events, lat, "", int32(0), int64(0), zero); err != nil {
+			return fmt.Errorf("appending count: %w", err)
+		}
+	}
+	for _, o := range b.Offsets {
+		if err := batch.Append(day, "", "", uint8(0), zero, uint64(0), empty, o.Topic, o.Partition, o.Next, o.ArrivalHW); err != nil {
+			return fmt.Errorf("appending offset: %w", err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("inserting %d rows into %s.counts: %w", len(b.Counts)+len(b.Offsets), s.cfg.Database, err)
+	}
+	return nil
+}
+
+// Offsets returns the stored progress of every partition of topic.
+func (s *Store) Offsets(ctx context.Context, topic string) (map[int32]storage.Offset, error) {
+	rows, err := s.conn.Query(ctx, s.q(qOffsets))
+	if err != nil {
+		return nil, fmt.Errorf("reading stored offsets: %w", err)
+	}
+	defer rows.Close()
+	out := map[int32]storage.Offset{}
+	for rows.Next() {
+		var o storage.Offset
+		if err := rows.Scan(&o.Topic, &o.Partition, &o.Next, &o.ArrivalHW); err != nil {
+			return nil, fmt.Errorf("reading stored offsets: %w", err)
+		}
+		if o.Topic == topic {
+			o.ArrivalHW = o.ArrivalHW.UTC()
+			out[o.Partition] = o
+		}
+	}
+	return out, rows.Err()
+}
+
+// Rates answers q from the hourly rollup when the step is whole hours, else from raw counts.
+func (s *Store) Rates(ctx context.Context, q storage.RateQuery) ([]storage.Point, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	start, n := q.Steps()
+	step := int64(q.Step / time.Second)
+	end := start + int64(n)*step
+	sql := qRatesRaw
+	if step%3600 == 0 {
+		sql = qRatesHourly
+	}
+	rows, err := s.conn.Query(ctx, s.q(sql), start, step, q.Tenant, q.Source, uint8(q.Clock), start, end)
+	if err != nil {
+		return nil, fmt.Errorf("querying rates: %w", err)
+	}
+	defer rows.Close()
+	sums := map[int64]uint64{}
+	for rows.Next() {
+		var i int64
+		var events uint64
+		if err := rows.Scan(&i, &events); err != nil {
+			return nil, fmt.Errorf("reading rates: %w", err)
+		}
+		sums[i] += events
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading rates: %w", err)
+	}
+	return storage.FillPoints(q, sums), nil
+}
+
+// EnforceRetention drops the daily partitions older than the configured
+// retention (raw counts and rollup separately) and returns how many it dropped.
+// Progress rows age out with their day; a partition whose stored progress is
+// gone resumes from the Kafka-committed offset.
+func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (int, error) {
+	rows, err := s.conn.Query(ctx, qPartitions, s.cfg.Database)
+	if err != nil {
+		return 0, fmt.Errorf("listing partitions: %w", err)
+	}
+	type part struct{ table, id string }
+	var old []part
+	today := now.UTC().Truncate(24 * time.Hour)
+	for rows.Next() {
+		var p part
+		if err := rows.Scan(&p.table, &p.id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("listing partitions: %w", err)
+		}
+		day, err := time.Parse("20060102", p.id)
+		if err != nil {
+			continue // not a partition gapwatch made
+		}
+		keep := s.cfg.RetentionDays
+		if p.table == "counts_hourly" {
+			keep = s.cfg.RollupRetentionDays
+		}
+		if day.Before(today.AddDate(0, 0, -keep)) {
+			old = append(old, p)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("listing partitions: %w", err)
+	}
+	for i, p := range old {
+		sql := strings.ReplaceAll(s.q(qDropPartition), "{table}", p.table)
+		if err := s.conn.Exec(ctx, sql, p.id); err != nil {
+			return i, fmt.Errorf("dropping partition %s of %s: %w", p.id, p.table, err)
+		}
+		s.log.Info("dropped partition past retention", "table", p.table, "partition", p.id)
+	}
+	return len(old), nil
+}
+
+// RunRetention enforces retention now and then every interval until ctx ends.
+func (s *Store) RunRetention(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := s.EnforceRetention(ctx, time.Now()); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Warn("retention pass failed; will retry", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Exec runs one statement; for operators' tools and tests.
+func (s *Store) Exec(ctx context.Context, sql string, args ...any) error {
+	return s.conn.Exec(ctx, sql, args...)
+}

@@ -1,0 +1,131 @@
+// Package memstore is an in-memory store for the all-in-one `gapwatch demo`. It
+// answers queries exactly as the ClickHouse store does for the same batches, and
+// keeps only a bounded window of buckets behind the newest one it has seen.
+package memstore
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/gapwatch/gapwatch/storage"
+)
+
+type stream struct{ tenant, source string }
+
+type slot struct {
+	clock  storage.Clock
+	bucket int64
+}
+
+type partition struct {
+	topic string
+	part  int32
+}
+
+// Store keeps counts in maps under one lock. The zero value is not usable; call New.
+type Store struct {
+	retention time.Duration
+
+	mu      sync.RWMutex
+	counts  map[stream]map[slot]uint64
+	offsets map[partition]storage.Offset
+	newest  int64 // newest bucket start seen, Unix seconds
+	evicted int64 // newest at the last eviction pass
+}
+
+// New returns a store that forgets buckets older than retention behind the newest
+// bucket written (default 24h when retention is 0).
+func New(retention time.Duration) *Store {
+	if retention <= 0 {
+		retention = 24 * time.Hour
+	}
+	return &Store{retention: retention, counts: map[stream]map[slot]uint64{}, offsets: map[partition]storage.Offset{}}
+}
+
+// Write adds a batch atomically.
+func (s *Store) Write(_ context.Context, b storage.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range b.Counts {
+		st := stream{c.Tenant, c.Source}
+		m := s.counts[st]
+		if m == nil {
+			m = map[slot]uint64{}
+			s.counts[st] = m
+		}
+		m[slot{c.Clock, c.Bucket}] += c.Events
+		if c.Bucket > s.newest {
+			s.newest = c.Bucket
+		}
+	}
+	for _, o := range b.Offsets {
+		p := partition{o.Topic, o.Partition}
+		if cur, ok := s.offsets[p]; !ok || o.Next > cur.Next {
+			if ok && cur.ArrivalHW.After(o.ArrivalHW) {
+				o.ArrivalHW = cur.ArrivalHW
+			}
+			s.offsets[p] = o
+		}
+	}
+	s.evictLocked()
+	return nil
+}
+
+// evictLocked drops buckets behind the retention window, at most once per
+// minute of progress so that a write stays cheap.
+func (s *Store) evictLocked() {
+	if s.newest-s.evicted < 60 {
+		return
+	}
+	s.evicted = s.newest
+	cutoff := s.newest - int64(s.retention/time.Second)
+	for st, m := range s.counts {
+		for k := range m {
+			if k.bucket < cutoff {
+				delete(m, k)
+			}
+		}
+		if len(m) == 0 {
+			delete(s.counts, st)
+		}
+	}
+}
+
+// Offsets returns the progress of every partition of topic.
+func (s *Store) Offsets(_ context.Context, topic string) (map[int32]storage.Offset, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := map[int32]storage.Offset{}
+	for p, o := range s.offsets {
+		if p.topic == topic {
+			out[p.part] = o
+		}
+	}
+	return out, nil
+}
+
+// Rates answers q from the counts held.
+func (s *Store) Rates(_ context.Context, q storage.RateQuery) ([]storage.Point, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	start, n := q.Steps()
+	step := int64(q.Step / time.Second)
+	end := start + int64(n)*step
+	sums := map[int64]uint64{}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for k, v := range s.counts[stream{q.Tenant, q.Source}] {
+		if k.clock == q.Clock && k.bucket >= start && k.bucket < end {
+			sums[(k.bucket-start)/step] += v
+		}
+	}
+	return storage.FillPoints(q, sums), nil
+}
+
+// Ping always succeeds.
+func (s *Store) Ping(context.Context) error { return nil }
+
+// Close releases nothing.
+func (s *Store) Close() error { return nil }

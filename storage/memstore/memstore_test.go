@@ -1,0 +1,32 @@
+package memstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gapwatch/gapwatch/storage"
+	"github.com/gapwatch/gapwatch/storage/memstore"
+	"github.com/gapwatch/gapwatch/storage/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, memstore.New(30*24*time.Hour))
+}
+
+func TestRetentionWindow(t *testing.T) {
+	s := memstore.New(time.Hour)
+	ctx := context.Background()
+	base := storetest.Base
+	write := func(at time.Time) {
+		require.NoError(t, s.Write(ctx, storage.Batch{Counts: []storage.Count{
+			{Tenant: "t", Source: "s", Clock: storage.Arrival, Bucket: at.Unix(), Events: 1}}}))
+	}
+	write(base)
+	write(base.Add(3 * time.Hour)) // moves the window past base
+	pts, err := s.Rates(ctx, storage.RateQuery{Tenant: "t", Source: "s", From: base, To: base.Add(4 * time.Hour), Step: time.Hour})
+	require.NoError(t, err)
+	require.Equal(t, []uint64{0, 0, 0, 1}, []uint64{pts[0].Events, pts[1].Events, pts[2].Events, pts[3].Events})
+}

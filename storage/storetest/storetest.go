@@ -1,0 +1,144 @@
+// Package storetest is the shared conformance test of gapwatch's stores: the
+// in-memory and the ClickHouse store must give the same answers for the same
+// batches, and both must equal a naive reference computed here.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gapwatch/gapwatch/storage"
+)
+
+// Store is what the conformance test exercises.
+type Store interface {
+	Write(ctx context.Context, b storage.Batch) error
+	Offsets(ctx context.Context, topic string) (map[int32]storage.Offset, error)
+	Rates(ctx context.Context, q storage.RateQuery) ([]storage.Point, error)
+}
+
+// Base is the time the conformance data starts at.
+var Base = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+
+// Tenants with hostile names: the stores must treat them as data.
+var Tenants = []string{"acme", `x' OR '1'='1`, `back\slash`, "ünïcödé-租户", "semi;colon -- comment"}
+
+// Batches returns the conformance input: several batches over the tenants, two
+// clocks, minute buckets across two hours, repeated keys across batches, and
+// offsets for two topics.
+func Batches() []storage.Batch {
+	var out []storage.Batch
+	for b := range 4 {
+		var batch storage.Batch
+		for ti, tenant := range Tenants {
+			for m := 0; m < 130; m += 1 + ti + b {
+				bucket := Base.Add(time.Duration(m) * time.Minute).Unix()
+				n := uint64(1 + (m*7+ti*3+b)%13)
+				lat := make([]uint64, storage.LatenessBuckets)
+				lat[m%storage.LatenessBuckets] = n
+				batch.Counts = append(batch.Counts,
+					storage.Count{Tenant: tenant, Source: "firewall", Clock: storage.Arrival, Bucket: bucket, Events: n, Lateness: lat},
+					storage.Count{Tenant: tenant, Source: "firewall", Clock: storage.Event, Bucket: bucket - 60, Events: n},
+					storage.Count{Tenant: tenant, Source: "SignInLogs", Clock: storage.Arrival, Bucket: bucket, Events: n * 2, Lateness: lat},
+				)
+			}
+		}
+		batch.Offsets = []storage.Offset{
+			{Topic: "logs", Partition: int32(b % 3), Next: int64(100 * (b + 1)), ArrivalHW: Base.Add(time.Duration(b) * time.Minute)},
+			{Topic: "other", Partition: 0, Next: int64(7 + b)},
+		}
+		out = append(out, batch)
+	}
+	return out
+}
+
+// reference answers q from batches by brute force.
+func reference(batches []storage.Batch, q storage.RateQuery) []storage.Point {
+	start, n := q.Steps()
+	step := int64(q.Step / time.Second)
+	pts := make([]storage.Point, n)
+	for i := range pts {
+		pts[i].T = time.Unix(start+int64(i)*step, 0).UTC()
+	}
+	for _, b := range batches {
+		for _, c := range b.Counts {
+			if c.Tenant == q.Tenant && c.Source == q.Source && c.Clock == q.Clock && c.Bucket >= start && c.Bucket < start+int64(n)*step {
+				pts[(c.Bucket-start)/step].Events += c.Events
+			}
+		}
+	}
+	return pts
+}
+
+// Run writes Batches to s and checks every answer against the reference.
+func Run(t *testing.T, s Store) {
+	ctx := context.Background()
+	batches := Batches()
+	for _, b := range batches {
+		require.NoError(t, s.Write(ctx, b))
+	}
+	require.NoError(t, s.Write(ctx, storage.Batch{}), "an empty batch is a no-op")
+
+	t.Run("offsets", func(t *testing.T) {
+		got, err := s.Offsets(ctx, "logs")
+		require.NoError(t, err)
+		require.Len(t, got, 3)
+		require.Equal(t, int64(400), got[0].Next) // batches 0 and 3 wrote partition 0
+		require.Equal(t, int64(200), got[1].Next)
+		require.Equal(t, int64(300), got[2].Next)
+		require.True(t, got[0].ArrivalHW.Equal(Base.Add(3*time.Minute)), "arrival watermark %v", got[0].ArrivalHW)
+		other, err := s.Offsets(ctx, "other")
+		require.NoError(t, err)
+		require.Equal(t, map[int32]int64{0: 10}, map[int32]int64{0: other[0].Next})
+		none, err := s.Offsets(ctx, "never-written")
+		require.NoError(t, err)
+		require.Empty(t, none)
+	})
+
+	queries := []storage.RateQuery{}
+	for _, tenant := range Tenants {
+		queries = append(queries,
+			storage.RateQuery{Tenant: tenant, Source: "firewall", Clock: storage.Arrival, From: Base, To: Base.Add(2 * time.Hour), Step: time.Minute},
+			storage.RateQuery{Tenant: tenant, Source: "firewall", Clock: storage.Event, From: Base.Add(-time.Hour), To: Base.Add(3 * time.Hour), Step: 5 * time.Minute},
+			storage.RateQuery{Tenant: tenant, Source: "SignInLogs", Clock: storage.Arrival, From: Base.Add(-2 * time.Hour), To: Base.Add(4 * time.Hour), Step: time.Hour},
+			storage.RateQuery{Tenant: tenant, Source: "SignInLogs", Clock: storage.Arrival, From: Base.Add(17 * time.Minute), To: Base.Add(77 * time.Minute), Step: 10 * time.Minute},
+		)
+	}
+	queries = append(queries,
+		storage.RateQuery{Tenant: "acme", Source: "firewall", Clock: storage.Event, From: Base.Add(24 * time.Hour), To: Base.Add(25 * time.Hour), Step: time.Minute},
+		storage.RateQuery{Tenant: "nobody", Source: "firewall", Clock: storage.Arrival, From: Base, To: Base.Add(time.Hour), Step: time.Minute},
+		storage.RateQuery{Tenant: "acme", Source: "firewall", Clock: storage.Arrival, From: Base.Add(90 * time.Second), To: Base.Add(150 * time.Second), Step: time.Minute},
+	)
+	for _, q := range queries {
+		t.Run("rates/"+q.Tenant+"/"+q.Source+"/"+q.Clock.String()+"/"+q.Step.String(), func(t *testing.T) {
+			got, err := s.Rates(ctx, q)
+			require.NoError(t, err)
+			want := reference(batches, q)
+			require.Equal(t, want, got)
+			var total uint64
+			for _, p := range got {
+				total += p.Events
+			}
+			if q.Tenant != "nobody" && q.From.Before(Base.Add(2*time.Hour)) && q.To.After(Base.Add(2*time.Minute)) {
+				require.NotZero(t, total, "the query covers written data")
+			}
+		})
+	}
+
+	t.Run("bad queries", func(t *testing.T) {
+		for _, q := range []storage.RateQuery{
+			{Tenant: "acme", Source: "firewall", From: Base, To: Base.Add(time.Hour)},                                // no step
+			{Tenant: "acme", Source: "firewall", From: Base, To: Base, Step: time.Minute},                            // empty range
+			{Tenant: "acme", Source: "firewall", From: Base, To: Base.Add(time.Hour), Step: 1500 * time.Millisecond}, // fractional step
+			{Tenant: "acme", Source: "firewall", From: Base, To: Base.Add(9000 * time.Hour), Step: time.Second},      // too many points
+			{Tenant: "", Source: "firewall", From: Base, To: Base.Add(time.Hour), Step: time.Minute},                 // no tenant
+		} {
+			_, err := s.Rates(ctx, q)
+			require.True(t, errors.Is(err, storage.ErrBadQuery), "%+v: %v", q, err)
+		}
+	})
+}
