@@ -1,0 +1,166 @@
+package ingest
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gapwatch/gapwatch/storage"
+)
+
+var ct0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+
+func stage(evs ...Event) *Staged {
+	s := &Staged{}
+	for _, e := range evs {
+		s.Add(e)
+	}
+	return s
+}
+
+func cev(tenant, source string, at time.Time) Event {
+	return Event{Tenant: []byte(tenant), Source: []byte(source), Time: at}
+}
+
+func TestCounterCountsBothClocks(t *testing.T) {
+	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{})
+	arrival := ct0.Add(90 * time.Second)
+	_, err := c.Apply("logs", 2, 11, arrival, stage(
+		cev("acme", "fw", ct0.Add(85*time.Second)),   // 5 s late, same minute
+		cev("acme", "fw", ct0.Add(-20*time.Second)),  // previous minute on the event clock, 110 s late
+		cev("acme", "dns", arrival.Add(time.Minute)), // from the future: lateness 0
+	))
+	require.NoError(t, err)
+	b := c.Take()
+	got := map[[3]any]uint64{}
+	for _, x := range b.Counts {
+		got[[3]any{x.Source, x.Clock, x.Bucket}] = x.Events
+		if x.Clock == storage.Arrival && x.Source == "fw" {
+			require.Equal(t, uint64(1), x.Lateness[storage.LatenessBucket(5*time.Second)])
+			require.Equal(t, uint64(1), x.Lateness[storage.LatenessBucket(110*time.Second)])
+		}
+		if x.Clock == storage.Event {
+			require.Nil(t, x.Lateness)
+		}
+	}
+	m := ct0.Unix()
+	require.Equal(t, map[[3]any]uint64{
+		{"fw", storage.Arrival, m + 60}:  2,
+		{"fw", storage.Event, m + 60}:    1,
+		{"fw", storage.Event, m - 60}:    1,
+		{"dns", storage.Arrival, m + 60}: 1,
+		{"dns", storage.Event, m + 120}:  1,
+	}, got)
+	require.Equal(t, []storage.Offset{{Topic: "logs", Partition: 2, Next: 11, ArrivalHW: arrival}}, b.Offsets)
+	require.Empty(t, c.Take().Counts, "Take empties the counter")
+}
+
+func TestCounterKeepsArrivalWatermark(t *testing.T) {
+	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{})
+	_, _ = c.Apply("logs", 0, 1, ct0.Add(time.Minute), stage(cev("a", "s", ct0)))
+	_, _ = c.Apply("logs", 0, 2, ct0, stage(cev("a", "s", ct0))) // an older record timestamp
+	b := c.Take()
+	require.Equal(t, int64(2), b.Offsets[0].Next)
+	require.Equal(t, ct0.Add(time.Minute), b.Offsets[0].ArrivalHW)
+}
+
+func TestCounterNeverSplitsAMessage(t *testing.T) {
+	// Partition goroutines apply messages of 5 events each while a flusher takes:
+	// every batch must hold exactly 5 events per message its offsets advanced by.
+	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{MaxPendingCells: 64})
+	const partitions, messages, per = 4, 2000, 5
+	var wg sync.WaitGroup
+	for p := range partitions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := &Staged{}
+			for i := range messages {
+				s.Reset()
+				for j := range per {
+					s.Add(cev("t", "src", ct0.Add(time.Duration(i*per+j)*time.Second)))
+				}
+				_, err := c.Apply("logs", int32(p), int64(i+1), ct0.Add(time.Duration(i)*time.Second), s)
+				require.NoError(t, err)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	last := map[int32]int64{}
+	total := uint64(0)
+	check := func(b storage.Batch) {
+		advanced := int64(0)
+		for _, o := range b.Offsets {
+			advanced += o.Next - last[o.Partition]
+			last[o.Partition] = o.Next
+		}
+		events := b.Events()
+		require.Equal(t, uint64(advanced*per), events, "batch splits a message")
+		total += events
+	}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		check(c.Take())
+	}
+	check(c.Take())
+	require.Equal(t, uint64(partitions*messages*per), total)
+}
+
+func TestCounterBackpressureAndClose(t *testing.T) {
+	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{MaxPendingCells: 4})
+	_, err := c.Apply("logs", 0, 1, ct0, stage(cev("a", "1", ct0), cev("a", "2", ct0))) // 4 cells
+	require.NoError(t, err)
+	applied := make(chan error, 1)
+	go func() {
+		_, err := c.Apply("logs", 0, 2, ct0, stage(cev("a", "3", ct0)))
+		applied <- err
+	}()
+	select {
+	case <-applied:
+		t.Fatal("Apply must wait while the pending map is full")
+	case <-time.After(50 * time.Millisecond):
+	}
+	require.Len(t, c.Take().Counts, 4)
+	require.NoError(t, <-applied, "a Take lets the waiting Apply through")
+
+	c.Take()
+	_, err = c.Apply("logs", 0, 3, ct0, stage(cev("a", "4", ct0), cev("a", "5", ct0)))
+	require.NoError(t, err)
+	go func() {
+		_, err := c.Apply("logs", 0, 4, ct0, stage(cev("a", "6", ct0)))
+		applied <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	c.Close()
+	require.ErrorIs(t, <-applied, ErrClosed)
+}
+
+func TestStreamCaps(t *testing.T) {
+	c := NewCounter(time.Minute, NewStreams(Limits{MaxStreams: 3, MaxStreamsPerTenant: 2}), Limits{})
+	refused, err := c.Apply("logs", 0, 1, ct0, stage(
+		cev("a", "1", ct0), cev("a", "2", ct0), cev("a", "3", ct0), // third source of a: over per-tenant cap
+		cev("b", "1", ct0), cev("c", "1", ct0), // c: over the total cap
+		cev("a", "1", ct0), // known stream: still counted
+	))
+	require.NoError(t, err)
+	require.Equal(t, 2, refused)
+	require.Equal(t, uint64(4), c.Take().Events())
+}
+
+func BenchmarkCounterApply(b *testing.B) {
+	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{})
+	s := stage(cev("tenant-0042", "firewall", ct0))
+	b.ReportAllocs()
+	for i := range b.N {
+		if _, err := c.Apply("logs", 0, int64(i+1), ct0, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

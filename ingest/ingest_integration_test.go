@@ -1,0 +1,272 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gapwatch/gapwatch/dashboards/api"
+	"github.com/gapwatch/gapwatch/ingest"
+	"github.com/gapwatch/gapwatch/internal/servers"
+	"github.com/gapwatch/gapwatch/storage"
+	"github.com/gapwatch/gapwatch/storage/memstore"
+)
+
+// record is one log record the test sends, with what gapwatch must read from it.
+type record struct {
+	tenant, source string
+	event          time.Time
+}
+
+// fixture is the test's input and its expected counts, computed from the
+// records themselves, not by gapwatch's decoder.
+type fixture struct {
+	msgs     []kafka.Message
+	expected map[storage.Clock]map[[2]string]map[int64]uint64
+	rejected map[ingest.Reason]int
+	events   int
+}
+
+func (f *fixture) add(arrival time.Time, value string, recs ...record) {
+	f.msgs = append(f.msgs, kafka.Message{Value: []byte(value), Time: arrival})
+	for _, r := range recs {
+		f.count(storage.Arrival, r, arrival)
+		f.count(storage.Event, r, r.event)
+		f.events++
+	}
+}
+
+func (f *fixture) count(c storage.Clock, r record, at time.Time) {
+	k := [2]string{r.tenant, r.source}
+	if f.expected[c][k] == nil {
+		f.expected[c][k] = map[int64]uint64{}
+	}
+	f.expected[c][k][storage.BucketStart(at, time.Minute)]++
+}
+
+func (f *fixture) reject(arrival time.Time, value string, reason ingest.Reason) {
+	f.msgs = append(f.msgs, kafka.Message{Value: []byte(value), Time: arrival})
+	f.rejected[reason]++
+}
+
+func newFixture(base time.Time) *fixture {
+	f := &fixture{
+		expected: map[storage.Clock]map[[2]string]map[int64]uint64{storage.Arrival: {}, storage.Event: {}},
+		rejected: map[ingest.Reason]int{},
+	}
+	// Plain JSON: a firewall every 7 s for 10 minutes, event time 3 s before arrival
+	// (so some events fall in the previous minute on the event clock).
+	for i := range 86 {
+		arrival := base.Add(time.Duration(i) * 7 * time.Second)
+		ev := arrival.Add(-3 * time.Second)
+		f.add(arrival, fmt.Sprintf(`{"tenant":"acme","source":"firewall","@timestamp":%q,"action":"deny","bytes":%d}`,
+			ev.Format("2006-01-02T15:04:05.000Z07:00"), i), record{"acme", "firewall", ev})
+	}
+	// Plain JSON with other field names and epoch milliseconds.
+	for i := range 40 {
+		arrival := base.Add(time.Duration(i) * 13 * time.Second)
+		ev := arrival.Add(-90 * time.Second)
+		f.add(arrival, fmt.Sprintf(`{"tenant_id":"globex","log_type":"edr","timestamp":%d,"device":{"name":"wks-%d"}}`, ev.UnixMilli(), i),
+			record{"globex", "edr", ev})
+	}
+	// Azure Monitor diagnostic export: 4 records per message, tenant from tenantId or resourceId.
+	for i := range 12 {
+		arrival := base.Add(time.Duration(i) * 41 * time.Second)
+		var recs []record
+		var parts []string
+		for j := range 4 {
+			ev := arrival.Add(-time.Duration(j*20) * time.Second)
+			cat := "SignInLogs"
+			if j == 3 {
+				cat = "AuditLogs"
+			}
+			if j%2 == 0 {
+				parts = append(parts, fmt.Sprintf(`{"time":%q,"tenantId":"72f988bf-0000-4000-8000-2d7cd011db47","category":%q,"operationName":"Sign-in activity","resourceId":"/tenants/72f988bf-0000-4000-8000-2d7cd011db47/providers/Microsoft.aadiam"}`,
+					ev.Format("2006-01-02T15:04:05.0000000Z"), cat))
+				recs = append(recs, record{"72f988bf-0000-4000-8000-2d7cd011db47", cat, ev})
+			} else {
+				parts = append(parts, fmt.Sprintf(`{"time":%q,"category":%q,"resourceId":"/SUBSCRIPTIONS/0b1f6471-1bf0-4dda-aec3-cb9272f09590/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV1"}`,
+					ev.Format("2006-01-02T15:04:05.0000000Z"), cat))
+				recs = append(recs, record{"0b1f6471-1bf0-4dda-aec3-cb9272f09590", cat, ev})
+			}
+		}
+		f.add(arrival, `{"records":[`+strings.Join(parts, ",")+`]}`, recs...)
+	}
+	// CloudTrail: 3 records per message; one only has userIdentity.accountId.
+	for i := range 9 {
+		arrival := base.Add(time.Duration(i) * 61 * time.Second)
+		ev := arrival.Add(-5 * time.Minute)
+		t := ev.Format(time.RFC3339)
+		f.add(arrival, fmt.Sprintf(`{"Records":[{"eventTime":%q,"recipientAccountId":"123456789012","eventName":"GetObject"},{"eventTime":%q,"recipientAccountId":"123456789012","eventName":"PutObject"},{"eventTime":%q,"userIdentity":{"type":"IAMUser","accountId":"210987654321"},"eventName":"ConsoleLogin"}]}`, t, t, t),
+			record{"123456789012", "aws.cloudtrail", ev}, record{"123456789012", "aws.cloudtrail", ev}, record{"210987654321", "aws.cloudtrail", ev})
+	}
+	// A hostile tenant name is data, not SQL.
+	for i := range 5 {
+		arrival := base.Add(time.Duration(i) * time.Minute)
+		f.add(arrival, fmt.Sprintf(`{"tenant":"x' OR '1'='1","source":"dns","time":%d}`, arrival.Unix()), record{"x' OR '1'='1", "dns", arrival})
+	}
+	// Bad input, mixed in: each rejected with its reason, the good records beside it still counted.
+	bad := base.Add(30 * time.Second)
+	f.reject(bad, `{"tenant":"acme","source":"firewall","time":`, ingest.ReasonInvalidJSON)
+	f.reject(bad, `{"source":"firewall","time":"2026-01-01T00:00:00Z"}`, ingest.ReasonMissingTenant)
+	f.reject(bad, `{"tenant":"acme","source":"firewall","time":"yesterday"}`, ingest.ReasonBadTime)
+	f.reject(bad, "\xff\xfe{}", ingest.ReasonInvalidUTF8)
+	ev := bad.Add(-time.Second)
+	f.add(bad, fmt.Sprintf(`{"records":[{"time":%q,"tenantId":"t-mixed","category":"AuditLogs"},{"tenantId":"t-mixed","category":"AuditLogs"}]}`, ev.Format(time.RFC3339Nano)),
+		record{"t-mixed", "AuditLogs", ev})
+	f.rejected[ingest.ReasonMissingTime]++
+	return f
+}
+
+func produce(t *testing.T, brokers []string, topic string, msgs []kafka.Message) {
+	t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.RoundRobin{}, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, w.WriteMessages(ctx, msgs...))
+}
+
+// ingestUntil runs an ingester on sink until the store's offsets reach the end of topic.
+func ingestUntil(t *testing.T, cfg ingest.Config, sink ingest.Sink, reg prometheus.Registerer, end map[int]int64) {
+	t.Helper()
+	in, err := ingest.New(cfg, ingest.Deps{Sink: sink, Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		stored, err := sink.Offsets(context.Background(), cfg.Topics[0])
+		require.NoError(t, err)
+		caughtUp := true
+		for p, e := range end {
+			if stored[int32(p)].Next < e {
+				caughtUp = false
+			}
+		}
+		if caughtUp {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "ingest did not catch up: stored %v, end %v", stored, end)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestIngestCountsExactlyOnRealServers(t *testing.T) {
+	brokers := servers.Kafka(t)
+	ch, _ := servers.ClickHouse(t)
+	topic := servers.Unique("it_logs")
+	servers.CreateTopic(t, brokers, topic, 6)
+
+	base := time.Now().UTC().Truncate(time.Minute).Add(-15 * time.Minute)
+	f := newFixture(base)
+	produce(t, brokers, topic, f.msgs)
+	end := servers.EndOffsets(t, brokers, topic, 6)
+
+	cfg := ingest.Config{Brokers: brokers, Topics: []string{topic}, Group: servers.Unique("it_group"), FlushInterval: 200 * time.Millisecond}
+	reg := prometheus.NewRegistry()
+	ingestUntil(t, cfg, ch, reg, end)
+
+	require.Equal(t, float64(f.events), metric(t, reg, "gapwatch_ingest_events_stored_total", ""))
+	for reason, n := range f.rejected {
+		require.Equal(t, float64(n), metric(t, reg, "gapwatch_ingest_rejected_total", reason), "rejected{reason=%s}", reason)
+	}
+
+	// The same input through the in-memory store, by a second consumer group.
+	mem := memstore.New(24 * time.Hour)
+	cfg.Group = servers.Unique("it_group_mem")
+	ingestUntil(t, cfg, mem, prometheus.NewRegistry(), end)
+
+	chAPI := httptest.NewServer(api.New(api.Config{}, api.Deps{Rates: ch}).Handler())
+	defer chAPI.Close()
+	memAPI := httptest.NewServer(api.New(api.Config{}, api.Deps{Rates: mem}).Handler())
+	defer memAPI.Close()
+
+	from, to := base.Add(-10*time.Minute), base.Add(20*time.Minute)
+	checked := 0
+	for clock, streams := range f.expected {
+		for stream, buckets := range streams {
+			q := url.Values{"tenant": {stream[0]}, "source": {stream[1]}, "clock": {clock.String()}, "step": {"1m"},
+				"from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
+			got := getJSON(t, chAPI.URL+"/api/v1/rates?"+q.Encode())
+			require.Equal(t, got, getJSON(t, memAPI.URL+"/api/v1/rates?"+q.Encode()), "ClickHouse and memory answer alike")
+			want := map[string]uint64{}
+			for b, n := range buckets {
+				want[time.Unix(b, 0).UTC().Format(time.RFC3339)] = n
+			}
+			gotCounts := map[string]uint64{}
+			for _, p := range got.Points {
+				if p.Events > 0 {
+					gotCounts[p.T] = p.Events
+				}
+			}
+			require.Equal(t, want, gotCounts, "%s %v", clock, stream)
+			require.Len(t, got.Points, 30, "every bucket in range is present")
+			checked++
+		}
+	}
+	require.Equal(t, 2*9, checked, "streams × clocks checked")
+}
+
+type ratesBody struct {
+	Tenant, Source, Clock string
+	Step                  int64
+	Points                []struct {
+		T        string   `json:"t"`
+		Events   uint64   `json:"events"`
+		Expected *float64 `json:"expected"`
+	}
+}
+
+func getJSON(t *testing.T, u string) ratesBody {
+	t.Helper()
+	resp, err := http.Get(u)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var rb ratesBody
+	require.NoError(t, json.Unmarshal(body, &rb))
+	return rb
+}
+
+// metric returns the value of a counter of g, the one with label reason when reason is set.
+func metric(t *testing.T, g prometheus.Gatherer, name string, reason ingest.Reason) float64 {
+	t.Helper()
+	fams, err := g.Gather()
+	require.NoError(t, err)
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if reason == "" {
+				return m.GetCounter().GetValue()
+			}
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == string(reason) {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no metric %s{reason=%q}", name, reason)
+	return 0
+}

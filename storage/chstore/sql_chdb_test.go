@@ -1,0 +1,164 @@
+package chstore
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// literal renders a bound argument as clickhouse-go does for these types.
+func literal(v any) string {
+	switch x := v.(type) {
+	case string:
+		return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(x) + "'"
+	case time.Time:
+		return fmt.Sprintf("toDateTime(%d)", x.Unix())
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// bindLiterals substitutes each ? of sql with the next argument.
+func bindLiterals(t *testing.T, sql string, args ...any) string {
+	t.Helper()
+	var b strings.Builder
+	i := 0
+	for _, r := range sql {
+		if r == '?' {
+			require.Less(t, i, len(args), "too few args for %s", sql)
+			b.WriteString(literal(args[i]))
+			i++
+			continue
+		}
+		b.WriteRune(r)
+	}
+	require.Equal(t, len(args), i, "too many args for %s", sql)
+	return b.String()
+}
+
+type statement struct {
+	Name string `json:"name"`
+	SQL  string `json:"sql"`
+}
+
+// queryConstants lists the q* constants of queries.go, so that a new statement
+// cannot be added without this test running it.
+func queryConstants(t *testing.T) []string {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "queries.go", nil, 0)
+	require.NoError(t, err)
+	var names []string
+	for _, d := range f.Decls {
+		if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.CONST {
+			for _, s := range g.Specs {
+				for _, n := range s.(*ast.ValueSpec).Names {
+					names = append(names, n.Name)
+				}
+			}
+		}
+	}
+	return names
+}
+
+// TestStatementsOnCurrentClickHouse runs the schema (legacy and modern forms) and
+// every query of queries.go on current ClickHouse through chDB, and checks the
+// answers of the reads. CI's server is 18.16; this covers what users run.
+func TestStatementsOnCurrentClickHouse(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err == nil {
+		err = exec.Command(python, "-c", "import chdb").Run()
+	}
+	if err != nil {
+		if os.Getenv("GAPWATCH_INTEGRATION") != "" {
+			t.Fatalf("chdb is required for the SQL check (python3 -m pip install chdb): %v", err)
+		}
+		t.Skip("chdb not installed")
+	}
+
+	var stmts []statement
+	add := func(name, sql string) { stmts = append(stmts, statement{name, sql}) }
+	for _, modern := range []bool{false, true} {
+		db := map[bool]string{false: "gw_legacy", true: "gw_modern"}[modern]
+		s := &Store{db: "`" + db + "`"}
+		q := func(sql string) string { return s.q(sql) }
+		add(db+"/create database", "CREATE DATABASE IF NOT EXISTS "+s.db)
+		add(db+"/qCreateMigrations", q(qCreateMigrations))
+		migs, err := Migrations(db, Features{Modern: modern})
+		require.NoError(t, err)
+		for _, m := range migs {
+			for i, st := range m.Statements {
+				add(fmt.Sprintf("%s/%s/%d", db, m.Name, i+1), st)
+				add(fmt.Sprintf("%s/%s/%d again", db, m.Name, i+1), st) // idempotent
+			}
+		}
+		add(db+"/qInsertMigration", q(qInsertMigration)+" VALUES (1, '0001_counts')")
+		add(db+"/qSchemaVersion", q(qSchemaVersion))
+		day := "toDate('2026-11-20')"
+		add(db+"/qInsertCounts", q(qInsertCounts)+` VALUES `+
+			`(`+day+`, 'acme', 'firewall', 0, toDateTime(1763632800), 5, [1,2,0,0,0,0,0,0,0,2], '', 0, 0, toDateTime(0)),`+
+			`(`+day+`, 'acme', 'firewall', 0, toDateTime(1763632860), 7, [], '', 0, 0, toDateTime(0)),`+
+			`(`+day+`, 'acme', 'firewall', 1, toDateTime(1763632800), 12, [], '', 0, 0, toDateTime(0)),`+
+			`(`+day+`, 'x\' OR \'1\'=\'1', 'firewall', 0, toDateTime(1763632800), 1, [], '', 0, 0, toDateTime(0)),`+
+			`(`+day+`, '', '', 0, toDateTime(0), 0, [], 'logs', 3, 4242, toDateTime(1763632870))`)
+		add(db+"/qOffsets", q(qOffsets))
+		from := int64(1763632800)
+		add(db+"/qRatesRaw", bindLiterals(t, q(qRatesRaw), from, int64(60), "acme", "firewall", uint8(0), from, from+600)+" ORDER BY i")
+		add(db+"/qRatesHourly", bindLiterals(t, q(qRatesHourly), from-from%3600, int64(3600), "acme", "firewall", uint8(0), from-from%3600, from-from%3600+7200))
+		add(db+"/qPartitions", bindLiterals(t, qPartitions, db)+" ORDER BY table")
+		add(db+"/qDropPartition", bindLiterals(t, strings.ReplaceAll(q(qDropPartition), "{table}", "counts"), "20261120"))
+		add(db+"/qOffsets after drop", q(qOffsets))
+	}
+	covered := map[string]bool{}
+	for _, st := range stmts {
+		for _, name := range queryConstants(t) {
+			if strings.Contains(st.Name, "/"+name) {
+				covered[name] = true
+			}
+		}
+	}
+	for _, name := range queryConstants(t) {
+		require.True(t, covered[name], "statement %s of queries.go is not run on chDB by this test", name)
+	}
+
+	input, err := json.Marshal(stmts)
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "statements.json")
+	require.NoError(t, os.WriteFile(file, input, 0o600))
+	out, err := exec.Command(python, "testdata/chdb_run.py", file).Output()
+	require.NoError(t, err, "running chDB: %s", out)
+
+	results := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r struct {
+			Name, Result, Error string
+			OK                  bool
+		}
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &r))
+		require.True(t, r.OK, "%s failed on current ClickHouse: %s", r.Name, r.Error)
+		results[r.Name] = r.Result
+	}
+	require.Len(t, results, len(stmts)+1)
+	t.Logf("ran %d statements on ClickHouse %s (chDB)", len(stmts), strings.TrimSpace(results["version"]))
+	for _, db := range []string{"gw_legacy", "gw_modern"} {
+		require.Equal(t, "1\n", results[db+"/qSchemaVersion"])
+		require.Equal(t, "logs\t3\t4242\t2025-11-20 10:01:10\n", results[db+"/qOffsets"])
+		require.Equal(t, "0\t5\n1\t7\n", results[db+"/qRatesRaw"])
+		require.Equal(t, "0\t12\n", results[db+"/qRatesHourly"])
+		require.Equal(t, "counts\t20261120\ncounts_hourly\t20261120\n", results[db+"/qPartitions"])
+		require.Equal(t, "", results[db+"/qOffsets after drop"])
+	}
+}
