@@ -143,6 +143,8 @@ type Deps struct {
 	Log      *slog.Logger
 	// Dialer connects to Kafka; nil means kafka-go's default dialer.
 	Dialer *kafka.Dialer
+	// DeadLetters receives what could not be counted; nil means <topic>.dlq on the input cluster.
+	DeadLetters DeadLetterPublisher
 }
 
 // Ingester consumes the input topics as one member of the consumer group and
@@ -152,6 +154,7 @@ type Ingester struct {
 	sink    Sink
 	log     *slog.Logger
 	dialer  *kafka.Dialer
+	dlq     DeadLetterPublisher
 	streams *Streams
 	metrics *Metrics
 	ready   atomic.Bool
@@ -183,9 +186,12 @@ func New(cfg Config, deps Deps) (*Ingester, error) {
 	if deps.Dialer == nil {
 		deps.Dialer = kafka.DefaultDialer
 	}
+	if deps.DeadLetters == nil {
+		deps.DeadLetters = NewKafkaDeadLetters(cfg.Brokers, deps.Dialer)
+	}
 	streams := NewStreams(cfg.Limits)
 	return &Ingester{
-		cfg: cfg, sink: deps.Sink, log: deps.Log.With("component", "ingest"), dialer: deps.Dialer,
+		cfg: cfg, sink: deps.Sink, log: deps.Log.With("component", "ingest"), dialer: deps.Dialer, dlq: deps.DeadLetters,
 		streams: streams, metrics: NewMetrics(deps.Registry, streams), logged: map[Reason]bool{},
 	}, nil
 }
@@ -217,6 +223,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 	}
 	stop := context.AfterFunc(ctx, func() { group.Close() })
 	defer stop()
+	if c, ok := in.dlq.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
 	in.log.Info("joining consumer group", "group", in.cfg.Group, "topics", in.cfg.Topics, "brokers", in.cfg.Brokers)
 	for {
 		gen, err := group.Next(ctx)
@@ -312,8 +321,7 @@ type partitionState struct {
 	partition int32
 	decoder   *Decoder
 	staged    Staged
-	msg       kafka.Message
-	arrival   time.Time
+	msg       Message
 	emit      func(Event)
 	reject    func(Reason, string)
 }
@@ -355,14 +363,13 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 			return
 		}
 		in.metrics.messages.Inc()
-		ps.msg = m
-		ps.arrival = m.Time
-		if ps.arrival.IsZero() || ps.arrival.Unix() <= 0 {
-			ps.arrival = time.Now() // a record without timestamp arrives now
+		ps.msg = Message{Topic: topic, Partition: partition, Offset: m.Offset, Arrival: m.Time, Key: m.Key, Value: m.Value}
+		if m.Time.IsZero() || m.Time.Unix() <= 0 {
+			ps.msg.Arrival = time.Now() // a record without timestamp arrives now
 		}
 		ps.staged.Reset()
 		dec.Decode(m.Value, ps.emit, ps.reject)
-		refused, err := counter.Apply(topic, partition, m.Offset+1, ps.arrival, &ps.staged)
+		refused, err := counter.Apply(&ps.msg, &ps.staged)
 		if err != nil {
 			return // closed: the generation is ending
 		}
@@ -374,14 +381,15 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 
 func (ps *partitionState) onEvent(ev Event) {
 	cfg := &ps.in.cfg
-	if ev.Time.After(ps.arrival.Add(cfg.MaxFuture)) || ev.Time.Before(ps.arrival.Add(-cfg.MaxLateness)) {
-		ps.onReject(ReasonTimeOutOfRange, "event time "+ev.Time.Format(time.RFC3339)+" vs arrival "+ps.arrival.UTC().Format(time.RFC3339))
+	if arrival := ps.msg.Arrival; ev.Time.After(arrival.Add(cfg.MaxFuture)) || ev.Time.Before(arrival.Add(-cfg.MaxLateness)) {
+		ps.onReject(ReasonTimeOutOfRange, "event time "+ev.Time.Format(time.RFC3339)+" vs arrival "+arrival.UTC().Format(time.RFC3339))
 		return
 	}
 	ps.staged.Add(ev)
 }
 
 func (ps *partitionState) onReject(reason Reason, detail string) {
+	ps.staged.Reject(reason, detail)
 	ps.in.rejected(reason, 1, detail, ps.topic, ps.partition, ps.msg.Offset)
 }
 
@@ -399,11 +407,13 @@ func (in *Ingester) rejected(reason Reason, n int, detail, topic string, partiti
 }
 
 // flushLoop writes the counter every FlushInterval and, once the generation
-// ends and every partition goroutine has stopped, writes what is left.
+// ends and every partition goroutine has stopped, writes what is left. Each
+// flush publishes the dead letters first, then stores counts with offsets, then
+// commits: nothing is passed over before it is durable somewhere.
 func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counter *Counter, readers *sync.WaitGroup) {
 	t := time.NewTicker(in.cfg.FlushInterval)
 	defer t.Stop()
-	var unwritten storage.Batch // a failed batch, retried merged with newer counts
+	var p pending
 	for {
 		select {
 		case <-ctx.Done():
@@ -411,32 +421,59 @@ func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counte
 			readers.Wait()
 			final, cancel := context.WithTimeout(context.Background(), in.cfg.WriteTimeout)
 			defer cancel()
-			unwritten = merge(unwritten, counter.Take())
-			if err := in.write(final, unwritten); err != nil && len(unwritten.Offsets) > 0 {
+			p.add(counter.Take())
+			if err := in.flush(final, &p); err != nil {
 				in.log.Warn("final write failed; the next owner of these partitions resumes from the stored offsets",
-					"counts", len(unwritten.Counts), "err", err)
+					"counts", len(p.batch.Counts), "err", err)
 				return
 			}
-			in.commit(gen, unwritten)
+			in.commit(gen, p.committed)
 			in.log.Info("generation ended", "generation", gen.ID)
 			return
 		case <-t.C:
 		}
-		unwritten = merge(unwritten, counter.Take())
+		p.add(counter.Take())
 		in.metrics.pending.Set(float64(counter.Pending()))
-		if len(unwritten.Offsets) == 0 {
+		if err := in.flush(ctx, &p); err != nil {
+			in.log.Warn("flush failed; retrying with the next one", "counts", len(p.batch.Counts), "dead_letters", len(p.dead), "err", err)
 			continue
 		}
+		in.commit(gen, p.committed)
+	}
+}
+
+// pending is what a flusher has taken from the counter and not yet stored.
+type pending struct {
+	batch     storage.Batch // counts and offsets; a failed batch is retried merged with newer ones
+	dead      []DeadLetter
+	committed storage.Batch // the batch last stored, for the commit
+}
+
+func (p *pending) add(b storage.Batch, dead []DeadLetter) {
+	p.batch = merge(p.batch, b)
+	p.dead = append(p.dead, dead...)
+}
+
+// flush publishes p's dead letters, then stores its batch. On success p is empty.
+func (in *Ingester) flush(ctx context.Context, p *pending) error {
+	if len(p.dead) > 0 {
 		wctx, cancel := context.WithTimeout(ctx, in.cfg.WriteTimeout)
-		err := in.write(wctx, unwritten)
+		err := in.dlq.Publish(wctx, p.dead)
 		cancel()
 		if err != nil {
-			in.log.Warn("write failed; retrying with the next flush", "counts", len(unwritten.Counts), "err", err)
-			continue
+			in.metrics.dlqErrors.Inc()
+			return err
 		}
-		in.commit(gen, unwritten)
-		unwritten = storage.Batch{}
+		in.metrics.deadLetters.Add(float64(len(p.dead)))
+		p.dead = nil
 	}
+	wctx, cancel := context.WithTimeout(ctx, in.cfg.WriteTimeout)
+	defer cancel()
+	if err := in.write(wctx, p.batch); err != nil {
+		return err
+	}
+	p.committed, p.batch = p.batch, storage.Batch{}
+	return nil
 }
 
 // write stores b once. After an error it reads the stored offsets back: if

@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ type Limits struct {
 	MaxStreams          int `yaml:"max_streams"`            // distinct (tenant, source) streams counted; default 100000
 	MaxStreamsPerTenant int `yaml:"max_streams_per_tenant"` // default 10000
 	MaxPendingCells     int `yaml:"max_pending_cells"`      // counts held between flushes before consumers wait; default 500000
+	MaxPendingDLQBytes  int `yaml:"max_pending_dlq_bytes"`  // dead letters held between flushes before consumers wait; default 32 MiB
 }
 
 // WithDefaults fills unset limits.
@@ -26,6 +28,9 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.MaxPendingCells == 0 {
 		l.MaxPendingCells = 500_000
+	}
+	if l.MaxPendingDLQBytes == 0 {
+		l.MaxPendingDLQBytes = 32 << 20
 	}
 	return l
 }
@@ -76,8 +81,14 @@ func (s *Streams) admit(tenant, source []byte) bool {
 // Staged holds the events decoded from one message until Counter.Apply counts
 // them all at once together with the message's offset. Reused per partition.
 type Staged struct {
-	buf    []byte
-	events []stagedEvent
+	buf     []byte
+	events  []stagedEvent
+	rejects []rejection
+}
+
+type rejection struct {
+	reason Reason
+	detail string
 }
 
 type stagedEvent struct {
@@ -86,7 +97,12 @@ type stagedEvent struct {
 }
 
 // Reset empties s for the next message.
-func (s *Staged) Reset() { s.buf, s.events = s.buf[:0], s.events[:0] }
+func (s *Staged) Reset() { s.buf, s.events, s.rejects = s.buf[:0], s.events[:0], s.rejects[:0] }
+
+// Reject records that a record of the message (or the whole message) is not counted.
+func (s *Staged) Reject(reason Reason, detail string) {
+	s.rejects = append(s.rejects, rejection{reason, detail})
+}
 
 // Add copies ev into s.
 func (s *Staged) Add(ev Event) {
@@ -130,56 +146,79 @@ type Counter struct {
 	width   int64 // bucket width in seconds
 	streams *Streams
 	max     int
+	maxDead int
 
-	mu      sync.Mutex
-	taken   *sync.Cond
-	closed  bool
-	cells   map[string]*cell
-	offsets map[topicPartition]storage.Offset
-	key     []byte
+	mu        sync.Mutex
+	taken     *sync.Cond
+	closed    bool
+	cells     map[string]*cell
+	offsets   map[topicPartition]storage.Offset
+	dead      []DeadLetter
+	deadBytes int
+	key       []byte
 }
 
 // NewCounter returns a counter with buckets of width w.
 func NewCounter(w time.Duration, streams *Streams, l Limits) *Counter {
 	l = l.WithDefaults()
-	c := &Counter{width: int64(w / time.Second), streams: streams, max: l.MaxPendingCells,
+	c := &Counter{width: int64(w / time.Second), streams: streams, max: l.MaxPendingCells, maxDead: l.MaxPendingDLQBytes,
 		cells: map[string]*cell{}, offsets: map[topicPartition]storage.Offset{}}
 	c.taken = sync.NewCond(&c.mu)
 	return c
 }
 
-// Apply counts the staged events of the message at offset next-1 of
-// topic/partition, which arrived at arrival, and records next as the partition's
-// progress. It returns how many events were refused because their stream is over
-// the cardinality caps (the caller reports them). It blocks while the pending map
-// is full and returns ErrClosed once the counter is closed.
-func (c *Counter) Apply(topic string, partition int32, next int64, arrival time.Time, s *Staged) (refused int, err error) {
+// Message is one consumed Kafka record as the counter sees it.
+type Message struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Arrival   time.Time // the record timestamp
+	Key       []byte
+	Value     []byte
+}
+
+// Apply counts the staged events of m and records m.Offset+1 as the partition's
+// progress. Events of streams over the cardinality caps are refused: they join
+// the staged rejections, and if there are any, m becomes one dead letter taken
+// out together with the counts. It returns how many events were refused by the
+// caps (the caller reports them). It blocks while the pending map or the dead
+// letters are full and returns ErrClosed once the counter is closed.
+func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.cells)+2*s.Len() > c.max && len(c.cells) > 0 && !c.closed {
+	for (len(c.cells)+2*s.Len() > c.max && len(c.cells) > 0 || c.deadBytes > c.maxDead) && !c.closed {
 		c.taken.Wait()
 	}
 	if c.closed {
 		return 0, ErrClosed
 	}
-	arrivalBucket := storage.BucketStart(arrival, time.Duration(c.width)*time.Second)
+	width := time.Duration(c.width) * time.Second
+	arrivalBucket := storage.BucketStart(m.Arrival, width)
 	for i := range s.events {
 		tenant, source, t := s.at(i)
 		if !c.streams.admit(tenant, source) {
+			if refused == 0 {
+				s.Reject(ReasonStreamLimit, fmt.Sprintf("stream %.64q/%.64q is new and the stream caps are reached", tenant, source))
+			}
 			refused++
 			continue
 		}
 		a := c.cell(tenant, source, storage.Arrival, arrivalBucket)
 		a.events++
-		a.lateness[storage.LatenessBucket(arrival.Sub(t))]++
-		e := c.cell(tenant, source, storage.Event, storage.BucketStart(t, time.Duration(c.width)*time.Second))
+		a.lateness[storage.LatenessBucket(m.Arrival.Sub(t))]++
+		e := c.cell(tenant, source, storage.Event, storage.BucketStart(t, width))
 		e.events++
 	}
-	tp := topicPartition{topic, partition}
+	if len(s.rejects) > 0 {
+		dl := newDeadLetter(m, s.rejects, refused)
+		c.dead = append(c.dead, dl)
+		c.deadBytes += len(dl.Value) + len(dl.Key) + len(dl.Detail)
+	}
+	tp := topicPartition{m.Topic, m.Partition}
 	o := c.offsets[tp]
-	o.Topic, o.Partition, o.Next = topic, partition, next
-	if arrival.After(o.ArrivalHW) {
-		o.ArrivalHW = arrival.UTC().Truncate(time.Second)
+	o.Topic, o.Partition, o.Next = m.Topic, m.Partition, m.Offset+1
+	if m.Arrival.After(o.ArrivalHW) {
+		o.ArrivalHW = m.Arrival.UTC().Truncate(time.Second)
 	}
 	c.offsets[tp] = o
 	return refused, nil
@@ -197,12 +236,13 @@ func (c *Counter) cell(tenant, source []byte, clock storage.Clock, bucket int64)
 	return x
 }
 
-// Take returns everything applied since the last Take as one batch and wakes
-// waiting Apply calls. The offsets carry each partition's latest progress.
-func (c *Counter) Take() storage.Batch {
+// Take returns everything applied since the last Take — the counts as one batch,
+// and the dead letters — and wakes waiting Apply calls. The batch's offsets carry
+// each partition's latest progress.
+func (c *Counter) Take() (storage.Batch, []DeadLetter) {
 	c.mu.Lock()
-	cells, offsets := c.cells, c.offsets
-	c.cells, c.offsets = make(map[string]*cell, len(cells)), map[topicPartition]storage.Offset{}
+	cells, offsets, dead := c.cells, c.offsets, c.dead
+	c.cells, c.offsets, c.dead, c.deadBytes = make(map[string]*cell, len(cells)), map[topicPartition]storage.Offset{}, nil, 0
 	c.taken.Broadcast()
 	c.mu.Unlock()
 
@@ -217,7 +257,7 @@ func (c *Counter) Take() storage.Batch {
 	for _, o := range offsets {
 		b.Offsets = append(b.Offsets, o)
 	}
-	return b
+	return b, dead
 }
 
 // Pending returns the number of counts waiting for the next Take.

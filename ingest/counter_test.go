@@ -12,6 +12,16 @@ import (
 
 var ct0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
+// msgAt is the message before offset next of partition p of topic logs.
+func msgAt(p int32, next int64, arrival time.Time) *Message {
+	return &Message{Topic: "logs", Partition: p, Offset: next - 1, Arrival: arrival, Value: []byte("{}")}
+}
+
+func take(c *Counter) storage.Batch {
+	b, _ := c.Take()
+	return b
+}
+
 func stage(evs ...Event) *Staged {
 	s := &Staged{}
 	for _, e := range evs {
@@ -27,13 +37,13 @@ func cev(tenant, source string, at time.Time) Event {
 func TestCounterCountsBothClocks(t *testing.T) {
 	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{})
 	arrival := ct0.Add(90 * time.Second)
-	_, err := c.Apply("logs", 2, 11, arrival, stage(
+	_, err := c.Apply(msgAt(2, 11, arrival), stage(
 		cev("acme", "fw", ct0.Add(85*time.Second)),   // 5 s late, same minute
 		cev("acme", "fw", ct0.Add(-20*time.Second)),  // previous minute on the event clock, 110 s late
 		cev("acme", "dns", arrival.Add(time.Minute)), // from the future: lateness 0
 	))
 	require.NoError(t, err)
-	b := c.Take()
+	b := take(c)
 	got := map[[3]any]uint64{}
 	for _, x := range b.Counts {
 		got[[3]any{x.Source, x.Clock, x.Bucket}] = x.Events
@@ -54,14 +64,14 @@ func TestCounterCountsBothClocks(t *testing.T) {
 		{"dns", storage.Event, m + 120}:  1,
 	}, got)
 	require.Equal(t, []storage.Offset{{Topic: "logs", Partition: 2, Next: 11, ArrivalHW: arrival}}, b.Offsets)
-	require.Empty(t, c.Take().Counts, "Take empties the counter")
+	require.Empty(t, take(c).Counts, "Take empties the counter")
 }
 
 func TestCounterKeepsArrivalWatermark(t *testing.T) {
 	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{})
-	_, _ = c.Apply("logs", 0, 1, ct0.Add(time.Minute), stage(cev("a", "s", ct0)))
-	_, _ = c.Apply("logs", 0, 2, ct0, stage(cev("a", "s", ct0))) // an older record timestamp
-	b := c.Take()
+	_, _ = c.Apply(msgAt(0, 1, ct0.Add(time.Minute)), stage(cev("a", "s", ct0)))
+	_, _ = c.Apply(msgAt(0, 2, ct0), stage(cev("a", "s", ct0))) // an older record timestamp
+	b := take(c)
 	require.Equal(t, int64(2), b.Offsets[0].Next)
 	require.Equal(t, ct0.Add(time.Minute), b.Offsets[0].ArrivalHW)
 }
@@ -82,7 +92,7 @@ func TestCounterNeverSplitsAMessage(t *testing.T) {
 				for j := range per {
 					s.Add(cev("t", "src", ct0.Add(time.Duration(i*per+j)*time.Second)))
 				}
-				_, err := c.Apply("logs", int32(p), int64(i+1), ct0.Add(time.Duration(i)*time.Second), s)
+				_, err := c.Apply(msgAt(int32(p), int64(i+1), ct0.Add(time.Duration(i)*time.Second)), s)
 				require.NoError(t, err)
 			}
 		}()
@@ -107,19 +117,19 @@ func TestCounterNeverSplitsAMessage(t *testing.T) {
 			running = false
 		default:
 		}
-		check(c.Take())
+		check(take(c))
 	}
-	check(c.Take())
+	check(take(c))
 	require.Equal(t, uint64(partitions*messages*per), total)
 }
 
 func TestCounterBackpressureAndClose(t *testing.T) {
 	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{MaxPendingCells: 4})
-	_, err := c.Apply("logs", 0, 1, ct0, stage(cev("a", "1", ct0), cev("a", "2", ct0))) // 4 cells
+	_, err := c.Apply(msgAt(0, 1, ct0), stage(cev("a", "1", ct0), cev("a", "2", ct0))) // 4 cells
 	require.NoError(t, err)
 	applied := make(chan error, 1)
 	go func() {
-		_, err := c.Apply("logs", 0, 2, ct0, stage(cev("a", "3", ct0)))
+		_, err := c.Apply(msgAt(0, 2, ct0), stage(cev("a", "3", ct0)))
 		applied <- err
 	}()
 	select {
@@ -127,14 +137,14 @@ func TestCounterBackpressureAndClose(t *testing.T) {
 		t.Fatal("Apply must wait while the pending map is full")
 	case <-time.After(50 * time.Millisecond):
 	}
-	require.Len(t, c.Take().Counts, 4)
+	require.Len(t, take(c).Counts, 4)
 	require.NoError(t, <-applied, "a Take lets the waiting Apply through")
 
-	c.Take()
-	_, err = c.Apply("logs", 0, 3, ct0, stage(cev("a", "4", ct0), cev("a", "5", ct0)))
+	take(c)
+	_, err = c.Apply(msgAt(0, 3, ct0), stage(cev("a", "4", ct0), cev("a", "5", ct0)))
 	require.NoError(t, err)
 	go func() {
-		_, err := c.Apply("logs", 0, 4, ct0, stage(cev("a", "6", ct0)))
+		_, err := c.Apply(msgAt(0, 4, ct0), stage(cev("a", "6", ct0)))
 		applied <- err
 	}()
 	time.Sleep(20 * time.Millisecond)
@@ -144,14 +154,43 @@ func TestCounterBackpressureAndClose(t *testing.T) {
 
 func TestStreamCaps(t *testing.T) {
 	c := NewCounter(time.Minute, NewStreams(Limits{MaxStreams: 3, MaxStreamsPerTenant: 2}), Limits{})
-	refused, err := c.Apply("logs", 0, 1, ct0, stage(
+	refused, err := c.Apply(msgAt(0, 1, ct0), stage(
 		cev("a", "1", ct0), cev("a", "2", ct0), cev("a", "3", ct0), // third source of a: over per-tenant cap
 		cev("b", "1", ct0), cev("c", "1", ct0), // c: over the total cap
 		cev("a", "1", ct0), // known stream: still counted
 	))
 	require.NoError(t, err)
 	require.Equal(t, 2, refused)
-	require.Equal(t, uint64(4), c.Take().Events())
+	b, dead := c.Take()
+	require.Equal(t, uint64(4), b.Events())
+	require.Len(t, dead, 1, "the message with refused events becomes one dead letter")
+	require.Equal(t, ReasonStreamLimit, dead[0].Reason)
+	require.Equal(t, 2, dead[0].Rejected)
+	require.Equal(t, int64(0), dead[0].Offset)
+}
+
+func TestDeadLetters(t *testing.T) {
+	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{})
+	s := stage(cev("a", "1", ct0))
+	s.Reject(ReasonMissingTime, "record 1: no time")
+	s.Reject(ReasonBadTenant, "record 2: control character")
+	m := msgAt(3, 8, ct0)
+	m.Key, m.Value = []byte("k"), []byte(`{"records":[...]}`)
+	_, err := c.Apply(m, s)
+	require.NoError(t, err)
+	_, err = c.Apply(msgAt(3, 9, ct0), stage(cev("a", "1", ct0))) // clean: no letter
+	require.NoError(t, err)
+	b, dead := c.Take()
+	require.Equal(t, uint64(2), b.Events(), "the good record of the mixed message still counts")
+	require.Equal(t, []DeadLetter{{Topic: "logs", Partition: 3, Offset: 7, Arrival: ct0, Key: []byte("k"),
+		Value: []byte(`{"records":[...]}`), Size: 17, Reason: ReasonMissingTime,
+		Detail: "missing_time: record 1: no time; bad_tenant: record 2: control character", Rejected: 2}}, dead)
+	m.Value = make([]byte, MaxDeadLetterValue+10)
+	_, err = c.Apply(m, s)
+	require.NoError(t, err)
+	_, dead = c.Take()
+	require.Len(t, dead[0].Value, MaxDeadLetterValue, "long values are cut")
+	require.Equal(t, MaxDeadLetterValue+10, dead[0].Size)
 }
 
 func BenchmarkCounterApply(b *testing.B) {
@@ -159,7 +198,7 @@ func BenchmarkCounterApply(b *testing.B) {
 	s := stage(cev("tenant-0042", "firewall", ct0))
 	b.ReportAllocs()
 	for i := range b.N {
-		if _, err := c.Apply("logs", 0, int64(i+1), ct0, s); err != nil {
+		if _, err := c.Apply(msgAt(0, int64(i+1), ct0), s); err != nil {
 			b.Fatal(err)
 		}
 	}

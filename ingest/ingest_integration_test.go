@@ -189,6 +189,10 @@ func TestIngestCountsExactlyOnRealServers(t *testing.T) {
 		require.Equal(t, float64(n), metric(t, reg, "gapwatch_ingest_rejected_total", reason), "rejected{reason=%s}", reason)
 	}
 
+	// Every message with rejected input is in the dead-letter topic, with its reason.
+	require.Equal(t, float64(len(f.rejected)), metric(t, reg, "gapwatch_ingest_dead_letters_total", ""))
+	require.Equal(t, f.rejected, readDeadLetters(t, brokers, topic+ingest.DLQSuffix, len(f.rejected)))
+
 	// The same input through the in-memory store, by a second consumer group.
 	mem := memstore.New(24 * time.Hour)
 	cfg.Group = servers.Unique("it_group_mem")
@@ -223,6 +227,29 @@ func TestIngestCountsExactlyOnRealServers(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2*9, checked, "streams × clocks checked")
+}
+
+// readDeadLetters reads n letters from the DLQ topic and counts them by reason.
+func readDeadLetters(t *testing.T, brokers []string, topic string, n int) map[ingest.Reason]int {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: servers.Unique("it_dlq"), Topic: topic,
+		StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got := map[ingest.Reason]int{}
+	for range n {
+		m, err := r.ReadMessage(ctx)
+		require.NoError(t, err)
+		h := map[string]string{}
+		for _, x := range m.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		require.NotEmpty(t, h["gapwatch.detail"])
+		require.Equal(t, strings.TrimSuffix(topic, ingest.DLQSuffix), h["gapwatch.topic"])
+		got[ingest.Reason(h["gapwatch.reason"])]++
+	}
+	return got
 }
 
 type ratesBody struct {

@@ -32,6 +32,8 @@ type Metrics struct {
 	streams       prometheus.GaugeFunc
 	commitErrors  prometheus.Counter
 	storedOffsets *prometheus.GaugeVec
+	deadLetters   prometheus.Counter
+	dlqErrors     prometheus.Counter
 }
 
 // NewMetrics registers ingest's metrics on reg.
@@ -61,9 +63,13 @@ func NewMetrics(reg prometheus.Registerer, streams *Streams) *Metrics {
 			Help: "Failed Kafka offset commits (progress is kept in the store; harmless but worth a look)."}),
 		storedOffsets: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gapwatch_ingest_stored_offset",
 			Help: "Next offset to consume, as durably stored, per partition."}, []string{"topic", "partition"}),
+		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_dead_letters_total",
+			Help: "Messages with rejected input published to <topic>.dlq."}),
+		dlqErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_dead_letter_errors_total",
+			Help: "Failed dead-letter publications (retried before the offsets move on)."}),
 	}
 	reg.MustRegister(m.messages, m.eventsStored, m.rejected, m.flushes, m.flushErrors, m.flushSeconds,
-		m.flushRows, m.pending, m.partitions, m.streams, m.commitErrors, m.storedOffsets)
+		m.flushRows, m.pending, m.partitions, m.streams, m.commitErrors, m.storedOffsets, m.deadLetters, m.dlqErrors)
 	for _, r := range allReasons {
 		m.rejected.WithLabelValues(string(r))
 	}
