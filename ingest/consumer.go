@@ -469,8 +469,14 @@ func (in *Ingester) flush(ctx context.Context, p *pending) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, in.cfg.WriteTimeout)
 	defer cancel()
+	if len(p.batch.Offsets) > 0 {
+		hitFailpoint(failBeforeWrite)
+	}
 	if err := in.write(wctx, p.batch); err != nil {
 		return err
+	}
+	if len(p.batch.Offsets) > 0 {
+		hitFailpoint(failAfterWrite)
 	}
 	p.committed, p.batch = p.batch, storage.Batch{}
 	return nil
