@@ -42,7 +42,8 @@ fuzz: ## run every fuzz target briefly (FUZZTIME, default 15s each)
 demo: build ## the all-in-one demo: embedded Kafka, in-memory store, simulated tenants, API on 127.0.0.1:8080
 	./bin/gapwatch demo
 
-bench: ## benchmarks (pure hot paths)
+bench: services ## ingest throughput vs kcat on the real servers, then the hot-path micro-benchmarks; BENCHFLAGS="-events 100000 -runs 1" for a quick run
+	$(GO) run ./cmd/benchingest $(BENCHFLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./ingest/...
 
 clean: ## remove build output (not the services' state; see deploy/README.md)

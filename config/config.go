@@ -31,6 +31,10 @@ type Config struct {
 	ClickHouse  chstore.Config `yaml:"clickhouse"`
 	HTTP        api.Config     `yaml:"http"`
 	Memory      Memory         `yaml:"memory"`
+	// MemoryLimitMB is the Go runtime's soft memory limit: the garbage collector
+	// works harder near it instead of letting the heap double. Default 256; -1 for
+	// none; the GOMEMLIMIT environment variable, when set, wins.
+	MemoryLimitMB int `yaml:"memory_limit_mb"`
 }
 
 // Kafka says where the Kafka cluster is.
@@ -123,6 +127,9 @@ func (c Config) WithDefaults() Config {
 	if len(c.Kafka.Brokers) == 0 {
 		c.Kafka.Brokers = []string{"127.0.0.1:9092"}
 	}
+	if c.MemoryLimitMB == 0 {
+		c.MemoryLimitMB = 256
+	}
 	if c.Memory.Retention == 0 {
 		c.Memory.Retention = 24 * time.Hour
 	}
@@ -139,6 +146,9 @@ func (c Config) WithDefaults() Config {
 
 // Validate reports the first unusable setting.
 func (c Config) Validate() error {
+	if c.MemoryLimitMB < -1 {
+		return fmt.Errorf("memory_limit_mb %d: want a size in MiB, or -1 for none", c.MemoryLimitMB)
+	}
 	if c.Store != "clickhouse" && c.Store != "memory" {
 		return fmt.Errorf("store %q: want clickhouse or memory", c.Store)
 	}

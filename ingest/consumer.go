@@ -221,11 +221,15 @@ func (in *Ingester) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("joining consumer group %s: %w", in.cfg.Group, err)
 	}
+	// Closing the group ends the current generation — its final write included —
+	// and leaves the group, so the partitions move on at once. Run returns only
+	// after that; AfterFunc only interrupts a pending Next.
+	if c, ok := in.dlq.(interface{ Close() error }); ok {
+		defer c.Close() // after the final flush below has published
+	}
 	stop := context.AfterFunc(ctx, func() { group.Close() })
 	defer stop()
-	if c, ok := in.dlq.(interface{ Close() error }); ok {
-		defer c.Close()
-	}
+	defer group.Close()
 	in.log.Info("joining consumer group", "group", in.cfg.Group, "topics", in.cfg.Topics, "brokers", in.cfg.Brokers)
 	for {
 		gen, err := group.Next(ctx)
@@ -422,10 +426,14 @@ func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counte
 			final, cancel := context.WithTimeout(context.Background(), in.cfg.WriteTimeout)
 			defer cancel()
 			p.add(counter.Take())
-			if err := in.flush(final, &p); err != nil {
-				in.log.Warn("final write failed; the next owner of these partitions resumes from the stored offsets",
-					"counts", len(p.batch.Counts), "err", err)
-				return
+			for err := in.flush(final, &p); err != nil; err = in.flush(final, &p) {
+				select {
+				case <-final.Done():
+					in.log.Warn("final write failed; the next owner of these partitions resumes from the stored offsets",
+						"counts", len(p.batch.Counts), "err", err)
+					return
+				case <-time.After(200 * time.Millisecond): // e.g. a dead-letter topic being created
+				}
 			}
 			in.commit(gen, p.committed)
 			in.log.Info("generation ended", "generation", gen.ID)

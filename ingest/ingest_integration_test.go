@@ -297,3 +297,38 @@ func metric(t *testing.T, g prometheus.Gatherer, name string, reason ingest.Reas
 	t.Fatalf("no metric %s{reason=%q}", name, reason)
 	return 0
 }
+
+// A graceful stop writes what was counted since the last flush before Run returns.
+func TestGracefulStopWritesEverything(t *testing.T) {
+	brokers := servers.Kafka(t)
+	topic := servers.Unique("it_stop")
+	servers.CreateTopic(t, brokers, topic, 6)
+	f := newFixture(time.Now().UTC().Truncate(time.Minute).Add(-15 * time.Minute))
+	produce(t, brokers, topic, f.msgs)
+	end := servers.EndOffsets(t, brokers, topic, 6)
+
+	mem := memstore.New(24 * time.Hour)
+	reg := prometheus.NewRegistry()
+	cfg := ingest.Config{Brokers: brokers, Topics: []string{topic}, Group: servers.Unique("it_stop"), FlushInterval: time.Hour}
+	in, err := ingest.New(cfg, ingest.Deps{Sink: mem, Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for metric(t, reg, "gapwatch_ingest_messages_total", "") < float64(len(f.msgs)) {
+		require.True(t, time.Now().Before(deadline), "messages not consumed")
+		time.Sleep(50 * time.Millisecond)
+	}
+	stored, err := mem.Offsets(context.Background(), topic)
+	require.NoError(t, err)
+	require.Empty(t, stored, "nothing is written before the (hourly) flush")
+	cancel()
+	require.NoError(t, <-done)
+	stored, err = mem.Offsets(context.Background(), topic)
+	require.NoError(t, err)
+	for p, e := range end {
+		require.Equal(t, e, stored[int32(p)].Next, "partition %d stored on stop", p)
+	}
+	require.Equal(t, float64(f.events), metric(t, reg, "gapwatch_ingest_events_stored_total", ""))
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -46,6 +47,9 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	cfg, err := config.Load(*path, os.Getenv)
 	if err != nil {
 		return cfg, usageError{err}
+	}
+	if os.Getenv("GOMEMLIMIT") == "" && cfg.MemoryLimitMB > 0 {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
 	}
 	return cfg, nil
 }
