@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -110,7 +109,7 @@ func (e *exactness) count(c storage.Clock, tenant, source string, at time.Time) 
 // child is a `gapwatch run --role ingest,api` process.
 type child struct {
 	cmd  *exec.Cmd
-	out  bytes.Buffer
+	out  syncBuffer // written by exec's copier while the test reads it
 	addr string
 }
 
