@@ -196,17 +196,20 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 	arrivalBucket := storage.BucketStart(m.Arrival, width)
 	for i := range s.events {
 		tenant, source, t := s.at(i)
-		if !c.streams.admit(tenant, source) {
-			if refused == 0 {
-				s.Reject(ReasonStreamLimit, fmt.Sprintf("stream %.64q/%.64q is new and the stream caps are reached", tenant, source))
+		a := c.cell(tenant, source, storage.Arrival, arrivalBucket, false)
+		if a == nil { // first event of this stream since the last Take: is the stream admitted?
+			if !c.streams.admit(tenant, source) {
+				if refused == 0 {
+					s.Reject(ReasonStreamLimit, fmt.Sprintf("stream %.64q/%.64q is new and the stream caps are reached", tenant, source))
+				}
+				refused++
+				continue
 			}
-			refused++
-			continue
+			a = c.cell(tenant, source, storage.Arrival, arrivalBucket, true)
 		}
-		a := c.cell(tenant, source, storage.Arrival, arrivalBucket)
 		a.events++
 		a.lateness[storage.LatenessBucket(m.Arrival.Sub(t))]++
-		e := c.cell(tenant, source, storage.Event, storage.BucketStart(t, width))
+		e := c.cell(tenant, source, storage.Event, storage.BucketStart(t, width), true)
 		e.events++
 	}
 	if len(s.rejects) > 0 {
@@ -224,11 +227,13 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 	return refused, nil
 }
 
-func (c *Counter) cell(tenant, source []byte, clock storage.Clock, bucket int64) *cell {
+// cell returns the pending count of a stream, clock and bucket; a missing one is
+// created when create is set, else nil is returned.
+func (c *Counter) cell(tenant, source []byte, clock storage.Clock, bucket int64, create bool) *cell {
 	c.key = append(append(append(c.key[:0], tenant...), 0), source...)
 	c.key = append(c.key, byte(clock))
 	c.key = binary.BigEndian.AppendUint64(c.key, uint64(bucket))
-	if x, ok := c.cells[string(c.key)]; ok {
+	if x, ok := c.cells[string(c.key)]; ok || !create {
 		return x
 	}
 	x := &cell{tenant: string(tenant), source: string(source), clock: clock, bucket: bucket}

@@ -148,21 +148,39 @@ func (s *Store) Write(ctx context.Context, b storage.Batch) error {
 		return fmt.Errorf("preparing insert: %w", err)
 	}
 	defer batch.Abort() //nolint:errcheck // no-op after Send
+	// Columns are appended whole: far cheaper than row by row for large batches.
+	n := len(b.Counts) + len(b.Offsets)
 	day := time.Now().UTC().Truncate(24 * time.Hour)
 	zero := time.Unix(0, 0).UTC()
 	empty := []uint64{}
-	for _, c := range b.Counts {
-		lat := c.Lateness
-		if lat == nil {
-			lat = empty
-		}
-		if err := batch.Append(day, c.Tenant, c.Source, uint8(c.Clock), time.Unix(c.Bucket, 0), c.Events, lat, "", int32(0), int64(0), zero); err != nil {
-			return fmt.Errorf("appending count: %w", err)
+	var (
+		days      = make([]time.Time, n)
+		tenants   = make([]string, n)
+		sources   = make([]string, n)
+		clocks    = make([]uint8, n)
+		buckets   = make([]time.Time, n)
+		events    = make([]uint64, n)
+		lateness  = make([][]uint64, n)
+		topics    = make([]string, n)
+		parts     = make([]int32, n)
+		offsets   = make([]int64, n)
+		arrivalHW = make([]time.Time, n)
+	)
+	for i, c := range b.Counts {
+		days[i], tenants[i], sources[i], clocks[i] = day, c.Tenant, c.Source, uint8(c.Clock)
+		buckets[i], events[i], lateness[i], arrivalHW[i] = time.Unix(c.Bucket, 0), c.Events, c.Lateness, zero
+		if lateness[i] == nil {
+			lateness[i] = empty
 		}
 	}
-	for _, o := range b.Offsets {
-		if err := batch.Append(day, "", "", uint8(0), zero, uint64(0), empty, o.Topic, o.Partition, o.Next, o.ArrivalHW); err != nil {
-			return fmt.Errorf("appending offset: %w", err)
+	for j, o := range b.Offsets {
+		i := len(b.Counts) + j
+		days[i], buckets[i], lateness[i] = day, zero, empty
+		topics[i], parts[i], offsets[i], arrivalHW[i] = o.Topic, o.Partition, o.Next, o.ArrivalHW
+	}
+	for i, col := range []any{days, tenants, sources, clocks, buckets, events, lateness, topics, parts, offsets, arrivalHW} {
+		if err := batch.Column(i).Append(col); err != nil {
+			return fmt.Errorf("appending column %d: %w", i, err)
 		}
 	}
 	if err := batch.Send(); err != nil {
