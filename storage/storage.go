@@ -139,6 +139,13 @@ func (q RateQuery) Validate() error {
 	return nil
 }
 
+// StreamCount is one stream's events in one bucket of one clock, summed over batches.
+type StreamCount struct {
+	Tenant, Source string
+	Bucket         int64 // bucket start, Unix seconds
+	Events         uint64
+}
+
 // Point is the events counted in [T, T+step).
 type Point struct {
 	T      time.Time

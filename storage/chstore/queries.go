@@ -24,6 +24,11 @@ FROM {db}.counts_hourly
 WHERE tenant = ? AND source = ? AND clock = ? AND hour >= toDateTime(?) AND hour < toDateTime(?)
 GROUP BY i`
 
+	qBucketCounts = `SELECT tenant, source, toInt64(toUInt32(bucket)) AS b, toUInt64(sum(events)) AS n
+FROM {db}.counts
+WHERE tenant != '' AND clock = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
+GROUP BY tenant, source, b`
+
 	qPartitions    = `SELECT DISTINCT table, partition_id FROM system.parts WHERE database = ? AND active AND table IN ('counts', 'counts_hourly')`
 	qDropPartition = `ALTER TABLE {db}.{table} DROP PARTITION ID ?`
 )

@@ -116,6 +116,7 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		from := int64(1763632800)
 		add(db+"/qRatesRaw", bindLiterals(t, q(qRatesRaw), from, int64(60), "acme", "firewall", uint8(0), from, from+600)+" ORDER BY i")
 		add(db+"/qRatesHourly", bindLiterals(t, q(qRatesHourly), from-from%3600, int64(3600), "acme", "firewall", uint8(0), from-from%3600, from-from%3600+7200))
+		add(db+"/qBucketCounts", bindLiterals(t, q(qBucketCounts), uint8(0), from, from+120)+" ORDER BY tenant, b")
 		add(db+"/qPartitions", bindLiterals(t, qPartitions, db)+" ORDER BY table")
 		add(db+"/qDropPartition", bindLiterals(t, strings.ReplaceAll(q(qDropPartition), "{table}", "counts"), "20261120"))
 		add(db+"/qOffsets after drop", q(qOffsets))
@@ -158,6 +159,7 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		require.Equal(t, "logs\t3\t4242\t2025-11-20 10:01:10\n", results[db+"/qOffsets"])
 		require.Equal(t, "0\t5\n1\t7\n", results[db+"/qRatesRaw"])
 		require.Equal(t, "0\t12\n", results[db+"/qRatesHourly"])
+		require.Equal(t, "acme\tfirewall\t1763632800\t5\nacme\tfirewall\t1763632860\t7\nx\\' OR \\'1\\'=\\'1\tfirewall\t1763632800\t1\n", results[db+"/qBucketCounts"]) // TabSeparated escapes quotes
 		require.Equal(t, "counts\t20261120\ncounts_hourly\t20261120\n", results[db+"/qPartitions"])
 		require.Equal(t, "", results[db+"/qOffsets after drop"])
 	}

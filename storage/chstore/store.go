@@ -242,6 +242,25 @@ func (s *Store) Rates(ctx context.Context, q storage.RateQuery) ([]storage.Point
 	return storage.FillPoints(q, sums), nil
 }
 
+// BucketCounts returns every stream's events per bucket of clock in [from, to),
+// in no particular order; buckets without events are absent.
+func (s *Store) BucketCounts(ctx context.Context, clock storage.Clock, from, to time.Time) ([]storage.StreamCount, error) {
+	rows, err := s.conn.Query(ctx, s.q(qBucketCounts), uint8(clock), from.Unix(), to.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("querying bucket counts: %w", err)
+	}
+	defer rows.Close()
+	var out []storage.StreamCount
+	for rows.Next() {
+		var c storage.StreamCount
+		if err := rows.Scan(&c.Tenant, &c.Source, &c.Bucket, &c.Events); err != nil {
+			return nil, fmt.Errorf("reading bucket counts: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 // EnforceRetention drops the daily partitions older than the configured
 // retention (raw counts and rollup separately) and returns how many it dropped.
 // Progress rows age out with their day; a partition whose stored progress is

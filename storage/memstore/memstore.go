@@ -124,6 +124,21 @@ func (s *Store) Rates(_ context.Context, q storage.RateQuery) ([]storage.Point, 
 	return storage.FillPoints(q, sums), nil
 }
 
+// BucketCounts returns every stream's events per bucket of clock in [from, to).
+func (s *Store) BucketCounts(_ context.Context, clock storage.Clock, from, to time.Time) ([]storage.StreamCount, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []storage.StreamCount
+	for st, m := range s.counts {
+		for k, v := range m {
+			if k.clock == clock && k.bucket >= from.Unix() && k.bucket < to.Unix() {
+				out = append(out, storage.StreamCount{Tenant: st.tenant, Source: st.source, Bucket: k.bucket, Events: v})
+			}
+		}
+	}
+	return out, nil
+}
+
 // Ping always succeeds.
 func (s *Store) Ping(context.Context) error { return nil }
 

@@ -19,6 +19,7 @@ type Store interface {
 	Write(ctx context.Context, b storage.Batch) error
 	Offsets(ctx context.Context, topic string) (map[int32]storage.Offset, error)
 	Rates(ctx context.Context, q storage.RateQuery) ([]storage.Point, error)
+	BucketCounts(ctx context.Context, clock storage.Clock, from, to time.Time) ([]storage.StreamCount, error)
 }
 
 // Base is the time the conformance data starts at.
@@ -128,6 +129,34 @@ func Run(t *testing.T, s Store) {
 			}
 		})
 	}
+
+	t.Run("bucket counts", func(t *testing.T) {
+		for _, clock := range []storage.Clock{storage.Arrival, storage.Event} {
+			from, to := Base.Add(-time.Minute), Base.Add(30*time.Minute)
+			want := map[storage.StreamCount]bool{}
+			sums := map[storage.StreamCount]uint64{}
+			for _, b := range batches {
+				for _, c := range b.Counts {
+					if c.Clock == clock && c.Bucket >= from.Unix() && c.Bucket < to.Unix() {
+						sums[storage.StreamCount{Tenant: c.Tenant, Source: c.Source, Bucket: c.Bucket}] += c.Events
+					}
+				}
+			}
+			for k, n := range sums {
+				k.Events = n
+				want[k] = true
+			}
+			got, err := s.BucketCounts(ctx, clock, from, to)
+			require.NoError(t, err)
+			gotSet := map[storage.StreamCount]bool{}
+			for _, c := range got {
+				require.False(t, gotSet[c], "duplicate %+v", c)
+				gotSet[c] = true
+			}
+			require.NotEmpty(t, want)
+			require.Equal(t, want, gotSet, "clock %s", clock)
+		}
+	})
 
 	t.Run("bad queries", func(t *testing.T) {
 		for _, q := range []storage.RateQuery{
