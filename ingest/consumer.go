@@ -47,6 +47,11 @@ type Config struct {
 	// (final write included); default 60s.
 	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
 	SessionTimeout   time.Duration `yaml:"session_timeout"` // default 10s
+	// IdleAfter is how long a partition may deliver nothing before ingest checks
+	// whether it is caught up; a caught-up partition's arrival watermark then
+	// advances to the wall clock, so an idle partition does not hold detection
+	// back. Default 5s.
+	IdleAfter time.Duration `yaml:"idle_after"`
 }
 
 // WithDefaults fills unset fields.
@@ -95,6 +100,9 @@ func (c Config) WithDefaults() Config {
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = 10 * time.Second
 	}
+	if c.IdleAfter == 0 {
+		c.IdleAfter = 5 * time.Second
+	}
 	return c
 }
 
@@ -111,6 +119,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: bucket %s must be whole seconds and divide a day", c.Bucket)
 	case c.FlushInterval < 10*time.Millisecond:
 		return fmt.Errorf("ingest: flush_interval %s too short", c.FlushInterval)
+	case c.IdleAfter < c.FetchMaxWait:
+		return fmt.Errorf("ingest: idle_after %s must be at least fetch_max_wait %s", c.IdleAfter, c.FetchMaxWait)
 	case c.StartOffset != "earliest" && c.StartOffset != "latest":
 		return fmt.Errorf("ingest: start_offset %q: want earliest or latest", c.StartOffset)
 	case c.WriteTimeout >= c.RebalanceTimeout:
@@ -350,6 +360,13 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 		}),
 	})
 	defer r.Close()
+	offset, err = in.absoluteOffset(ctx, topic, partition, offset)
+	if err != nil {
+		if ctx.Err() == nil {
+			in.log.Error("resolving start offset", "topic", topic, "partition", partition, "err", err)
+		}
+		return
+	}
 	if err := r.SetOffset(offset); err != nil {
 		in.log.Error("setting start offset", "topic", topic, "partition", partition, "offset", offset, "err", err)
 		return
@@ -358,14 +375,23 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 	ps := &partitionState{in: in, topic: topic, partition: partition, decoder: dec}
 	ps.emit = ps.onEvent
 	ps.reject = ps.onReject
+	next := offset
 	for {
-		m, err := r.FetchMessage(ctx)
+		fetch, cancel := context.WithTimeout(ctx, in.cfg.IdleAfter)
+		m, err := r.FetchMessage(fetch)
+		cancel()
 		if err != nil {
-			if ctx.Err() == nil {
-				in.log.Error("reading partition", "topic", topic, "partition", partition, "err", err)
+			if ctx.Err() != nil {
+				return
 			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				in.idle(ctx, r, counter, topic, partition, next)
+				continue
+			}
+			in.log.Error("reading partition", "topic", topic, "partition", partition, "err", err)
 			return
 		}
+		next = m.Offset + 1
 		in.metrics.messages.Inc()
 		ps.msg = Message{Topic: topic, Partition: partition, Offset: m.Offset, Arrival: m.Time, Key: m.Key, Value: m.Value}
 		if m.Time.IsZero() || m.Time.Unix() <= 0 {
@@ -379,6 +405,44 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 		}
 		if refused > 0 {
 			in.rejected(ReasonStreamLimit, refused, fmt.Sprintf("%d events of new streams over the caps (%d streams, %d per tenant)", refused, in.cfg.Limits.MaxStreams, in.cfg.Limits.MaxStreamsPerTenant), topic, partition, m.Offset)
+		}
+	}
+}
+
+// idle is called when a partition delivered nothing for IdleAfter: if it is
+// caught up, its arrival watermark moves to now (see Counter.Idle).
+func (in *Ingester) idle(ctx context.Context, r *kafka.Reader, counter *Counter, topic string, partition int32, next int64) {
+	lag, err := r.ReadLag(ctx)
+	if err != nil || lag > 0 {
+		return
+	}
+	counter.Idle(topic, partition, next, time.Now())
+}
+
+// absoluteOffset turns kafka.FirstOffset/LastOffset into the partition's actual
+// first or end offset, so that progress can be stored before any record arrives.
+func (in *Ingester) absoluteOffset(ctx context.Context, topic string, partition int32, offset int64) (int64, error) {
+	if offset >= 0 {
+		return offset, nil
+	}
+	req := kafka.FirstOffsetOf(int(partition))
+	if offset == kafka.LastOffset {
+		req = kafka.LastOffsetOf(int(partition))
+	}
+	client := &kafka.Client{Addr: kafka.TCP(in.cfg.Brokers...), Transport: &kafka.Transport{Dial: in.dialer.DialFunc}}
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {req}}})
+		if err == nil && len(resp.Topics[topic]) == 1 && resp.Topics[topic][0].Error == nil {
+			po := resp.Topics[topic][0]
+			if offset == kafka.LastOffset {
+				return po.LastOffset, nil
+			}
+			return po.FirstOffset, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(wait):
 		}
 	}
 }
@@ -510,7 +574,11 @@ func (in *Ingester) write(ctx context.Context, b storage.Batch) error {
 	in.metrics.flushes.Inc()
 	in.metrics.eventsStored.Add(float64(b.Events()))
 	for _, o := range b.Offsets {
-		in.metrics.storedOffsets.WithLabelValues(o.Topic, strconv.Itoa(int(o.Partition))).Set(float64(o.Next))
+		part := strconv.Itoa(int(o.Partition))
+		in.metrics.storedOffsets.WithLabelValues(o.Topic, part).Set(float64(o.Next))
+		if !o.ArrivalHW.IsZero() {
+			in.metrics.watermark.WithLabelValues(o.Topic, part).Set(float64(o.ArrivalHW.Unix()))
+		}
 	}
 	return nil
 }

@@ -227,6 +227,25 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 	return refused, nil
 }
 
+// Idle records that partition has delivered everything before next and nothing
+// since a while ago: its arrival watermark is now. This is the only place wall
+// time enters the pipeline's clocks; a replay or a lagging partition is never
+// idle, so its watermark stays driven by record timestamps.
+func (c *Counter) Idle(topic string, partition int32, next int64, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tp := topicPartition{topic, partition}
+	o, ok := c.offsets[tp]
+	if !ok {
+		o = storage.Offset{Topic: topic, Partition: partition}
+	}
+	o.Next = max(o.Next, next)
+	if now.After(o.ArrivalHW) {
+		o.ArrivalHW = now.UTC().Truncate(time.Second)
+	}
+	c.offsets[tp] = o
+}
+
 // cell returns the pending count of a stream, clock and bucket; a missing one is
 // created when create is set, else nil is returned.
 func (c *Counter) cell(tenant, source []byte, clock storage.Clock, bucket int64, create bool) *cell {

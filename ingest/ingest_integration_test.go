@@ -332,3 +332,49 @@ func TestGracefulStopWritesEverything(t *testing.T) {
 	}
 	require.Equal(t, float64(f.events), metric(t, reg, "gapwatch_ingest_events_stored_total", ""))
 }
+
+// Idle, caught-up partitions — including ones that never had a record — store
+// progress with an arrival watermark near now, so they do not hold detection back.
+func TestIdlePartitionsAdvanceTheWatermark(t *testing.T) {
+	brokers := servers.Kafka(t)
+	topic := servers.Unique("it_idle")
+	servers.CreateTopic(t, brokers, topic, 6)
+	old := time.Now().UTC().Add(-20 * time.Minute)
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, RequiredAcks: kafka.RequireAll,
+		Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int { return 2 })}
+	defer w.Close()
+	require.NoError(t, w.WriteMessages(context.Background(),
+		kafka.Message{Value: []byte(fmt.Sprintf(`{"tenant":"a","source":"s","time":%d}`, old.Unix())), Time: old}))
+
+	mem := memstore.New(24 * time.Hour)
+	cfg := ingest.Config{Brokers: brokers, Topics: []string{topic}, Group: servers.Unique("it_idle"),
+		FlushInterval: 100 * time.Millisecond, IdleAfter: 500 * time.Millisecond, FetchMaxWait: 100 * time.Millisecond}
+	in, err := ingest.New(cfg, ingest.Deps{Sink: mem, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+
+	start := time.Now()
+	deadline := start.Add(30 * time.Second)
+	for {
+		stored, err := mem.Offsets(context.Background(), topic)
+		require.NoError(t, err)
+		fresh := 0
+		for _, o := range stored {
+			if o.ArrivalHW.After(start.Add(-2 * time.Second)) {
+				fresh++
+			}
+		}
+		if len(stored) == 6 && fresh == 6 {
+			require.Equal(t, int64(1), stored[2].Next, "the partition with one record")
+			for _, p := range []int32{0, 1, 3, 4, 5} {
+				require.Equal(t, int64(0), stored[p].Next, "empty partition %d", p)
+			}
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "watermarks did not advance: %+v", stored)
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -34,6 +34,7 @@ type Metrics struct {
 	storedOffsets *prometheus.GaugeVec
 	deadLetters   prometheus.Counter
 	dlqErrors     prometheus.Counter
+	watermark     *prometheus.GaugeVec
 }
 
 // NewMetrics registers ingest's metrics on reg.
@@ -65,11 +66,13 @@ func NewMetrics(reg prometheus.Registerer, streams *Streams) *Metrics {
 			Help: "Next offset to consume, as durably stored, per partition."}, []string{"topic", "partition"}),
 		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_dead_letters_total",
 			Help: "Messages with rejected input published to <topic>.dlq."}),
+		watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gapwatch_ingest_arrival_watermark_seconds",
+			Help: "Arrival watermark per partition as stored (Unix seconds): the highest record timestamp, or the wall clock while caught up and idle."}, []string{"topic", "partition"}),
 		dlqErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_dead_letter_errors_total",
 			Help: "Failed dead-letter publications (retried before the offsets move on)."}),
 	}
 	reg.MustRegister(m.messages, m.eventsStored, m.rejected, m.flushes, m.flushErrors, m.flushSeconds,
-		m.flushRows, m.pending, m.partitions, m.streams, m.commitErrors, m.storedOffsets, m.deadLetters, m.dlqErrors)
+		m.flushRows, m.pending, m.partitions, m.streams, m.commitErrors, m.storedOffsets, m.deadLetters, m.dlqErrors, m.watermark)
 	for _, r := range allReasons {
 		m.rejected.WithLabelValues(string(r))
 	}

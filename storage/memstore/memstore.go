@@ -59,14 +59,15 @@ func (s *Store) Write(_ context.Context, b storage.Batch) error {
 			s.newest = c.Bucket
 		}
 	}
-	for _, o := range b.Offsets {
+	for _, o := range b.Offsets { // as ClickHouse: the highest offset and the highest watermark
 		p := partition{o.Topic, o.Partition}
-		if cur, ok := s.offsets[p]; !ok || o.Next > cur.Next {
-			if ok && cur.ArrivalHW.After(o.ArrivalHW) {
+		if cur, ok := s.offsets[p]; ok {
+			o.Next = max(o.Next, cur.Next)
+			if cur.ArrivalHW.After(o.ArrivalHW) {
 				o.ArrivalHW = cur.ArrivalHW
 			}
-			s.offsets[p] = o
 		}
+		s.offsets[p] = o
 	}
 	s.evictLocked()
 	return nil

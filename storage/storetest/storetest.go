@@ -95,6 +95,12 @@ func Run(t *testing.T, s Store) {
 		other, err := s.Offsets(ctx, "other")
 		require.NoError(t, err)
 		require.Equal(t, map[int32]int64{0: 10}, map[int32]int64{0: other[0].Next})
+		// An idle partition's progress: same offset, later watermark.
+		require.NoError(t, s.Write(ctx, storage.Batch{Offsets: []storage.Offset{{Topic: "other", Partition: 0, Next: 10, ArrivalHW: Base.Add(time.Hour)}}}))
+		other, err = s.Offsets(ctx, "other")
+		require.NoError(t, err)
+		require.Equal(t, int64(10), other[0].Next)
+		require.True(t, other[0].ArrivalHW.Equal(Base.Add(time.Hour)), "watermark %v", other[0].ArrivalHW)
 		none, err := s.Offsets(ctx, "never-written")
 		require.NoError(t, err)
 		require.Empty(t, none)
