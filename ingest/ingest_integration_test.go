@@ -151,22 +151,7 @@ func ingestUntil(t *testing.T, cfg ingest.Config, sink ingest.Sink, reg promethe
 		cancel()
 		require.NoError(t, <-done)
 	}()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		stored, err := sink.Offsets(context.Background(), cfg.Topics[0])
-		require.NoError(t, err)
-		caughtUp := true
-		for p, e := range end {
-			if stored[int32(p)].Next < e {
-				caughtUp = false
-			}
-		}
-		if caughtUp {
-			return
-		}
-		require.True(t, time.Now().Before(deadline), "ingest did not catch up: stored %v, end %v", stored, end)
-		time.Sleep(200 * time.Millisecond)
-	}
+	servers.WaitStored(t, sink, cfg.Topics[0], end, 90*time.Second)
 }
 
 func TestIngestCountsExactlyOnRealServers(t *testing.T) {

@@ -149,23 +149,7 @@ func (c *child) stop(t *testing.T) {
 
 // waitCaughtUp waits until the store's offsets reach the end of every partition.
 func (e *exactness) waitCaughtUp(t *testing.T, timeout time.Duration) {
-	end := servers.EndOffsets(t, e.brokers, e.topic, 6)
-	deadline := time.Now().Add(timeout)
-	for {
-		stored, err := e.store.Offsets(context.Background(), e.topic)
-		require.NoError(t, err)
-		done := true
-		for p, off := range end {
-			if stored[int32(p)].Next < off {
-				done = false
-			}
-		}
-		if done {
-			return
-		}
-		require.True(t, time.Now().Before(deadline), "not caught up after %s: stored %v, end %v", timeout, stored, end)
-		time.Sleep(200 * time.Millisecond)
-	}
+	servers.WaitStored(t, e.store, e.topic, servers.EndOffsets(t, e.brokers, e.topic, 6), timeout)
 }
 
 // verify checks every stream's every bucket on both clocks.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/gapwatch/gapwatch/storage"
 	"github.com/gapwatch/gapwatch/storage/chstore"
 )
 
@@ -138,4 +139,35 @@ func ClickHouse(tb testing.TB) (*chstore.Store, chstore.Config) {
 		s.Close()
 	})
 	return s, cfg.WithDefaults()
+}
+
+// OffsetReader is a store's view of ingest progress.
+type OffsetReader interface {
+	Offsets(ctx context.Context, topic string) (map[int32]storage.Offset, error)
+}
+
+// WaitStored waits until the progress stored in st reaches end (from EndOffsets)
+// in every partition of topic, and fails tb after timeout.
+func WaitStored(tb testing.TB, st OffsetReader, topic string, end map[int]int64, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		stored, err := st.Offsets(context.Background(), topic)
+		if err != nil {
+			tb.Fatalf("reading stored offsets: %v", err)
+		}
+		caughtUp := true
+		for p, e := range end {
+			if stored[int32(p)].Next < e {
+				caughtUp = false
+			}
+		}
+		if caughtUp {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("ingest did not catch up in %s: stored %v, end %v", timeout, stored, end)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
