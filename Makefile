@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 # Packages with goroutines of their own: always tested with -race.
-RACE_PKGS := ./ingest/... ./storage/... ./dashboards/... ./cmd/...
+RACE_PKGS := ./ingest/... ./storage/... ./dashboards/... ./detect/... ./cmd/...
 FUZZTIME ?= 15s
 
 .PHONY: help build test unit lint services services-stop demo bench fuzz clean
@@ -30,7 +30,7 @@ unit: ## unit tests only (no servers needed)
 
 test: lint services ## everything CI runs: lint, unit + integration tests on the real servers (race), SQL on chDB, fuzz
 	GAPWATCH_INTEGRATION=1 $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
-	GAPWATCH_INTEGRATION=1 $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -vE '/(ingest|storage|dashboards|cmd)(/|$$)')
+	GAPWATCH_INTEGRATION=1 $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -vE '/(ingest|storage|dashboards|detect|cmd)(/|$$)')
 	$(MAKE) fuzz
 	$(MAKE) build
 	@echo "make test: all passed"
@@ -42,8 +42,9 @@ fuzz: ## run every fuzz target briefly (FUZZTIME, default 15s each)
 demo: build ## the all-in-one demo: embedded Kafka, in-memory store, simulated tenants, API on 127.0.0.1:8080
 	./bin/gapwatch demo
 
-bench: services ## ingest throughput vs kcat on the real servers, then the hot-path micro-benchmarks; BENCHFLAGS="-events 100000 -runs 1" for a quick run
+bench: services ## ingest vs kcat on the real servers, detection quality (NAB + synthetic, vs a static rule) and scale, hot-path micro-benchmarks; BENCHFLAGS="-events 100000 -runs 1" for a quick ingest run
 	$(GO) run ./cmd/benchingest $(BENCHFLAGS)
+	$(GO) run ./cmd/benchdetect
 	$(GO) test -run '^$$' -bench . -benchmem ./ingest/...
 
 clean: ## remove build output (not the services' state; see deploy/README.md)

@@ -4,6 +4,7 @@
 //	gapwatch migrate                  create or upgrade the ClickHouse schema
 //	gapwatch demo                     all-in-one: embedded Kafka, in-memory store, simulated tenants
 //	gapwatch simulate                 realistic multi-tenant log traffic into Kafka
+//	gapwatch backtest                 offline detection over historical counts
 //	gapwatch check-config             print the effective configuration
 //	gapwatch version
 //
@@ -47,7 +48,7 @@ var commands = []command{
 	{"simulate", "produce realistic multi-tenant log traffic into Kafka", cmdSimulate},
 	{"check-config", "validate and print the effective configuration", cmdCheckConfig},
 	{"version", "print the version", cmdVersion},
-	{"backtest", "offline detection over historical counts (not in this build yet)", notYet},
+	{"backtest", "offline detection over historical counts (CSV time,tenant,source,count)", cmdBacktest},
 	{"report", "coverage report for a tenant and period (not in this build yet)", notYet},
 }
 
@@ -95,7 +96,7 @@ func usage(w io.Writer) {
 }
 
 func notYet(context.Context, []string, io.Writer) error {
-	return usagef("not available in this build yet: it arrives with detection")
+	return usagef("not available in this build yet: it arrives with live detection")
 }
 
 func versionString() string {

@@ -1,0 +1,255 @@
+package detect
+
+import "math"
+
+// baseline is one stream's learned expectation of its count per bucket:
+//
+//	mu(t) = level · hour[hour of day(t)] · day[day of week(t)]
+//
+// The hourly profile (24 factors of mean 1) is the average shape of complete
+// days: each finished day's hourly sums, divided by their mean, are averaged
+// into it (plainly for the first days, then with a half-life of 3 days); the
+// daily profile (7 factors) likewise from complete weeks (half-life 3 weeks).
+// A profile is used once two complete periods are folded in (two days, two
+// weeks), shrunk towards 1 by the number of events that informed it. The level
+// is an EWMA (half-life 12 h) of the deseasonalised counts. Until the hourly
+// profile is in use the prediction is a short-term rate instead (cold start),
+// an EWMA over about an hour whose first values are a plain mean, so a stream
+// seen for a few buckets is already protected.
+//
+// Around mu the counts are negative binomial with a dispersion a estimated from
+// the residuals of the prediction in use (so model error widens the band),
+// shrunk towards a prior while the evidence is thin.
+//
+// Updates are robust: values are winsorised at mu − 4 sd and mu + 4 sd + 3 before they enter any
+// average, and the caller feeds the expectation instead of the count for
+// buckets that are anomalous or inside a gap (impute), so a gap is never
+// learned as normal. About 300 bytes.
+type baseline struct {
+	level float64 // deseasonalised events per bucket (half-life 12 h)
+	short float64 // short-term events per bucket (cold start)
+	n     uint32  // buckets learned
+	hour  [24]float32
+	day   [7]float32
+	// The current day's and week's sums per slot, folded into the profiles
+	// when the period is over (if it was seen whole).
+	hourAcc     [24]float32
+	dayAcc      [7]float32
+	curDay      int32 // day number of hourAcc
+	curWeek     int32 // week number (Monday-based) of dayAcc
+	dayN, weekN uint16
+	dirtyH      uint32  // hour slots of the current day with a bucket not learned
+	dirtyD      uint8   // day slots of the current week with a bucket not learned
+	days, weeks uint16  // complete periods folded in
+	v, m, q     float32 // moments of the dispersion: E[(x−mu)²], E[mu], E[mu²]
+	// The same over blocks (sums over the engine's block), for the drop test.
+	bv, bm, bq float32
+	nb         uint32 // blocks learned
+}
+
+// model holds what all baselines of an engine share: the bucket geometry and
+// the learning rates derived from it.
+type model struct {
+	width     int64 // bucket width, seconds
+	perHour   float64
+	perDay    float64
+	perWeek   float64
+	shortRate float64 // EWMA weight of the short-term rate
+	levelRate float64
+	hourRate  float64 // weight of a new day in the hourly profile
+	dayRate   float64 // weight of a new week in the daily profile
+	dispRate  float64
+	blockRate float64
+	priorA    float64 // dispersion prior
+	priorN    float64 // its weight, in buckets
+}
+
+func newModel(width int64) model {
+	perHour := 3600 / float64(width)
+	perDay := 86400 / float64(width)
+	return model{
+		width:     width,
+		perHour:   perHour,
+		perDay:    perDay,
+		perWeek:   7 * perDay,
+		shortRate: halfLifeRate(perHour),    // short-term rate: half-life 1 h
+		levelRate: halfLifeRate(perDay / 2), // level: half-life 12 h
+		hourRate:  halfLifeRate(3),          // hourly profile: half-life 3 days
+		dayRate:   halfLifeRate(3),          // daily profile: half-life 3 weeks
+		dispRate:  halfLifeRate(2 * perDay), // dispersion: half-life 2 days
+		blockRate: halfLifeRate(96),         // block dispersion: half-life 96 blocks (2 days of 30 min)
+		priorA:    0.25,                     // sd of the rate 50 % of its mean until learned otherwise
+		priorN:    30,
+	}
+}
+
+func newBaseline() baseline {
+	var b baseline
+	for i := range b.hour {
+		b.hour[i] = 1
+	}
+	for i := range b.day {
+		b.day[i] = 1
+	}
+	b.curDay, b.curWeek = math.MinInt32, math.MinInt32
+	return b
+}
+
+// slots returns the day number, week number (weeks start on Monday),
+// hour of day and day of week (Monday = 0) of a bucket start, UTC.
+func slots(bucket int64) (day, week int64, h, d int) {
+	day = floorDiv(bucket, 86400)
+	h = int((bucket - day*86400) / 3600)
+	dm := day + 3 // days since Monday 1969-12-29
+	week = floorDiv(dm, 7)
+	d = int(dm - week*7)
+	return day, week, h, d
+}
+
+// factors returns the seasonal factors in use for a bucket. A factor is shrunk
+// towards 1 by the number of events that informed it (prior of 10 events), so
+// a sparse stream's noisy profile does not move its expectation much.
+func (m *model) factors(b *baseline, h, d int) (hf, df float64, seasonal bool) {
+	hf, df = 1, 1
+	if b.days >= 2 {
+		seasonal = true
+		info := b.level * m.perHour * math.Min(float64(b.days), 4)
+		s := info / (info + 10)
+		hf = 1 + s*(float64(b.hour[h])-1)
+		if b.weeks >= 2 {
+			info := b.level * m.perDay * math.Min(float64(b.weeks), 4)
+			s := info / (info + 10)
+			df = 1 + s*(float64(b.day[d])-1)
+		}
+	}
+	return hf, df, seasonal
+}
+
+// expect returns the expected count and the dispersion for a bucket.
+func (m *model) expect(b *baseline, bucket int64) (mu, a float64) {
+	_, _, h, d := slots(bucket)
+	if hf, df, ok := m.factors(b, h, d); ok {
+		mu = b.level * hf * df
+	} else {
+		mu = b.short
+	}
+	return mu, m.dispersion(b)
+}
+
+// dispersion is the method-of-moments NB dispersion of the residuals,
+// (E[(x−mu)²] − E[mu]) / E[mu²], shrunk towards the prior.
+func (m *model) dispersion(b *baseline) float64 {
+	ahat := m.priorA
+	if b.q > 0 {
+		ahat = math.Max(0, float64(b.v-b.m)/float64(b.q))
+	}
+	n := math.Min(float64(b.n), 1/m.dispRate)
+	return (m.priorN*m.priorA + n*ahat) / (m.priorN + n)
+}
+
+// blockDispersion is the NB dispersion of block sums, shrunk towards the prior.
+func (m *model) blockDispersion(b *baseline) float64 {
+	ahat := m.priorA
+	if b.bq > 0 {
+		ahat = math.Max(0, float64(b.bv-b.bm)/float64(b.bq))
+	}
+	n := math.Min(float64(b.nb), 1/m.blockRate)
+	const priorN = 16 // blocks: 8 hours of 30 minutes
+	return (priorN*m.priorA + n*ahat) / (priorN + n)
+}
+
+// learnBlock updates the block dispersion with a complete, normal block's
+// observed and expected sums.
+func (m *model) learnBlock(b *baseline, x, mu, a float64) {
+	sd := math.Sqrt(mu + a*mu*mu)
+	x = math.Min(math.Max(x, mu-4*sd), mu+4*sd+3)
+	b.nb++
+	r := math.Max(1/float64(b.nb), m.blockRate)
+	d := x - mu
+	b.bv += float32(r * (d*d - float64(b.bv)))
+	b.bm += float32(r * (mu - float64(b.bm)))
+	b.bq += float32(r * (mu*mu - float64(b.bq)))
+}
+
+// learn updates the baseline with the count x of a normal bucket, given the
+// prediction (mu, a) that was made for it.
+func (m *model) learn(b *baseline, bucket int64, x, mu, a float64) {
+	if b.n > 0 {
+		sd := math.Sqrt(mu + a*mu*mu)
+		// The residual enters the dispersion winsorised at 4 sd, the count
+		// enters the averages at 2.5 sd (Huber-like), plus 3 events above so
+		// that a sparse stream's single events count.
+		xd := math.Min(math.Max(x, mu-4*sd), mu+4*sd+3)
+		x = math.Min(math.Max(x, mu-2.5*sd), mu+2.5*sd+3)
+		r := math.Max(1/float64(b.n), m.dispRate)
+		d := xd - mu
+		b.v += float32(r * (d*d - float64(b.v)))
+		b.m += float32(r * (mu - float64(b.m)))
+		b.q += float32(r * (mu*mu - float64(b.q)))
+	}
+	b.n++
+	n := float64(b.n)
+	b.short += math.Max(1/n, m.shortRate) * (x - b.short)
+	_, _, h, d := slots(bucket)
+	hf, df, _ := m.factors(b, h, d)
+	b.level += math.Max(1/n, m.levelRate) * (x/(hf*df) - b.level)
+	m.accumulate(b, bucket, x)
+}
+
+// impute accounts a bucket that is not learned (anomalous, or in a gap) to the
+// profiles' sums with its expectation, so that the day and week still count
+// as complete without the gap shaping them.
+func (m *model) impute(b *baseline, bucket int64, mu float64) {
+	m.accumulate(b, bucket, mu)
+}
+
+func (m *model) accumulate(b *baseline, bucket int64, x float64) {
+	day, week, h, d := slots(bucket)
+	if int32(day) != b.curDay {
+		if float64(b.dayN) >= 0.9*m.perDay && fold(b.hour[:], b.hourAcc[:], math.Max(1/float64(b.days+1), m.hourRate)) {
+			b.days++
+		}
+		clear(b.hourAcc[:])
+		b.curDay, b.dayN = int32(day), 0
+	}
+	if int32(week) != b.curWeek {
+		if float64(b.weekN) >= 0.9*m.perWeek && fold(b.day[:], b.dayAcc[:], math.Max(1/float64(b.weeks+1), m.dayRate)) {
+			b.weeks++
+		}
+		clear(b.dayAcc[:])
+		b.curWeek, b.weekN = int32(week), 0
+	}
+	b.hourAcc[h] += float32(x)
+	b.dayAcc[d] += float32(x)
+	b.dayN++
+	if b.weekN < math.MaxUint16 {
+		b.weekN++
+	}
+}
+
+// fold averages a period's slot sums, as factors of mean 1, into profile f
+// with weight w. It reports false if the period had no events.
+func fold(f, acc []float32, w float64) bool {
+	var total float64
+	for _, v := range acc {
+		total += float64(v)
+	}
+	if total <= 0 {
+		return false
+	}
+	k := float64(len(acc)) / total
+	for i, v := range acc {
+		f[i] = clampFactor(float64(f[i]) + w*(float64(v)*k-float64(f[i])))
+	}
+	return true
+}
+
+func clampFactor(f float64) float32 { return float32(math.Min(math.Max(f, 0.01), 50)) }
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}

@@ -1,0 +1,333 @@
+package detect
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/gapwatch/gapwatch/storage"
+)
+
+// stream is one (tenant, source)'s detection state: baseline, the running
+// statistics of the silence, drop and late tests, and its open gaps.
+type stream struct {
+	tenant, source string
+	started        bool
+	first          int64 // first bucket, Unix seconds
+	next           int64 // next bucket to judge
+	base           baseline
+
+	// Silence: the current run of empty buckets.
+	zeroRun   int32
+	zeroStart int64
+	zeroLogP  float64 // log P(all of the run empty | baseline)
+	zeroExp   float64
+
+	// Drop: a one-sided CUSUM of log-likelihood ratios "loss" vs "normal".
+	cus      float64
+	cusStart int64
+	cusExp   float64
+	cusObs   float64
+	// The current block of the drop test: its first bucket and sums.
+	blkStart       int64
+	blkExp, blkObs float64
+	blkN           int32
+	blkClean       bool // every bucket of the block was learned
+
+	vol *gap // open silence or drop gap
+
+	late lateState
+
+	pending []pendingCount
+}
+
+type pendingCount struct {
+	bucket int64
+	events uint64
+	late   *[storage.LatenessBuckets]uint64
+}
+
+// gap is an open gap's lifecycle state.
+type gap struct {
+	id                 string
+	kind               Kind
+	start, detected    int64
+	expected, observed float64
+	seq                uint32
+	// Recovery: reverse CUSUM of evidence for "normal again", from recStart.
+	rec            float64
+	recStart       int64
+	recExp, recObs float64
+	healthy        int32 // consecutive healthy buckets
+	nextUpdate     int64 // bucket end at which the next update is due
+	every          int64 // current update interval, seconds
+}
+
+func newStream(tenant, source string) *stream {
+	return &stream{tenant: tenant, source: source, base: newBaseline(), late: newLateState()}
+}
+
+func (st *stream) add(bucket int64, events uint64, late []uint64) {
+	var lp *[storage.LatenessBuckets]uint64
+	if len(late) == storage.LatenessBuckets {
+		var h [storage.LatenessBuckets]uint64
+		copy(h[:], late)
+		lp = &h
+	}
+	for i := range st.pending {
+		p := &st.pending[i]
+		if p.bucket == bucket {
+			p.events += events
+			if lp != nil {
+				if p.late == nil {
+					p.late = lp
+				} else {
+					for j := range p.late {
+						p.late[j] += lp[j]
+					}
+				}
+			}
+			return
+		}
+	}
+	st.pending = append(st.pending, pendingCount{bucket: bucket, events: events, late: lp})
+}
+
+// judgeUpTo judges the stream's buckets from st.next through last.
+func (s *shard) judgeUpTo(st *stream, last int64) {
+	w := s.e.width
+	if len(st.pending) > 1 {
+		slices.SortFunc(st.pending, func(a, b pendingCount) int { return int(a.bucket - b.bucket) })
+	}
+	if !st.started {
+		if len(st.pending) == 0 || st.pending[0].bucket > last {
+			return
+		}
+		st.started, st.first, st.next = true, st.pending[0].bucket, st.pending[0].bucket
+	}
+	i := 0
+	for ; st.next <= last; st.next += w {
+		var x uint64
+		var late *[storage.LatenessBuckets]uint64
+		if i < len(st.pending) && st.pending[i].bucket == st.next {
+			x, late = st.pending[i].events, st.pending[i].late
+			i++
+		}
+		s.judge(st, st.next, float64(x), late)
+	}
+	n := copy(st.pending, st.pending[i:])
+	clear(st.pending[n:])
+	st.pending = st.pending[:n]
+}
+
+// judge decides one bucket b with x events.
+func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuckets]uint64) {
+	e := s.e
+	th := &e.th
+	mu, a := e.model.expect(&st.base, b)
+	if st.base.n == 0 {
+		mu = 0
+	}
+	learn := true
+	state := "ok"
+	if st.blkN == 0 {
+		st.blkStart, st.blkExp, st.blkObs, st.blkClean = b, 0, 0, true
+	}
+	st.blkN++
+	st.blkExp += mu
+	st.blkObs += x
+	blockEnd := e.blockEnd(b)
+	switch {
+	case st.base.n < th.minLearned:
+		state = "learning"
+	case st.vol != nil:
+		learn = false
+		s.continueGap(st, st.vol, b, x, mu, a, blockEnd)
+	default:
+		// Silence: probability that a run of empty buckets this long happens.
+		if x == 0 {
+			if st.zeroRun == 0 {
+				st.zeroStart, st.zeroLogP, st.zeroExp = b, 0, 0
+			}
+			st.zeroRun++
+			st.zeroLogP += logP0(mu, a)
+			st.zeroExp += mu
+		} else {
+			st.zeroRun = 0
+		}
+		// Drop: CUSUM, block by block, of the log-likelihood ratio of "rho of
+		// the events" vs "all" for the block's sum, with the block dispersion.
+		// The drop test waits for the hourly profile: before it, the short-term
+		// rate trails every daily swing, and a gap would stop the profile from
+		// being learned (cold start protects against silence only).
+		seasonal := st.base.days >= 2
+		if blockEnd && seasonal {
+			l := llrLoss(st.blkObs, st.blkExp, e.model.blockDispersion(&st.base), th.rho)
+			if st.cus == 0 && l > 0 {
+				st.cusStart, st.cusExp, st.cusObs = st.blkStart, 0, 0
+			}
+			st.cus = math.Max(0, st.cus+l)
+			if st.cus > 0 {
+				st.cusExp += st.blkExp
+				st.cusObs += st.blkObs
+			}
+		}
+		switch {
+		case st.zeroRun > 0 && st.zeroLogP < th.lnAlpha:
+			s.open(st, &st.vol, KindSilence, st.zeroStart, b, st.zeroExp, 0)
+			st.zeroRun, st.cus = 0, 0
+			learn = false
+		case st.cus > th.h:
+			s.open(st, &st.vol, KindDrop, st.cusStart, b, st.cusExp, st.cusObs)
+			st.zeroRun, st.cus = 0, 0
+			learn = false
+		case st.zeroRun > 0 && st.zeroLogP < math.Log(th.anomalous),
+			seasonal && (lowerTail(x, mu, a) < th.anomalous || st.cus > th.h/2):
+			learn = false // suspicious: judged, but not learned
+		}
+	}
+	if st.vol != nil {
+		state = "gap"
+		if st.vol.kind == KindDrop {
+			state = "drop"
+		}
+	}
+	if late != nil {
+		s.judgeLate(st, b, late)
+	}
+	if st.late.gap != nil && state == "ok" {
+		state = "late"
+	}
+	if e.cfg.Expectations {
+		ex := Expectation{Tenant: st.tenant, Source: st.source, Bucket: time.Unix(b, 0).UTC(), Observed: uint64(x), State: state}
+		if state != "learning" {
+			ex.Expected = mu
+			ex.Lower, ex.Upper = band(mu, a)
+		}
+		s.exps = append(s.exps, ex)
+	}
+	if learn {
+		e.model.learn(&st.base, b, x, mu, a)
+	} else {
+		e.model.impute(&st.base, b, mu)
+		st.blkClean = false
+	}
+	if blockEnd {
+		if st.blkClean && int64(st.blkN) == e.blockLen && st.base.n > th.minLearned {
+			e.model.learnBlock(&st.base, st.blkObs, st.blkExp, e.model.dispersion(&st.base)/float64(e.blockLen))
+		}
+		st.blkN = 0
+	}
+}
+
+// open starts a gap whose first missing bucket is start, detected at the end of bucket b.
+func (s *shard) open(st *stream, slot **gap, kind Kind, start, b int64, expected, observed float64) {
+	e := s.e
+	g := &gap{
+		id:       GapID(st.tenant, st.source, kind, time.Unix(start, 0)),
+		kind:     kind,
+		start:    start,
+		detected: b + e.width,
+		expected: expected,
+		observed: observed,
+		every:    int64(e.cfg.UpdateFirst / time.Second),
+	}
+	g.nextUpdate = g.detected + g.every
+	*slot = g
+	s.emit(st, g, TypeGapOpened, b+e.width, 0)
+}
+
+// continueGap accounts bucket b to an open silence or drop gap. Recovery from
+// a silence is judged per bucket against "5 % of the events"; recovery from a
+// drop per block, against the drop test's alternative.
+func (s *shard) continueGap(st *stream, g *gap, b int64, x, mu, a float64, blockEnd bool) {
+	th := &s.e.th
+	healthy := lowerTail(x, mu, a) >= th.anomalous
+	ev := evidence{from: b, expected: mu, observed: x}
+	if g.kind == KindSilence {
+		ev.llr = llrLoss(x, mu, a, th.rhoSilence)
+	} else if blockEnd {
+		ev = evidence{from: st.blkStart, expected: st.blkExp, observed: st.blkObs,
+			llr: llrLoss(st.blkObs, st.blkExp, s.e.model.blockDispersion(&st.base), th.rho)}
+	}
+	if s.step(st, g, b, ev, healthy, mu, x) {
+		st.vol = nil
+		st.zeroRun, st.cus = 0, 0
+	}
+}
+
+// evidence is a test's log-likelihood ratio for "still missing" over the
+// buckets from..b, with their expected and observed events.
+type evidence struct {
+	llr                float64
+	from               int64
+	expected, observed float64
+}
+
+// step accounts bucket b (expected and observed events) to an open gap. ev
+// is the evidence that became available with b, healthy whether b alone looks
+// normal. The gap resolves, and step returns true, once the stream has been
+// healthy for the hold and the evidence of recovery (a reverse CUSUM) exceeds
+// 100:1; the gap then ends where that evidence started. Otherwise the gap is
+// updated when due.
+func (s *shard) step(st *stream, g *gap, b int64, ev evidence, healthy bool, expected, observed float64) bool {
+	th := &s.e.th
+	g.expected += expected
+	g.observed += observed
+	prev := g.rec
+	g.rec = math.Max(0, prev-ev.llr)
+	switch {
+	case g.rec > 0 && prev == 0:
+		g.recStart, g.recExp, g.recObs = ev.from, ev.expected, ev.observed
+	case g.rec > 0:
+		g.recExp += expected
+		g.recObs += observed
+	}
+	if healthy {
+		g.healthy++
+	} else {
+		g.healthy = 0
+	}
+	end := b + s.e.width
+	if g.rec >= th.hResolve && g.healthy >= th.hold {
+		g.expected -= g.recExp
+		g.observed -= g.recObs
+		s.emit(st, g, TypeGapResolved, end, g.recStart)
+		return true
+	}
+	s.maybeUpdate(st, g, end)
+	return false
+}
+
+func (s *shard) maybeUpdate(st *stream, g *gap, end int64) {
+	if end < g.nextUpdate {
+		return
+	}
+	s.emit(st, g, TypeGapUpdated, end, 0)
+	g.every = min(2*g.every, int64(s.e.cfg.UpdateMax/time.Second))
+	g.nextUpdate = end + g.every
+}
+
+func (s *shard) emit(st *stream, g *gap, typ string, at int64, ended int64) {
+	ev := Event{
+		Type:          typ,
+		Time:          time.Unix(at, 0).UTC(),
+		Origin:        s.e.cfg.EventSource,
+		GapID:         g.id,
+		Tenant:        st.tenant,
+		Source:        st.source,
+		Kind:          g.kind,
+		StartedAt:     time.Unix(g.start, 0).UTC(),
+		DetectedAt:    time.Unix(g.detected, 0).UTC(),
+		Expected:      g.expected,
+		Observed:      g.observed,
+		Missing:       math.Max(0, g.expected-g.observed),
+		Seq:           g.seq,
+		BucketSeconds: s.e.width,
+	}
+	if typ == TypeGapResolved {
+		ev.EndedAt = time.Unix(ended, 0).UTC()
+	}
+	g.seq++
+	s.events = append(s.events, ev)
+}
