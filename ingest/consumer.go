@@ -42,7 +42,7 @@ type Config struct {
 	StartOffset   string                 `yaml:"start_offset"`    // where a partition with no stored or committed progress starts: earliest (default) or latest
 	FetchMaxBytes int                    `yaml:"fetch_max_bytes"` // per partition fetch; default 8 MiB
 	FetchMaxWait  time.Duration          `yaml:"fetch_max_wait"`  // default 250ms
-	WriteTimeout  time.Duration          `yaml:"write_timeout"`   // one store write; default 30s, below the rebalance timeout
+	WriteTimeout  time.Duration          `yaml:"write_timeout"`   // one store write; default 20s; twice it must stay below the rebalance timeout
 	// RebalanceTimeout bounds how long a member may take to hand its partitions over
 	// (final write included); default 60s.
 	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
@@ -92,7 +92,7 @@ func (c Config) WithDefaults() Config {
 		c.FetchMaxWait = 250 * time.Millisecond
 	}
 	if c.WriteTimeout == 0 {
-		c.WriteTimeout = 30 * time.Second
+		c.WriteTimeout = 20 * time.Second
 	}
 	if c.RebalanceTimeout == 0 {
 		c.RebalanceTimeout = 60 * time.Second
@@ -123,8 +123,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: idle_after %s must be at least fetch_max_wait %s", c.IdleAfter, c.FetchMaxWait)
 	case c.StartOffset != "earliest" && c.StartOffset != "latest":
 		return fmt.Errorf("ingest: start_offset %q: want earliest or latest", c.StartOffset)
-	case c.WriteTimeout >= c.RebalanceTimeout:
-		return fmt.Errorf("ingest: write_timeout %s must be below rebalance_timeout %s, or a slow final write could overlap the next owner", c.WriteTimeout, c.RebalanceTimeout)
+	case 2*c.WriteTimeout >= c.RebalanceTimeout:
+		return fmt.Errorf("ingest: twice write_timeout %s must be below rebalance_timeout %s, or a slow final write could overlap the next owner", c.WriteTimeout, c.RebalanceTimeout)
 	case c.Limits.MaxStreams < 1 || c.Limits.MaxStreamsPerTenant < 1 || c.Limits.MaxPendingCells < 2:
 		return errors.New("ingest: limits must be positive")
 	}
@@ -487,14 +487,14 @@ func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counte
 		case <-ctx.Done():
 			counter.Close()
 			readers.Wait()
-			final, cancel := context.WithTimeout(context.Background(), in.cfg.WriteTimeout)
+			final, cancel := context.WithTimeout(context.Background(), 2*in.cfg.WriteTimeout)
 			defer cancel()
 			p.add(counter.Take())
 			for err := in.flush(final, &p); err != nil; err = in.flush(final, &p) {
 				select {
 				case <-final.Done():
 					in.log.Warn("final write failed; the next owner of these partitions resumes from the stored offsets",
-						"counts", len(p.batch.Counts), "err", err)
+						"counts", len(p.inflight.Counts)+len(p.batch.Counts), "err", err)
 					return
 				case <-time.After(200 * time.Millisecond): // e.g. a dead-letter topic being created
 				}
@@ -506,8 +506,8 @@ func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counte
 		}
 		p.add(counter.Take())
 		in.metrics.pending.Set(float64(counter.Pending()))
-		if err := in.flush(ctx, &p); err != nil {
-			in.log.Warn("flush failed; retrying with the next one", "counts", len(p.batch.Counts), "dead_letters", len(p.dead), "err", err)
+		if err := in.flush(context.Background(), &p); err != nil { // not ctx: see flush
+			in.log.Warn("flush failed; retrying with the next one", "counts", len(p.inflight.Counts)+len(p.batch.Counts), "dead_letters", len(p.dead), "err", err)
 			continue
 		}
 		in.commit(gen, p.committed)
@@ -516,9 +516,13 @@ func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counte
 
 // pending is what a flusher has taken from the counter and not yet stored.
 type pending struct {
-	batch     storage.Batch // counts and offsets; a failed batch is retried merged with newer ones
+	// inflight is a batch whose write failed: it may nevertheless have landed
+	// (a timeout after the server committed). It is never merged with newer
+	// counts, so that the stored offsets can tell whether it landed.
+	inflight  storage.Batch
+	batch     storage.Batch // taken since, not yet tried
 	dead      []DeadLetter
-	committed storage.Batch // the batch last stored, for the commit
+	committed storage.Batch // the offsets last stored, for the Kafka commit
 }
 
 func (p *pending) add(b storage.Batch, dead []DeadLetter) {
@@ -526,7 +530,10 @@ func (p *pending) add(b storage.Batch, dead []DeadLetter) {
 	p.dead = append(p.dead, dead...)
 }
 
-// flush publishes p's dead letters, then stores its batch. On success p is empty.
+// flush publishes p's dead letters, settles an in-flight batch, then stores the
+// new batch, each step within WriteTimeout and ctx. ctx must not be the
+// generation's: a generation ending must not cut a write in half and leave its
+// outcome unknown. On success p holds nothing to write.
 func (in *Ingester) flush(ctx context.Context, p *pending) error {
 	if len(p.dead) > 0 {
 		wctx, cancel := context.WithTimeout(ctx, in.cfg.WriteTimeout)
@@ -539,38 +546,49 @@ func (in *Ingester) flush(ctx context.Context, p *pending) error {
 		in.metrics.deadLetters.Add(float64(len(p.dead)))
 		p.dead = nil
 	}
-	wctx, cancel := context.WithTimeout(ctx, in.cfg.WriteTimeout)
-	defer cancel()
-	if len(p.batch.Offsets) > 0 {
-		hitFailpoint(failBeforeWrite)
+	if len(p.inflight.Offsets) > 0 {
+		landed, err := in.landed(ctx, p.inflight)
+		if err != nil {
+			return fmt.Errorf("checking whether the last failed write landed: %w", err)
+		}
+		if landed {
+			in.log.Info("a write that reported an error did land; not repeating it", "counts", len(p.inflight.Counts))
+		} else if err := in.write(ctx, p.inflight); err != nil {
+			return err
+		}
+		in.stored(p.inflight)
+		p.committed, p.inflight = p.inflight, storage.Batch{}
 	}
-	if err := in.write(wctx, p.batch); err != nil {
+	if len(p.batch.Offsets) == 0 {
+		return nil
+	}
+	hitFailpoint(failBeforeWrite)
+	if err := in.write(ctx, p.batch); err != nil {
+		p.inflight, p.batch = p.batch, storage.Batch{}
 		return err
 	}
-	if len(p.batch.Offsets) > 0 {
-		hitFailpoint(failAfterWrite)
-	}
+	hitFailpoint(failAfterWrite)
+	in.stored(p.batch)
 	p.committed, p.batch = p.batch, storage.Batch{}
 	return nil
 }
 
-// write stores b once. After an error it reads the stored offsets back: if
-// they already cover b, the write did land and must not be repeated.
+// write stores b once, within WriteTimeout.
 func (in *Ingester) write(ctx context.Context, b storage.Batch) error {
-	if len(b.Offsets) == 0 {
-		return nil
-	}
+	ctx, cancel := context.WithTimeout(ctx, in.cfg.WriteTimeout)
+	defer cancel()
 	began := time.Now()
-	err := in.sink.Write(ctx, b)
-	if err != nil {
+	if err := in.sink.Write(ctx, b); err != nil {
 		in.metrics.flushErrors.Inc()
-		if landed, lerr := in.landed(ctx, b); lerr != nil || !landed {
-			return err
-		}
-		in.log.Info("write reported an error but its offsets are stored: it landed", "err", err)
+		return err
 	}
 	in.metrics.flushSeconds.Observe(time.Since(began).Seconds())
 	in.metrics.flushRows.Observe(float64(len(b.Counts) + len(b.Offsets)))
+	return nil
+}
+
+// stored accounts for a batch now durably stored.
+func (in *Ingester) stored(b storage.Batch) {
 	in.metrics.flushes.Inc()
 	in.metrics.eventsStored.Add(float64(b.Events()))
 	for _, o := range b.Offsets {
@@ -580,16 +598,29 @@ func (in *Ingester) write(ctx context.Context, b storage.Batch) error {
 			in.metrics.watermark.WithLabelValues(o.Topic, part).Set(float64(o.ArrivalHW.Unix()))
 		}
 	}
-	return nil
 }
 
+// landed reports whether b is stored: the write is atomic, so b landed if and
+// only if the stored progress of every partition in it has reached b's (a batch
+// with counts always advances at least one partition past what was stored).
 func (in *Ingester) landed(ctx context.Context, b storage.Batch) (bool, error) {
-	o := b.Offsets[0]
-	stored, err := in.sink.Offsets(ctx, o.Topic)
-	if err != nil {
-		return false, err
+	ctx, cancel := context.WithTimeout(ctx, in.cfg.WriteTimeout)
+	defer cancel()
+	byTopic := map[string]map[int32]storage.Offset{}
+	for _, o := range b.Offsets {
+		stored, ok := byTopic[o.Topic]
+		if !ok {
+			var err error
+			if stored, err = in.sink.Offsets(ctx, o.Topic); err != nil {
+				return false, err
+			}
+			byTopic[o.Topic] = stored
+		}
+		if stored[o.Partition].Next < o.Next {
+			return false, nil
+		}
 	}
-	return stored[o.Partition].Next >= o.Next, nil
+	return true, nil
 }
 
 // commit records the stored progress in Kafka too, for lag monitoring and as

@@ -46,7 +46,7 @@ func newExactness(t *testing.T) *exactness {
 	// Short sessions so that a killed member's partitions move on quickly.
 	e.config = filepath.Join(t.TempDir(), "gapwatch.yaml")
 	require.NoError(t, os.WriteFile(e.config, []byte("ingest:\n  session_timeout: 6s\n  flush_interval: 300ms\n  write_timeout: 5s\n  rebalance_timeout: 20s\n"), 0o600))
-	e.env = append(os.Environ(), "GAPWATCH_TEST_AS_MAIN=1", "GAPWATCH_LOG_LEVEL=warn",
+	e.env = append(os.Environ(), "GAPWATCH_TEST_AS_MAIN=1", "GAPWATCH_LOG_LEVEL="+logLevel(),
 		"GAPWATCH_INPUT_TOPICS="+e.topic, "GAPWATCH_GROUP="+servers.Unique("crash_group"),
 		"GAPWATCH_CLICKHOUSE_DATABASE="+cfg.Database, "GAPWATCH_KAFKA_BROKERS="+brokers[0])
 	return e
@@ -234,6 +234,16 @@ func TestIngestExactThroughRebalance(t *testing.T) {
 	produced.Wait()
 	e.waitCaughtUp(t, 3*time.Minute)
 	b.stop(t)
+	if os.Getenv("GAPWATCH_TEST_CHILD_LOG") != "" {
+		t.Logf("a:\n%s\nb:\n%s", a.out.String(), b.out.String())
+	}
 	e.verify(t)
 	t.Logf("%d events exact across two processes sharing the group", e.events)
+}
+
+func logLevel() string {
+	if l := os.Getenv("GAPWATCH_TEST_CHILD_LOG"); l != "" {
+		return l
+	}
+	return "warn"
 }
