@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gapwatch/gapwatch/simulate"
 	"github.com/gapwatch/gapwatch/storage"
 )
 
@@ -51,50 +52,6 @@ func replayOn(tb testing.TB, e *Engine, ss []series, from int) []Event {
 	return out
 }
 
-// gammaPoisson draws an overdispersed count with mean mu and dispersion a.
-func gammaPoisson(r *rand.Rand, mu, a float64) uint64 {
-	if a > 0 {
-		mu *= gamma(r, 1/a) * a
-	}
-	return poisson(r, mu)
-}
-
-func gamma(r *rand.Rand, k float64) float64 {
-	if k < 1 {
-		return gamma(r, k+1) * math.Pow(r.Float64(), 1/k)
-	}
-	d := k - 1.0/3
-	c := 1 / math.Sqrt(9*d)
-	for {
-		x := r.NormFloat64()
-		v := 1 + c*x
-		if v <= 0 {
-			continue
-		}
-		v = v * v * v
-		if u := r.Float64(); math.Log(u) < 0.5*x*x+d-d*v+d*math.Log(v) {
-			return d * v
-		}
-	}
-}
-
-func poisson(r *rand.Rand, mu float64) uint64 {
-	if mu <= 0 {
-		return 0
-	}
-	if mu > 50 {
-		return uint64(math.Max(0, math.Round(mu+math.Sqrt(mu)*r.NormFloat64())))
-	}
-	l, k, p := math.Exp(-mu), uint64(0), 1.0
-	for {
-		p *= r.Float64()
-		if p <= l {
-			return k
-		}
-		k++
-	}
-}
-
 // diurnal returns n buckets of width w with mean perMin events per minute and a
 // day/night ratio of about 3.
 func diurnal(seed uint64, n int, w time.Duration, perMin, a float64) []uint64 {
@@ -103,7 +60,7 @@ func diurnal(seed uint64, n int, w time.Duration, perMin, a float64) []uint64 {
 	for i := range out {
 		t := float64(i) * w.Seconds()
 		shape := 1 + 0.5*math.Sin(2*math.Pi*(t/86400-0.3))
-		out[i] = gammaPoisson(r, perMin*w.Minutes()*shape, a)
+		out[i] = simulate.GammaPoisson(r, perMin*w.Minutes()*shape, a)
 	}
 	return out
 }

@@ -186,7 +186,7 @@ func (g *Generator) Tick(at time.Time, d time.Duration) ([]Message, map[[2]strin
 	var out []Message
 	sent := map[[2]string]int{}
 	for _, s := range g.streams {
-		n := poisson(g.rng, s.Rate*diurnal(at)*d.Seconds())
+		n := int(Poisson(g.rng, s.Rate*diurnal(at)*d.Seconds()))
 		if loss := g.loss(s, at); loss > 0 {
 			kept := 0
 			for range n {
@@ -222,23 +222,6 @@ func (g *Generator) loss(s Stream, at time.Time) float64 {
 		}
 	}
 	return 0
-}
-
-func poisson(r *rand.Rand, mean float64) int {
-	if mean <= 0 {
-		return 0
-	}
-	if mean > 50 { // normal approximation
-		return max(0, int(math.Round(mean+math.Sqrt(mean)*r.NormFloat64())))
-	}
-	l, k, p := math.Exp(-mean), 0, 1.0
-	for {
-		p *= r.Float64()
-		if p <= l {
-			return k
-		}
-		k++
-	}
 }
 
 // eventTime is a little before arrival: shippers buffer for seconds, sometimes minutes.

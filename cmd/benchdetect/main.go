@@ -51,6 +51,7 @@ import (
 	"time"
 
 	"github.com/gapwatch/gapwatch/detect"
+	"github.com/gapwatch/gapwatch/simulate"
 	"github.com/gapwatch/gapwatch/storage"
 )
 
@@ -515,7 +516,7 @@ func synthetic(streams, weeks int, seed uint64) *dataset {
 				m *= burst
 				burstLeft--
 			}
-			counts[i] = gammaPoisson(r, m, a)
+			counts[i] = simulate.GammaPoisson(r, m, a)
 		}
 		t := &trial{name: fmt.Sprintf("s%05d", k), counts: counts, perMin: perMin}
 		kind := detect.KindSilence
@@ -526,50 +527,6 @@ func synthetic(streams, weeks int, seed uint64) *dataset {
 		ds.trials = append(ds.trials, t)
 	}
 	return ds
-}
-
-func gammaPoisson(r *rand.Rand, mu, a float64) uint64 {
-	if a > 0 {
-		mu *= gamma(r, 1/a) * a
-	}
-	return poisson(r, mu)
-}
-
-// gamma draws from Gamma(k, 1) (Marsaglia and Tsang).
-func gamma(r *rand.Rand, k float64) float64 {
-	if k < 1 {
-		return gamma(r, k+1) * math.Pow(r.Float64(), 1/k)
-	}
-	d := k - 1.0/3
-	c := 1 / math.Sqrt(9*d)
-	for {
-		x := r.NormFloat64()
-		v := 1 + c*x
-		if v <= 0 {
-			continue
-		}
-		v = v * v * v
-		if math.Log(r.Float64()) < 0.5*x*x+d-d*v+d*math.Log(v) {
-			return d * v
-		}
-	}
-}
-
-func poisson(r *rand.Rand, mu float64) uint64 {
-	if mu <= 0 {
-		return 0
-	}
-	if mu > 50 {
-		return uint64(math.Max(0, math.Round(mu+math.Sqrt(mu)*r.NormFloat64())))
-	}
-	l, k, p := math.Exp(-mu), uint64(0), 1.0
-	for {
-		p *= r.Float64()
-		if p <= l {
-			return k
-		}
-		k++
-	}
 }
 
 // ---- scale ----
@@ -609,7 +566,7 @@ func scaleBench(n int) error {
 				continue // 1 % of the streams go silent while measured
 			}
 			c.Bucket = start + int64(b)*60
-			c.Events = poisson(r, rates[i])
+			c.Events = simulate.Poisson(r, rates[i])
 			counts = append(counts, c)
 		}
 		c0, w0 := cpuTime(), time.Now()
