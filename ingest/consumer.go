@@ -231,12 +231,12 @@ func (in *Ingester) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("joining consumer group %s: %w", in.cfg.Group, err)
 	}
-	// Closing the group ends the current generation — its final write included —
-	// and leaves the group, so the partitions move on at once. Run returns only
-	// after that; AfterFunc only interrupts a pending Next.
 	if c, ok := in.dlq.(interface{ Close() error }); ok {
 		defer c.Close() // after the final flush below has published
 	}
+	// Closing the group ends the current generation — its final write included —
+	// and leaves the group, so the partitions move on at once. Run returns only
+	// after that; AfterFunc only interrupts a pending Next.
 	stop := context.AfterFunc(ctx, func() { group.Close() })
 	defer stop()
 	defer group.Close()
