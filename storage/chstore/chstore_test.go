@@ -18,6 +18,11 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, s)
 }
 
+func TestAlertConformance(t *testing.T) {
+	s, _ := servers.ClickHouse(t)
+	storetest.RunAlerts(t, s)
+}
+
 func TestMigrateIsIdempotent(t *testing.T) {
 	s, _ := servers.ClickHouse(t)
 	ctx := context.Background()

@@ -32,6 +32,9 @@ type Store struct {
 	offsets map[partition]storage.Offset
 	newest  int64 // newest bucket start seen, Unix seconds
 	evicted int64 // newest at the last eviction pass
+
+	alerts   []storedAlert
+	progress map[shardID]storage.DetectProgress
 }
 
 // New returns a store that forgets buckets older than retention behind the newest
@@ -40,7 +43,8 @@ func New(retention time.Duration) *Store {
 	if retention <= 0 {
 		retention = 24 * time.Hour
 	}
-	return &Store{retention: retention, counts: map[stream]map[slot]uint64{}, offsets: map[partition]storage.Offset{}}
+	return &Store{retention: retention, counts: map[stream]map[slot]uint64{}, offsets: map[partition]storage.Offset{},
+		progress: map[shardID]storage.DetectProgress{}}
 }
 
 // Write adds a batch atomically.

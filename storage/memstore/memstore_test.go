@@ -16,6 +16,10 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, memstore.New(30*24*time.Hour))
 }
 
+func TestAlertConformance(t *testing.T) {
+	storetest.RunAlerts(t, memstore.New(0))
+}
+
 func TestRetentionWindow(t *testing.T) {
 	s := memstore.New(time.Hour)
 	ctx := context.Background()

@@ -1,0 +1,98 @@
+package storage
+
+import (
+	"fmt"
+	"time"
+)
+
+// Alert is one alert event as the detector publishes it, with the fields of its
+// gap (zero for pipeline events) kept apart for queries.
+type Alert struct {
+	ID      string    // CloudEvents id (deterministic)
+	Type    string    // CloudEvents type, e.g. io.gapwatch.gap.opened
+	Time    time.Time // CloudEvents time
+	Key     string    // Kafka message key (stream id, or the pipeline's)
+	Payload []byte    // the exact bytes published
+
+	GapID, Tenant, Source, Kind    string
+	StartedAt, DetectedAt, EndedAt time.Time // EndedAt zero unless resolved
+	Expected, Observed, Missing    float64
+	Seq                            uint32
+}
+
+// DetectProgress is how far one detector instance (shard Shard of Shards) has
+// come: its alert batch Seq covers every bucket ending at or before Watermark.
+// AlertOffsets are the alert topic's end offsets, by partition, taken just
+// before the batch was published: on restart, the batch's alerts found at or
+// after them were published, the others were not (see docs/exactly-once.md).
+type DetectProgress struct {
+	Shard, Shards int
+	Seq           uint64
+	Watermark     time.Time
+	AlertOffsets  []int64
+}
+
+// AlertBatch is what the detector stores at once: the alerts of one step and
+// the progress that step reaches. Stores write an AlertBatch atomically.
+type AlertBatch struct {
+	DetectProgress
+	Alerts []Alert
+}
+
+// Gap states for GapQuery.State.
+const (
+	GapsOpen     = "open"
+	GapsResolved = "resolved"
+	GapsAll      = "all"
+)
+
+// MaxGaps bounds the number of gaps one query returns.
+const MaxGaps = 10000
+
+// GapQuery asks for the gaps that overlap [From, To), optionally of one tenant
+// and source, in one state. A zero From or To leaves that side open.
+type GapQuery struct {
+	Tenant, Source string
+	State          string // GapsOpen, GapsResolved or GapsAll ("" = all)
+	From, To       time.Time
+	Limit          int // at most MaxGaps; 0 = MaxGaps
+}
+
+// Validate checks q.
+func (q GapQuery) Validate() error {
+	switch {
+	case q.State != "" && q.State != GapsOpen && q.State != GapsResolved && q.State != GapsAll:
+		return fmt.Errorf("%w: state must be open, resolved or all, got %q", ErrBadQuery, q.State)
+	case !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To):
+		return fmt.Errorf("%w: from must be before to", ErrBadQuery)
+	case q.Limit < 0 || q.Limit > MaxGaps:
+		return fmt.Errorf("%w: limit must be in [0, %d]", ErrBadQuery, MaxGaps)
+	}
+	return nil
+}
+
+// Gap is a gap's latest state, folded from its alerts.
+type Gap struct {
+	ID, Tenant, Source, Kind    string
+	StartedAt, DetectedAt       time.Time
+	EndedAt                     time.Time // zero while open
+	Expected, Observed, Missing float64
+}
+
+// Open reports whether the gap has not ended.
+func (g Gap) Open() bool { return g.EndedAt.IsZero() }
+
+// Matches reports whether g answers q (which must be valid).
+func (q GapQuery) Matches(g Gap) bool {
+	switch {
+	case q.Tenant != "" && g.Tenant != q.Tenant, q.Source != "" && g.Source != q.Source:
+		return false
+	case q.State == GapsOpen && !g.Open(), q.State == GapsResolved && g.Open():
+		return false
+	case !q.To.IsZero() && !g.StartedAt.Before(q.To):
+		return false
+	case !q.From.IsZero() && !g.Open() && !g.EndedAt.After(q.From):
+		return false
+	}
+	return true
+}

@@ -1,0 +1,119 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gapwatch/gapwatch/storage"
+)
+
+// AlertStore is what the alert conformance test exercises.
+type AlertStore interface {
+	WriteAlerts(ctx context.Context, b storage.AlertBatch) error
+	DetectProgress(ctx context.Context, shard, shards int) (storage.DetectProgress, bool, error)
+	BatchAlerts(ctx context.Context, shard, shards int, seq uint64) ([]storage.Alert, error)
+	Gaps(ctx context.Context, q storage.GapQuery) ([]storage.Gap, error)
+}
+
+func gapAlert(typ, gapID, tenant string, seq uint32, started, at time.Time, ended time.Time, expected, observed float64) storage.Alert {
+	return storage.Alert{
+		ID: gapID + "-" + typ, Type: typ, Time: at, Key: tenant + "/fw", Payload: []byte(`{"id":"` + gapID + `"}`),
+		GapID: gapID, Tenant: tenant, Source: "fw", Kind: "silence",
+		StartedAt: started, DetectedAt: started.Add(2 * time.Minute), EndedAt: ended,
+		Expected: expected, Observed: observed, Missing: expected - observed, Seq: seq,
+	}
+}
+
+// RunAlerts checks the detector's alert record: progress per shard, the alerts
+// of a step in order, and gaps folded from their lifecycle, with hostile names.
+func RunAlerts(t *testing.T, s AlertStore) {
+	ctx := context.Background()
+	_, ok, err := s.DetectProgress(ctx, 0, 1)
+	require.NoError(t, err)
+	require.False(t, ok, "no progress before the first step")
+
+	t1 := Base.Add(10 * time.Minute)
+	evil := Tenants[1]
+	steps := []storage.AlertBatch{
+		{DetectProgress: storage.DetectProgress{Shard: 0, Shards: 1, Seq: 1, Watermark: t1, AlertOffsets: []int64{0, 0, 0}},
+			Alerts: []storage.Alert{
+				gapAlert("io.gapwatch.gap.opened", "g1", "acme", 0, Base, t1, time.Time{}, 100, 0),
+				gapAlert("io.gapwatch.gap.opened", "g2", evil, 0, Base.Add(time.Minute), t1, time.Time{}, 50, 5),
+			}},
+		{DetectProgress: storage.DetectProgress{Shard: 0, Shards: 1, Seq: 2, Watermark: t1.Add(time.Hour), AlertOffsets: []int64{1, 0, 1}},
+			Alerts: []storage.Alert{
+				gapAlert("io.gapwatch.gap.updated", "g1", "acme", 1, Base, t1.Add(30*time.Minute), time.Time{}, 300, 0),
+				gapAlert("io.gapwatch.gap.resolved", "g2", evil, 1, Base.Add(time.Minute), t1.Add(time.Hour), t1.Add(40*time.Minute), 400, 40),
+				{ID: "p1", Type: "io.gapwatch.pipeline.degraded", Time: t1.Add(time.Hour), Key: "pipeline", Payload: []byte(`{}`)},
+			}},
+		// Another shard's step, and a replica's duplicate of step 2's resolve.
+		{DetectProgress: storage.DetectProgress{Shard: 1, Shards: 2, Seq: 7, Watermark: t1}},
+		{DetectProgress: storage.DetectProgress{Shard: 1, Shards: 2, Seq: 8, Watermark: t1},
+			Alerts: []storage.Alert{gapAlert("io.gapwatch.gap.resolved", "g2", evil, 1, Base.Add(time.Minute), t1.Add(time.Hour), t1.Add(40*time.Minute), 400, 40)}},
+	}
+	for _, b := range steps {
+		require.NoError(t, s.WriteAlerts(ctx, b))
+	}
+
+	p, ok, err := s.DetectProgress(ctx, 0, 1)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, uint64(2), p.Seq)
+	require.True(t, p.Watermark.Equal(t1.Add(time.Hour)), "watermark %v", p.Watermark)
+	require.Equal(t, []int64{1, 0, 1}, p.AlertOffsets)
+	p, ok, err = s.DetectProgress(ctx, 1, 2)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, uint64(8), p.Seq)
+
+	got, err := s.BatchAlerts(ctx, 0, 1, 2)
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	for i, want := range steps[1].Alerts {
+		require.Equal(t, want.ID, got[i].ID)
+		require.Equal(t, want.Type, got[i].Type)
+		require.Equal(t, want.Key, got[i].Key)
+		require.Equal(t, string(want.Payload), string(got[i].Payload))
+		require.True(t, want.Time.Equal(got[i].Time))
+	}
+
+	gaps := func(q storage.GapQuery) []string {
+		t.Helper()
+		gs, err := s.Gaps(ctx, q)
+		require.NoError(t, err)
+		ids := []string{}
+		for _, g := range gs {
+			ids = append(ids, g.ID)
+		}
+		return ids
+	}
+	all, err := s.Gaps(ctx, storage.GapQuery{})
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+	g1, g2 := all[0], all[1]
+	require.Equal(t, "g1", g1.ID)
+	require.True(t, g1.Open())
+	require.Equal(t, 300.0, g1.Expected, "latest lifecycle step wins")
+	require.Equal(t, "g2", g2.ID)
+	require.Equal(t, evil, g2.Tenant)
+	require.True(t, g2.EndedAt.Equal(t1.Add(40*time.Minute)), "ended %v", g2.EndedAt)
+	require.Equal(t, 360.0, g2.Missing)
+	require.True(t, g2.StartedAt.Equal(Base.Add(time.Minute)))
+	require.True(t, g2.DetectedAt.Equal(Base.Add(3*time.Minute)))
+
+	require.Equal(t, []string{"g1"}, gaps(storage.GapQuery{State: storage.GapsOpen}))
+	require.Equal(t, []string{"g2"}, gaps(storage.GapQuery{State: storage.GapsResolved}))
+	require.Equal(t, []string{"g2"}, gaps(storage.GapQuery{Tenant: evil}))
+	require.Equal(t, []string{}, gaps(storage.GapQuery{Tenant: evil, Source: "other"}))
+	require.Equal(t, []string{"g1"}, gaps(storage.GapQuery{From: t1.Add(40 * time.Minute)}), "g2 ended at from: no overlap")
+	require.Equal(t, []string{"g1", "g2"}, gaps(storage.GapQuery{From: t1.Add(39 * time.Minute)}))
+	require.Equal(t, []string{"g1"}, gaps(storage.GapQuery{To: Base.Add(time.Minute)}), "g2 starts at to: no overlap")
+	require.Equal(t, []string{"g1"}, gaps(storage.GapQuery{Limit: 1}))
+
+	_, err = s.Gaps(ctx, storage.GapQuery{State: "closed"})
+	require.True(t, errors.Is(err, storage.ErrBadQuery), "bad state: %v", err)
+}
