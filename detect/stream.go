@@ -120,6 +120,10 @@ func (s *shard) judgeUpTo(st *stream, last int64) {
 	st.pending = st.pending[:n]
 }
 
+// partialSilence is the largest share of its expectation a bucket may hold
+// and still open a silence on its own (see judge).
+const partialSilence = 0.1
+
 // judge decides one bucket b with x events.
 func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuckets]uint64) {
 	e := s.e
@@ -175,6 +179,13 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		switch {
 		case st.zeroRun > 0 && st.zeroLogP < th.lnAlpha:
 			s.open(st, &st.vol, KindSilence, st.zeroStart, b, st.zeroExp, 0)
+			st.zeroRun, st.cus = 0, 0
+			learn = false
+		case x > 0 && x <= partialSilence*mu && logLowerTailBound(x, mu, a) < th.lnAlpha:
+			// The stream stopped early in this bucket: almost all of it is
+			// already silent, which on a busy stream is as certain as an empty
+			// bucket. Opening now saves a bucket of latency.
+			s.open(st, &st.vol, KindSilence, b, b, mu, x)
 			st.zeroRun, st.cus = 0, 0
 			learn = false
 		case st.cus > th.h:
