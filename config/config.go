@@ -14,6 +14,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gapwatch/gapwatch/dashboards/api"
+	"github.com/gapwatch/gapwatch/detect"
+	"github.com/gapwatch/gapwatch/detect/live"
 	"github.com/gapwatch/gapwatch/ingest"
 	"github.com/gapwatch/gapwatch/storage/chstore"
 )
@@ -30,6 +32,7 @@ type Config struct {
 	Ingest      ingest.Config  `yaml:"ingest"` // brokers and bucket come from kafka.brokers and bucket
 	ClickHouse  chstore.Config `yaml:"clickhouse"`
 	HTTP        api.Config     `yaml:"http"`
+	Detect      Detect         `yaml:"detect"`
 	Memory      Memory         `yaml:"memory"`
 	// MemoryLimitMB is the Go runtime's soft memory limit: the garbage collector
 	// works harder near it instead of letting the heap double. Default 256; -1 for
@@ -40,6 +43,37 @@ type Config struct {
 // Kafka says where the Kafka cluster is.
 type Kafka struct {
 	Brokers []string `yaml:"brokers"` // default 127.0.0.1:9092
+}
+
+// Detect configures the detect role. Zero values mean the defaults given.
+type Detect struct {
+	Workers int `yaml:"workers"` // goroutines judging streams; default GOMAXPROCS
+	// Shard and Shards split streams over instances (this one keeps hash % shards
+	// == shard); two instances with the same shard are hot-hot replicas.
+	Shard  int `yaml:"shard"`
+	Shards int `yaml:"shards"` // default 1
+	// FalseAlarmsPerWeek is the false-gap budget per stream-week all thresholds derive from; default 0.03.
+	FalseAlarmsPerWeek float64       `yaml:"false_alarms_per_week"`
+	ResolveAfter       time.Duration `yaml:"resolve_after"`    // healthy time before a gap resolves; default 15m
+	Interval           time.Duration `yaml:"interval"`         // watermark poll; default 2s
+	Delay              time.Duration `yaml:"delay"`            // judge this far behind the watermark; default 2s
+	History            time.Duration `yaml:"history"`          // history replayed at start-up; default 360h
+	MaxLag             time.Duration `yaml:"max_lag"`          // watermark lag that degrades the pipeline; default 5m
+	Heartbeat          time.Duration `yaml:"heartbeat"`        // pipeline.heartbeat period; default 1m
+	AlertPartitions    int           `yaml:"alert_partitions"` // partitions of a created alert topic; default 3
+}
+
+// Live returns the detect role's configuration.
+func (c Config) Live() live.Config {
+	d := c.Detect
+	return live.Config{
+		Engine: detect.Config{
+			Bucket: c.Bucket, Workers: d.Workers, Shard: d.Shard, Shards: d.Shards,
+			FalseAlarmsPerWeek: d.FalseAlarmsPerWeek, ResolveAfter: d.ResolveAfter,
+		},
+		Topics:   c.Ingest.Topics,
+		Interval: d.Interval, Delay: d.Delay, History: d.History, MaxLag: d.MaxLag, Heartbeat: d.Heartbeat,
+	}
 }
 
 // Memory configures the in-memory store.
@@ -154,6 +188,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.Ingest.Validate(); err != nil {
 		return err
+	}
+	if err := c.Live().Validate(); err != nil {
+		return err
+	}
+	if c.Detect.AlertPartitions < 0 {
+		return fmt.Errorf("detect: alert_partitions must be positive, got %d", c.Detect.AlertPartitions)
 	}
 	if c.Store == "clickhouse" {
 		if err := c.ClickHouse.Validate(); err != nil {

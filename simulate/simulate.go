@@ -324,3 +324,8 @@ func NewWriter(cfg Config) *kafka.Writer {
 		AllowAutoTopicCreation: true,
 	}
 }
+
+// String describes the incident for people, e.g. "acme/firewall loses 100% after 6m for 10m".
+func (in Incident) String() string {
+	return fmt.Sprintf("%s/%s loses %.0f%% after %s for %s", in.Tenant, in.Source, 100*in.Loss, in.After, in.For)
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gapwatch/gapwatch/config"
 	"github.com/gapwatch/gapwatch/dashboards/api"
+	"github.com/gapwatch/gapwatch/detect/live"
 	"github.com/gapwatch/gapwatch/ingest"
 	"github.com/gapwatch/gapwatch/simulate"
 	"github.com/gapwatch/gapwatch/storage/chstore"
@@ -58,6 +59,8 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 type store interface {
 	ingest.Sink
 	api.RateReader
+	api.GapReader
+	live.Store
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -93,7 +96,7 @@ var knownRoles = []string{"ingest", "api", "detect"}
 
 func cmdRun(ctx context.Context, args []string, _ io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	roleFlag := fs.String("role", "ingest,api", "comma list of roles: ingest, api (detect arrives with detection)")
+	roleFlag := fs.String("role", "ingest,detect,api", "comma list of roles: ingest, detect, api")
 	cfg, err := loadConfig(fs, args)
 	if err != nil {
 		return err
@@ -102,10 +105,7 @@ func cmdRun(ctx context.Context, args []string, _ io.Writer) error {
 	for _, r := range strings.Split(*roleFlag, ",") {
 		r = strings.TrimSpace(r)
 		if !slices.Contains(knownRoles, r) {
-			return usagef("unknown role %q (want ingest, api)", r)
-		}
-		if r == "detect" {
-			return usagef("role detect is not available in this build yet")
+			return usagef("unknown role %q (want ingest, detect, api)", r)
 		}
 		roles[r] = true
 	}
@@ -139,11 +139,39 @@ func runRoles(ctx context.Context, cfg config.Config, roles map[string]bool, st 
 			g.Go(func() error { return ch.RunRetention(ctx, time.Hour) })
 		}
 	}
+	var streams api.StreamLister
+	if roles["detect"] {
+		alerts := live.NewKafka(live.KafkaConfig{Brokers: cfg.Kafka.Brokers, Topic: cfg.AlertsTopic, Partitions: cfg.Detect.AlertPartitions})
+		defer alerts.Close()
+		d, err := live.New(cfg.Live(), live.Deps{Store: st, Sink: alerts, Input: alerts, Registry: reg, Log: log})
+		if err != nil {
+			return usageError{err}
+		}
+		checks = append(checks, api.Check{Name: "detect", Fn: func(context.Context) error {
+			if !d.Ready() {
+				return errors.New("rebuilding baselines from history")
+			}
+			return nil
+		}})
+		streams = detectStreams{d}
+		g.Go(func() error { return d.Run(ctx) })
+	}
 	if roles["api"] {
-		srv := api.New(cfg.HTTP, api.Deps{Rates: st, Gatherer: reg, Ready: checks, Log: log})
+		srv := api.New(cfg.HTTP, api.Deps{Rates: st, Gaps: st, Streams: streams, Gatherer: reg, Ready: checks, Log: log})
 		g.Go(func() error { return srv.Run(ctx) })
 	}
 	return g.Wait()
+}
+
+// detectStreams lists the detector's streams for the API.
+type detectStreams struct{ d *live.Detector }
+
+func (s detectStreams) Streams(tenant, source string) []api.Stream {
+	var out []api.Stream
+	for _, st := range s.d.Streams(tenant, source) {
+		out = append(out, api.Stream{Tenant: st.Tenant, Source: st.Source, Status: st.Status, LastSeen: st.LastSeen, EventsPerMin: st.EventsPerMin})
+	}
+	return out
 }
 
 func cmdMigrate(ctx context.Context, args []string, stdout io.Writer) error {

@@ -86,11 +86,22 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer) error {
 
 	gen := simulate.NewGenerator(sc, t)
 	streams := gen.Streams()
+	if len(sc.Incidents) == 0 {
+		// Something to find: one stream goes silent once its baseline is learned.
+		in, err := simulate.ParseIncident(streams[1].Tenant + "/" + streams[1].Source + ":6m:10m")
+		if err != nil {
+			return err
+		}
+		sc.Incidents = []simulate.Incident{in}
+	}
 	fmt.Fprintf(stdout, `gapwatch demo (%s)
   embedded Kafka     %s  topic logs, 6 partitions
   simulated traffic  %d tenants, %d streams, %.0f events/s
   store              in memory, %s retention
 
+  incidents  %s
+  gaps       http://%s/api/v1/gaps
+  streams    http://%s/api/v1/streams
   rates      http://%s/api/v1/rates?tenant=%s&source=%s&step=1m
   event time http://%s/api/v1/rates?tenant=%s&source=%s&clock=event
   metrics    http://%s/metrics
@@ -98,12 +109,12 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer) error {
 
 Ctrl-C stops.
 `, versionString(), brokers[0], sc.WithDefaults().Tenants, len(streams), sc.WithDefaults().Rate, cfg.Memory.Retention,
-		cfg.HTTP.Addr, streams[0].Tenant, streams[0].Source, cfg.HTTP.Addr, streams[3].Tenant, streams[3].Source,
+		sc.Incidents, cfg.HTTP.Addr, cfg.HTTP.Addr, cfg.HTTP.Addr, streams[0].Tenant, streams[0].Source, cfg.HTTP.Addr, streams[3].Tenant, streams[3].Source,
 		cfg.HTTP.Addr, cfg.HTTP.Addr)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return runRoles(gctx, cfg, map[string]bool{"ingest": true, "api": true}, st, reg, log)
+		return runRoles(gctx, cfg, map[string]bool{"ingest": true, "detect": true, "api": true}, st, reg, log)
 	})
 	g.Go(func() error {
 		_, err := simulate.Run(gctx, sc, w)
@@ -158,8 +169,9 @@ func progress(ctx context.Context, w io.Writer, reg prometheus.Gatherer, addr st
 			}
 			resp.Body.Close()
 		}
-		fmt.Fprintf(w, "%s  events stored %.0f  rejected %.0f  streams %.0f  (%s)\n", time.Now().Format("15:04:05"),
-			sum("gapwatch_ingest_events_stored_total"), sum("gapwatch_ingest_rejected_total"), sum("gapwatch_ingest_streams"), ready)
+		fmt.Fprintf(w, "%s  events stored %.0f  rejected %.0f  streams %.0f  alerts %.0f  (%s)\n", time.Now().Format("15:04:05"),
+			sum("gapwatch_ingest_events_stored_total"), sum("gapwatch_ingest_rejected_total"), sum("gapwatch_ingest_streams"),
+			sum("gapwatch_alerts_published_total"), ready)
 	}
 }
 

@@ -1,6 +1,6 @@
 // Command gapwatch watches log streams in Kafka for coverage gaps.
 //
-//	gapwatch run [--role ingest,api]   the pipeline
+//	gapwatch run [--role ingest,detect,api]   the pipeline (default: every role)
 //	gapwatch migrate                  create or upgrade the ClickHouse schema
 //	gapwatch demo                     all-in-one: embedded Kafka, in-memory store, simulated tenants
 //	gapwatch simulate                 realistic multi-tenant log traffic into Kafka
@@ -42,7 +42,7 @@ type command struct {
 }
 
 var commands = []command{
-	{"run", "run the pipeline roles (ingest, api)", cmdRun},
+	{"run", "run the pipeline roles (ingest, detect, api; default all)", cmdRun},
 	{"migrate", "create or upgrade the ClickHouse database and schema", cmdMigrate},
 	{"demo", "all-in-one: embedded Kafka, in-memory store, simulated tenants, API", cmdDemo},
 	{"simulate", "produce realistic multi-tenant log traffic into Kafka", cmdSimulate},
@@ -96,7 +96,7 @@ func usage(w io.Writer) {
 }
 
 func notYet(context.Context, []string, io.Writer) error {
-	return usagef("not available in this build yet: it arrives with live detection")
+	return usagef("not available in this build yet")
 }
 
 func versionString() string {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -27,6 +28,24 @@ type RateReader interface {
 	Rates(ctx context.Context, q storage.RateQuery) ([]storage.Point, error)
 }
 
+// GapReader answers gap queries; both stores implement it.
+type GapReader interface {
+	Gaps(ctx context.Context, q storage.GapQuery) ([]storage.Gap, error)
+}
+
+// Stream is one stream's status as the detector sees it.
+type Stream struct {
+	Tenant, Source string
+	Status         string
+	LastSeen       time.Time
+	EventsPerMin   float64
+}
+
+// StreamLister lists the detector's streams (nil without the detect role).
+type StreamLister interface {
+	Streams(tenant, source string) []Stream
+}
+
 // Check is one readiness condition: nil when satisfied.
 type Check struct {
 	Name string
@@ -42,6 +61,8 @@ type Config struct {
 // Deps are what the server reads.
 type Deps struct {
 	Rates    RateReader
+	Gaps     GapReader    // nil: /api/v1/gaps answers 503
+	Streams  StreamLister // nil: /api/v1/streams answers 503
 	Gatherer prometheus.Gatherer
 	Ready    []Check
 	Log      *slog.Logger
@@ -68,6 +89,8 @@ func New(cfg Config, deps Deps) *Server {
 	deps.Log = deps.Log.With("component", "api")
 	s := &Server{cfg: cfg, deps: deps, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /api/v1/rates", s.rates)
+	s.mux.HandleFunc("GET /api/v1/gaps", s.gaps)
+	s.mux.HandleFunc("GET /api/v1/streams", s.streams)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if deps.Gatherer != nil {
@@ -205,4 +228,96 @@ func writeError(w http.ResponseWriter, code int, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}
+
+type gapJSON struct {
+	ID         string  `json:"id"`
+	Tenant     string  `json:"tenant"`
+	Source     string  `json:"source"`
+	Kind       string  `json:"kind"`
+	StartedAt  string  `json:"started_at"`
+	DetectedAt string  `json:"detected_at"`
+	EndedAt    *string `json:"ended_at"`
+	Expected   uint64  `json:"expected_events"`
+	Observed   uint64  `json:"observed_events"`
+	Missing    uint64  `json:"missing_events"`
+}
+
+func wholeEvents(v float64) uint64 {
+	if !(v > 0) {
+		return 0
+	}
+	return uint64(math.Round(v))
+}
+
+// gaps serves GET /api/v1/gaps?tenant=&source=&state=open|resolved|all&from=&to=.
+func (s *Server) gaps(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Gaps == nil {
+		writeError(w, http.StatusServiceUnavailable, errors.New("no gap store"))
+		return
+	}
+	v := r.URL.Query()
+	q := storage.GapQuery{Tenant: v.Get("tenant"), Source: v.Get("source"), State: v.Get("state")}
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		if raw := v.Get(p.name); raw != "" {
+			t, err := time.Parse(time.RFC3339, raw)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, fmt.Errorf("%s: want RFC 3339: %w", p.name, err))
+				return
+			}
+			*p.t = t
+		}
+	}
+	gs, err := s.deps.Gaps.Gaps(r.Context(), q)
+	if err != nil {
+		if errors.Is(err, storage.ErrBadQuery) {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		s.deps.Log.Warn("gaps query failed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, errors.New("store unavailable"))
+		return
+	}
+	out := make([]gapJSON, len(gs))
+	for i, g := range gs {
+		out[i] = gapJSON{ID: g.ID, Tenant: g.Tenant, Source: g.Source, Kind: g.Kind,
+			StartedAt: g.StartedAt.UTC().Format(time.RFC3339), DetectedAt: g.DetectedAt.UTC().Format(time.RFC3339),
+			Expected: wholeEvents(g.Expected), Observed: wholeEvents(g.Observed), Missing: wholeEvents(g.Missing)}
+		if !g.Open() {
+			e := g.EndedAt.UTC().Format(time.RFC3339)
+			out[i].EndedAt = &e
+		}
+	}
+	writeJSON(w, out)
+}
+
+type streamJSON struct {
+	Tenant       string  `json:"tenant"`
+	Source       string  `json:"source"`
+	Status       string  `json:"status"`
+	LastSeen     *string `json:"last_seen"`
+	EventsPerMin float64 `json:"events_per_min"`
+}
+
+// streams serves GET /api/v1/streams?tenant=&source=.
+func (s *Server) streams(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Streams == nil {
+		writeError(w, http.StatusServiceUnavailable, errors.New("the detect role does not run in this process"))
+		return
+	}
+	v := r.URL.Query()
+	list := s.deps.Streams.Streams(v.Get("tenant"), v.Get("source"))
+	out := make([]streamJSON, len(list))
+	for i, st := range list {
+		out[i] = streamJSON{Tenant: st.Tenant, Source: st.Source, Status: st.Status,
+			EventsPerMin: math.Round(st.EventsPerMin*1000) / 1000}
+		if !st.LastSeen.IsZero() {
+			ls := st.LastSeen.UTC().Format(time.RFC3339)
+			out[i].LastSeen = &ls
+		}
+	}
+	writeJSON(w, out)
 }

@@ -1,0 +1,533 @@
+// Package live runs detection on the live pipeline (role detect): it follows
+// the ingest watermark in the store, feeds each complete bucket's counts to a
+// detect.Engine, stores every step's alerts with its progress atomically and
+// publishes them to the alert topic exactly once across restarts (see
+// docs/exactly-once.md). It also watches the pipeline itself: a stalled
+// watermark is one pipeline.degraded alert, not a storm of per-stream gaps, and
+// a heartbeat proves the watcher alive.
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gapwatch/gapwatch/detect"
+	"github.com/gapwatch/gapwatch/internal/failpoint"
+	"github.com/gapwatch/gapwatch/storage"
+)
+
+// Store is what detection reads and writes.
+type Store interface {
+	Offsets(ctx context.Context, topic string) (map[int32]storage.Offset, error)
+	BucketCounts(ctx context.Context, clock storage.Clock, from, to time.Time) ([]storage.StreamCount, error)
+	WriteAlerts(ctx context.Context, b storage.AlertBatch) error
+	DetectProgress(ctx context.Context, shard, shards int) (storage.DetectProgress, bool, error)
+	BatchAlerts(ctx context.Context, shard, shards int, seq uint64) ([]storage.Alert, error)
+}
+
+// Sink is the alert topic.
+type Sink interface {
+	// Mark returns the topic's end offsets by partition.
+	Mark(ctx context.Context) ([]int64, error)
+	// Published returns the ids of the alerts at or after the offsets from.
+	Published(ctx context.Context, from []int64) (map[string]bool, error)
+	// Publish writes alerts in order and returns once all are acknowledged.
+	Publish(ctx context.Context, alerts []storage.Alert) error
+}
+
+// Input reports the partitions of the input topics, whose stored progress
+// makes the watermark.
+type Input interface {
+	Partitions(ctx context.Context, topics []string) (map[string][]int32, error)
+}
+
+// Config configures the detect role.
+type Config struct {
+	Engine detect.Config
+	Topics []string // input topics
+	// Interval is how often the watermark is checked. Default 2s.
+	Interval time.Duration
+	// Delay holds judgement this long behind the watermark, for records whose
+	// timestamps are slightly out of order within a partition. Default 2s.
+	Delay time.Duration
+	// History is how much stored history rebuilds the baselines at start-up.
+	// Default 15 days (two weekly seasons and a day).
+	History time.Duration
+	// MaxLag is how far the watermark may trail the wall clock before the
+	// pipeline is degraded. Default 5m.
+	MaxLag time.Duration
+	// Heartbeat is the period of pipeline.heartbeat. Default 1m.
+	Heartbeat time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Interval == 0 {
+		c.Interval = 2 * time.Second
+	}
+	if c.Delay == 0 {
+		c.Delay = 2 * time.Second
+	}
+	if c.History == 0 {
+		c.History = 15 * 24 * time.Hour
+	}
+	if c.MaxLag == 0 {
+		c.MaxLag = 5 * time.Minute
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = time.Minute
+	}
+	return c
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if err := c.Engine.Validate(); err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	switch {
+	case len(c.Topics) == 0:
+		return errors.New("detect: no input topics")
+	case c.Interval < 100*time.Millisecond:
+		return fmt.Errorf("detect: interval must be at least 100ms, got %s", c.Interval)
+	case c.Delay < 0:
+		return fmt.Errorf("detect: delay must not be negative, got %s", c.Delay)
+	case c.History < 0:
+		return fmt.Errorf("detect: history must not be negative, got %s", c.History)
+	case c.MaxLag < c.Interval:
+		return fmt.Errorf("detect: max_lag %s must be at least the interval %s", c.MaxLag, c.Interval)
+	case c.Heartbeat < time.Second:
+		return fmt.Errorf("detect: heartbeat must be at least 1s, got %s", c.Heartbeat)
+	}
+	return nil
+}
+
+// Deps are the detector's collaborators.
+type Deps struct {
+	Store    Store
+	Sink     Sink
+	Input    Input
+	Registry prometheus.Registerer
+	Log      *slog.Logger
+	Now      func() time.Time // the wall clock, for lag and heartbeats only
+}
+
+// Detector is the detect role.
+type Detector struct {
+	cfg     Config
+	deps    Deps
+	engine  *detect.Engine
+	width   int64
+	metrics *metrics
+	log     *slog.Logger
+
+	seq      uint64 // last stored step
+	judged   int64  // every bucket ending at or before this is judged (Unix seconds)
+	degraded bool   // a pipeline.degraded is outstanding
+	beatAt   time.Time
+
+	mu      sync.Mutex
+	ready   bool
+	streams map[streamKey]StreamStatus
+}
+
+type streamKey struct{ tenant, source string }
+
+// StreamStatus is a stream's state after its last judged bucket.
+type StreamStatus struct {
+	Tenant, Source string
+	Status         string    // ok, gap, drop, late, learning (detect.Expectation.State)
+	LastSeen       time.Time // start of the last bucket with events
+	EventsPerMin   float64   // expected rate in the last judged bucket (observed while learning)
+}
+
+// New returns a detector.
+func New(cfg Config, deps Deps) (*Detector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	cfg.Engine.Clock = storage.Arrival
+	cfg.Engine.Expectations = true
+	e, err := detect.New(cfg.Engine)
+	if err != nil {
+		return nil, fmt.Errorf("detect: %w", err)
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	ec := e.Config()
+	return &Detector{
+		cfg: cfg, deps: deps, engine: e, width: int64(ec.Bucket / time.Second),
+		metrics: newMetrics(deps.Registry),
+		log:     deps.Log.With("component", "detect", "shard", ec.Shard, "shards", ec.Shards),
+		streams: map[streamKey]StreamStatus{},
+	}, nil
+}
+
+// Ready reports whether the baselines are rebuilt and live detection runs.
+func (d *Detector) Ready() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ready
+}
+
+// Streams returns the status of the streams this detector judges, optionally
+// of one tenant and source.
+func (d *Detector) Streams(tenant, source string) []StreamStatus {
+	d.mu.Lock()
+	out := make([]StreamStatus, 0, len(d.streams))
+	for _, s := range d.streams {
+		if (tenant == "" || s.Tenant == tenant) && (source == "" || s.Source == source) {
+			out = append(out, s)
+		}
+	}
+	d.mu.Unlock()
+	slices.SortFunc(out, func(a, b StreamStatus) int {
+		if a.Tenant != b.Tenant {
+			return cmpStr(a.Tenant, b.Tenant)
+		}
+		return cmpStr(a.Source, b.Source)
+	})
+	return out
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Run recovers, rebuilds the baselines from history and then detects until
+// ctx ends. Store and Kafka errors are retried with backoff, never skipped:
+// a step is stored and published completely before the next one.
+func (d *Detector) Run(ctx context.Context) error {
+	if t, ok := d.deps.Sink.(interface{ EnsureTopic(context.Context) error }); ok {
+		if err := retry(ctx, d.log, "creating the alert topic", t.EnsureTopic); err != nil {
+			return err
+		}
+	}
+	if err := retry(ctx, d.log, "recovering the last step", d.recover); err != nil {
+		return err
+	}
+	if err := retry(ctx, d.log, "rebuilding baselines", d.warmUp); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.ready = true
+	d.mu.Unlock()
+	d.log.Info("detecting", "from", time.Unix(d.judged, 0).UTC(), "streams", d.engine.Streams())
+	tick := time.NewTicker(d.cfg.Interval)
+	defer tick.Stop()
+	for {
+		if err := retry(ctx, d.log, "detection step", d.tick); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// retry runs fn until it succeeds or ctx ends, backing off up to 30s.
+func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
+	for wait := 500 * time.Millisecond; ; wait = min(2*wait, 30*time.Second) {
+		err := fn(ctx)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		log.Warn(what+" failed; retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait + rand.N(wait/4)):
+		}
+	}
+}
+
+// recover finishes the last stored step: the alerts it stored that are not
+// on the alert topic at or after the offsets taken before it was published
+// are published now. Then detection resumes after that step.
+func (d *Detector) recover(ctx context.Context) error {
+	ec := d.engine.Config()
+	p, ok, err := d.deps.Store.DetectProgress(ctx, ec.Shard, ec.Shards)
+	if err != nil || !ok {
+		return err
+	}
+	alerts, err := d.deps.Store.BatchAlerts(ctx, ec.Shard, ec.Shards, p.Seq)
+	if err != nil {
+		return err
+	}
+	var missing []storage.Alert
+	if len(alerts) > 0 {
+		seen, err := d.deps.Sink.Published(ctx, p.AlertOffsets)
+		if err != nil {
+			return fmt.Errorf("reading the alert topic: %w", err)
+		}
+		for _, a := range alerts {
+			if !seen[a.ID] {
+				missing = append(missing, a)
+				seen[a.ID] = true // a step may hold a replica's copy twice
+			}
+		}
+		if err := d.publish(ctx, missing); err != nil {
+			return err
+		}
+	}
+	d.seq, d.judged = p.Seq, p.Watermark.Unix()
+	d.log.Info("resumed after the last stored step", "step", p.Seq, "watermark", p.Watermark,
+		"alerts", len(alerts), "published_now", len(missing))
+	return nil
+}
+
+// warmUp replays the stored history before the resume point through the
+// engine, publishing nothing: the baselines and open gaps are rebuilt as live
+// detection left them (up to the history window). Without a stored step,
+// detection starts at the current watermark.
+func (d *Detector) warmUp(ctx context.Context) error {
+	for logged := false; d.seq == 0; {
+		wm, unknown, err := d.watermark(ctx)
+		if err != nil {
+			return err
+		}
+		if unknown == "" {
+			d.judged = d.bucketOf(wm.Unix())
+			break
+		}
+		if !logged {
+			d.log.Info("waiting for the ingest watermark", "reason", unknown)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(d.cfg.Interval):
+		}
+	}
+	end := d.judged
+	from := d.bucketOf(end - int64(d.cfg.History/time.Second))
+	chunk := max(d.width, 6*3600/d.width*d.width)
+	start := time.Now()
+	for t := from; t < end; t += chunk {
+		to := min(t+chunk, end)
+		counts, err := d.counts(ctx, t, to)
+		if err != nil {
+			return err
+		}
+		res := d.engine.Advance(time.Unix(to, 0), counts)
+		d.track(res)
+	}
+	d.log.Info("baselines rebuilt from history", "from", time.Unix(from, 0).UTC(), "to", time.Unix(end, 0).UTC(),
+		"streams", d.engine.Streams(), "took", time.Since(start).Round(time.Millisecond))
+	d.metrics.streams.Set(float64(d.engine.Streams()))
+	return nil
+}
+
+func (d *Detector) bucketOf(t int64) int64 {
+	return storage.BucketStart(time.Unix(t, 0), time.Duration(d.width)*time.Second)
+}
+
+// counts reads the arrival counts of the buckets starting in [from, to).
+func (d *Detector) counts(ctx context.Context, from, to int64) ([]storage.Count, error) {
+	sc, err := d.deps.Store.BucketCounts(ctx, storage.Arrival, time.Unix(from, 0), time.Unix(to, 0))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]storage.Count, len(sc))
+	for i, c := range sc {
+		out[i] = storage.Count{Tenant: c.Tenant, Source: c.Source, Clock: storage.Arrival, Bucket: c.Bucket, Events: c.Events}
+	}
+	return out, nil
+}
+
+// watermark returns how far every input partition has been stored, minus
+// the delay, and, when it is unknown for some partition, which one.
+func (d *Detector) watermark(ctx context.Context) (time.Time, string, error) {
+	parts, err := d.deps.Input.Partitions(ctx, d.cfg.Topics)
+	if err != nil {
+		return time.Time{}, "", fmt.Errorf("listing input partitions: %w", err)
+	}
+	var wm time.Time
+	for _, topic := range d.cfg.Topics {
+		stored, err := d.deps.Store.Offsets(ctx, topic)
+		if err != nil {
+			return time.Time{}, "", err
+		}
+		if len(parts[topic]) == 0 {
+			return time.Time{}, fmt.Sprintf("input topic %s has no partitions", topic), nil
+		}
+		for _, p := range parts[topic] {
+			o, ok := stored[p]
+			if !ok || o.ArrivalHW.IsZero() {
+				return time.Time{}, fmt.Sprintf("no progress stored for %s/%d (is ingest running?)", topic, p), nil
+			}
+			if wm.IsZero() || o.ArrivalHW.Before(wm) {
+				wm = o.ArrivalHW
+			}
+		}
+	}
+	return wm.Add(-d.cfg.Delay), "", nil
+}
+
+// tick runs one detection step if the watermark completed a bucket, and
+// watches the pipeline's health.
+func (d *Detector) tick(ctx context.Context) error {
+	now := d.deps.Now()
+	wm, unknown, err := d.watermark(ctx)
+	if err != nil {
+		return err
+	}
+	var pipeline []storage.Alert
+	lag := now.Sub(wm)
+	if unknown != "" {
+		// A partition without progress (new, or ingest not assigned to it)
+		// holds the watermark where detection stands.
+		lag = now.Sub(time.Unix(d.judged, 0))
+	} else {
+		d.metrics.watermark.Set(float64(wm.Unix()))
+	}
+	d.metrics.lag.Set(lag.Seconds())
+	if bad := lag > d.cfg.MaxLag; bad != d.degraded {
+		reason := unknown
+		if reason == "" && bad {
+			reason = fmt.Sprintf("the ingest watermark trails the clock by %s (max_lag %s)", lag.Round(time.Second), d.cfg.MaxLag)
+		}
+		pipeline = append(pipeline, d.degradedAlert(bad, reason, time.Unix(d.judged, 0)))
+		d.degraded = bad
+		d.metrics.degraded.Set(b2f(bad))
+		if bad {
+			d.log.Warn("pipeline degraded: no stream is judged past the watermark", "reason", reason)
+		} else {
+			d.log.Info("pipeline recovered", "watermark", wm)
+		}
+	}
+	to := d.judged
+	if unknown == "" {
+		to = max(d.judged, d.bucketOf(wm.Unix()))
+	}
+	var alerts []storage.Alert
+	if to > d.judged {
+		counts, err := d.counts(ctx, d.judged, to)
+		if err != nil {
+			return err
+		}
+		res := d.engine.Advance(time.Unix(to, 0), counts)
+		d.track(res)
+		d.metrics.streams.Set(float64(d.engine.Streams()))
+		d.metrics.ignored.Add(float64(res.Ignored))
+		alerts = make([]storage.Alert, 0, len(res.Events)+len(pipeline))
+		for _, ev := range res.Events {
+			alerts = append(alerts, gapAlert(ev))
+		}
+	}
+	alerts = append(alerts, pipeline...)
+	if to > d.judged || len(alerts) > 0 {
+		if err := d.step(ctx, alerts, to); err != nil {
+			return err
+		}
+	}
+	if now.Sub(d.beatAt) >= d.cfg.Heartbeat {
+		beat := d.heartbeat(now, wm, lag)
+		if err := d.deps.Sink.Publish(ctx, []storage.Alert{beat}); err != nil {
+			d.log.Warn("publishing the heartbeat", "err", err)
+		} else {
+			d.beatAt = now
+			d.metrics.published.WithLabelValues(beat.Type).Inc()
+		}
+	}
+	return nil
+}
+
+// step stores the alerts and the progress to judged, then publishes the
+// alerts. A failure leaves the step to be finished by the next call.
+func (d *Detector) step(ctx context.Context, alerts []storage.Alert, judged int64) error {
+	ec := d.engine.Config()
+	if err := retry(ctx, d.log, "storing a detection step", func(ctx context.Context) error {
+		marks, err := d.deps.Sink.Mark(ctx)
+		if err != nil {
+			return fmt.Errorf("reading the alert topic's end offsets: %w", err)
+		}
+		return d.deps.Store.WriteAlerts(ctx, storage.AlertBatch{
+			DetectProgress: storage.DetectProgress{Shard: ec.Shard, Shards: ec.Shards, Seq: d.seq + 1,
+				Watermark: time.Unix(judged, 0).UTC(), AlertOffsets: marks},
+			Alerts: alerts,
+		})
+	}); err != nil || ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if len(alerts) > 0 {
+		failpoint.Hit("detect-after-store") // stored, nothing published
+	}
+	d.seq++
+	d.judged = judged
+	return retry(ctx, d.log, "publishing alerts", func(ctx context.Context) error { return d.publish(ctx, alerts) })
+}
+
+func (d *Detector) publish(ctx context.Context, alerts []storage.Alert) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	if len(alerts) > 1 && failpoint.Armed("detect-mid-publish") {
+		if err := d.deps.Sink.Publish(ctx, alerts[:len(alerts)/2]); err != nil {
+			return err
+		}
+		failpoint.Hit("detect-mid-publish") // half of a step published
+	}
+	if err := d.deps.Sink.Publish(ctx, alerts); err != nil {
+		return err
+	}
+	for _, a := range alerts {
+		d.metrics.published.WithLabelValues(a.Type).Inc()
+		if a.Type == detect.TypeGapOpened {
+			d.log.Info("gap opened", "tenant", a.Tenant, "source", a.Source, "kind", a.Kind, "started_at", a.StartedAt, "gap", a.GapID)
+		}
+	}
+	return nil
+}
+
+// track keeps every stream's status from the engine's judged buckets.
+func (d *Detector) track(res detect.Result) {
+	perMin := 60 / float64(d.width)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, x := range res.Expectations {
+		k := streamKey{x.Tenant, x.Source}
+		s, ok := d.streams[k]
+		if !ok {
+			s = StreamStatus{Tenant: x.Tenant, Source: x.Source}
+		}
+		s.Status = x.State
+		s.EventsPerMin = x.Expected * perMin
+		if x.State == "learning" {
+			s.EventsPerMin = float64(x.Observed) * perMin
+		}
+		if x.Observed > 0 {
+			s.LastSeen = x.Bucket
+		}
+		d.streams[k] = s
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

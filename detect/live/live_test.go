@@ -1,0 +1,175 @@
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gapwatch/gapwatch/detect"
+	"github.com/gapwatch/gapwatch/storage"
+	"github.com/gapwatch/gapwatch/storage/memstore"
+)
+
+// fakeSink is an alert topic with one partition, in memory.
+type fakeSink struct {
+	mu   sync.Mutex
+	log  []storage.Alert
+	fail bool
+}
+
+func (f *fakeSink) Mark(context.Context) ([]int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return []int64{int64(len(f.log))}, nil
+}
+
+func (f *fakeSink) Published(_ context.Context, from []int64) (map[string]bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seen := map[string]bool{}
+	for _, a := range f.log[from[0]:] {
+		seen[a.ID] = true
+	}
+	return seen, nil
+}
+
+func (f *fakeSink) Publish(_ context.Context, alerts []storage.Alert) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return context.DeadlineExceeded
+	}
+	f.log = append(f.log, alerts...)
+	return nil
+}
+
+func (f *fakeSink) ofType(typ string) []storage.Alert {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []storage.Alert
+	for _, a := range f.log {
+		if a.Type == typ {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+type oneTopic struct{}
+
+func (oneTopic) Partitions(context.Context, []string) (map[string][]int32, error) {
+	return map[string][]int32{"logs": {0}}, nil
+}
+
+// pipeline feeds a memstore as ingest would: counts of one stream per minute
+// and the partition's watermark.
+type pipeline struct {
+	st  *memstore.Store
+	now time.Time
+}
+
+func (p *pipeline) minute(t *testing.T, at time.Time, counts map[string]uint64) {
+	var b storage.Batch
+	for src, n := range counts {
+		b.Counts = append(b.Counts, storage.Count{Tenant: "t", Source: src, Bucket: at.Unix(), Events: n})
+	}
+	b.Offsets = []storage.Offset{{Topic: "logs", Partition: 0, Next: at.Unix(), ArrivalHW: at.Add(time.Minute)}}
+	require.NoError(t, p.st.Write(context.Background(), b))
+	p.now = at.Add(time.Minute + 10*time.Second)
+}
+
+func newDetector(t *testing.T, p *pipeline, sink Sink) *Detector {
+	d, err := New(Config{Engine: detect.Config{Workers: 2}, Topics: []string{"logs"}, Delay: time.Second},
+		Deps{Store: p.st, Sink: sink, Input: oneTopic{}, Now: func() time.Time { return p.now }})
+	require.NoError(t, err)
+	require.NoError(t, d.recover(context.Background()))
+	require.NoError(t, d.warmUp(context.Background()))
+	return d
+}
+
+func TestDetectorFollowsTheWatermarkAndPublishesOnce(t *testing.T) {
+	ctx := context.Background()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := range 30 {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300, "b": 300})
+	}
+	sink := &fakeSink{}
+	d := newDetector(t, p, sink)
+	require.Equal(t, 2, d.engine.Streams(), "history rebuilt")
+	require.Equal(t, t0.Add(29*time.Minute).Unix(), d.judged, "judged up to the watermark less the delay")
+
+	// b stops; a goes on. Nothing is judged before the watermark passes.
+	for i := 30; i < 33; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300})
+		require.NoError(t, d.tick(ctx))
+	}
+	opened := sink.ofType(detect.TypeGapOpened)
+	require.Len(t, opened, 1)
+	require.Equal(t, "t/b", opened[0].Key)
+	require.Len(t, sink.ofType(TypePipelineHeartbeat), 3, "one heartbeat per minute of wall clock")
+
+	// The publication of the next step fails after it was stored: a restart
+	// publishes what is missing, and nothing twice.
+	sink.fail = true
+	p.minute(t, t0.Add(33*time.Minute), map[string]uint64{"a": 300})
+	stepCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_ = d.step(stepCtx, []storage.Alert{d.degradedAlert(true, "test", t0)}, d.judged) // stands for any step's alerts
+	cancel()
+	sink.fail = false
+	before := len(sink.log)
+	d2 := newDetector(t, p, sink)
+	require.Len(t, sink.log, before+1, "the stored step's alert published on recovery")
+	require.Equal(t, d.judged, d2.judged)
+	d3 := newDetector(t, p, sink)
+	require.Len(t, sink.log, before+1, "recovering again publishes nothing")
+
+	// Gap state survives the restart: b resumes and its gap resolves with the same id.
+	for i := 34; i < 60; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300, "b": 300})
+		require.NoError(t, d3.tick(ctx))
+	}
+	resolved := sink.ofType(detect.TypeGapResolved)
+	require.Len(t, resolved, 1)
+	require.Equal(t, opened[0].GapID, resolved[0].GapID)
+	gaps, err := p.st.Gaps(ctx, storage.GapQuery{State: storage.GapsResolved})
+	require.NoError(t, err)
+	require.Len(t, gaps, 1)
+}
+
+func TestStalledWatermarkIsOneDegradedAlert(t *testing.T) {
+	ctx := context.Background()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := range 20 {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300, "b": 30})
+	}
+	sink := &fakeSink{}
+	d := newDetector(t, p, sink)
+	// Ingest stops: the wall clock runs on, the watermark does not.
+	for i := range 30 {
+		p.now = t0.Add(20*time.Minute + time.Duration(i)*time.Minute)
+		require.NoError(t, d.tick(ctx))
+	}
+	require.Empty(t, sink.ofType(detect.TypeGapOpened), "no stream is judged past the watermark")
+	deg := sink.ofType(TypePipelineDegraded)
+	require.Len(t, deg, 1)
+	var ce struct {
+		Data pipelineData `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(deg[0].Payload, &ce))
+	require.Equal(t, "degraded", ce.Data.State)
+	require.Contains(t, ce.Data.Reason, "trails the clock")
+	// Ingest catches up with what arrived meanwhile: one recovery, no gaps.
+	for i := 20; i < 50; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300, "b": 30})
+	}
+	require.NoError(t, d.tick(ctx))
+	require.Empty(t, sink.ofType(detect.TypeGapOpened))
+	require.Len(t, sink.ofType(TypePipelineDegraded), 2)
+	require.GreaterOrEqual(t, len(sink.ofType(TypePipelineHeartbeat)), 25, "the heartbeat goes on while degraded")
+}
