@@ -61,6 +61,8 @@ type Detect struct {
 	MaxLag             time.Duration `yaml:"max_lag"`          // watermark lag that degrades the pipeline; default 5m
 	Heartbeat          time.Duration `yaml:"heartbeat"`        // pipeline.heartbeat period; default 1m
 	AlertPartitions    int           `yaml:"alert_partitions"` // partitions of a created alert topic; default 3
+	// Coverage lists the sources tenants must send (coverage.missing when absent).
+	Coverage []live.CoverageRule `yaml:"coverage"`
 }
 
 // Live returns the detect role's configuration.
@@ -73,6 +75,7 @@ func (c Config) Live() live.Config {
 		},
 		Topics:   c.Ingest.Topics,
 		Interval: d.Interval, Delay: d.Delay, History: d.History, MaxLag: d.MaxLag, Heartbeat: d.Heartbeat,
+		Coverage: d.Coverage,
 	}
 }
 

@@ -66,6 +66,8 @@ type Config struct {
 	MaxLag time.Duration
 	// Heartbeat is the period of pipeline.heartbeat. Default 1m.
 	Heartbeat time.Duration
+	// Coverage is the policy of required sources.
+	Coverage []CoverageRule
 }
 
 func (c Config) withDefaults() Config {
@@ -107,7 +109,7 @@ func (c Config) Validate() error {
 	case c.Heartbeat < time.Second:
 		return fmt.Errorf("detect: heartbeat must be at least 1s, got %s", c.Heartbeat)
 	}
-	return nil
+	return ValidateCoverage(c.Coverage)
 }
 
 // Deps are the detector's collaborators.
@@ -133,6 +135,7 @@ type Detector struct {
 	judged   int64  // every bucket ending at or before this is judged (Unix seconds)
 	degraded bool   // a pipeline.degraded is outstanding
 	beatAt   time.Time
+	coverage coverage
 
 	mu      sync.Mutex
 	ready   bool
@@ -170,9 +173,10 @@ func New(cfg Config, deps Deps) (*Detector, error) {
 	ec := e.Config()
 	return &Detector{
 		cfg: cfg, deps: deps, engine: e, width: int64(ec.Bucket / time.Second),
-		metrics: newMetrics(deps.Registry),
-		log:     deps.Log.With("component", "detect", "shard", ec.Shard, "shards", ec.Shards),
-		streams: map[streamKey]StreamStatus{},
+		metrics:  newMetrics(deps.Registry),
+		log:      deps.Log.With("component", "detect", "shard", ec.Shard, "shards", ec.Shards),
+		streams:  map[streamKey]StreamStatus{},
+		coverage: coverage{rules: cfg.Coverage, missing: map[streamKey]bool{}},
 	}, nil
 }
 
@@ -334,6 +338,10 @@ func (d *Detector) warmUp(ctx context.Context) error {
 		res := d.engine.Advance(time.Unix(to, 0), counts)
 		d.track(res)
 	}
+	d.coverage.since = from
+	if d.seq > 0 {
+		d.checkCoverage(end) // holes open before the restart were reported then
+	}
 	d.log.Info("baselines rebuilt from history", "from", time.Unix(from, 0).UTC(), "to", time.Unix(end, 0).UTC(),
 		"streams", d.engine.Streams(), "took", time.Since(start).Round(time.Millisecond))
 	d.metrics.streams.Set(float64(d.engine.Streams()))
@@ -436,6 +444,7 @@ func (d *Detector) tick(ctx context.Context) error {
 		for _, ev := range res.Events {
 			alerts = append(alerts, gapAlert(ev))
 		}
+		alerts = append(alerts, d.checkCoverage(to)...)
 	}
 	alerts = append(alerts, pipeline...)
 	if to > d.judged || len(alerts) > 0 {

@@ -173,3 +173,53 @@ func TestStalledWatermarkIsOneDegradedAlert(t *testing.T) {
 	require.Len(t, sink.ofType(TypePipelineDegraded), 2)
 	require.GreaterOrEqual(t, len(sink.ofType(TypePipelineHeartbeat)), 25, "the heartbeat goes on while degraded")
 }
+
+func TestCoveragePolicy(t *testing.T) {
+	ctx := context.Background()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := range 20 {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300, "b": 1})
+	}
+	sink := &fakeSink{}
+	rules := []CoverageRule{
+		{Tenants: []string{"t"}, Sources: []string{"a", "never"}, MaxSilence: 10 * time.Minute},
+		{Tenants: []string{"*"}, Sources: []string{"b"}, MaxSilence: 5 * time.Minute},
+	}
+	start := func() *Detector {
+		d, err := New(Config{Engine: detect.Config{Workers: 2}, Topics: []string{"logs"}, Delay: time.Second, Coverage: rules},
+			Deps{Store: p.st, Sink: sink, Input: oneTopic{}, Now: func() time.Time { return p.now }})
+		require.NoError(t, err)
+		require.NoError(t, d.recover(ctx))
+		require.NoError(t, d.warmUp(ctx))
+		return d
+	}
+	d := start()
+	// b stops (it is sparse: no silence gap soon, but the policy allows 5 minutes).
+	for i := 20; i < 30; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300})
+		require.NoError(t, d.tick(ctx))
+	}
+	got := sink.ofType(TypeCoverageMissing)
+	require.Len(t, got, 2, "the never-seen source at once, b after 5 minutes; a is fine")
+	require.Equal(t, "t/never", got[0].Key)
+	require.Contains(t, string(got[0].Payload), `"never_seen":true`)
+	require.Equal(t, "t/b", got[1].Key)
+	require.Contains(t, string(got[1].Payload), `"since":"2026-11-20T10:20:00Z"`)
+	require.True(t, got[1].Time.Equal(t0.Add(25*time.Minute)), "at %s", got[1].Time)
+
+	// A restart reports nothing again; b coming back and going again is a new hole.
+	d = start()
+	for i := 30; i < 40; i++ {
+		counts := map[string]uint64{"a": 300}
+		if i == 31 {
+			counts["b"] = 1
+		}
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), counts)
+		require.NoError(t, d.tick(ctx))
+	}
+	got = sink.ofType(TypeCoverageMissing)
+	require.Len(t, got, 3)
+	require.Equal(t, "t/b", got[2].Key)
+	require.NotEqual(t, got[1].ID, got[2].ID)
+}
