@@ -144,6 +144,8 @@ type StreamCount struct {
 	Tenant, Source string
 	Bucket         int64 // bucket start, Unix seconds
 	Events         uint64
+	// Lateness sums the batches' histograms (Arrival clock; zero for Event).
+	Lateness [LatenessBuckets]uint64
 }
 
 // Point is the events counted in [T, T+step).

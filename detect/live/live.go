@@ -359,8 +359,10 @@ func (d *Detector) counts(ctx context.Context, from, to int64) ([]storage.Count,
 		return nil, err
 	}
 	out := make([]storage.Count, len(sc))
-	for i, c := range sc {
-		out[i] = storage.Count{Tenant: c.Tenant, Source: c.Source, Clock: storage.Arrival, Bucket: c.Bucket, Events: c.Events}
+	for i := range sc {
+		c := &sc[i]
+		out[i] = storage.Count{Tenant: c.Tenant, Source: c.Source, Clock: storage.Arrival, Bucket: c.Bucket, Events: c.Events,
+			Lateness: c.Lateness[:]}
 	}
 	return out, nil
 }

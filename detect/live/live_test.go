@@ -223,3 +223,19 @@ func TestCoveragePolicy(t *testing.T) {
 	require.Equal(t, "t/b", got[2].Key)
 	require.NotEqual(t, got[1].ID, got[2].ID)
 }
+
+// The late test needs the lateness histograms: they must reach the engine.
+func TestCountsCarryLateness(t *testing.T) {
+	st := memstore.New(0)
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	late := make([]uint64, storage.LatenessBuckets)
+	late[4] = 7
+	require.NoError(t, st.Write(context.Background(), storage.Batch{Counts: []storage.Count{
+		{Tenant: "t", Source: "a", Bucket: t0.Unix(), Events: 7, Lateness: late}}}))
+	d, err := New(Config{Topics: []string{"logs"}}, Deps{Store: st, Sink: &fakeSink{}, Input: oneTopic{}})
+	require.NoError(t, err)
+	got, err := d.counts(context.Background(), t0.Unix(), t0.Unix()+60)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, late, got[0].Lateness)
+}

@@ -24,7 +24,7 @@ FROM {db}.counts_hourly
 WHERE tenant = ? AND source = ? AND clock = ? AND hour >= toDateTime(?) AND hour < toDateTime(?)
 GROUP BY i`
 
-	qBucketCounts = `SELECT tenant, source, toInt64(toUInt32(bucket)) AS b, toUInt64(sum(events)) AS n
+	qBucketCounts = `SELECT tenant, source, toInt64(toUInt32(bucket)) AS b, toUInt64(sum(events)) AS n, sumForEach(lateness) AS l
 FROM {db}.counts
 WHERE tenant != '' AND clock = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
 GROUP BY tenant, source, b`

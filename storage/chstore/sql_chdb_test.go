@@ -175,7 +175,7 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		require.Equal(t, "logs\t3\t4242\t2025-11-20 10:01:10\n", results[db+"/qOffsets"])
 		require.Equal(t, "0\t5\n1\t7\n", results[db+"/qRatesRaw"])
 		require.Equal(t, "0\t12\n", results[db+"/qRatesHourly"])
-		require.Equal(t, "acme\tfirewall\t1763632800\t5\nacme\tfirewall\t1763632860\t7\nx\\' OR \\'1\\'=\\'1\tfirewall\t1763632800\t1\n", results[db+"/qBucketCounts"]) // TabSeparated escapes quotes
+		require.Equal(t, "acme\tfirewall\t1763632800\t5\t[1,2,0,0,0,0,0,0,0,2]\nacme\tfirewall\t1763632860\t7\t[]\nx\\' OR \\'1\\'=\\'1\tfirewall\t1763632800\t1\t[]\n", results[db+"/qBucketCounts"]) // TabSeparated escapes quotes
 		require.Equal(t, "counts\t20261120\ncounts_hourly\t20261120\n", results[db+"/qPartitions"])
 		require.Equal(t, "2\t2025-11-20 10:30:00\t[4,0,1]\n", results[db+"/qDetectProgress"])
 		require.Equal(t, "id-g1-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\nid-g2-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\n", results[db+"/qBatchAlerts"])

@@ -253,9 +253,11 @@ func (s *Store) BucketCounts(ctx context.Context, clock storage.Clock, from, to 
 	var out []storage.StreamCount
 	for rows.Next() {
 		var c storage.StreamCount
-		if err := rows.Scan(&c.Tenant, &c.Source, &c.Bucket, &c.Events); err != nil {
+		var late []uint64
+		if err := rows.Scan(&c.Tenant, &c.Source, &c.Bucket, &c.Events, &late); err != nil {
 			return nil, fmt.Errorf("reading bucket counts: %w", err)
 		}
+		copy(c.Lateness[:], late)
 		out = append(out, c)
 	}
 	return out, rows.Err()

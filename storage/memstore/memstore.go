@@ -18,6 +18,12 @@ type slot struct {
 	bucket int64
 }
 
+// tally is one stream's count in one slot, with its lateness histogram.
+type tally struct {
+	events uint64
+	late   [storage.LatenessBuckets]uint64
+}
+
 type partition struct {
 	topic string
 	part  int32
@@ -28,7 +34,7 @@ type Store struct {
 	retention time.Duration
 
 	mu      sync.RWMutex
-	counts  map[stream]map[slot]uint64
+	counts  map[stream]map[slot]*tally
 	offsets map[partition]storage.Offset
 	newest  int64 // newest bucket start seen, Unix seconds
 	evicted int64 // newest at the last eviction pass
@@ -43,7 +49,7 @@ func New(retention time.Duration) *Store {
 	if retention <= 0 {
 		retention = 24 * time.Hour
 	}
-	return &Store{retention: retention, counts: map[stream]map[slot]uint64{}, offsets: map[partition]storage.Offset{},
+	return &Store{retention: retention, counts: map[stream]map[slot]*tally{}, offsets: map[partition]storage.Offset{},
 		progress: map[shardID]storage.DetectProgress{}}
 }
 
@@ -55,10 +61,18 @@ func (s *Store) Write(_ context.Context, b storage.Batch) error {
 		st := stream{c.Tenant, c.Source}
 		m := s.counts[st]
 		if m == nil {
-			m = map[slot]uint64{}
+			m = map[slot]*tally{}
 			s.counts[st] = m
 		}
-		m[slot{c.Clock, c.Bucket}] += c.Events
+		t := m[slot{c.Clock, c.Bucket}]
+		if t == nil {
+			t = &tally{}
+			m[slot{c.Clock, c.Bucket}] = t
+		}
+		t.events += c.Events
+		for i, n := range c.Lateness[:min(len(c.Lateness), storage.LatenessBuckets)] {
+			t.late[i] += n
+		}
 		if c.Bucket > s.newest {
 			s.newest = c.Bucket
 		}
@@ -123,7 +137,7 @@ func (s *Store) Rates(_ context.Context, q storage.RateQuery) ([]storage.Point, 
 	defer s.mu.RUnlock()
 	for k, v := range s.counts[stream{q.Tenant, q.Source}] {
 		if k.clock == q.Clock && k.bucket >= start && k.bucket < end {
-			sums[(k.bucket-start)/step] += v
+			sums[(k.bucket-start)/step] += v.events
 		}
 	}
 	return storage.FillPoints(q, sums), nil
@@ -137,7 +151,7 @@ func (s *Store) BucketCounts(_ context.Context, clock storage.Clock, from, to ti
 	for st, m := range s.counts {
 		for k, v := range m {
 			if k.clock == clock && k.bucket >= from.Unix() && k.bucket < to.Unix() {
-				out = append(out, storage.StreamCount{Tenant: st.tenant, Source: st.source, Bucket: k.bucket, Events: v})
+				out = append(out, storage.StreamCount{Tenant: st.tenant, Source: st.source, Bucket: k.bucket, Events: v.events, Lateness: v.late})
 			}
 		}
 	}

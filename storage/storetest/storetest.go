@@ -141,15 +141,24 @@ func Run(t *testing.T, s Store) {
 			from, to := Base.Add(-time.Minute), Base.Add(30*time.Minute)
 			want := map[storage.StreamCount]bool{}
 			sums := map[storage.StreamCount]uint64{}
+			late := map[[3]any]*[storage.LatenessBuckets]uint64{}
 			for _, b := range batches {
 				for _, c := range b.Counts {
 					if c.Clock == clock && c.Bucket >= from.Unix() && c.Bucket < to.Unix() {
 						sums[storage.StreamCount{Tenant: c.Tenant, Source: c.Source, Bucket: c.Bucket}] += c.Events
+						k := [3]any{c.Tenant, c.Source, c.Bucket}
+						if late[k] == nil {
+							late[k] = new([storage.LatenessBuckets]uint64)
+						}
+						for i, n := range c.Lateness {
+							late[k][i] += n
+						}
 					}
 				}
 			}
 			for k, n := range sums {
 				k.Events = n
+				k.Lateness = *late[[3]any{k.Tenant, k.Source, k.Bucket}]
 				want[k] = true
 			}
 			got, err := s.BucketCounts(ctx, clock, from, to)
