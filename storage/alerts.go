@@ -18,6 +18,9 @@ type Alert struct {
 	StartedAt, DetectedAt, EndedAt time.Time // EndedAt zero unless resolved
 	Expected, Observed, Missing    float64
 	Seq                            uint32
+	// Planned marks an alert of a gap inside a maintenance window: recorded,
+	// never published.
+	Planned bool
 }
 
 // DetectProgress is how far one detector instance (shard Shard of Shards) has
@@ -77,6 +80,7 @@ type Gap struct {
 	StartedAt, DetectedAt       time.Time
 	EndedAt                     time.Time // zero while open
 	Expected, Observed, Missing float64
+	Planned                     bool // inside a maintenance window (silence)
 }
 
 // Open reports whether the gap has not ended.

@@ -33,6 +33,13 @@ type GapReader interface {
 	Gaps(ctx context.Context, q storage.GapQuery) ([]storage.Gap, error)
 }
 
+// SilenceStore keeps the planned maintenance windows; both stores implement it.
+type SilenceStore interface {
+	PutSilence(ctx context.Context, s storage.Silence) error
+	DeleteSilence(ctx context.Context, id string) (bool, error)
+	Silences(ctx context.Context) ([]storage.Silence, error)
+}
+
 // Stream is one stream's status as the detector sees it.
 type Stream struct {
 	Tenant, Source string
@@ -63,6 +70,7 @@ type Deps struct {
 	Rates    RateReader
 	Gaps     GapReader    // nil: /api/v1/gaps answers 503
 	Streams  StreamLister // nil: /api/v1/streams answers 503
+	Silences SilenceStore // nil: /api/v1/silences answers 503
 	Gatherer prometheus.Gatherer
 	Ready    []Check
 	Log      *slog.Logger
@@ -91,6 +99,9 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("GET /api/v1/rates", s.rates)
 	s.mux.HandleFunc("GET /api/v1/gaps", s.gaps)
 	s.mux.HandleFunc("GET /api/v1/streams", s.streams)
+	s.mux.HandleFunc("GET /api/v1/silences", s.listSilences)
+	s.mux.HandleFunc("POST /api/v1/silences", s.createSilence)
+	s.mux.HandleFunc("DELETE /api/v1/silences/{id}", s.deleteSilence)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if deps.Gatherer != nil {
@@ -241,6 +252,7 @@ type gapJSON struct {
 	Expected   uint64  `json:"expected_events"`
 	Observed   uint64  `json:"observed_events"`
 	Missing    uint64  `json:"missing_events"`
+	Planned    bool    `json:"planned"` // inside a maintenance window: recorded, not alerted
 }
 
 func wholeEvents(v float64) uint64 {
@@ -285,7 +297,7 @@ func (s *Server) gaps(w http.ResponseWriter, r *http.Request) {
 	for i, g := range gs {
 		out[i] = gapJSON{ID: g.ID, Tenant: g.Tenant, Source: g.Source, Kind: g.Kind,
 			StartedAt: g.StartedAt.UTC().Format(time.RFC3339), DetectedAt: g.DetectedAt.UTC().Format(time.RFC3339),
-			Expected: wholeEvents(g.Expected), Observed: wholeEvents(g.Observed), Missing: wholeEvents(g.Missing)}
+			Expected: wholeEvents(g.Expected), Observed: wholeEvents(g.Observed), Missing: wholeEvents(g.Missing), Planned: g.Planned}
 		if !g.Open() {
 			e := g.EndedAt.UTC().Format(time.RFC3339)
 			out[i].EndedAt = &e

@@ -46,7 +46,7 @@ func TestGapsAndStreams(t *testing.T) {
 	code, body := get(t, srv.URL+"/api/v1/gaps?state=open")
 	require.Equal(t, http.StatusOK, code, body)
 	require.JSONEq(t, `[{"id":"g1","tenant":"acme","source":"fw","kind":"silence","started_at":"2026-11-20T10:00:00Z",
-		"detected_at":"2026-11-20T10:02:00Z","ended_at":null,"expected_events":600,"observed_events":0,"missing_events":600}]`, body)
+		"detected_at":"2026-11-20T10:02:00Z","ended_at":null,"expected_events":600,"observed_events":0,"missing_events":600,"planned":false}]`, body)
 	code, body = get(t, srv.URL+"/api/v1/gaps?state=resolved")
 	require.Equal(t, http.StatusOK, code, body)
 	require.JSONEq(t, `[]`, body)

@@ -31,6 +31,7 @@ type Store interface {
 	WriteAlerts(ctx context.Context, b storage.AlertBatch) error
 	DetectProgress(ctx context.Context, shard, shards int) (storage.DetectProgress, bool, error)
 	BatchAlerts(ctx context.Context, shard, shards int, seq uint64) ([]storage.Alert, error)
+	Silences(ctx context.Context) ([]storage.Silence, error)
 }
 
 // Sink is the alert topic.
@@ -136,6 +137,8 @@ type Detector struct {
 	degraded bool   // a pipeline.degraded is outstanding
 	beatAt   time.Time
 	coverage coverage
+	silences []storage.Silence // maintenance windows, reloaded every step
+	planned  map[string]bool   // open gaps inside a maintenance window
 
 	mu      sync.Mutex
 	ready   bool
@@ -177,6 +180,7 @@ func New(cfg Config, deps Deps) (*Detector, error) {
 		log:      deps.Log.With("component", "detect", "shard", ec.Shard, "shards", ec.Shards),
 		streams:  map[streamKey]StreamStatus{},
 		coverage: coverage{rules: cfg.Coverage, missing: map[streamKey]bool{}},
+		planned:  map[string]bool{},
 	}, nil
 }
 
@@ -286,7 +290,7 @@ func (d *Detector) recover(ctx context.Context) error {
 			return fmt.Errorf("reading the alert topic: %w", err)
 		}
 		for _, a := range alerts {
-			if !seen[a.ID] {
+			if !seen[a.ID] && !a.Planned {
 				missing = append(missing, a)
 				seen[a.ID] = true // a step may hold a replica's copy twice
 			}
@@ -329,6 +333,11 @@ func (d *Detector) warmUp(ctx context.Context) error {
 	from := d.bucketOf(end - int64(d.cfg.History/time.Second))
 	chunk := max(d.width, 6*3600/d.width*d.width)
 	start := time.Now()
+	silences, err := d.deps.Store.Silences(ctx)
+	if err != nil {
+		return err
+	}
+	d.silences = silences
 	for t := from; t < end; t += chunk {
 		to := min(t+chunk, end)
 		counts, err := d.counts(ctx, t, to)
@@ -337,6 +346,9 @@ func (d *Detector) warmUp(ctx context.Context) error {
 		}
 		res := d.engine.Advance(time.Unix(to, 0), counts)
 		d.track(res)
+		for _, ev := range res.Events {
+			d.plan(gapAlert(ev)) // rebuild which open gaps are planned
+		}
 	}
 	d.coverage.since = from
 	if d.seq > 0 {
@@ -428,6 +440,9 @@ func (d *Detector) tick(ctx context.Context) error {
 			d.log.Info("pipeline recovered", "watermark", wm)
 		}
 	}
+	if d.silences, err = d.deps.Store.Silences(ctx); err != nil {
+		return err
+	}
 	to := d.judged
 	if unknown == "" {
 		to = max(d.judged, d.bucketOf(wm.Unix()))
@@ -444,7 +459,7 @@ func (d *Detector) tick(ctx context.Context) error {
 		d.metrics.ignored.Add(float64(res.Ignored))
 		alerts = make([]storage.Alert, 0, len(res.Events)+len(pipeline))
 		for _, ev := range res.Events {
-			alerts = append(alerts, gapAlert(ev))
+			alerts = append(alerts, d.plan(gapAlert(ev)))
 		}
 		alerts = append(alerts, d.checkCoverage(to)...)
 	}
@@ -491,7 +506,28 @@ func (d *Detector) step(ctx context.Context, alerts []storage.Alert, judged int6
 	return retry(ctx, d.log, "publishing alerts", func(ctx context.Context) error { return d.publish(ctx, alerts) })
 }
 
+// plan marks the alerts of a gap that started or was detected inside a
+// maintenance window as planned: recorded with the gap, never published.
+func (d *Detector) plan(a storage.Alert) storage.Alert {
+	if a.Type == detect.TypeGapOpened {
+		for _, s := range d.silences {
+			if s.Covers(a.Tenant, a.Source, a.StartedAt) || s.Covers(a.Tenant, a.Source, a.DetectedAt) {
+				d.planned[a.GapID] = true
+				break
+			}
+		}
+	}
+	if d.planned[a.GapID] {
+		a.Planned = true
+		if a.Type == detect.TypeGapResolved {
+			delete(d.planned, a.GapID)
+		}
+	}
+	return a
+}
+
 func (d *Detector) publish(ctx context.Context, alerts []storage.Alert) error {
+	alerts = slices.DeleteFunc(slices.Clone(alerts), func(a storage.Alert) bool { return a.Planned })
 	if len(alerts) == 0 {
 		return nil
 	}
@@ -525,6 +561,14 @@ func (d *Detector) track(res detect.Result) {
 			s = StreamStatus{Tenant: x.Tenant, Source: x.Source}
 		}
 		s.Status = x.State
+		if x.State != "ok" && x.State != "learning" {
+			for _, sl := range d.silences {
+				if sl.Covers(x.Tenant, x.Source, x.Bucket) {
+					s.Status = "planned"
+					break
+				}
+			}
+		}
 		s.EventsPerMin = x.Expected * perMin
 		if x.State == "learning" {
 			s.EventsPerMin = float64(x.Observed) * perMin

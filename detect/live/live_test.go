@@ -239,3 +239,37 @@ func TestCountsCarryLateness(t *testing.T) {
 	require.Len(t, got, 1)
 	require.Equal(t, late, got[0].Lateness)
 }
+
+func TestSilenceMakesAGapPlanned(t *testing.T) {
+	ctx := context.Background()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := range 30 {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300, "b": 300})
+	}
+	require.NoError(t, p.st.PutSilence(ctx, storage.Silence{ID: "m1", Tenant: "t", Source: "b",
+		StartsAt: t0.Add(29 * time.Minute), EndsAt: t0.Add(40 * time.Minute)}))
+	sink := &fakeSink{}
+	d := newDetector(t, p, sink)
+	for i := 30; i < 35; i++ { // b is down for maintenance
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300})
+		require.NoError(t, d.tick(ctx))
+	}
+	require.Empty(t, sink.ofType(detect.TypeGapOpened), "a planned gap is not alerted")
+	gaps, err := p.st.Gaps(ctx, storage.GapQuery{})
+	require.NoError(t, err)
+	require.Len(t, gaps, 1, "but it is on record")
+	require.True(t, gaps[0].Planned)
+	require.Equal(t, "planned", d.Streams("t", "b")[0].Status)
+	require.Equal(t, "ok", d.Streams("t", "a")[0].Status)
+
+	d = newDetector(t, p, sink) // a restart remembers it is planned
+	for i := 35; i < 60; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300, "b": 300})
+		require.NoError(t, d.tick(ctx))
+	}
+	require.Empty(t, sink.ofType(detect.TypeGapResolved))
+	gaps, err = p.st.Gaps(ctx, storage.GapQuery{State: storage.GapsResolved})
+	require.NoError(t, err)
+	require.Len(t, gaps, 1)
+}

@@ -22,7 +22,7 @@ func (s *Store) WriteAlerts(ctx context.Context, b storage.AlertBatch) error {
 	for i, a := range b.Alerts {
 		err := batch.Append(day, shard, shards, b.Seq, uint32(i), a.Type, a.ID, a.Time, a.Key, string(a.Payload),
 			a.GapID, a.Tenant, a.Source, a.Kind, orZero(a.StartedAt), orZero(a.DetectedAt), orZero(a.EndedAt),
-			a.Expected, a.Observed, a.Missing, a.Seq, zero, []int64{})
+			a.Expected, a.Observed, a.Missing, a.Seq, b2u(a.Planned), zero, []int64{})
 		if err != nil {
 			return fmt.Errorf("appending alert: %w", err)
 		}
@@ -32,7 +32,7 @@ func (s *Store) WriteAlerts(ctx context.Context, b storage.AlertBatch) error {
 		offsets = []int64{}
 	}
 	err = batch.Append(day, shard, shards, b.Seq, uint32(len(b.Alerts)), "", "", zero, "", "",
-		"", "", "", "", zero, zero, zero, 0.0, 0.0, 0.0, uint32(0), b.Watermark, offsets)
+		"", "", "", "", zero, zero, zero, 0.0, 0.0, 0.0, uint32(0), uint8(0), b.Watermark, offsets)
 	if err != nil {
 		return fmt.Errorf("appending progress: %w", err)
 	}
@@ -40,6 +40,13 @@ func (s *Store) WriteAlerts(ctx context.Context, b storage.AlertBatch) error {
 		return fmt.Errorf("inserting %d alerts into %s.alerts: %w", len(b.Alerts), s.cfg.Database, err)
 	}
 	return nil
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func orZero(t time.Time) time.Time {
@@ -87,10 +94,11 @@ func (s *Store) BatchAlerts(ctx context.Context, shard, shards int, seq uint64) 
 	for rows.Next() {
 		var a storage.Alert
 		var payload string
-		if err := rows.Scan(&a.ID, &a.Type, &a.Time, &a.Key, &payload); err != nil {
+		var planned uint8
+		if err := rows.Scan(&a.ID, &a.Type, &a.Time, &a.Key, &payload, &planned); err != nil {
 			return nil, fmt.Errorf("reading stored alerts: %w", err)
 		}
-		a.Time, a.Payload = a.Time.UTC(), []byte(payload)
+		a.Time, a.Payload, a.Planned = a.Time.UTC(), []byte(payload), planned == 1
 		out = append(out, a)
 	}
 	return out, rows.Err()
@@ -122,11 +130,13 @@ func (s *Store) Gaps(ctx context.Context, q storage.GapQuery) ([]storage.Gap, er
 	out := []storage.Gap{}
 	for rows.Next() {
 		var g storage.Gap
+		var planned uint8
 		if err := rows.Scan(&g.ID, &g.Tenant, &g.Source, &g.Kind, &g.StartedAt, &g.DetectedAt, &g.EndedAt,
-			&g.Expected, &g.Observed, &g.Missing); err != nil {
+			&g.Expected, &g.Observed, &g.Missing, &planned); err != nil {
 			return nil, fmt.Errorf("reading gaps: %w", err)
 		}
 		g.StartedAt, g.DetectedAt, g.EndedAt = g.StartedAt.UTC(), g.DetectedAt.UTC(), fromZero(g.EndedAt)
+		g.Planned = planned == 1
 		out = append(out, g)
 	}
 	return out, rows.Err()

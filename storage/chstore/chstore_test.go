@@ -86,3 +86,8 @@ func TestFeaturesOf(t *testing.T) {
 	_, err := chstore.FeaturesOf("banana")
 	require.Error(t, err)
 }
+
+func TestSilenceConformance(t *testing.T) {
+	s, _ := servers.ClickHouse(t)
+	storetest.RunSilences(t, s)
+}

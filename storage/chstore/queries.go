@@ -29,21 +29,31 @@ FROM {db}.counts
 WHERE tenant != '' AND clock = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
 GROUP BY tenant, source, b`
 
-	qInsertAlerts = `INSERT INTO {db}.alerts (day, shard, shards, seq, pos, type, id, time, key, payload, gap_id, tenant, source, kind, started_at, detected_at, ended_at, expected, observed, missing, gap_seq, watermark, alert_offsets)`
+	qInsertAlerts = `INSERT INTO {db}.alerts (day, shard, shards, seq, pos, type, id, time, key, payload, gap_id, tenant, source, kind, started_at, detected_at, ended_at, expected, observed, missing, gap_seq, planned, watermark, alert_offsets)`
 
 	qDetectProgress = `SELECT seq, watermark, alert_offsets FROM {db}.alerts WHERE type = '' AND shard = ? AND shards = ? ORDER BY seq DESC LIMIT 1`
 
-	qBatchAlerts = `SELECT id, type, time, key, payload FROM {db}.alerts WHERE type != '' AND shard = ? AND shards = ? AND seq = ? ORDER BY pos`
+	qBatchAlerts = `SELECT id, type, time, key, payload, planned FROM {db}.alerts WHERE type != '' AND shard = ? AND shards = ? AND seq = ? ORDER BY pos`
 
 	// A gap's latest state, folded from its alerts (replicas may have stored the
 	// same alerts twice: every aggregate here is insensitive to that).
 	qGaps = `SELECT gap_id, any(tenant), any(source), any(kind), min(started_at) AS s, min(detected_at), max(ended_at) AS e,
-	argMax(expected, gap_seq), argMax(observed, gap_seq), argMax(missing, gap_seq)
+	argMax(expected, gap_seq), argMax(observed, gap_seq), argMax(missing, gap_seq), max(planned)
 FROM {db}.alerts
 WHERE gap_id != '' AND (tenant = ? OR ? = '') AND (source = ? OR ? = '')
 GROUP BY gap_id
 HAVING (? = 'all' OR (? = 'open') = (e = toDateTime(0))) AND s < toDateTime(?) AND (e = toDateTime(0) OR e > toDateTime(?))
 ORDER BY s, gap_id
+LIMIT ?`
+
+	qInsertSilence = `INSERT INTO {db}.silences (id, tenant, source, starts_at, ends_at, comment, created_at, version, deleted)`
+
+	qSilences = `SELECT id, argMax(tenant, version), argMax(source, version), argMax(starts_at, version), argMax(ends_at, version),
+	argMax(comment, version), min(created_at)
+FROM {db}.silences
+GROUP BY id
+HAVING argMax(deleted, version) = 0
+ORDER BY min(created_at) DESC, id
 LIMIT ?`
 
 	qPartitions    = `SELECT DISTINCT table, partition_id FROM system.parts WHERE database = ? AND active AND table IN ('counts', 'counts_hourly')`

@@ -93,6 +93,7 @@ func (s *Store) Gaps(_ context.Context, q storage.GapQuery) ([]storage.Gap, erro
 		if a.EndedAt.After(g.EndedAt) {
 			g.EndedAt = a.EndedAt
 		}
+		g.Planned = g.Planned || a.Planned
 		if a.Seq > g.seq {
 			g.seq, g.Expected, g.Observed, g.Missing = a.Seq, a.Expected, a.Observed, a.Missing
 		}

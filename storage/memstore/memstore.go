@@ -41,6 +41,7 @@ type Store struct {
 
 	alerts   []storedAlert
 	progress map[shardID]storage.DetectProgress
+	silences map[string]storage.Silence
 }
 
 // New returns a store that forgets buckets older than retention behind the newest

@@ -34,3 +34,7 @@ func TestRetentionWindow(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []uint64{0, 0, 0, 1}, []uint64{pts[0].Events, pts[1].Events, pts[2].Events, pts[3].Events})
 }
+
+func TestSilenceConformance(t *testing.T) {
+	storetest.RunSilences(t, memstore.New(0))
+}

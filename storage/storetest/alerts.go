@@ -55,6 +55,7 @@ func RunAlerts(t *testing.T, s AlertStore) {
 		{DetectProgress: storage.DetectProgress{Shard: 1, Shards: 2, Seq: 8, Watermark: t1},
 			Alerts: []storage.Alert{gapAlert("io.gapwatch.gap.resolved", "g2", evil, 1, Base.Add(time.Minute), t1.Add(time.Hour), t1.Add(40*time.Minute), 400, 40)}},
 	}
+	steps[0].Alerts[0].Planned = true // g1 began inside a maintenance window
 	for _, b := range steps {
 		require.NoError(t, s.WriteAlerts(ctx, b))
 	}
@@ -97,6 +98,12 @@ func RunAlerts(t *testing.T, s AlertStore) {
 	g1, g2 := all[0], all[1]
 	require.Equal(t, "g1", g1.ID)
 	require.True(t, g1.Open())
+	require.True(t, g1.Planned)
+	require.False(t, all[1].Planned)
+	first, err := s.BatchAlerts(ctx, 0, 1, 1)
+	require.NoError(t, err)
+	require.True(t, first[0].Planned)
+	require.False(t, first[1].Planned)
 	require.Equal(t, 300.0, g1.Expected, "latest lifecycle step wins")
 	require.Equal(t, "g2", g2.ID)
 	require.Equal(t, evil, g2.Tenant)
@@ -116,4 +123,44 @@ func RunAlerts(t *testing.T, s AlertStore) {
 
 	_, err = s.Gaps(ctx, storage.GapQuery{State: "closed"})
 	require.True(t, errors.Is(err, storage.ErrBadQuery), "bad state: %v", err)
+}
+
+// SilenceStore is what the silence conformance test exercises.
+type SilenceStore interface {
+	PutSilence(ctx context.Context, s storage.Silence) error
+	DeleteSilence(ctx context.Context, id string) (bool, error)
+	Silences(ctx context.Context) ([]storage.Silence, error)
+}
+
+// RunSilences checks that silences are stored, listed newest first, replaced
+// and deleted, with hostile text kept as data.
+func RunSilences(t *testing.T, s SilenceStore) {
+	ctx := context.Background()
+	got, err := s.Silences(ctx)
+	require.NoError(t, err)
+	require.Empty(t, got)
+	a := storage.Silence{ID: "a1", Tenant: Tenants[1], Source: "fw", StartsAt: Base, EndsAt: Base.Add(time.Hour), Comment: "patch'; DROP TABLE x --", Created: Base}
+	b := storage.Silence{ID: "b2", Tenant: "acme", StartsAt: Base, EndsAt: Base.Add(2 * time.Hour), Created: Base.Add(time.Minute)}
+	require.NoError(t, s.PutSilence(ctx, a))
+	require.NoError(t, s.PutSilence(ctx, b))
+	got, err = s.Silences(ctx)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, "b2", got[0].ID, "newest first")
+	require.Equal(t, a.Comment, got[1].Comment)
+	require.Equal(t, a.Tenant, got[1].Tenant)
+	require.True(t, got[1].EndsAt.Equal(a.EndsAt))
+
+	a.EndsAt = Base.Add(3 * time.Hour)
+	require.NoError(t, s.PutSilence(ctx, a))
+	ok, err := s.DeleteSilence(ctx, "b2")
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = s.DeleteSilence(ctx, "nope")
+	require.NoError(t, err)
+	require.False(t, ok)
+	got, err = s.Silences(ctx)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.True(t, got[0].EndsAt.Equal(Base.Add(3*time.Hour)), "the latest version wins")
 }

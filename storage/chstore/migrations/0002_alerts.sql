@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.alerts (
     observed Float64,
     missing Float64,
     gap_seq UInt32,
+    planned UInt8,
     watermark DateTime,
     alert_offsets Array(Int64)
 ) ENGINE = MergeTree
