@@ -18,9 +18,10 @@ type Alert struct {
 	StartedAt, DetectedAt, EndedAt time.Time // EndedAt zero unless resolved
 	Expected, Observed, Missing    float64
 	Seq                            uint32
-	// Planned marks an alert of a gap inside a maintenance window: recorded,
-	// never published.
-	Planned bool
+	// Planned marks an alert of a gap inside a maintenance window, Suppressed
+	// one rolled up into a single pipeline alert (the whole input went quiet):
+	// both are recorded and never published.
+	Planned, Suppressed bool
 }
 
 // DetectProgress is how far one detector instance (shard Shard of Shards) has

@@ -295,7 +295,7 @@ func TestLiveGapLifecycle(t *testing.T) {
 // on the alert topic exactly once.
 func TestDetectPublishesOnceThroughSIGKILL(t *testing.T) {
 	p := newLivePipeline(t)
-	streams := []string{"a", "b", "c", "d", "e"}
+	streams := []string{"a", "b", "c", "d", "e", "f", "g"} // 3 of 7 stop: not yet "the whole input went quiet"
 	now := time.Now().UTC().Truncate(time.Second)
 	p.produce(t, streams, 3, now.Add(-20*time.Minute), now)
 	alerts := p.follow(t)

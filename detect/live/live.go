@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -139,6 +140,7 @@ type Detector struct {
 	coverage coverage
 	silences []storage.Silence // maintenance windows, reloaded every step
 	planned  map[string]bool   // open gaps inside a maintenance window
+	quiet    map[string]bool   // open gaps rolled up into an input-quiet alert
 
 	mu      sync.Mutex
 	ready   bool
@@ -181,6 +183,7 @@ func New(cfg Config, deps Deps) (*Detector, error) {
 		streams:  map[streamKey]StreamStatus{},
 		coverage: coverage{rules: cfg.Coverage, missing: map[streamKey]bool{}},
 		planned:  map[string]bool{},
+		quiet:    map[string]bool{},
 	}, nil
 }
 
@@ -290,7 +293,7 @@ func (d *Detector) recover(ctx context.Context) error {
 			return fmt.Errorf("reading the alert topic: %w", err)
 		}
 		for _, a := range alerts {
-			if !seen[a.ID] && !a.Planned {
+			if !seen[a.ID] && !a.Planned && !a.Suppressed {
 				missing = append(missing, a)
 				seen[a.ID] = true // a step may hold a replica's copy twice
 			}
@@ -338,6 +341,8 @@ func (d *Detector) warmUp(ctx context.Context) error {
 		return err
 	}
 	d.silences = silences
+	first := d.seq == 0
+	open := map[string]storage.Alert{} // on a first start: the gaps history leaves open
 	for t := from; t < end; t += chunk {
 		to := min(t+chunk, end)
 		counts, err := d.counts(ctx, t, to)
@@ -346,8 +351,28 @@ func (d *Detector) warmUp(ctx context.Context) error {
 		}
 		res := d.engine.Advance(time.Unix(to, 0), counts)
 		d.track(res)
-		for _, ev := range res.Events {
-			d.plan(gapAlert(ev)) // rebuild which open gaps are planned
+		for _, a := range d.alertsOf(res) { // rebuilds which open gaps are planned or rolled up
+			switch {
+			case !first || a.Planned || a.Suppressed || a.GapID == "":
+			case a.Type == detect.TypeGapOpened:
+				open[a.GapID] = a
+			case a.Type == detect.TypeGapResolved:
+				delete(open, a.GapID)
+			}
+		}
+	}
+	if len(open) > 0 {
+		// Nothing was ever published for this shard: the holes that are open
+		// now are news, whenever they opened.
+		alerts := slices.SortedFunc(maps.Values(open), func(a, b storage.Alert) int {
+			if c := a.Time.Compare(b.Time); c != 0 {
+				return c
+			}
+			return cmpStr(a.ID, b.ID)
+		})
+		d.log.Info("publishing the gaps open in history", "gaps", len(alerts))
+		if err := d.step(ctx, alerts, end); err != nil {
+			return err
 		}
 	}
 	d.coverage.since = from
@@ -458,9 +483,7 @@ func (d *Detector) tick(ctx context.Context) error {
 		d.metrics.streams.Set(float64(d.engine.Streams()))
 		d.metrics.ignored.Add(float64(res.Ignored))
 		alerts = make([]storage.Alert, 0, len(res.Events)+len(pipeline))
-		for _, ev := range res.Events {
-			alerts = append(alerts, d.plan(gapAlert(ev)))
-		}
+		alerts = d.alertsOf(res)
 		alerts = append(alerts, d.checkCoverage(to)...)
 	}
 	alerts = append(alerts, pipeline...)
@@ -506,6 +529,49 @@ func (d *Detector) step(ctx context.Context, alerts []storage.Alert, judged int6
 	return retry(ctx, d.log, "publishing alerts", func(ctx context.Context) error { return d.publish(ctx, alerts) })
 }
 
+// alertsOf turns a step's gap events into alerts: planned ones marked, and
+// when at least half of the streams (and at least 3) open a silence detected
+// at the same bucket end, the input itself went quiet — one pipeline.degraded
+// says so, and those streams' gaps are recorded but not published.
+func (d *Detector) alertsOf(res detect.Result) []storage.Alert {
+	opened := map[int64]int{}
+	for _, ev := range res.Events {
+		if ev.Type == detect.TypeGapOpened && ev.Kind == detect.KindSilence {
+			opened[ev.DetectedAt.Unix()]++
+		}
+	}
+	streams := d.engine.Streams()
+	need := max(3, (streams+1)/2)
+	var quietAt []int64
+	for t, n := range opened {
+		if n >= need {
+			quietAt = append(quietAt, t)
+		}
+	}
+	slices.Sort(quietAt)
+	out := make([]storage.Alert, 0, len(res.Events)+len(quietAt))
+	for _, ev := range res.Events {
+		a := d.plan(gapAlert(ev))
+		if ev.Type == detect.TypeGapOpened && ev.Kind == detect.KindSilence && slices.Contains(quietAt, ev.DetectedAt.Unix()) {
+			d.quiet[ev.GapID] = true
+		}
+		if d.quiet[a.GapID] {
+			a.Suppressed = true
+			if a.Type == detect.TypeGapResolved {
+				delete(d.quiet, a.GapID)
+			}
+		}
+		out = append(out, a)
+	}
+	for _, t := range quietAt {
+		at := time.Unix(t, 0)
+		out = append(out, d.pipelineAlert(TypePipelineDegraded, at, pipelineData{State: "input_quiet",
+			Reason:    fmt.Sprintf("%d of %d streams went silent at once: the input itself stopped (shippers or the bus?); their gaps are recorded, not alerted one by one", opened[t], streams),
+			Watermark: at.UTC().Format(time.RFC3339)}))
+	}
+	return out
+}
+
 // plan marks the alerts of a gap that started or was detected inside a
 // maintenance window as planned: recorded with the gap, never published.
 func (d *Detector) plan(a storage.Alert) storage.Alert {
@@ -527,7 +593,7 @@ func (d *Detector) plan(a storage.Alert) storage.Alert {
 }
 
 func (d *Detector) publish(ctx context.Context, alerts []storage.Alert) error {
-	alerts = slices.DeleteFunc(slices.Clone(alerts), func(a storage.Alert) bool { return a.Planned })
+	alerts = slices.DeleteFunc(slices.Clone(alerts), func(a storage.Alert) bool { return a.Planned || a.Suppressed })
 	if len(alerts) == 0 {
 		return nil
 	}

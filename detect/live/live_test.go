@@ -273,3 +273,62 @@ func TestSilenceMakesAGapPlanned(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, gaps, 1)
 }
+
+func TestWholeInputQuietIsOneAlert(t *testing.T) {
+	ctx := context.Background()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	all := map[string]uint64{"a": 300, "b": 300, "c": 300, "d": 300, "e": 300}
+	for i := range 30 {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), all)
+	}
+	sink := &fakeSink{}
+	d := newDetector(t, p, sink)
+	for i := 30; i < 35; i++ { // the shippers die; ingest is healthy and idle
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), nil)
+		require.NoError(t, d.tick(ctx))
+	}
+	require.Empty(t, sink.ofType(detect.TypeGapOpened), "no alert per stream")
+	deg := sink.ofType(TypePipelineDegraded)
+	require.Len(t, deg, 1)
+	require.Contains(t, string(deg[0].Payload), `"state":"input_quiet"`)
+	require.Contains(t, string(deg[0].Payload), "5 of 5 streams")
+	gaps, err := p.st.Gaps(ctx, storage.GapQuery{State: storage.GapsOpen})
+	require.NoError(t, err)
+	require.Len(t, gaps, 5, "every stream's gap is on record")
+
+	d = newDetector(t, p, sink) // a restart keeps them rolled up
+	for i := 35; i < 60; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), all)
+		require.NoError(t, d.tick(ctx))
+	}
+	require.Empty(t, sink.ofType(detect.TypeGapResolved))
+	require.Empty(t, sink.ofType(detect.TypeGapUpdated))
+	gaps, err = p.st.Gaps(ctx, storage.GapQuery{State: storage.GapsResolved})
+	require.NoError(t, err)
+	require.Len(t, gaps, 5)
+}
+
+// Nothing is lost to a late installation: on a first start the gaps that
+// history leaves open are published once, the resolved ones not.
+func TestFirstStartPublishesGapsOpenInHistory(t *testing.T) {
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := range 60 {
+		counts := map[string]uint64{"a": 300, "b": 300, "c": 300, "d": 300, "e": 300, "f": 300}
+		if i >= 40 {
+			delete(counts, "a") // gone for good
+		}
+		if i >= 20 && i < 25 {
+			delete(counts, "b") // back long ago
+		}
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), counts)
+	}
+	sink := &fakeSink{}
+	newDetector(t, p, sink)
+	opened := sink.ofType(detect.TypeGapOpened)
+	require.Len(t, opened, 1)
+	require.Equal(t, "t/a", opened[0].Key)
+	newDetector(t, p, sink) // a restart does not repeat it
+	require.Len(t, sink.ofType(detect.TypeGapOpened), 1)
+}

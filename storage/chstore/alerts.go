@@ -22,7 +22,7 @@ func (s *Store) WriteAlerts(ctx context.Context, b storage.AlertBatch) error {
 	for i, a := range b.Alerts {
 		err := batch.Append(day, shard, shards, b.Seq, uint32(i), a.Type, a.ID, a.Time, a.Key, string(a.Payload),
 			a.GapID, a.Tenant, a.Source, a.Kind, orZero(a.StartedAt), orZero(a.DetectedAt), orZero(a.EndedAt),
-			a.Expected, a.Observed, a.Missing, a.Seq, b2u(a.Planned), zero, []int64{})
+			a.Expected, a.Observed, a.Missing, a.Seq, b2u(a.Planned), b2u(a.Suppressed), zero, []int64{})
 		if err != nil {
 			return fmt.Errorf("appending alert: %w", err)
 		}
@@ -32,7 +32,7 @@ func (s *Store) WriteAlerts(ctx context.Context, b storage.AlertBatch) error {
 		offsets = []int64{}
 	}
 	err = batch.Append(day, shard, shards, b.Seq, uint32(len(b.Alerts)), "", "", zero, "", "",
-		"", "", "", "", zero, zero, zero, 0.0, 0.0, 0.0, uint32(0), uint8(0), b.Watermark, offsets)
+		"", "", "", "", zero, zero, zero, 0.0, 0.0, 0.0, uint32(0), uint8(0), uint8(0), b.Watermark, offsets)
 	if err != nil {
 		return fmt.Errorf("appending progress: %w", err)
 	}
@@ -94,11 +94,11 @@ func (s *Store) BatchAlerts(ctx context.Context, shard, shards int, seq uint64) 
 	for rows.Next() {
 		var a storage.Alert
 		var payload string
-		var planned uint8
-		if err := rows.Scan(&a.ID, &a.Type, &a.Time, &a.Key, &payload, &planned); err != nil {
+		var planned, suppressed uint8
+		if err := rows.Scan(&a.ID, &a.Type, &a.Time, &a.Key, &payload, &planned, &suppressed); err != nil {
 			return nil, fmt.Errorf("reading stored alerts: %w", err)
 		}
-		a.Time, a.Payload, a.Planned = a.Time.UTC(), []byte(payload), planned == 1
+		a.Time, a.Payload, a.Planned, a.Suppressed = a.Time.UTC(), []byte(payload), planned == 1, suppressed == 1
 		out = append(out, a)
 	}
 	return out, rows.Err()

@@ -29,11 +29,11 @@ FROM {db}.counts
 WHERE tenant != '' AND clock = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
 GROUP BY tenant, source, b`
 
-	qInsertAlerts = `INSERT INTO {db}.alerts (day, shard, shards, seq, pos, type, id, time, key, payload, gap_id, tenant, source, kind, started_at, detected_at, ended_at, expected, observed, missing, gap_seq, planned, watermark, alert_offsets)`
+	qInsertAlerts = `INSERT INTO {db}.alerts (day, shard, shards, seq, pos, type, id, time, key, payload, gap_id, tenant, source, kind, started_at, detected_at, ended_at, expected, observed, missing, gap_seq, planned, suppressed, watermark, alert_offsets)`
 
 	qDetectProgress = `SELECT seq, watermark, alert_offsets FROM {db}.alerts WHERE type = '' AND shard = ? AND shards = ? ORDER BY seq DESC LIMIT 1`
 
-	qBatchAlerts = `SELECT id, type, time, key, payload, planned FROM {db}.alerts WHERE type != '' AND shard = ? AND shards = ? AND seq = ? ORDER BY pos`
+	qBatchAlerts = `SELECT id, type, time, key, payload, planned, suppressed FROM {db}.alerts WHERE type != '' AND shard = ? AND shards = ? AND seq = ? ORDER BY pos`
 
 	// A gap's latest state, folded from its alerts (replicas may have stored the
 	// same alerts twice: every aggregate here is insensitive to that).

@@ -119,15 +119,15 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		add(db+"/qBucketCounts", bindLiterals(t, q(qBucketCounts), uint8(0), from, from+120)+" ORDER BY tenant, b")
 		zero := "toDateTime(0)"
 		gap := func(typ, gapID, tenant string, seq, gapSeq int, ended string, expected int) string {
-			return fmt.Sprintf("(%s, 0, 1, %d, %d, '%s', 'id-%s-%d', toDateTime(1763633400), 'k', '{}', '%s', '%s', 'fw', 'silence', toDateTime(1763632800), toDateTime(1763632920), %s, %d, 0, %d, %d, 0, %s, [])",
+			return fmt.Sprintf("(%s, 0, 1, %d, %d, '%s', 'id-%s-%d', toDateTime(1763633400), 'k', '{}', '%s', '%s', 'fw', 'silence', toDateTime(1763632800), toDateTime(1763632920), %s, %d, 0, %d, %d, 0, 0, %s, [])",
 				day, seq, gapSeq, typ, gapID, gapSeq, gapID, tenant, ended, expected, expected, gapSeq, zero)
 		}
 		add(db+"/qInsertAlerts", q(qInsertAlerts)+" VALUES "+
 			gap("io.gapwatch.gap.opened", "g1", "acme", 1, 0, zero, 10)+", "+
 			gap("io.gapwatch.gap.opened", "g2", `x\' OR \'1\'=\'1`, 1, 0, zero, 20)+", "+
-			fmt.Sprintf("(%s, 0, 1, 1, 2, '', '', %s, '', '', '', '', '', '', %s, %s, %s, 0, 0, 0, 0, 0, toDateTime(1763633400), [3,0,1])", day, zero, zero, zero, zero)+", "+
+			fmt.Sprintf("(%s, 0, 1, 1, 2, '', '', %s, '', '', '', '', '', '', %s, %s, %s, 0, 0, 0, 0, 0, 0, toDateTime(1763633400), [3,0,1])", day, zero, zero, zero, zero)+", "+
 			gap("io.gapwatch.gap.resolved", "g2", `x\' OR \'1\'=\'1`, 2, 1, "toDateTime(1763634000)", 30)+", "+
-			fmt.Sprintf("(%s, 0, 1, 2, 1, '', '', %s, '', '', '', '', '', '', %s, %s, %s, 0, 0, 0, 0, 0, toDateTime(1763634600), [4,0,1])", day, zero, zero, zero, zero))
+			fmt.Sprintf("(%s, 0, 1, 2, 1, '', '', %s, '', '', '', '', '', '', %s, %s, %s, 0, 0, 0, 0, 0, 0, toDateTime(1763634600), [4,0,1])", day, zero, zero, zero, zero))
 		add(db+"/qDetectProgress", bindLiterals(t, q(qDetectProgress), uint16(0), uint16(1)))
 		add(db+"/qBatchAlerts", bindLiterals(t, q(qBatchAlerts), uint16(0), uint16(1), uint64(1)))
 		add(db+"/qGaps all", bindLiterals(t, q(qGaps), "", "", "", "", "all", "all", int64(1<<32-1), int64(0), uint64(100)))
@@ -183,7 +183,7 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		require.Equal(t, "acme\tfirewall\t1763632800\t5\t[1,2,0,0,0,0,0,0,0,2]\nacme\tfirewall\t1763632860\t7\t[]\nx\\' OR \\'1\\'=\\'1\tfirewall\t1763632800\t1\t[]\n", results[db+"/qBucketCounts"]) // TabSeparated escapes quotes
 		require.Equal(t, "counts\t20261120\ncounts_hourly\t20261120\n", results[db+"/qPartitions"])
 		require.Equal(t, "2\t2025-11-20 10:30:00\t[4,0,1]\n", results[db+"/qDetectProgress"])
-		require.Equal(t, "id-g1-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\t0\nid-g2-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\t0\n", results[db+"/qBatchAlerts"])
+		require.Equal(t, "id-g1-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\t0\t0\nid-g2-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\t0\t0\n", results[db+"/qBatchAlerts"])
 		require.Equal(t, "g1\tacme\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t1970-01-01 00:00:00\t10\t0\t10\t0\n"+
 			"g2\tx\\' OR \\'1\\'=\\'1\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t2025-11-20 10:20:00\t30\t0\t30\t0\n", results[db+"/qGaps all"])
 		require.Equal(t, "g1\tacme\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t1970-01-01 00:00:00\t10\t0\t10\t0\n", results[db+"/qGaps open"])

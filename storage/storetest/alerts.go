@@ -56,6 +56,7 @@ func RunAlerts(t *testing.T, s AlertStore) {
 			Alerts: []storage.Alert{gapAlert("io.gapwatch.gap.resolved", "g2", evil, 1, Base.Add(time.Minute), t1.Add(time.Hour), t1.Add(40*time.Minute), 400, 40)}},
 	}
 	steps[0].Alerts[0].Planned = true // g1 began inside a maintenance window
+	steps[0].Alerts[1].Suppressed = true
 	for _, b := range steps {
 		require.NoError(t, s.WriteAlerts(ctx, b))
 	}
@@ -104,6 +105,8 @@ func RunAlerts(t *testing.T, s AlertStore) {
 	require.NoError(t, err)
 	require.True(t, first[0].Planned)
 	require.False(t, first[1].Planned)
+	require.True(t, first[1].Suppressed)
+	require.False(t, first[0].Suppressed)
 	require.Equal(t, 300.0, g1.Expected, "latest lifecycle step wins")
 	require.Equal(t, "g2", g2.ID)
 	require.Equal(t, evil, g2.Tenant)

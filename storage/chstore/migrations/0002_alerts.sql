@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.alerts (
     missing Float64,
     gap_seq UInt32,
     planned UInt8,
+    suppressed UInt8,
     watermark DateTime,
     alert_offsets Array(Int64)
 ) ENGINE = MergeTree
