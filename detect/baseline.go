@@ -45,6 +45,9 @@ type baseline struct {
 	// The same over blocks (sums over the engine's block), for the drop test.
 	bv, bm, bq float32
 	nb         uint32 // blocks learned
+	// Serial correlation of consecutive blocks' standardised residuals
+	// (drift, slow bursts): EWMAs of z·z_prev and z², and the last z.
+	bzz, bzp, bzLast float32
 }
 
 // model holds what all baselines of an engine share: the bucket geometry and
@@ -109,13 +112,24 @@ func slots(bucket int64) (day, week int64, h, d int) {
 // factors returns the seasonal factors in use for a bucket. A factor is shrunk
 // towards 1 by the number of events that informed it (prior of 10 events), so
 // a sparse stream's noisy profile does not move its expectation much.
-func (m *model) factors(b *baseline, h, d int) (hf, df float64, seasonal bool) {
+//
+// The hourly factor is interpolated linearly between the means of the two
+// nearest hours (each hour's mean taken at its middle): a smooth daily rhythm
+// is then followed within the hour instead of in steps, which would leave
+// errors of one sign for half an hour at a time.
+func (m *model) factors(b *baseline, bucket int64) (hf, df float64, seasonal bool) {
 	hf, df = 1, 1
+	_, _, _, d := slots(bucket)
 	if b.days >= 2 {
 		seasonal = true
 		info := b.level * m.perHour * math.Min(float64(b.days), 4)
 		s := info / (info + 10)
-		hf = 1 + s*(float64(b.hour[h])-1)
+		u := float64(floorMod(bucket, 86400)+m.width/2)/3600 - 0.5
+		h0 := math.Floor(u)
+		frac := u - h0
+		i0, i1 := int(floorMod(int64(h0), 24)), int(floorMod(int64(h0)+1, 24))
+		hour := (1-frac)*float64(b.hour[i0]) + frac*float64(b.hour[i1])
+		hf = 1 + s*(hour-1)
 		if b.weeks >= 2 {
 			info := b.level * m.perDay * math.Min(float64(b.weeks), 4)
 			s := info / (info + 10)
@@ -127,8 +141,7 @@ func (m *model) factors(b *baseline, h, d int) (hf, df float64, seasonal bool) {
 
 // expect returns the expected count and the dispersion for a bucket.
 func (m *model) expect(b *baseline, bucket int64) (mu, a float64) {
-	_, _, h, d := slots(bucket)
-	if hf, df, ok := m.factors(b, h, d); ok {
+	if hf, df, ok := m.factors(b, bucket); ok {
 		mu = b.level * hf * df
 	} else {
 		mu = b.short
@@ -147,15 +160,18 @@ func (m *model) dispersion(b *baseline) float64 {
 	return (m.priorN*m.priorA + n*ahat) / (m.priorN + n)
 }
 
-// blockDispersion is the NB dispersion of block sums, shrunk towards the prior.
+// blockDispersion is the NB dispersion of block sums, shrunk towards the
+// stream's bucket dispersion: the most a sum can keep of its terms' relative
+// noise (when their errors are perfectly correlated).
 func (m *model) blockDispersion(b *baseline) float64 {
-	ahat := m.priorA
+	prior := m.dispersion(b)
+	ahat := prior
 	if b.bq > 0 {
 		ahat = math.Max(0, float64(b.bv-b.bm)/float64(b.bq))
 	}
 	n := math.Min(float64(b.nb), 1/m.blockRate)
 	const priorN = 16 // blocks: 8 hours of 30 minutes
-	return (priorN*m.priorA + n*ahat) / (priorN + n)
+	return (priorN*prior + n*ahat) / (priorN + n)
 }
 
 // learnBlock updates the block dispersion with a complete, normal block's
@@ -169,6 +185,28 @@ func (m *model) learnBlock(b *baseline, x, mu, a float64) {
 	b.bv += float32(r * (d*d - float64(b.bv)))
 	b.bm += float32(r * (mu - float64(b.bm)))
 	b.bq += float32(r * (mu*mu - float64(b.bq)))
+	ab := m.blockDispersion(b)
+	z := d / math.Sqrt(math.Max(mu+ab*mu*mu, 1e-9))
+	b.bzz += float32(r * (z*z - float64(b.bzz)))
+	b.bzp += float32(r * (z*float64(b.bzLast) - float64(b.bzp)))
+	b.bzLast = float32(z)
+}
+
+// breakBlocks marks a block that was not learned: the next one has no predecessor.
+func (b *baseline) breakBlocks() { b.bzLast = 0 }
+
+// blockInflation is how much the evidence of a run of blocks is overstated
+// when their errors are serially correlated: the long-run variance of an AR(1)
+// of lag-1 correlation rho relative to independent blocks, (1+rho)/(1−rho),
+// rho estimated from the stream's own blocks (0 until 16 are learned, capped at
+// 0.8). The drop test divides its log-likelihood ratios by it, so that drift
+// and slow bursts do not add up to a false drop.
+func (m *model) blockInflation(b *baseline) float64 {
+	if b.nb < 16 || b.bzz <= 0 {
+		return 1
+	}
+	rho := math.Min(math.Max(float64(b.bzp/b.bzz), 0), 0.8)
+	return (1 + rho) / (1 - rho)
 }
 
 // learn updates the baseline with the count x of a normal bucket, given the
@@ -190,8 +228,7 @@ func (m *model) learn(b *baseline, bucket int64, x, mu, a float64) {
 	b.n++
 	n := float64(b.n)
 	b.short += math.Max(1/n, m.shortRate) * (x - b.short)
-	_, _, h, d := slots(bucket)
-	hf, df, _ := m.factors(b, h, d)
+	hf, df, _ := m.factors(b, bucket)
 	b.level += math.Max(1/n, m.levelRate) * (x/(hf*df) - b.level)
 	m.accumulate(b, bucket, x)
 }
@@ -253,3 +290,5 @@ func floorDiv(a, b int64) int64 {
 	}
 	return q
 }
+
+func floorMod(a, b int64) int64 { return a - floorDiv(a, b)*b }

@@ -166,7 +166,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		// being learned (cold start protects against silence only).
 		seasonal := st.base.days >= 2
 		if blockEnd && seasonal {
-			l := llrLoss(st.blkObs, st.blkExp, e.model.blockDispersion(&st.base), th.rho)
+			l := llrLoss(st.blkObs, st.blkExp, e.model.blockDispersion(&st.base), th.rho) / e.model.blockInflation(&st.base)
 			if st.cus == 0 && l > 0 {
 				st.cusStart, st.cusExp, st.cusObs = st.blkStart, 0, 0
 			}
@@ -224,8 +224,13 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		st.blkClean = false
 	}
 	if blockEnd {
-		if st.blkClean && int64(st.blkN) == e.blockLen && st.base.n > th.minLearned {
+		// Block statistics feed the drop test only, which runs on the seasonal
+		// prediction: errors of the cold-start rate (which trails every daily
+		// swing) must not shape them.
+		if st.blkClean && int64(st.blkN) == e.blockLen && st.base.days >= 2 {
 			e.model.learnBlock(&st.base, st.blkObs, st.blkExp, e.model.dispersion(&st.base)/float64(e.blockLen))
+		} else {
+			st.base.breakBlocks()
 		}
 		st.blkN = 0
 	}
