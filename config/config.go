@@ -55,6 +55,7 @@ type Detect struct {
 	// FalseAlarmsPerWeek is the false-gap budget per stream-week all thresholds derive from; default 0.03.
 	FalseAlarmsPerWeek float64       `yaml:"false_alarms_per_week"`
 	ResolveAfter       time.Duration `yaml:"resolve_after"`    // healthy time before a gap resolves; default 15m
+	RetireAfter        time.Duration `yaml:"retire_after"`     // silence after which a stream is forgotten; default 168h
 	Interval           time.Duration `yaml:"interval"`         // watermark poll; default 2s
 	Delay              time.Duration `yaml:"delay"`            // judge this far behind the watermark; default 2s
 	History            time.Duration `yaml:"history"`          // history replayed at start-up; default 360h
@@ -72,6 +73,7 @@ func (c Config) Live() live.Config {
 		Engine: detect.Config{
 			Bucket: c.Bucket, Workers: d.Workers, Shard: d.Shard, Shards: d.Shards,
 			FalseAlarmsPerWeek: d.FalseAlarmsPerWeek, ResolveAfter: d.ResolveAfter,
+			RetireAfter: d.RetireAfter,
 		},
 		Topics:   c.Ingest.Topics,
 		Interval: d.Interval, Delay: d.Delay, History: d.History, MaxLag: d.MaxLag, Heartbeat: d.Heartbeat,

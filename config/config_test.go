@@ -76,6 +76,7 @@ func TestBadConfiguration(t *testing.T) {
 		"injected database":  {env: map[string]string{"GAPWATCH_CLICKHOUSE_DATABASE": "x; DROP TABLE y"}},
 		"bad field format":   {yaml: "ingest: {fields: {format: xml}}"},
 		"write vs rebalance": {yaml: "ingest: {write_timeout: 2m, rebalance_timeout: 1m}"},
+		"retire too soon":    {yaml: "detect: {resolve_after: 2h, retire_after: 90m}"},
 	} {
 		_, err := config.Load(write(c.yaml), env(c.env))
 		require.Error(t, err, name)

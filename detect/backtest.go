@@ -1,10 +1,12 @@
 package detect
 
 import (
+	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,42 +22,65 @@ var ErrBadInput = errors.New("bad backtest input")
 // `time,tenant,source,count`, then one row per stream and bucket, time being
 // the bucket start in RFC 3339. The counts are of the arrival clock.
 func ReadCountsCSV(r io.Reader) ([]storage.Count, error) {
+	cr, err := newCSVRows(r)
+	if err != nil {
+		return nil, err
+	}
+	var out []storage.Count
+	for {
+		c, _, err := cr.next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+}
+
+// csvRows reads the rows of the backtest CSV one at a time.
+type csvRows struct{ cr *csv.Reader }
+
+func newCSVRows(r io.Reader) (csvRows, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = 4
 	cr.ReuseRecord = true
 	head, err := cr.Read()
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading the header: %w", ErrBadInput, err)
+		return csvRows{}, fmt.Errorf("%w: reading the header: %w", ErrBadInput, err)
 	}
 	if strings.Join(head, ",") != "time,tenant,source,count" {
-		return nil, fmt.Errorf("%w: header must be time,tenant,source,count, got %q", ErrBadInput, strings.Join(head, ","))
+		return csvRows{}, fmt.Errorf("%w: header must be time,tenant,source,count, got %q", ErrBadInput, strings.Join(head, ","))
 	}
-	var out []storage.Count
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
-		}
-		line, _ := cr.FieldPos(0)
-		t, err := time.Parse(time.RFC3339, rec[0])
-		if err != nil {
-			return nil, fmt.Errorf("%w: line %d: time %q is not RFC 3339", ErrBadInput, line, rec[0])
-		}
-		n, err := strconv.ParseUint(rec[3], 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%w: line %d: count %q is not a non-negative integer", ErrBadInput, line, rec[3])
-		}
-		if rec[1] == "" || rec[2] == "" {
-			return nil, fmt.Errorf("%w: line %d: tenant and source are required", ErrBadInput, line)
-		}
-		out = append(out, storage.Count{
-			Tenant: strings.Clone(rec[1]), Source: strings.Clone(rec[2]),
-			Clock: storage.Arrival, Bucket: t.Unix(), Events: n,
-		})
+	return csvRows{cr}, nil
+}
+
+// next returns the next row as a count and its line number, or io.EOF.
+func (r csvRows) next() (storage.Count, int, error) {
+	rec, err := r.cr.Read()
+	if err == io.EOF {
+		return storage.Count{}, 0, err
 	}
+	if err != nil {
+		return storage.Count{}, 0, fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	line, _ := r.cr.FieldPos(0)
+	t, err := time.Parse(time.RFC3339, rec[0])
+	if err != nil {
+		return storage.Count{}, line, fmt.Errorf("%w: line %d: time %q is not RFC 3339", ErrBadInput, line, rec[0])
+	}
+	n, err := strconv.ParseUint(rec[3], 10, 64)
+	if err != nil {
+		return storage.Count{}, line, fmt.Errorf("%w: line %d: count %q is not a non-negative integer", ErrBadInput, line, rec[3])
+	}
+	if rec[1] == "" || rec[2] == "" {
+		return storage.Count{}, line, fmt.Errorf("%w: line %d: tenant and source are required", ErrBadInput, line)
+	}
+	return storage.Count{
+		Tenant: strings.Clone(rec[1]), Source: strings.Clone(rec[2]),
+		Clock: storage.Arrival, Bucket: t.Unix(), Events: n,
+	}, line, nil
 }
 
 // InferStep returns the bucket width of counts — the smallest positive
@@ -106,6 +131,8 @@ func checkGrid(counts []storage.Count, step time.Duration) (time.Duration, error
 // end, and calls emit for every event in order. cfg.Bucket 0 means inferred
 // from the counts (InferStep); cfg.Phase is always taken from the counts.
 // Gaps still open at the end stay open (no resolution is invented).
+// It holds all counts in memory; CSVCounts and EventCounts with
+// BacktestBuckets do the same in bounded memory.
 func Backtest(counts []storage.Count, cfg Config, emit func(Event) error) error {
 	if len(counts) == 0 {
 		return nil
@@ -119,33 +146,54 @@ func Backtest(counts []storage.Count, cfg Config, emit func(Event) error) error 
 	if err != nil {
 		return err
 	}
+	sorted := slices.Clone(counts)
+	slices.SortStableFunc(sorted, func(a, b storage.Count) int { return cmp.Compare(a.Bucket, b.Bucket) })
+	return BacktestBuckets(cfg, func() ([]storage.Count, error) {
+		if len(sorted) == 0 {
+			return nil, io.EOF
+		}
+		j := 1
+		for j < len(sorted) && sorted[j].Bucket == sorted[0].Bucket {
+			j++
+		}
+		out := sorted[:j]
+		sorted = sorted[j:]
+		return out, nil
+	}, emit)
+}
+
+// BacktestBuckets replays counts through an engine for cfg as live detection
+// would see them: next returns one bucket's counts per call (all of the same
+// bucket, on cfg's grid, later than the previous call's; io.EOF at the end),
+// each delivered with the watermark at the bucket's end; emit gets every event
+// in order. Gaps still open at the end stay open.
+func BacktestBuckets(cfg Config, next func() ([]storage.Count, error), emit func(Event) error) error {
 	e, err := New(cfg)
 	if err != nil {
 		return err
 	}
-	sorted := slices.Clone(counts)
-	slices.SortStableFunc(sorted, func(a, b storage.Count) int {
-		switch {
-		case a.Bucket < b.Bucket:
-			return -1
-		case a.Bucket > b.Bucket:
-			return 1
+	prev := int64(math.MinInt64)
+	for {
+		cs, err := next()
+		if err == io.EOF {
+			return nil
 		}
-		return 0
-	})
-	w := int64(cfg.Bucket / time.Second)
-	for i := 0; i < len(sorted); {
-		j := i
-		for j < len(sorted) && sorted[j].Bucket == sorted[i].Bucket {
-			j++
+		if err != nil {
+			return err
 		}
-		res := e.Advance(time.Unix(sorted[i].Bucket+w, 0), sorted[i:j])
+		if len(cs) == 0 {
+			continue
+		}
+		b := cs[0].Bucket
+		if b <= prev || e.bucketOf(b) != b {
+			return fmt.Errorf("%w: bucket %s out of order or off the %s grid", ErrBadInput, time.Unix(b, 0).UTC().Format(time.RFC3339), cfg.Bucket)
+		}
+		prev = b
+		res := e.Advance(time.Unix(b+e.width, 0), cs)
 		for _, ev := range res.Events {
 			if err := emit(ev); err != nil {
 				return err
 			}
 		}
-		i = j
 	}
-	return nil
 }

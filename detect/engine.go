@@ -52,6 +52,12 @@ type Config struct {
 	// resolved (at least 2 buckets): the hysteresis that keeps a flapping
 	// stream in one gap. Default 15m.
 	ResolveAfter time.Duration
+	// RetireAfter is how long a stream's judged buckets must have had no
+	// events before the stream is retired: its state is dropped (memory
+	// freed), an open gap gets a final gap.resolved marked retired, and it is
+	// reported in Result.Retired. A retired stream that sends again starts
+	// afresh (learning). At least 1h and longer than ResolveAfter. Default 7 days.
+	RetireAfter time.Duration
 	// UpdateFirst is when an open gap is first updated after it opened; the
 	// interval then doubles up to UpdateMax. Defaults 15m and 4h.
 	UpdateFirst, UpdateMax time.Duration
@@ -80,6 +86,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ResolveAfter == 0 {
 		c.ResolveAfter = 15 * time.Minute
+	}
+	if c.RetireAfter == 0 {
+		c.RetireAfter = 7 * 24 * time.Hour
 	}
 	if c.UpdateFirst == 0 {
 		c.UpdateFirst = 15 * time.Minute
@@ -115,6 +124,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("drop fraction must be in (0, 1), got %g", c.DropFraction)
 	case c.ResolveAfter < 0 || c.UpdateFirst < 0 || c.UpdateMax < c.UpdateFirst:
 		return errors.New("resolve_after, update_first and update_max must be positive, update_max ≥ update_first")
+	case c.RetireAfter < time.Hour || c.RetireAfter <= c.ResolveAfter:
+		return fmt.Errorf("retire_after must be at least 1h and longer than resolve_after (%s), got %s", c.ResolveAfter, c.RetireAfter)
 	}
 	return nil
 }
@@ -129,6 +140,7 @@ type thresholds struct {
 	anomalous  float64 // a bucket whose lower tail is below this is not learned
 	minLearned uint32  // buckets learned before a stream is judged
 	hold       int32   // healthy buckets before a gap resolves
+	retire     int64   // seconds without events before a stream is retired
 }
 
 func newThresholds(c Config) thresholds {
@@ -150,6 +162,7 @@ func newThresholds(c Config) thresholds {
 		anomalous:  0.01,
 		minLearned: 3,
 		hold:       int32(max(2, math.Ceil(c.ResolveAfter.Seconds()/w))),
+		retire:     int64(c.RetireAfter / time.Second),
 	}
 }
 
@@ -171,6 +184,16 @@ type Result struct {
 	// Ignored counts the input counts that were not used: of another clock, of
 	// another instance's shard, or for buckets already judged (too late).
 	Ignored int
+	// Retired lists the streams retired in this call (Config.RetireAfter),
+	// sorted by time, tenant and source.
+	Retired []StreamRef
+}
+
+// StreamRef names a stream retired at At: the end of the bucket that completed
+// Config.RetireAfter without events.
+type StreamRef struct {
+	Tenant, Source string
+	At             time.Time
 }
 
 // Engine judges streams bucket by bucket as the watermark advances. Streams are
@@ -198,6 +221,7 @@ type shard struct {
 	streams map[streamKey]*stream
 	events  []Event
 	exps    []Expectation
+	retired []StreamRef
 	late    int
 }
 
@@ -302,10 +326,20 @@ func (e *Engine) Advance(watermark time.Time, counts []storage.Count) Result {
 	for _, s := range e.shards {
 		res.Events = append(res.Events, s.events...)
 		res.Expectations = append(res.Expectations, s.exps...)
+		res.Retired = append(res.Retired, s.retired...)
 		res.Ignored += s.late
-		s.events, s.exps, s.late = s.events[:0], s.exps[:0], 0
+		s.events, s.exps, s.retired, s.late = s.events[:0], s.exps[:0], s.retired[:0], 0
 	}
 	slices.SortFunc(res.Events, func(a, b Event) int { return eventLess(&a, &b) })
+	slices.SortFunc(res.Retired, func(a, b StreamRef) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Tenant, b.Tenant); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Source, b.Source)
+	})
 	if e.cfg.Expectations {
 		slices.SortFunc(res.Expectations, func(a, b Expectation) int {
 			if c := strings.Compare(a.Tenant, b.Tenant); c != 0 {

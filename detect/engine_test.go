@@ -287,6 +287,25 @@ func TestDeterministicAndSharded(t *testing.T) {
 	}
 	sortEvents(chunked)
 	require.Equal(t, string(one), string(render(chunked)))
+
+	// With retirement after an hour, the quiet streams (0.01 per minute) and
+	// those silent for an hour are retired and come back, again and again:
+	// still the same events and retirements however the calls are split.
+	cfg := Config{Bucket: time.Minute, RetireAfter: time.Hour}
+	ev1, ret1 := replayRetired(t, cfg, ss, 1)
+	require.NotEmpty(t, ret1)
+	retiredGaps := 0
+	for _, ev := range ev1 {
+		if ev.Retired {
+			retiredGaps++
+		}
+	}
+	require.NotZero(t, retiredGaps, "some open gaps are closed by retirement")
+	for _, chunk := range []int{13, 60, 2 * 1440} {
+		ev, ret := replayRetired(t, cfg, ss, chunk)
+		require.Equal(t, string(render(ev1)), string(render(ev)), "chunk %d", chunk)
+		require.Equal(t, ret1, ret, "chunk %d", chunk)
+	}
 }
 
 func sortEvents(evs []Event) {
@@ -363,6 +382,8 @@ func TestConfigValidate(t *testing.T) {
 		{DropFraction: 1.5},
 		{Bucket: time.Minute, Phase: time.Minute},
 		{Workers: -1},
+		{RetireAfter: 30 * time.Minute},
+		{RetireAfter: time.Hour, ResolveAfter: time.Hour},
 	} {
 		_, err := New(c)
 		require.Error(t, err, "%+v", c)

@@ -76,6 +76,10 @@ type Event struct {
 	Expected, Observed, Missing float64
 	Seq                         uint32 // 0 for opened, then +1 per event of the same gap
 	BucketSeconds               int64
+	// Retired is set on the gap.resolved that closes an open gap because its
+	// stream was retired (Config.RetireAfter without events); EndedAt is then
+	// the retirement time, not a recovery.
+	Retired bool
 }
 
 // Subject returns the stream id (the CloudEvents subject and Kafka key).
@@ -117,6 +121,7 @@ type gapData struct {
 	Missing       uint64 `json:"missing_events"`
 	Sequence      uint32 `json:"sequence"`
 	BucketSeconds int64  `json:"bucket_seconds"`
+	Retired       bool   `json:"retired,omitempty"`
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -152,6 +157,7 @@ func (ev Event) MarshalJSON() ([]byte, error) {
 			Missing:       roundCount(ev.Missing),
 			Sequence:      ev.Seq,
 			BucketSeconds: ev.BucketSeconds,
+			Retired:       ev.Retired,
 		},
 	}
 	if !ev.EndedAt.IsZero() {

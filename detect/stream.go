@@ -15,6 +15,7 @@ type stream struct {
 	started        bool
 	first          int64 // first bucket, Unix seconds
 	next           int64 // next bucket to judge
+	active         int64 // end of the last judged bucket with events (first if none): retirement clock
 	base           baseline
 
 	// Silence: the current run of empty buckets.
@@ -104,6 +105,7 @@ func (s *shard) judgeUpTo(st *stream, last int64) {
 			return
 		}
 		st.started, st.first, st.next = true, st.pending[0].bucket, st.pending[0].bucket
+		st.active = st.first
 	}
 	i := 0
 	for ; st.next <= last; st.next += w {
@@ -113,11 +115,42 @@ func (s *shard) judgeUpTo(st *stream, last int64) {
 			x, late = st.pending[i].events, st.pending[i].late
 			i++
 		}
-		s.judge(st, st.next, float64(x), late)
+		b := st.next
+		s.judge(st, b, float64(x), late)
+		if x > 0 {
+			st.active = b + w
+		} else if b+w-st.active >= s.e.th.retire {
+			s.retire(st, b+w, st.pending[i:], last)
+			return
+		}
 	}
 	n := copy(st.pending, st.pending[i:])
 	clear(st.pending[n:])
 	st.pending = st.pending[:n]
+}
+
+// retire drops stream st at time at (the end of the bucket that completed
+// Config.RetireAfter without events): its open gaps get a final gap.resolved
+// marked retired, with what was expected and observed up to at, and its state
+// is removed from the shard. Counts already filed for later buckets (rest)
+// start a fresh stream, exactly as if they had arrived after the retirement.
+func (s *shard) retire(st *stream, at int64, rest []pendingCount, last int64) {
+	for _, g := range []*gap{st.vol, st.late.gap} {
+		if g != nil {
+			s.emit(st, g, TypeGapResolved, at, at)
+			s.events[len(s.events)-1].Retired = true
+		}
+	}
+	s.retired = append(s.retired, StreamRef{Tenant: st.tenant, Source: st.source, At: time.Unix(at, 0).UTC()})
+	k := streamKey{st.tenant, st.source}
+	if len(rest) == 0 {
+		delete(s.streams, k)
+		return
+	}
+	fresh := newStream(st.tenant, st.source)
+	fresh.pending = slices.Clone(rest)
+	s.streams[k] = fresh // replaces the value of a present key: safe while ranging
+	s.judgeUpTo(fresh, last)
 }
 
 // partialSilence is the largest share of its expectation a bucket may hold

@@ -2,30 +2,47 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gapwatch/gapwatch/detect"
+	"github.com/gapwatch/gapwatch/ingest"
+	"github.com/gapwatch/gapwatch/storage"
 )
 
-// cmdBacktest runs detection offline over historical counts:
+// cmdBacktest runs detection offline over historical counts or raw events:
 //
 //	gapwatch backtest --input counts.csv --out alerts.jsonl [--step 5m]
+//	gapwatch backtest --input events.jsonl --out alerts.jsonl [--step 1m] [--allowed-lateness 10m]
 //
-// The input is the CSV `time,tenant,source,count` (time = bucket start, RFC
-// 3339; "-" reads stdin); the bucket width is inferred from the data unless
-// --step gives it. The output ("-" for stdout) holds the alert CloudEvents,
-// one JSON object per line, exactly as live detection publishes them.
+// The input ("-" reads stdin) is either the CSV `time,tenant,source,count`
+// (time = bucket start, RFC 3339; rows in time order; the bucket width is
+// inferred from the first buckets unless --step gives it) or JSON lines, each
+// a Kafka message value as a shipper sends it (a plain JSON event, an Azure
+// {"records":[...]} or a CloudTrail {"Records":[...]} envelope), decoded as
+// live ingest decodes it. The format is detected from the first character
+// ('{' for JSON lines) unless --format names it. A file has no arrival times:
+// events are counted by event time, which stands in for the arrival time live
+// detection judges. The output ("-" for stdout) holds the alert CloudEvents,
+// one JSON object per line, exactly as live detection publishes them for the
+// same counts. Memory is bounded: the CSV is streamed bucket by bucket, and
+// events are held only until --allowed-lateness past their bucket.
 func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("backtest", flag.ContinueOnError)
-	input := fs.String("input", "", "CSV of counts: time,tenant,source,count (- for stdin)")
+	input := fs.String("input", "", "counts CSV (time,tenant,source,count, in time order) or JSON lines of raw events (- for stdin)")
 	out := fs.String("out", "", "file for the alert events, one JSON line each (- for stdout)")
-	step := fs.Duration("step", 0, "bucket width (default: inferred from the data)")
+	step := fs.Duration("step", 0, "bucket width (default: inferred from a CSV, 1m for JSON lines)")
+	format := fs.String("format", "", "input format, csv or jsonl (default: detected, '{' starts JSON lines)")
+	lateness := fs.Duration("allowed-lateness", 10*time.Minute,
+		"JSON lines: how far an event's time may trail the newest seen before it is dropped (files have no arrival time: event time is used)")
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -42,6 +59,10 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 		return usagef("--input and --out are required")
 	case *step < 0 || *step%time.Second != 0:
 		return usagef("--step must be a positive whole number of seconds, got %s", *step)
+	case *format != "" && *format != "csv" && *format != "jsonl":
+		return usagef("--format must be csv or jsonl, got %q", *format)
+	case *lateness < 0:
+		return usagef("--allowed-lateness must not be negative, got %s", *lateness)
 	}
 
 	var in io.Reader = os.Stdin
@@ -53,9 +74,41 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 		defer f.Close()
 		in = f
 	}
-	counts, err := detect.ReadCountsCSV(bufio.NewReaderSize(in, 1<<16))
-	if err != nil {
-		return usageError{err}
+	br := bufio.NewReaderSize(in, 1<<16)
+	if *format == "" {
+		*format = sniffFormat(br)
+	}
+
+	var (
+		cfg     detect.Config
+		next    func() ([]storage.Count, error)
+		summary func(alerts int) string
+		jl      *jsonLines
+	)
+	if *format == "csv" {
+		src, err := detect.NewCSVCounts(br, *step)
+		if err != nil {
+			return usageError{err}
+		}
+		cfg = detect.Config{Bucket: src.Step(), Phase: src.Phase()}
+		next = src.Next
+		summary = func(alerts int) string {
+			return fmt.Sprintf("backtest: %d counts, %d alert events written to %s", src.Rows(), alerts, *out)
+		}
+	} else {
+		if *step == 0 {
+			*step = time.Minute
+		}
+		var err error
+		if jl, err = newJSONLines(br, *step, *lateness); err != nil {
+			return usageError{err}
+		}
+		cfg = detect.Config{Bucket: *step}
+		next = jl.next
+		summary = func(alerts int) string { return jl.summary(alerts, *out, *lateness) }
+	}
+	if cfg.Bucket == 0 {
+		cfg.Bucket = time.Minute // no rows: nothing to judge
 	}
 
 	w, closeOut := stdout, func() error { return nil }
@@ -69,7 +122,7 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	var line []byte
 	n := 0
-	err = detect.Backtest(counts, detect.Config{Bucket: *step}, func(ev detect.Event) error {
+	err := detect.BacktestBuckets(cfg, next, func(ev detect.Event) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -78,6 +131,9 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 		_, err := bw.Write(line)
 		return err
 	})
+	if err == nil && jl != nil && jl.counter.Events == 0 {
+		err = fmt.Errorf("%w: no usable event in %d lines (%s)", detect.ErrBadInput, jl.lines, jl.rejectedText())
+	}
 	if errors.Is(err, detect.ErrBadInput) {
 		closeOut()
 		return usageError{err}
@@ -91,8 +147,126 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("backtest: %w", err)
 	}
-	if *out != "-" {
-		fmt.Fprintf(stdout, "backtest: %d counts, %d alert events written to %s\n", len(counts), n, *out)
+	msg := stdout
+	if *out == "-" {
+		msg = os.Stderr // stdout holds the alerts
+	}
+	if *out != "-" || jl != nil {
+		fmt.Fprintln(msg, summary(n))
 	}
 	return nil
+}
+
+// sniffFormat returns "jsonl" if the input's first non-blank byte is '{',
+// else "csv".
+func sniffFormat(br *bufio.Reader) string {
+	for size := 512; ; size *= 2 {
+		b, err := br.Peek(size)
+		if i := bytes.IndexFunc(b, func(r rune) bool { return !strings.ContainsRune(" \t\r\n\ufeff", r) }); i >= 0 {
+			if b[i] == '{' {
+				return "jsonl"
+			}
+			return "csv"
+		}
+		if err != nil || size >= br.Size() {
+			return "csv"
+		}
+	}
+}
+
+// jsonLines reads JSON lines of raw events, decodes each line as live ingest
+// decodes a Kafka message value, and counts the events into buckets.
+type jsonLines struct {
+	br       *bufio.Reader
+	dec      *ingest.Decoder
+	limit    int
+	buf      []byte
+	eof      bool
+	counter  *detect.EventCounts
+	lines    int
+	lateLine int
+	rejected map[ingest.Reason]int
+}
+
+func newJSONLines(br *bufio.Reader, step, lateness time.Duration) (*jsonLines, error) {
+	fc := ingest.FieldConfig{}.WithDefaults()
+	dec, err := ingest.NewDecoder(fc)
+	if err != nil {
+		return nil, err
+	}
+	counter, err := detect.NewEventCounts(step, lateness)
+	if err != nil {
+		return nil, err
+	}
+	return &jsonLines{br: br, dec: dec, limit: fc.MaxMessageBytes, counter: counter, rejected: map[ingest.Reason]int{}}, nil
+}
+
+// next returns the next closed bucket's counts, reading lines as needed.
+func (j *jsonLines) next() ([]storage.Count, error) {
+	for {
+		if cs, ok := j.counter.Next(j.eof); ok || j.eof {
+			if !ok {
+				return nil, io.EOF
+			}
+			return cs, nil
+		}
+		if err := j.readLine(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// readLine decodes one line (a longer one than the decoder's limit is passed
+// on cut, and rejected as oversized), or sets j.eof.
+func (j *jsonLines) readLine() error {
+	j.buf = j.buf[:0]
+	for {
+		frag, err := j.br.ReadSlice('\n')
+		if room := j.limit + 1 - len(j.buf); room > 0 {
+			j.buf = append(j.buf, frag[:min(len(frag), room)]...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF {
+			j.eof = true
+		} else if err != nil {
+			return fmt.Errorf("reading the input: %w", err)
+		}
+		break
+	}
+	v := bytes.TrimSpace(j.buf)
+	if len(v) == 0 {
+		return nil
+	}
+	j.lines++
+	late := false
+	j.dec.Decode(v, func(ev ingest.Event) {
+		if !j.counter.Add(ev.Tenant, ev.Source, ev.Time) {
+			late = true
+		}
+	}, func(r ingest.Reason, _ string) { j.rejected[r]++ })
+	if late {
+		j.lateLine++
+	}
+	return nil
+}
+
+func (j *jsonLines) rejectedText() string {
+	if len(j.rejected) == 0 {
+		return "none rejected"
+	}
+	var parts []string
+	total := 0
+	for r, n := range j.rejected {
+		parts = append(parts, fmt.Sprintf("%s=%d", r, n))
+		total += n
+	}
+	slices.Sort(parts)
+	return fmt.Sprintf("%d rejected: %s", total, strings.Join(parts, " "))
+}
+
+func (j *jsonLines) summary(alerts int, out string, lateness time.Duration) string {
+	return fmt.Sprintf("backtest: %d lines, %d events counted, %s, %d events in %d lines older than --allowed-lateness %s dropped; %d alert events written to %s",
+		j.lines, j.counter.Events, j.rejectedText(), j.counter.Late, j.lateLine, lateness, alerts, out)
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,126 @@ func TestBacktestUsage(t *testing.T) {
 	} {
 		err := cmdBacktest(context.Background(), args, &bytes.Buffer{})
 		require.ErrorAs(t, err, new(usageError), "%q", args)
+	}
+}
+
+// writeEvents writes the same traffic as raw events, as JSON lines, and as the
+// equivalent counts CSV: two days of acme/firewall (Azure {"records":[...]}
+// envelopes and plain events, silent for 30 minutes on the second day),
+// globex/audit (plain events, epoch milliseconds) and a CloudTrail account
+// ({"Records":[...]}), a few seconds out of order across buckets, plus lines
+// that are rejected.
+func writeEvents(t *testing.T, jsonl, csvPath string) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(3, 4))
+	var j, c bytes.Buffer
+	c.WriteString("time,tenant,source,count\n")
+	start := time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)
+	at := func(m, k, n int) time.Time { // k-th of n events in minute m
+		return start.Add(time.Duration(m)*time.Minute + time.Duration(k)*time.Minute/time.Duration(n))
+	}
+	var pendingLine string // one line held back: written a bucket later
+	for m := range 2 * 1440 {
+		ts := start.Add(time.Duration(m) * time.Minute).Format(time.RFC3339)
+		if m < 1440+600 || m >= 1440+630 {
+			n := 20 + r.IntN(10)
+			fmt.Fprintf(&c, "%s,acme,firewall,%d\n", ts, n)
+			j.WriteString(`{"records":[`)
+			for k := range n - 2 {
+				if k > 0 {
+					j.WriteString(",")
+				}
+				fmt.Fprintf(&j, `{"time":"%s","resourceId":"/SUBSCRIPTIONS/x/providers/y","tenantId":"acme","category":"firewall","operationName":"Allow"}`,
+					at(m, k, n).Format("2006-01-02T15:04:05.0000000Z"))
+			}
+			j.WriteString("]}\n")
+			for k := n - 2; k < n; k++ {
+				fmt.Fprintf(&j, `{"tenant":"acme","source":"firewall","time":"%s","msg":"plain"}`+"\n", at(m, k, n).Format(time.RFC3339Nano))
+			}
+		}
+		n := 5 + r.IntN(5)
+		fmt.Fprintf(&c, "%s,globex,\"audit,log\",%d\n", ts, n)
+		for k := range n {
+			line := fmt.Sprintf(`{"tenant_id":"globex","log_type":"audit,log","timestamp":%d}`+"\n", at(m, k, n).UnixMilli())
+			if k == 0 && pendingLine == "" {
+				pendingLine = line // delivered after the next minute's events
+				continue
+			}
+			j.WriteString(line)
+		}
+		if m%2 == 1 {
+			j.WriteString(pendingLine)
+			pendingLine = ""
+		}
+		n = 1 + r.IntN(3)
+		fmt.Fprintf(&c, "%s,123456789012,aws.cloudtrail,%d\n", ts, n)
+		j.WriteString(`{"Records":[`)
+		for k := range n {
+			if k > 0 {
+				j.WriteString(",")
+			}
+			fmt.Fprintf(&j, `{"eventTime":"%s","recipientAccountId":"123456789012","eventName":"GetObject"}`, at(m, k, n).Format(time.RFC3339))
+		}
+		j.WriteString("]}\n")
+		if m%500 == 0 {
+			j.WriteString(`{"tenant":"acme","source":"firewall"}` + "\n") // no time
+			j.WriteString("{not json\n\n")
+		}
+	}
+	j.WriteString(pendingLine)
+	require.NoError(t, os.WriteFile(jsonl, j.Bytes(), 0o644))
+	require.NoError(t, os.WriteFile(csvPath, c.Bytes(), 0o644))
+}
+
+func TestBacktestJSONLinesEqualsCSV(t *testing.T) {
+	dir := t.TempDir()
+	in, csvIn := filepath.Join(dir, "events.jsonl"), filepath.Join(dir, "counts.csv")
+	writeEvents(t, in, csvIn)
+	run := func(input, out string, extra ...string) ([]byte, string) {
+		var stdout bytes.Buffer
+		args := append([]string{"--input", input, "--out", out}, extra...)
+		require.NoError(t, cmdBacktest(context.Background(), args, &stdout))
+		b, err := os.ReadFile(out)
+		require.NoError(t, err)
+		return b, stdout.String()
+	}
+	want, _ := run(csvIn, filepath.Join(dir, "csv.out"))
+	require.Contains(t, string(want), `"type":"io.gapwatch.gap.opened"`)
+	require.Contains(t, string(want), `"started_at":"2025-03-04T10:00:00Z"`)
+	got, summary := run(in, filepath.Join(dir, "jsonl.out"))
+	require.Equal(t, string(want), string(got), "JSON lines give the alerts of the equivalent counts")
+	require.Contains(t, summary, "invalid_json=6 missing_time=6")
+	require.Contains(t, summary, "0 events in 0 lines older than --allowed-lateness 10m0s dropped")
+	require.Equal(t, 1, strings.Count(summary, "\n"), "one line: %s", summary)
+	forced, _ := run(in, filepath.Join(dir, "forced.out"), "--format", "jsonl", "--step", "1m")
+	require.Equal(t, string(want), string(forced))
+
+	// With no lateness allowed, the held-back lines are too late: dropped and counted.
+	_, summary = run(in, filepath.Join(dir, "strict.out"), "--allowed-lateness", "0s")
+	require.Regexp(t, `[1-9]\d* events in [1-9]\d* lines older than --allowed-lateness 0s dropped`, summary)
+}
+
+func TestBacktestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(s), 0o644))
+		return p
+	}
+	unordered := write("unordered.csv", "time,tenant,source,count\n2025-03-03T00:00:00Z,a,b,1\n2025-03-03T00:02:00Z,a,b,1\n2025-03-03T00:01:00Z,a,b,1\n")
+	nothing := write("nothing.jsonl", "{\"tenant\":\"a\"}\n{bad\n")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--input", unordered, "--out", filepath.Join(dir, "o")}, "line 4: time 2025-03-03T00:01:00Z is before 2025-03-03T00:02:00Z on line 3"},
+		{[]string{"--input", unordered, "--out", filepath.Join(dir, "o"), "--step", "1m"}, "sort -t, -k1,1"},
+		{[]string{"--input", nothing, "--out", filepath.Join(dir, "o")}, "no usable event in 2 lines (2 rejected: invalid_json=1 missing_source=1)"},
+		{[]string{"--input", unordered, "--out", filepath.Join(dir, "o"), "--format", "jsonl"}, "no usable event"},
+		{[]string{"--input", nothing, "--out", filepath.Join(dir, "o"), "--format", "xml"}, "--format must be csv or jsonl"},
+	} {
+		err := cmdBacktest(context.Background(), tc.args, &bytes.Buffer{})
+		require.ErrorAs(t, err, new(usageError), "%q", tc.args)
+		require.ErrorContains(t, err, tc.want)
 	}
 }

@@ -145,6 +145,7 @@ type Detector struct {
 	mu      sync.Mutex
 	ready   bool
 	streams map[streamKey]StreamStatus
+	swept   int64 // judged time of the last forgetRetired sweep
 }
 
 type streamKey struct{ tenant, source string }
@@ -152,7 +153,7 @@ type streamKey struct{ tenant, source string }
 // StreamStatus is a stream's state after its last judged bucket.
 type StreamStatus struct {
 	Tenant, Source string
-	Status         string    // ok, gap, drop, late, learning (detect.Expectation.State)
+	Status         string    // ok, gap, drop, late, learning (detect.Expectation.State), planned or retired
 	LastSeen       time.Time // start of the last bucket with events
 	EventsPerMin   float64   // expected rate in the last judged bucket (observed while learning)
 }
@@ -643,6 +644,44 @@ func (d *Detector) track(res detect.Result) {
 			s.LastSeen = x.Bucket
 		}
 		d.streams[k] = s
+	}
+	// A retired stream keeps its entry with status "retired" unless it sent
+	// again later in the same step (then it is learning afresh).
+	var after map[streamKey]time.Time // a stream's last judged bucket start in this step
+	if len(res.Retired) > 0 {
+		after = make(map[streamKey]time.Time, len(res.Retired))
+		for _, x := range res.Expectations {
+			after[streamKey{x.Tenant, x.Source}] = x.Bucket
+		}
+	}
+	for _, r := range res.Retired {
+		k := streamKey{r.Tenant, r.Source}
+		if s, ok := d.streams[k]; ok && after[k].Before(r.At) {
+			s.Status = "retired"
+			s.EventsPerMin = 0
+			d.streams[k] = s
+		}
+	}
+	d.forgetRetired(res)
+}
+
+// forgetRetired drops, once per hour of judged time, the retired streams last
+// seen before the history a restart replays: the status map stays bounded by
+// the streams of that window, and a restart rebuilds the same map.
+func (d *Detector) forgetRetired(res detect.Result) {
+	var judged int64
+	for _, x := range res.Expectations {
+		judged = max(judged, x.Bucket.Unix())
+	}
+	if judged < d.swept+3600 {
+		return
+	}
+	d.swept = judged
+	horizon := time.Unix(judged-int64(d.cfg.History/time.Second), 0)
+	for k, s := range d.streams {
+		if s.Status == "retired" && s.LastSeen.Before(horizon) {
+			delete(d.streams, k)
+		}
 	}
 }
 

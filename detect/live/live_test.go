@@ -332,3 +332,33 @@ func TestFirstStartPublishesGapsOpenInHistory(t *testing.T) {
 	newDetector(t, p, sink) // a restart does not repeat it
 	require.Len(t, sink.ofType(detect.TypeGapOpened), 1)
 }
+
+// TestTrackRetired: a stream the engine retired shows "retired", unless it sent
+// again later in the same step.
+func TestTrackRetired(t *testing.T) {
+	d, err := New(Config{Topics: []string{"logs"}}, Deps{Store: memstore.New(0), Sink: &fakeSink{}, Input: oneTopic{}})
+	require.NoError(t, err)
+	t1 := time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)
+	at := t1.Add(time.Hour)
+	d.track(detect.Result{
+		Expectations: []detect.Expectation{
+			{Tenant: "a", Source: "gone", Bucket: t1, State: "ok", Expected: 10, Observed: 9},
+			{Tenant: "a", Source: "gone", Bucket: at.Add(-time.Minute), State: "gap", Expected: 10},
+			{Tenant: "a", Source: "back", Bucket: at.Add(-time.Minute), State: "gap", Expected: 10},
+			{Tenant: "a", Source: "back", Bucket: at.Add(time.Minute), Observed: 3, State: "learning"},
+		},
+		Retired: []detect.StreamRef{{Tenant: "a", Source: "back", At: at}, {Tenant: "a", Source: "gone", At: at}},
+	})
+	got := map[string]string{}
+	for _, s := range d.Streams("", "") {
+		got[s.Source] = s.Status
+	}
+	require.Equal(t, map[string]string{"gone": "retired", "back": "learning"}, got)
+
+	// Once "gone" was last seen before the history a restart replays, it is
+	// forgotten; "back" stays.
+	later := at.Add(d.cfg.History + 2*time.Hour)
+	d.track(detect.Result{Expectations: []detect.Expectation{{Tenant: "a", Source: "back", Bucket: later, Observed: 1, State: "ok"}}})
+	require.Len(t, d.Streams("", ""), 1)
+	require.Equal(t, "back", d.Streams("", "")[0].Source)
+}
