@@ -160,14 +160,16 @@ type Deps struct {
 // Ingester consumes the input topics as one member of the consumer group and
 // writes counts with their offsets to the sink. See docs/exactly-once.md.
 type Ingester struct {
-	cfg     Config
-	sink    Sink
-	log     *slog.Logger
-	dialer  *kafka.Dialer
-	dlq     DeadLetterPublisher
-	streams *Streams
-	metrics *Metrics
-	ready   atomic.Bool
+	cfg    Config
+	sink   Sink
+	log    *slog.Logger
+	dialer *kafka.Dialer
+	// fetchDialer is dialer with a large read buffer, for the partition fetches.
+	fetchDialer *kafka.Dialer
+	dlq         DeadLetterPublisher
+	streams     *Streams
+	metrics     *Metrics
+	ready       atomic.Bool
 
 	loggedMu sync.Mutex
 	logged   map[Reason]bool
@@ -201,7 +203,7 @@ func New(cfg Config, deps Deps) (*Ingester, error) {
 	}
 	streams := NewStreams(cfg.Limits)
 	return &Ingester{
-		cfg: cfg, sink: deps.Sink, log: deps.Log.With("component", "ingest"), dialer: deps.Dialer, dlq: deps.DeadLetters,
+		cfg: cfg, sink: deps.Sink, log: deps.Log.With("component", "ingest"), dialer: deps.Dialer, fetchDialer: bufferedDialer(deps.Dialer), dlq: deps.DeadLetters,
 		streams: streams, metrics: NewMetrics(deps.Registry, streams), logged: map[Reason]bool{},
 	}, nil
 }
@@ -345,21 +347,6 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 	if err != nil { // checked in New
 		panic(err)
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:         in.cfg.Brokers,
-		Dialer:          in.dialer,
-		Topic:           topic,
-		Partition:       int(partition),
-		MinBytes:        1,
-		MaxBytes:        in.cfg.FetchMaxBytes,
-		MaxWait:         in.cfg.FetchMaxWait,
-		QueueCapacity:   1000,
-		ReadLagInterval: -1,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			in.log.Warn("kafka reader: "+fmt.Sprintf(msg, args...), "topic", topic, "partition", partition)
-		}),
-	})
-	defer r.Close()
 	offset, err = in.absoluteOffset(ctx, topic, partition, offset)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -367,56 +354,59 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 		}
 		return
 	}
-	if err := r.SetOffset(offset); err != nil {
-		in.log.Error("setting start offset", "topic", topic, "partition", partition, "offset", offset, "err", err)
-		return
-	}
 	in.log.Debug("consuming partition", "topic", topic, "partition", partition, "offset", offset)
 	ps := &partitionState{in: in, topic: topic, partition: partition, decoder: dec}
 	ps.emit = ps.onEvent
 	ps.reject = ps.onReject
-	next := offset
+	f := &fetcher{in: in, topic: topic, partition: partition, next: offset}
+	defer f.close()
+	lastRecord := time.Now() // or the last time the partition was found idle
 	for {
-		fetch, cancel := context.WithTimeout(ctx, in.cfg.IdleAfter)
-		m, err := r.FetchMessage(fetch)
-		cancel()
+		b, err := f.batch(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if errors.Is(err, context.DeadlineExceeded) {
-				in.idle(ctx, r, counter, topic, partition, next)
-				continue
-			}
-			in.log.Error("reading partition", "topic", topic, "partition", partition, "err", err)
-			return
+			return // ctx ended
 		}
-		next = m.Offset + 1
-		in.metrics.messages.Inc()
-		ps.msg = Message{Topic: topic, Partition: partition, Offset: m.Offset, Arrival: m.Time, Key: m.Key, Value: m.Value}
-		if m.Time.IsZero() || m.Time.Unix() <= 0 {
-			ps.msg.Arrival = time.Now() // a record without timestamp arrives now
-		}
-		ps.staged.Reset()
-		dec.Decode(m.Value, ps.emit, ps.reject)
-		refused, err := counter.Apply(&ps.msg, &ps.staged)
+		n, err := in.apply(b, ps, counter)
+		caughtUp := f.done(b)
 		if err != nil {
 			return // closed: the generation is ending
 		}
-		if refused > 0 {
-			in.rejected(ReasonStreamLimit, refused, fmt.Sprintf("%d events of new streams over the caps (%d streams, %d per tenant)", refused, in.cfg.Limits.MaxStreams, in.cfg.Limits.MaxStreamsPerTenant), topic, partition, m.Offset)
+		counter.SetLag(topic, partition, f.lag(b))
+		now := time.Now()
+		if n > 0 {
+			lastRecord = now
+			in.metrics.messages.Add(float64(n))
+		} else if caughtUp && now.Sub(lastRecord) >= in.cfg.IdleAfter {
+			counter.Idle(topic, partition, f.next, now)
+			lastRecord = now
 		}
 	}
 }
 
-// idle is called when a partition delivered nothing for IdleAfter: if it is
-// caught up, its arrival watermark moves to now (see Counter.Idle).
-func (in *Ingester) idle(ctx context.Context, r *kafka.Reader, counter *Counter, topic string, partition int32, next int64) {
-	lag, err := r.ReadLag(ctx)
-	if err != nil || lag > 0 {
-		return
+// apply decodes and counts the records of b, returning how many it read; it
+// stops early only when the counter is closed.
+func (in *Ingester) apply(b *kafka.Batch, ps *partitionState, counter *Counter) (int, error) {
+	n := 0
+	for {
+		m, err := b.ReadMessage()
+		if err != nil {
+			return n, nil // end of the batch, or its error (see fetcher.done)
+		}
+		n++
+		ps.msg = Message{Topic: ps.topic, Partition: ps.partition, Offset: m.Offset, Arrival: m.Time, Key: m.Key, Value: m.Value}
+		if m.Time.IsZero() || m.Time.Unix() <= 0 {
+			ps.msg.Arrival = time.Now() // a record without timestamp arrives now
+		}
+		ps.staged.Reset()
+		ps.decoder.Decode(m.Value, ps.emit, ps.reject)
+		refused, err := counter.Apply(&ps.msg, &ps.staged)
+		if err != nil {
+			return n, err
+		}
+		if refused > 0 {
+			in.rejected(ReasonStreamLimit, refused, fmt.Sprintf("%d events of new streams over the caps (%d streams, %d per tenant)", refused, in.cfg.Limits.MaxStreams, in.cfg.Limits.MaxStreamsPerTenant), ps.topic, ps.partition, m.Offset)
+		}
 	}
-	counter.Idle(topic, partition, next, time.Now())
 }
 
 // absoluteOffset turns kafka.FirstOffset/LastOffset into the partition's actual
@@ -482,6 +472,7 @@ func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counte
 	t := time.NewTicker(in.cfg.FlushInterval)
 	defer t.Stop()
 	var p pending
+	waited := 0 // ticks since the last flush
 	for {
 		select {
 		case <-ctx.Done():
@@ -503,7 +494,16 @@ func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counte
 			in.log.Info("generation ended", "generation", gen.ID)
 			return
 		case <-t.C:
+		case <-counter.CaughtUp():
+			waited = catchUpFlushes // store the end of a backlog now
 		}
+		// Catching up on a backlog, counts merge over longer: fewer, larger
+		// writes (a stream's bucket is written once, not split over many
+		// flushes), until catchUpFlushes intervals or half the pending cap.
+		if waited++; waited < catchUpFlushes && counter.CatchingUp() && counter.Pending() < in.cfg.Limits.MaxPendingCells/2 {
+			continue
+		}
+		waited = 0
 		p.add(counter.Take())
 		in.metrics.pending.Set(float64(counter.Pending()))
 		if err := in.flush(context.Background(), &p); err != nil { // not ctx: see flush
@@ -513,6 +513,11 @@ func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counte
 		in.commit(gen, p.committed)
 	}
 }
+
+// catchUpFlushes is how many flush intervals counts may wait while ingest
+// catches up on a backlog (Counter.CatchingUp). Detection is not delayed by
+// it: a backlog is judged when ingest has caught up with it.
+const catchUpFlushes = 5
 
 // pending is what a flusher has taken from the counter and not yet stored.
 type pending struct {

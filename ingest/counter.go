@@ -1,10 +1,11 @@
 package ingest
 
 import (
-	"encoding/binary"
+	"bytes"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gapwatch/gapwatch/storage"
@@ -16,6 +17,9 @@ type Limits struct {
 	MaxStreamsPerTenant int `yaml:"max_streams_per_tenant"` // default 10000
 	MaxPendingCells     int `yaml:"max_pending_cells"`      // counts held between flushes before consumers wait; default 500000
 	MaxPendingDLQBytes  int `yaml:"max_pending_dlq_bytes"`  // dead letters held between flushes before consumers wait; default 32 MiB
+	// StreamIdle is how long (in arrival time) a stream may send nothing and still
+	// count towards the caps; idle streams are forgotten when the caps are reached. Default 1h.
+	StreamIdle time.Duration `yaml:"stream_idle"`
 }
 
 // WithDefaults fills unset limits.
@@ -32,50 +36,148 @@ func (l Limits) WithDefaults() Limits {
 	if l.MaxPendingDLQBytes == 0 {
 		l.MaxPendingDLQBytes = 32 << 20
 	}
+	if l.StreamIdle == 0 {
+		l.StreamIdle = time.Hour
+	}
 	return l
 }
 
 // ErrClosed is returned by Counter.Apply once the counter is closed.
 var ErrClosed = errors.New("counter closed")
 
-// Streams admits new streams up to the configured caps. It lives as long as the
-// process, across consumer-group generations. Safe for concurrent use.
+// Streams admits new streams up to the configured caps and gives each a small
+// id for the counter's keys. It lives as long as the process, across
+// consumer-group generations. A stream with no events for Limits.StreamIdle of
+// arrival time stops counting towards the caps: it is forgotten when the caps
+// are reached and a new stream asks to be admitted. Safe for concurrent use.
 type Streams struct {
 	max, perTenant int
+	idle           int64 // seconds of arrival time
 
-	mu        sync.Mutex
-	known     map[string]struct{} // tenant \x00 source
-	byTenant  map[string]int
-	keyScrach []byte
+	mu       sync.RWMutex
+	ids      map[string]uint32 // tenant \x00 source
+	entries  []streamEntry     // by id
+	free     []uint32          // ids of forgotten streams, for reuse
+	byTenant map[string]int
+	newest   atomic.Int64 // newest arrival bucket seen
+	swept    int64        // newest at the last sweep
+	// epoch counts the Takes of the counter (one at a time: a generation's)
+	// using the registry.
+	epoch atomic.Int64
+}
+
+type streamEntry struct {
+	tenant, source string
+	key            string       // tenant \x00 source; "" once forgotten
+	last           atomic.Int64 // newest arrival bucket with events
+	epoch          atomic.Int64 // Streams.epoch at its last event
 }
 
 // NewStreams returns an empty registry with the caps of l.
 func NewStreams(l Limits) *Streams {
 	l = l.WithDefaults()
-	return &Streams{max: l.MaxStreams, perTenant: l.MaxStreamsPerTenant, known: map[string]struct{}{}, byTenant: map[string]int{}}
+	return &Streams{max: l.MaxStreams, perTenant: l.MaxStreamsPerTenant, idle: int64(l.StreamIdle / time.Second),
+		ids: map[string]uint32{}, byTenant: map[string]int{}}
 }
 
 // Len returns the number of admitted streams.
 func (s *Streams) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.known)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.ids)
 }
 
-// admit reports whether events of (tenant, source) may be counted.
-func (s *Streams) admit(tenant, source []byte) bool {
+// id returns the id of the stream key (tenant \x00 source), admitting it if it
+// is new and the caps allow; ok is false when they do not. bucket is the
+// arrival bucket of the event: it marks the stream as in use.
+func (s *Streams) id(key []byte, tenantLen int, bucket int64) (id uint32, ok bool) {
+	epoch := s.epoch.Load()
+	s.mu.RLock()
+	id, ok = s.ids[string(key)]
+	if ok {
+		s.touch(&s.entries[id], bucket, epoch)
+	}
+	s.mu.RUnlock()
+	if ok {
+		return id, true
+	}
+	return s.admit(key, tenantLen, bucket, epoch)
+}
+
+// touch marks e as in use; s.mu is held (read or write).
+func (s *Streams) touch(e *streamEntry, bucket, epoch int64) {
+	if e.last.Load() < bucket {
+		e.last.Store(bucket) // racing stores of nearby buckets: either is fine
+	}
+	if e.epoch.Load() != epoch {
+		e.epoch.Store(epoch)
+	}
+	if s.newest.Load() < bucket {
+		s.newest.Store(bucket)
+	}
+}
+
+func (s *Streams) admit(key []byte, tenantLen int, bucket, epoch int64) (uint32, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.keyScrach = append(append(append(s.keyScrach[:0], tenant...), 0), source...)
-	if _, ok := s.known[string(s.keyScrach)]; ok {
-		return true
+	if id, ok := s.ids[string(key)]; ok { // admitted meanwhile
+		s.touch(&s.entries[id], bucket, epoch)
+		return id, true
 	}
-	if len(s.known) >= s.max || s.byTenant[string(tenant)] >= s.perTenant {
-		return false
+	if s.newest.Load() < bucket {
+		s.newest.Store(bucket)
 	}
-	s.known[string(s.keyScrach)] = struct{}{}
-	s.byTenant[string(tenant)]++
-	return true
+	tenant := key[:tenantLen]
+	if len(s.ids) >= s.max || s.byTenant[string(tenant)] >= s.perTenant {
+		s.sweep(epoch)
+		if len(s.ids) >= s.max || s.byTenant[string(tenant)] >= s.perTenant {
+			return 0, false
+		}
+	}
+	var id uint32
+	if n := len(s.free); n > 0 {
+		id, s.free = s.free[n-1], s.free[:n-1]
+	} else {
+		id = uint32(len(s.entries))
+		s.entries = append(s.entries, streamEntry{})
+	}
+	e := &s.entries[id]
+	e.key = string(key)
+	e.tenant, e.source = e.key[:tenantLen], e.key[tenantLen+1:]
+	e.last.Store(bucket)
+	e.epoch.Store(epoch)
+	s.ids[e.key] = id
+	s.byTenant[e.tenant]++
+	return id, true
+}
+
+// sweep forgets the streams idle for StreamIdle, at most once per minute of
+// arrival time; s.mu is held. A stream used since the Take before last is
+// never forgotten: its id may still be pending or in a batch being built.
+func (s *Streams) sweep(epoch int64) {
+	newest := s.newest.Load()
+	if newest < s.swept+60 {
+		return
+	}
+	s.swept = newest
+	for id := range s.entries {
+		e := &s.entries[id]
+		if e.key == "" || e.last.Load() > newest-s.idle || e.epoch.Load() >= epoch-1 {
+			continue
+		}
+		delete(s.ids, e.key)
+		if s.byTenant[e.tenant]--; s.byTenant[e.tenant] == 0 {
+			delete(s.byTenant, e.tenant)
+		}
+		e.key, e.tenant, e.source = "", "", ""
+		s.free = append(s.free, uint32(id))
+	}
+}
+
+// name returns the tenant and source of id; s.mu is held (read).
+func (s *Streams) name(id uint32) (tenant, source string) {
+	e := &s.entries[id]
+	return e.tenant, e.source
 }
 
 // Staged holds the events decoded from one message until Counter.Apply counts
@@ -112,6 +214,13 @@ func (s *Staged) Add(ev Event) {
 	s.events = append(s.events, stagedEvent{tenantEnd: t, sourceEnd: len(s.buf), time: ev.Time})
 }
 
+// sameStream reports whether staged events i and j are of the same stream.
+func (s *Staged) sameStream(i, j int) bool {
+	ti, si, _ := s.at(i)
+	tj, sj, _ := s.at(j)
+	return bytes.Equal(ti, tj) && bytes.Equal(si, sj)
+}
+
 // Len returns the number of staged events.
 func (s *Staged) Len() int { return len(s.events) }
 
@@ -124,12 +233,44 @@ func (s *Staged) at(i int) (tenant, source []byte, t time.Time) {
 	return s.buf[start:e.tenantEnd], s.buf[e.tenantEnd:e.sourceEnd], e.time
 }
 
-type cell struct {
-	tenant, source string
-	clock          storage.Clock
-	bucket         int64
-	events         uint64
-	lateness       [storage.LatenessBuckets]uint64
+// cellKey names a pending count of one clock: a stream id and a bucket.
+type cellKey struct {
+	stream uint32
+	bucket int64
+}
+
+type arrivalCell struct {
+	key      cellKey
+	events   uint64
+	lateness [storage.LatenessBuckets]uint64
+}
+
+type eventCell struct {
+	key    cellKey
+	events uint64
+}
+
+// cells are the counts pending between two Takes.
+type cells struct {
+	arrivalIdx map[cellKey]int32 // index into arrival
+	arrival    []arrivalCell
+	eventIdx   map[cellKey]int32 // index into event
+	event      []eventCell
+}
+
+func newCells() *cells {
+	return &cells{arrivalIdx: map[cellKey]int32{}, eventIdx: map[cellKey]int32{}}
+}
+
+func (x *cells) len() int { return len(x.arrival) + len(x.event) }
+
+// slot caches, per stream id, the stream's last arrival and event cells of the
+// current epoch: most events of a stream fall in the same buckets, and a slice
+// index is far cheaper than a lookup in maps of 100 k cells.
+type slot struct {
+	epoch                int64
+	arrivalAt, eventAt   int64 // buckets
+	arrivalIdx, eventIdx int32
 }
 
 type topicPartition struct {
@@ -151,8 +292,12 @@ type Counter struct {
 	mu        sync.Mutex
 	taken     *sync.Cond
 	closed    bool
-	cells     map[string]*cell
+	cur       *cells
+	spare     *cells // emptied cells of the Take before last, reused
+	slots     []slot // by stream id
 	offsets   map[topicPartition]storage.Offset
+	lag       map[topicPartition]int64 // records behind the high-water mark, after the last fetch
+	caughtUp  chan struct{}            // signalled when the last partition catching up has caught up
 	dead      []DeadLetter
 	deadBytes int
 	key       []byte
@@ -162,7 +307,8 @@ type Counter struct {
 func NewCounter(w time.Duration, streams *Streams, l Limits) *Counter {
 	l = l.WithDefaults()
 	c := &Counter{width: int64(w / time.Second), streams: streams, max: l.MaxPendingCells, maxDead: l.MaxPendingDLQBytes,
-		cells: map[string]*cell{}, offsets: map[topicPartition]storage.Offset{}}
+		cur: newCells(), offsets: map[topicPartition]storage.Offset{}, lag: map[topicPartition]int64{},
+		caughtUp: make(chan struct{}, 1)}
 	c.taken = sync.NewCond(&c.mu)
 	return c
 }
@@ -186,31 +332,52 @@ type Message struct {
 func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for (len(c.cells)+2*s.Len() > c.max && len(c.cells) > 0 || c.deadBytes > c.maxDead) && !c.closed {
+	for (c.cur.len()+2*s.Len() > c.max && c.cur.len() > 0 || c.deadBytes > c.maxDead) && !c.closed {
 		c.taken.Wait()
 	}
 	if c.closed {
 		return 0, ErrClosed
 	}
-	width := time.Duration(c.width) * time.Second
-	arrivalBucket := storage.BucketStart(m.Arrival, width)
+	arrivalBucket := floorDiv(m.Arrival.Unix(), c.width) * c.width
+	cur, epoch := c.cur, c.streams.epoch.Load()
+	var (
+		id   uint32
+		have bool // id is the stream of event prev
+		prev int
+	)
 	for i := range s.events {
 		tenant, source, t := s.at(i)
-		a := c.cell(tenant, source, storage.Arrival, arrivalBucket, false)
-		if a == nil { // first event of this stream since the last Take: is the stream admitted?
-			if !c.streams.admit(tenant, source) {
+		// Records of one message are often of one stream: look it up once.
+		if !have || !s.sameStream(prev, i) {
+			c.key = append(append(append(c.key[:0], tenant...), 0), source...)
+			var ok bool
+			if id, ok = c.streams.id(c.key, len(tenant), arrivalBucket); !ok {
 				if refused == 0 {
 					s.Reject(ReasonStreamLimit, fmt.Sprintf("stream %.64q/%.64q is new and the stream caps are reached", tenant, source))
 				}
 				refused++
+				have = false
 				continue
 			}
-			a = c.cell(tenant, source, storage.Arrival, arrivalBucket, true)
+			have, prev = true, i
 		}
+		if int(id) >= len(c.slots) {
+			c.slots = append(c.slots, make([]slot, int(id)+1-len(c.slots))...)
+		}
+		sl := &c.slots[id]
+		if sl.epoch != epoch {
+			*sl = slot{epoch: epoch, arrivalIdx: -1, eventIdx: -1}
+		}
+		if sl.arrivalIdx < 0 || sl.arrivalAt != arrivalBucket {
+			sl.arrivalAt, sl.arrivalIdx = arrivalBucket, cur.arrivalCell(cellKey{id, arrivalBucket})
+		}
+		a := &cur.arrival[sl.arrivalIdx]
 		a.events++
 		a.lateness[storage.LatenessBucket(m.Arrival.Sub(t))]++
-		e := c.cell(tenant, source, storage.Event, storage.BucketStart(t, width), true)
-		e.events++
+		if eb := floorDiv(t.Unix(), c.width) * c.width; sl.eventIdx < 0 || sl.eventAt != eb {
+			sl.eventAt, sl.eventIdx = eb, cur.eventCell(cellKey{id, eb})
+		}
+		cur.event[sl.eventIdx].events++
 	}
 	if len(s.rejects) > 0 {
 		dl := newDeadLetter(m, s.rejects, refused)
@@ -225,6 +392,36 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 	}
 	c.offsets[tp] = o
 	return refused, nil
+}
+
+// arrivalCell returns the index of k's arrival cell, adding it if new.
+func (x *cells) arrivalCell(k cellKey) int32 {
+	j, ok := x.arrivalIdx[k]
+	if !ok {
+		j = int32(len(x.arrival))
+		x.arrival = append(x.arrival, arrivalCell{key: k})
+		x.arrivalIdx[k] = j
+	}
+	return j
+}
+
+// eventCell returns the index of k's event cell, adding it if new.
+func (x *cells) eventCell(k cellKey) int32 {
+	j, ok := x.eventIdx[k]
+	if !ok {
+		j = int32(len(x.event))
+		x.event = append(x.event, eventCell{key: k})
+		x.eventIdx[k] = j
+	}
+	return j
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }
 
 // Idle records that partition has delivered everything before next and nothing
@@ -246,49 +443,97 @@ func (c *Counter) Idle(topic string, partition int32, next int64, now time.Time)
 	c.offsets[tp] = o
 }
 
-// cell returns the pending count of a stream, clock and bucket; a missing one is
-// created when create is set, else nil is returned.
-func (c *Counter) cell(tenant, source []byte, clock storage.Clock, bucket int64, create bool) *cell {
-	c.key = append(append(append(c.key[:0], tenant...), 0), source...)
-	c.key = append(c.key, byte(clock))
-	c.key = binary.BigEndian.AppendUint64(c.key, uint64(bucket))
-	if x, ok := c.cells[string(c.key)]; ok || !create {
-		return x
-	}
-	x := &cell{tenant: string(tenant), source: string(source), clock: clock, bucket: bucket}
-	c.cells[string(c.key)] = x
-	return x
-}
-
 // Take returns everything applied since the last Take — the counts as one batch,
 // and the dead letters — and wakes waiting Apply calls. The batch's offsets carry
-// each partition's latest progress.
+// each partition's latest progress. Only one goroutine (the flusher) calls Take.
 func (c *Counter) Take() (storage.Batch, []DeadLetter) {
 	c.mu.Lock()
-	cells, offsets, dead := c.cells, c.offsets, c.dead
-	c.cells, c.offsets, c.dead, c.deadBytes = make(map[string]*cell, len(cells)), map[topicPartition]storage.Offset{}, nil, 0
+	cur, offsets, dead := c.cur, c.offsets, c.dead
+	next := c.spare
+	if next == nil {
+		next = newCells()
+	}
+	c.cur, c.spare, c.offsets, c.dead, c.deadBytes = next, nil, map[topicPartition]storage.Offset{}, nil, 0
+	c.streams.epoch.Add(1)
 	c.taken.Broadcast()
 	c.mu.Unlock()
 
-	b := storage.Batch{Counts: make([]storage.Count, 0, len(cells)), Offsets: make([]storage.Offset, 0, len(offsets))}
-	for _, x := range cells {
-		cnt := storage.Count{Tenant: x.tenant, Source: x.source, Clock: x.clock, Bucket: x.bucket, Events: x.events}
-		if x.clock == storage.Arrival {
-			cnt.Lateness = append([]uint64(nil), x.lateness[:]...)
-		}
-		b.Counts = append(b.Counts, cnt)
+	// The ids in cur stay valid until the next Take (see Streams.sweep).
+	b := storage.Batch{Counts: make([]storage.Count, 0, cur.len()), Offsets: make([]storage.Offset, 0, len(offsets))}
+	slab := make([]uint64, len(cur.arrival)*storage.LatenessBuckets) // one allocation for every histogram
+	c.streams.mu.RLock()
+	for i := range cur.arrival {
+		x := &cur.arrival[i]
+		tenant, source := c.streams.name(x.key.stream)
+		lat := slab[i*storage.LatenessBuckets : (i+1)*storage.LatenessBuckets : (i+1)*storage.LatenessBuckets]
+		copy(lat, x.lateness[:])
+		b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Arrival,
+			Bucket: x.key.bucket, Events: x.events, Lateness: lat})
 	}
+	for _, x := range cur.event {
+		tenant, source := c.streams.name(x.key.stream)
+		b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Event, Bucket: x.key.bucket, Events: x.events})
+	}
+	c.streams.mu.RUnlock()
 	for _, o := range offsets {
 		b.Offsets = append(b.Offsets, o)
 	}
+
+	clear(cur.arrivalIdx)
+	clear(cur.eventIdx)
+	cur.arrival, cur.event = cur.arrival[:0], cur.event[:0]
+	c.mu.Lock()
+	c.spare = cur
+	c.mu.Unlock()
 	return b, dead
+}
+
+// catchUpLag is the consumer lag, in records of one partition, from which
+// ingest is catching up rather than following the live edge.
+const catchUpLag = 10_000
+
+// SetLag records how many records partition is behind its high-water mark.
+// When that ends the catching up of every partition, CaughtUp is signalled.
+func (c *Counter) SetLag(topic string, partition int32, lag int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tp := topicPartition{topic, partition}
+	was := c.lag[tp] >= catchUpLag
+	c.lag[tp] = lag
+	if was && lag < catchUpLag && !c.catchingUp() {
+		select {
+		case c.caughtUp <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// CaughtUp is signalled when ingest has caught up with a backlog: the time to
+// store what was read at once rather than at the next flush interval.
+func (c *Counter) CaughtUp() <-chan struct{} { return c.caughtUp }
+
+// CatchingUp reports whether some partition is catchUpLag or more records
+// behind: then writes can wait for more counts to merge (see flushLoop).
+func (c *Counter) CatchingUp() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.catchingUp()
+}
+
+func (c *Counter) catchingUp() bool {
+	for _, l := range c.lag {
+		if l >= catchUpLag {
+			return true
+		}
+	}
+	return false
 }
 
 // Pending returns the number of counts waiting for the next Take.
 func (c *Counter) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.cells)
+	return c.cur.len()
 }
 
 // Close makes pending and future Apply calls return ErrClosed.

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -202,4 +203,86 @@ func BenchmarkCounterApply(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestStreamsForgetIdle: at the caps, a stream idle for StreamIdle (arrival
+// time) is forgotten to admit a new one, unless its id may still be pending or
+// in a batch being built; ids are reused and the names stay right.
+func TestStreamsForgetIdle(t *testing.T) {
+	c := NewCounter(time.Minute, NewStreams(Limits{MaxStreams: 2, MaxStreamsPerTenant: 2}), Limits{})
+	apply := func(offset int64, at time.Time, evs ...Event) int {
+		refused, err := c.Apply(msgAt(0, offset, at), stage(evs...))
+		require.NoError(t, err)
+		return refused
+	}
+	require.Zero(t, apply(1, ct0, cev("a", "1", ct0), cev("a", "2", ct0)))
+	take(c)
+	take(c)
+	require.Zero(t, apply(2, ct0, cev("a", "1", ct0)), "a/1: idle by arrival time, but pending")
+	later := ct0.Add(2 * time.Hour)
+	require.Zero(t, apply(3, later, cev("x", "9", later)), "a/2 is forgotten for x/9")
+	require.Equal(t, 1, apply(4, later.Add(2*time.Minute), cev("y", "8", later)), "a/1 is pending: not forgotten")
+	got := map[string]uint64{}
+	for _, x := range take(c).Counts {
+		if x.Clock == storage.Arrival {
+			got[x.Tenant+"/"+x.Source] += x.Events
+		}
+	}
+	require.Equal(t, map[string]uint64{"a/1": 1, "x/9": 1}, got)
+	take(c)
+	require.Zero(t, apply(5, later.Add(4*time.Minute), cev("y", "8", later)), "a/1 idle and taken twice: forgotten")
+	require.Equal(t, 2, c.streams.Len())
+	for _, x := range take(c).Counts {
+		require.Equal(t, "y/8", x.Tenant+"/"+x.Source)
+	}
+}
+
+// BenchmarkCounterManyStreams: 100 k streams, one event per message, a Take
+// every 200 k events (the bench's sparse worst case: a cell per event).
+func BenchmarkCounterManyStreams(b *testing.B) {
+	const streams = 100_000
+	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{})
+	names := make([][]byte, streams)
+	for i := range names {
+		names[i] = []byte("tenant-" + strconv.Itoa(i/6))
+	}
+	s := &Staged{}
+	src := [][]byte{[]byte("SignInLogs"), []byte("AuditLogs"), []byte("firewall"), []byte("dns"), []byte("edr"), []byte("proxy")}
+	b.ReportAllocs()
+	for i := range b.N {
+		s.Reset()
+		s.Add(Event{Tenant: names[i%streams], Source: src[i%6], Time: ct0})
+		if _, err := c.Apply(msgAt(0, int64(i+1), ct0.Add(time.Duration(i/streams)*time.Minute)), s); err != nil {
+			b.Fatal(err)
+		}
+		if i%200_000 == 199_999 {
+			c.Take()
+		}
+	}
+}
+
+// TestCaughtUp: CaughtUp fires once when the last partition that was catching
+// up (catchUpLag records behind or more) has caught up, not on small lags.
+func TestCaughtUp(t *testing.T) {
+	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{})
+	fired := func() bool {
+		select {
+		case <-c.CaughtUp():
+			return true
+		default:
+			return false
+		}
+	}
+	c.SetLag("logs", 0, 5)
+	c.SetLag("logs", 0, 0)
+	require.False(t, fired(), "a small lag at the live edge is not a backlog")
+	c.SetLag("logs", 0, catchUpLag)
+	c.SetLag("logs", 1, 2*catchUpLag)
+	require.True(t, c.CatchingUp())
+	c.SetLag("logs", 0, 0)
+	require.False(t, fired(), "partition 1 is still catching up")
+	c.SetLag("logs", 1, 3)
+	require.True(t, fired())
+	require.False(t, c.CatchingUp())
+	require.False(t, fired(), "once")
 }

@@ -214,6 +214,7 @@ type decRecordSpec struct {
 type decNameSpec struct {
 	label      string   // "tenant" or "source"
 	paths      []string // tried in order, first present wins
+	dotted     []bool   // by path: whether it has a '.' (a nested path)
 	resourceID bool     // then the Azure resourceId segment
 	constant   []byte   // then, if set, this value
 	badConst   string   // why constant is not acceptable (too long for MaxNameBytes), or ""
@@ -225,6 +226,7 @@ type decNameSpec struct {
 // decTimeSpec resolves the event time.
 type decTimeSpec struct {
 	paths      []string
+	dotted     []bool
 	missingMsg string
 }
 
@@ -285,7 +287,7 @@ func decCustomPaths(paths, defaults []string) []string {
 }
 
 func decNewNameSpec(label string, paths []string, constant []byte) decNameSpec {
-	s := decNameSpec{label: label, paths: slices.Clip(paths), constant: constant}
+	s := decNameSpec{label: label, paths: slices.Clip(paths), dotted: decDotted(paths), constant: constant}
 	if label == "tenant" {
 		s.missing, s.bad = ReasonMissingTenant, ReasonBadTenant
 	} else {
@@ -296,7 +298,17 @@ func decNewNameSpec(label string, paths []string, constant []byte) decNameSpec {
 }
 
 func decNewTimeSpec(paths []string) decTimeSpec {
-	return decTimeSpec{paths: slices.Clip(paths), missingMsg: "no time field among " + decListPaths(paths)}
+	return decTimeSpec{paths: slices.Clip(paths), dotted: decDotted(paths), missingMsg: "no time field among " + decListPaths(paths)}
+}
+
+// decDotted tells, for each path, whether it is nested: precomputed, as a
+// lookup runs for every field of every record.
+func decDotted(paths []string) []bool {
+	out := make([]bool, len(paths))
+	for i, p := range paths {
+		out[i] = strings.IndexByte(p, '.') >= 0
+	}
+	return out
 }
 
 func decListPaths(paths []string) string {
@@ -400,8 +412,8 @@ func (d *Decoder) record(rec *fastjson.Value, index int, spec *decRecordSpec, em
 // name resolves a tenant or source of rec. On failure it returns the reason
 // and a detail; num is the buffer for the text of a numeric value.
 func (d *Decoder) name(rec *fastjson.Value, spec *decNameSpec, num *[]byte) ([]byte, Reason, string) {
-	for _, path := range spec.paths {
-		v := decLookup(rec, path)
+	for i, path := range spec.paths {
+		v := decLookup(rec, path, spec.dotted[i])
 		if v == nil {
 			continue
 		}
@@ -424,7 +436,7 @@ func (d *Decoder) name(rec *fastjson.Value, spec *decNameSpec, num *[]byte) ([]b
 		return b, "", ""
 	}
 	if spec.resourceID {
-		if v := decLookup(rec, "resourceId"); v != nil {
+		if v := decGet(rec, "resourceId"); v != nil {
 			if v.Type() != fastjson.TypeString {
 				return nil, spec.bad, spec.label + " field resourceId is " + decTypeName(v.Type()) + ", want a string"
 			}
@@ -451,8 +463,8 @@ func (d *Decoder) name(rec *fastjson.Value, spec *decNameSpec, num *[]byte) ([]b
 
 // eventTime resolves the event time of rec.
 func (d *Decoder) eventTime(rec *fastjson.Value, spec *decTimeSpec) (time.Time, Reason, string) {
-	for _, path := range spec.paths {
-		v := decLookup(rec, path)
+	for i, path := range spec.paths {
+		v := decLookup(rec, path, spec.dotted[i])
 		if v == nil {
 			continue
 		}
@@ -481,8 +493,12 @@ func (d *Decoder) eventTime(rec *fastjson.Value, spec *decTimeSpec) (time.Time, 
 }
 
 // decLookup finds the present (non-null) value at a dotted path of rec:
-// first by walking nested objects, then as one literal key of rec.
-func decLookup(rec *fastjson.Value, path string) *fastjson.Value {
+// first by walking nested objects, then as one literal key of rec. dotted
+// says whether path has a '.'.
+func decLookup(rec *fastjson.Value, path string, dotted bool) *fastjson.Value {
+	if !dotted {
+		return decGet(rec, path)
+	}
 	v := rec
 	rest := path
 	for v != nil {
@@ -496,10 +512,7 @@ func decLookup(rec *fastjson.Value, path string) *fastjson.Value {
 		v = decGet(v, rest[:i])
 		rest = rest[i+1:]
 	}
-	if strings.IndexByte(path, '.') >= 0 {
-		return decGet(rec, path)
-	}
-	return nil
+	return decGet(rec, path)
 }
 
 // decGet returns the non-null value of key in object v, or nil.

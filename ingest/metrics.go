@@ -35,6 +35,7 @@ type Metrics struct {
 	deadLetters   prometheus.Counter
 	dlqErrors     prometheus.Counter
 	watermark     *prometheus.GaugeVec
+	lostRecords   *prometheus.CounterVec
 }
 
 // NewMetrics registers ingest's metrics on reg.
@@ -68,11 +69,13 @@ func NewMetrics(reg prometheus.Registerer, streams *Streams) *Metrics {
 			Help: "Messages with rejected input published to <topic>.dlq."}),
 		watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gapwatch_ingest_arrival_watermark_seconds",
 			Help: "Arrival watermark per partition as stored (Unix seconds): the highest record timestamp, or the wall clock while caught up and idle."}, []string{"topic", "partition"}),
+		lostRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gapwatch_ingest_lost_records_total",
+			Help: "Records Kafka retention deleted before ingest counted them (ingest was down or too slow for longer than the topic's retention)."}, []string{"topic"}),
 		dlqErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_dead_letter_errors_total",
 			Help: "Failed dead-letter publications (retried before the offsets move on)."}),
 	}
 	reg.MustRegister(m.messages, m.eventsStored, m.rejected, m.flushes, m.flushErrors, m.flushSeconds,
-		m.flushRows, m.pending, m.partitions, m.streams, m.commitErrors, m.storedOffsets, m.deadLetters, m.dlqErrors, m.watermark)
+		m.flushRows, m.pending, m.partitions, m.streams, m.commitErrors, m.storedOffsets, m.deadLetters, m.dlqErrors, m.watermark, m.lostRecords)
 	for _, r := range allReasons {
 		m.rejected.WithLabelValues(string(r))
 	}

@@ -74,7 +74,8 @@ type Count struct {
 	Bucket int64  // bucket start, Unix seconds
 	Events uint64 // events counted
 	// Lateness is the histogram over LatenessBounds of arrival minus event time,
-	// kept for the Arrival clock only (nil for Event).
+	// kept for the Arrival clock only (nil for Event). It may be shorter than
+	// LatenessBuckets: the missing classes are zero.
 	Lateness []uint64
 }
 

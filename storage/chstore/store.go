@@ -168,25 +168,46 @@ func (s *Store) Write(ctx context.Context, b storage.Batch) error {
 	)
 	for i, c := range b.Counts {
 		days[i], tenants[i], sources[i], clocks[i] = day, c.Tenant, c.Source, uint8(c.Clock)
-		buckets[i], events[i], lateness[i], arrivalHW[i] = time.Unix(c.Bucket, 0), c.Events, c.Lateness, zero
-		if lateness[i] == nil {
-			lateness[i] = empty
-		}
+		buckets[i], events[i], lateness[i], arrivalHW[i] = time.Unix(c.Bucket, 0), c.Events, trimZeros(c.Lateness), zero
 	}
 	for j, o := range b.Offsets {
 		i := len(b.Counts) + j
 		days[i], buckets[i], lateness[i] = day, zero, empty
 		topics[i], parts[i], offsets[i], arrivalHW[i] = o.Topic, o.Partition, o.Next, o.ArrivalHW
 	}
-	for i, col := range []any{days, tenants, sources, clocks, buckets, events, lateness, topics, parts, offsets, arrivalHW} {
+	for i, col := range []any{days, tenants, sources, clocks, buckets, events, nil, topics, parts, offsets, arrivalHW} {
+		if col == nil {
+			continue
+		}
 		if err := batch.Column(i).Append(col); err != nil {
 			return fmt.Errorf("appending column %d: %w", i, err)
+		}
+	}
+	// Row by row, an array column takes its reflection-free path.
+	latCol := batch.Column(6)
+	for _, l := range lateness {
+		if err := latCol.AppendRow(l); err != nil {
+			return fmt.Errorf("appending lateness: %w", err)
 		}
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("inserting %d rows into %s.counts: %w", len(b.Counts)+len(b.Offsets), s.cfg.Database, err)
 	}
 	return nil
+}
+
+// trimZeros drops a histogram's trailing zeros (most counts have their events
+// in the first classes): less to send, store and sum; sumForEach adds arrays of
+// different lengths on every supported server.
+func trimZeros(h []uint64) []uint64 {
+	n := len(h)
+	for n > 0 && h[n-1] == 0 {
+		n--
+	}
+	if n == 0 {
+		return []uint64{}
+	}
+	return h[:n:n]
 }
 
 // Offsets returns the stored progress of every partition of topic.
