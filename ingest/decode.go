@@ -329,13 +329,16 @@ func (d *Decoder) Decode(value []byte, emit func(Event), reject func(reason Reas
 		decReject(reject, ReasonOversized, fmt.Sprintf("message is %d bytes, limit %d", len(value), d.maxMessage))
 		return 0, 1
 	}
-	if !utf8.Valid(value) {
-		decReject(reject, ReasonInvalidUTF8, fmt.Sprintf("invalid UTF-8 at byte %d", decInvalidUTF8At(value)))
-		return 0, 1
-	}
 	// fastjson's parser is lenient (NaN, 1.2.3, raw control characters and
-	// unknown escapes in strings), so a strict RFC 8259 check comes first.
+	// unknown escapes in strings), so a strict RFC 8259 check comes first. It
+	// also checks UTF-8 (only strings may hold non-ASCII bytes): a message
+	// that passes is valid UTF-8, and one that fails is looked at again to
+	// give invalid UTF-8 anywhere precedence as the reason.
 	if pos, why := decValidJSON(value); why != "" {
+		if !utf8.Valid(value) {
+			decReject(reject, ReasonInvalidUTF8, fmt.Sprintf("invalid UTF-8 at byte %d", decInvalidUTF8At(value)))
+			return 0, 1
+		}
 		decReject(reject, ReasonInvalidJSON, "invalid JSON at byte "+strconv.Itoa(pos)+": "+why+decNear(value, pos))
 		return 0, 1
 	}
@@ -689,8 +692,8 @@ func decInvalidUTF8At(b []byte) int {
 }
 
 // decValidJSON checks that b is exactly one RFC 8259 JSON value (surrounded
-// by optional whitespace), nested at most decMaxDepth deep; b must already
-// be valid UTF-8. It returns "" or why not and the byte offset where it
+// by optional whitespace), nested at most decMaxDepth deep, in valid UTF-8
+// (a non-ASCII byte outside a string is not JSON). It returns "" or why not and the byte offset where it
 // failed. It is iterative, allocation-free and a single pass.
 func decValidJSON(b []byte) (pos int, why string) {
 	// open has a bit per nesting level, set when that container is an object.
@@ -820,10 +823,11 @@ func decSkipWS(b []byte, i int) int {
 	return i
 }
 
-// decPlainString marks the bytes a JSON string holds as themselves: all but
-// the quote, the backslash and control characters.
+// decPlainString marks the bytes a JSON string holds as themselves: ASCII
+// but the quote, the backslash and control characters (non-ASCII bytes are
+// checked as UTF-8).
 var decPlainString = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
+	for c := 0x20; c < 0x80; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
 	return t
@@ -838,7 +842,7 @@ func decScanString(b []byte, i int) (int, string) {
 		// control character (the usual case), then byte by byte.
 		for i+8 <= len(b) {
 			w := binary.LittleEndian.Uint64(b[i:])
-			if decHasLess(w, 0x20)|decHasZero(w^(decOnes*'"'))|decHasZero(w^(decOnes*'\\')) != 0 {
+			if w&decHighs|decHasLess(w, 0x20)|decHasZero(w^(decOnes*'"'))|decHasZero(w^(decOnes*'\\')) != 0 {
 				break
 			}
 			i += 8
@@ -850,6 +854,12 @@ func decScanString(b []byte, i int) (int, string) {
 			return i, "unterminated string"
 		}
 		switch c := b[i]; {
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return i, "invalid UTF-8 in string"
+			}
+			i += size
 		case c == '"':
 			return i + 1, ""
 		case c == '\\':

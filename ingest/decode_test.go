@@ -642,6 +642,10 @@ func FuzzDecode(f *testing.F) {
 					t.Fatalf("decoder %d: encoding/json says valid=%v, decoder says %+v for %q", di, json.Valid(data), r.rejects, data)
 				}
 			}
+			// Invalid UTF-8 anywhere is that, whatever else is wrong.
+			if len(data) <= d.maxMessage && !utf8.Valid(data) && (r.nRejects != 1 || r.rejects[0].Reason != ReasonInvalidUTF8) {
+				t.Fatalf("decoder %d: invalid UTF-8 %q gave %+v", di, data, r)
+			}
 			// Decoding is deterministic across reuse and fresh decoders.
 			if again := decodeAll(d, data); !equalResults(r, again) {
 				t.Fatalf("decoder %d: second decode differs: %+v vs %+v", di, r, again)

@@ -61,6 +61,7 @@ type store interface {
 	api.RateReader
 	api.GapReader
 	api.SilenceStore
+	api.ExpectationReader
 	live.Store
 	Ping(ctx context.Context) error
 	Close() error
@@ -158,7 +159,8 @@ func runRoles(ctx context.Context, cfg config.Config, roles map[string]bool, st 
 		g.Go(func() error { return d.Run(ctx) })
 	}
 	if roles["api"] {
-		srv := api.New(cfg.HTTP, api.Deps{Rates: st, Gaps: st, Streams: streams, Silences: st, Gatherer: reg, Ready: checks, Log: log})
+		srv := api.New(cfg.HTTP, api.Deps{Rates: st, Gaps: st, Streams: streams, Silences: st, Expectations: st,
+			Gatherer: reg, Ready: checks, Log: log})
 		g.Go(func() error { return srv.Run(ctx) })
 	}
 	return g.Wait()

@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -38,6 +39,13 @@ type SilenceStore interface {
 	PutSilence(ctx context.Context, s storage.Silence) error
 	DeleteSilence(ctx context.Context, id string) (bool, error)
 	Silences(ctx context.Context) ([]storage.Silence, error)
+}
+
+// ExpectationReader answers what detection expected of streams (arrival
+// clock); both stores implement it.
+type ExpectationReader interface {
+	Bands(ctx context.Context, q storage.RateQuery) ([]storage.Band, error)
+	Coverage(ctx context.Context, q storage.CoverageQuery) ([]storage.SourceBand, error)
 }
 
 // Stream is one stream's status as the detector sees it.
@@ -71,9 +79,12 @@ type Deps struct {
 	Gaps     GapReader    // nil: /api/v1/gaps answers 503
 	Streams  StreamLister // nil: /api/v1/streams answers 503
 	Silences SilenceStore // nil: /api/v1/silences answers 503
-	Gatherer prometheus.Gatherer
-	Ready    []Check
-	Log      *slog.Logger
+	// Expectations are the detector's stored baselines: nil leaves the rates'
+	// band null and /api/v1/coverage answering 503.
+	Expectations ExpectationReader
+	Gatherer     prometheus.Gatherer
+	Ready        []Check
+	Log          *slog.Logger
 }
 
 // Server serves the API.
@@ -98,6 +109,7 @@ func New(cfg Config, deps Deps) *Server {
 	s := &Server{cfg: cfg, deps: deps, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /api/v1/rates", s.rates)
 	s.mux.HandleFunc("GET /api/v1/gaps", s.gaps)
+	s.mux.HandleFunc("GET /api/v1/coverage", s.coverage)
 	s.mux.HandleFunc("GET /api/v1/streams", s.streams)
 	s.mux.HandleFunc("GET /api/v1/silences", s.listSilences)
 	s.mux.HandleFunc("POST /api/v1/silences", s.createSilence)
@@ -192,12 +204,26 @@ func (s *Server) rates(w http.ResponseWriter, r *http.Request) {
 	for i, p := range pts {
 		resp.Points[i] = ratePoint{T: p.T.Format(time.RFC3339), Events: p.Events}
 	}
+	if s.deps.Expectations != nil && q.Clock == storage.Arrival {
+		bands, err := s.deps.Expectations.Bands(r.Context(), q)
+		if err != nil {
+			s.deps.Log.Warn("expectations query failed", "err", err)
+			writeError(w, http.StatusServiceUnavailable, errors.New("store unavailable"))
+			return
+		}
+		for _, b := range bands {
+			if b.I >= 0 && b.I < int64(len(resp.Points)) {
+				p := &resp.Points[b.I]
+				p.Expected, p.Lower, p.Upper = round2(b.Expected), round2(b.Lower), round2(b.Upper)
+			}
+		}
+	}
 	writeJSON(w, resp)
 }
 
 func (s *Server) parseRateQuery(r *http.Request) (storage.RateQuery, error) {
 	v := r.URL.Query()
-	q := storage.RateQuery{Tenant: v.Get("tenant"), Source: v.Get("source"), Step: s.cfg.Bucket}
+	q := storage.RateQuery{Tenant: v.Get("tenant"), Source: v.Get("source")}
 	if q.Tenant == "" || q.Source == "" {
 		return q, errors.New("tenant and source are required")
 	}
@@ -205,27 +231,37 @@ func (s *Server) parseRateQuery(r *http.Request) (storage.RateQuery, error) {
 	if q.Clock, err = storage.ParseClock(v.Get("clock")); err != nil {
 		return q, err
 	}
-	if st := v.Get("step"); st != "" {
-		if q.Step, err = time.ParseDuration(st); err != nil {
-			return q, fmt.Errorf("step: %w", err)
-		}
-	}
-	if q.Step < s.cfg.Bucket || q.Step%s.cfg.Bucket != 0 {
-		return q, fmt.Errorf("step %s must be a multiple of the bucket width %s", q.Step, s.cfg.Bucket)
-	}
-	q.To = time.Now().UTC()
-	if t := v.Get("to"); t != "" {
-		if q.To, err = time.Parse(time.RFC3339, t); err != nil {
-			return q, fmt.Errorf("to: want RFC 3339: %w", err)
-		}
-	}
-	q.From = q.To.Add(-time.Hour)
-	if f := v.Get("from"); f != "" {
-		if q.From, err = time.Parse(time.RFC3339, f); err != nil {
-			return q, fmt.Errorf("from: want RFC 3339: %w", err)
-		}
+	if q.From, q.To, q.Step, err = s.parseWindow(v); err != nil {
+		return q, err
 	}
 	return q, q.Validate()
+}
+
+// parseWindow reads from, to (RFC 3339; default the last hour) and step (a
+// multiple of the bucket width; default the bucket width).
+func (s *Server) parseWindow(v url.Values) (from, to time.Time, step time.Duration, err error) {
+	step = s.cfg.Bucket
+	if st := v.Get("step"); st != "" {
+		if step, err = time.ParseDuration(st); err != nil {
+			return from, to, step, fmt.Errorf("step: %w", err)
+		}
+	}
+	if step < s.cfg.Bucket || step%s.cfg.Bucket != 0 {
+		return from, to, step, fmt.Errorf("step %s must be a multiple of the bucket width %s", step, s.cfg.Bucket)
+	}
+	to = time.Now().UTC()
+	if t := v.Get("to"); t != "" {
+		if to, err = time.Parse(time.RFC3339, t); err != nil {
+			return from, to, step, fmt.Errorf("to: want RFC 3339: %w", err)
+		}
+	}
+	from = to.Add(-time.Hour)
+	if f := v.Get("from"); f != "" {
+		if from, err = time.Parse(time.RFC3339, f); err != nil {
+			return from, to, step, fmt.Errorf("from: want RFC 3339: %w", err)
+		}
+	}
+	return from, to, step, nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -33,6 +33,9 @@ type Store interface {
 	DetectProgress(ctx context.Context, shard, shards int) (storage.DetectProgress, bool, error)
 	BatchAlerts(ctx context.Context, shard, shards int, seq uint64) ([]storage.Alert, error)
 	Silences(ctx context.Context) ([]storage.Silence, error)
+	// WriteExpectations records what was expected of each stream in the
+	// judged buckets: the band of the rates API and the coverage API.
+	WriteExpectations(ctx context.Context, xs []storage.Expectation) error
 }
 
 // Sink is the alert topic.
@@ -133,14 +136,16 @@ type Detector struct {
 	metrics *metrics
 	log     *slog.Logger
 
-	seq      uint64 // last stored step
-	judged   int64  // every bucket ending at or before this is judged (Unix seconds)
-	degraded bool   // a pipeline.degraded is outstanding
-	beatAt   time.Time
-	coverage coverage
-	silences []storage.Silence // maintenance windows, reloaded every step
-	planned  map[string]bool   // open gaps inside a maintenance window
-	quiet    map[string]bool   // open gaps rolled up into an input-quiet alert
+	seq       uint64 // last stored step
+	behind    bool   // the last tick judged less than the watermark allowed (catching up)
+	stepCells int64  // maxStepCells, smaller in tests
+	judged    int64  // every bucket ending at or before this is judged (Unix seconds)
+	degraded  bool   // a pipeline.degraded is outstanding
+	beatAt    time.Time
+	coverage  coverage
+	silences  []storage.Silence // maintenance windows, reloaded every step
+	planned   map[string]bool   // open gaps inside a maintenance window
+	quiet     map[string]bool   // open gaps rolled up into an input-quiet alert
 
 	mu      sync.Mutex
 	ready   bool
@@ -179,12 +184,13 @@ func New(cfg Config, deps Deps) (*Detector, error) {
 	ec := e.Config()
 	return &Detector{
 		cfg: cfg, deps: deps, engine: e, width: int64(ec.Bucket / time.Second),
-		metrics:  newMetrics(deps.Registry),
-		log:      deps.Log.With("component", "detect", "shard", ec.Shard, "shards", ec.Shards),
-		streams:  map[streamKey]StreamStatus{},
-		coverage: coverage{rules: cfg.Coverage, missing: map[streamKey]bool{}},
-		planned:  map[string]bool{},
-		quiet:    map[string]bool{},
+		metrics:   newMetrics(deps.Registry),
+		log:       deps.Log.With("component", "detect", "shard", ec.Shard, "shards", ec.Shards),
+		streams:   map[streamKey]StreamStatus{},
+		coverage:  coverage{rules: cfg.Coverage, missing: map[streamKey]bool{}},
+		planned:   map[string]bool{},
+		quiet:     map[string]bool{},
+		stepCells: maxStepCells,
 	}, nil
 }
 
@@ -249,6 +255,9 @@ func (d *Detector) Run(ctx context.Context) error {
 	for {
 		if err := retry(ctx, d.log, "detection step", d.tick); err != nil {
 			return err
+		}
+		if d.behind && ctx.Err() == nil {
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -473,6 +482,11 @@ func (d *Detector) tick(ctx context.Context) error {
 	if unknown == "" {
 		to = max(d.judged, d.bucketOf(wm.Unix()))
 	}
+	// After an outage, catch up in steps of bounded size (counts and
+	// expectations in memory); Run goes on at once while behind.
+	span := max(1, d.stepCells/max(1, int64(d.engine.Streams())))
+	d.behind = to > d.judged+span*d.width
+	to = min(to, d.judged+span*d.width)
 	var alerts []storage.Alert
 	if to > d.judged {
 		counts, err := d.counts(ctx, d.judged, to)
@@ -480,6 +494,13 @@ func (d *Detector) tick(ctx context.Context) error {
 			return err
 		}
 		res := d.engine.Advance(time.Unix(to, 0), counts)
+		if xs := expectationsOf(res); len(xs) > 0 {
+			if err := retry(ctx, d.log, "storing expectations", func(ctx context.Context) error {
+				return d.deps.Store.WriteExpectations(ctx, xs)
+			}); err != nil || ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
 		d.track(res)
 		d.metrics.streams.Set(float64(d.engine.Streams()))
 		d.metrics.ignored.Add(float64(res.Ignored))
@@ -503,6 +524,25 @@ func (d *Detector) tick(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// maxStepCells bounds the stream-buckets one tick judges: a detector catching
+// up after an outage holds at most this many counts and expectations at once.
+const maxStepCells = 1_000_000
+
+// expectationsOf returns the judged buckets' expectations of the streams with
+// a baseline (not learning). A restarted detector judges the buckets after its
+// last stored step again and writes the same rows: readers count them once.
+func expectationsOf(res detect.Result) []storage.Expectation {
+	out := make([]storage.Expectation, 0, len(res.Expectations))
+	for _, x := range res.Expectations {
+		if x.State == "learning" {
+			continue
+		}
+		out = append(out, storage.Expectation{Tenant: x.Tenant, Source: x.Source, Bucket: x.Bucket.Unix(),
+			Expected: x.Expected, Lower: x.Lower, Upper: x.Upper, Observed: x.Observed, State: x.State})
+	}
+	return out
 }
 
 // step stores the alerts and the progress to judged, then publishes the

@@ -113,6 +113,19 @@ func TestDetectorFollowsTheWatermarkAndPublishesOnce(t *testing.T) {
 	require.Equal(t, "t/b", opened[0].Key)
 	require.Len(t, sink.ofType(TypePipelineHeartbeat), 3, "one heartbeat per minute of wall clock")
 
+	// What was expected is stored for the buckets judged live (not the replay).
+	bands, err := p.st.Bands(ctx, storage.RateQuery{Tenant: "t", Source: "b", Clock: storage.Arrival,
+		From: t0, To: t0.Add(40 * time.Minute), Step: time.Minute})
+	require.NoError(t, err)
+	observed := map[int64]uint64{}
+	for _, b := range bands {
+		require.InDelta(t, 300, b.Expected, 60, "bucket %d", b.I)
+		require.Less(t, b.Lower, b.Expected)
+		require.Greater(t, b.Upper, b.Expected)
+		observed[b.I] = b.Observed
+	}
+	require.Equal(t, map[int64]uint64{29: 300, 30: 0, 31: 0}, observed)
+
 	// The publication of the next step fails after it was stored: a restart
 	// publishes what is missing, and nothing twice.
 	sink.fail = true
@@ -361,4 +374,34 @@ func TestTrackRetired(t *testing.T) {
 	d.track(detect.Result{Expectations: []detect.Expectation{{Tenant: "a", Source: "back", Bucket: later, Observed: 1, State: "ok"}}})
 	require.Len(t, d.Streams("", ""), 1)
 	require.Equal(t, "back", d.Streams("", "")[0].Source)
+}
+
+// TestCatchUpInBoundedSteps: after an outage a tick judges at most stepCells
+// stream-buckets and says it is behind, until it has caught up; the outcome is
+// as if judged at once.
+func TestCatchUpInBoundedSteps(t *testing.T) {
+	ctx := context.Background()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := range 30 {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300, "b": 300})
+	}
+	sink := &fakeSink{}
+	d := newDetector(t, p, sink)
+	d.stepCells = 6 // 2 streams: 3 buckets a tick
+	for i := 30; i < 40; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300})
+	}
+	var ticks int
+	for ticks = 1; ; ticks++ {
+		before := d.judged
+		require.NoError(t, d.tick(ctx))
+		require.LessOrEqual(t, d.judged-before, int64(3*60))
+		if !d.behind {
+			break
+		}
+	}
+	require.Equal(t, 4, ticks, "10 buckets, 3 a tick")
+	require.Equal(t, t0.Add(39*time.Minute).Unix(), d.judged)
+	require.Len(t, sink.ofType(detect.TypeGapOpened), 1, "b's silence, once")
 }

@@ -23,6 +23,11 @@ func TestAlertConformance(t *testing.T) {
 	storetest.RunAlerts(t, s)
 }
 
+func TestExpectationConformance(t *testing.T) {
+	s, _ := servers.ClickHouse(t)
+	storetest.RunExpectations(t, s)
+}
+
 func TestMigrateIsIdempotent(t *testing.T) {
 	s, _ := servers.ClickHouse(t)
 	ctx := context.Background()
@@ -75,6 +80,32 @@ func TestRetentionDropsOldPartitions(t *testing.T) {
 	for _, p := range raw {
 		require.Zero(t, p.Events)
 	}
+}
+
+// Expectations are kept RetentionDays by the day of their bucket, whenever
+// they were written.
+func TestRetentionDropsOldExpectations(t *testing.T) {
+	s, cfg := servers.ClickHouse(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	old := now.AddDate(0, 0, -cfg.RetentionDays-2).Truncate(time.Hour)
+	recent := now.AddDate(0, 0, -cfg.RetentionDays+1).Truncate(time.Hour)
+	x := func(at time.Time) storage.Expectation {
+		return storage.Expectation{Tenant: "acme", Source: "fw", Bucket: at.Unix(), Expected: 3, Lower: 1, Upper: 5, Observed: 2, State: "ok"}
+	}
+	require.NoError(t, s.WriteExpectations(ctx, []storage.Expectation{x(old), x(recent)}))
+	bands := func(at time.Time) []storage.Band {
+		t.Helper()
+		b, err := s.Bands(ctx, storage.RateQuery{Tenant: "acme", Source: "fw", From: at, To: at.Add(time.Hour), Step: time.Hour})
+		require.NoError(t, err)
+		return b
+	}
+	require.Len(t, bands(old), 1)
+	n, err := s.EnforceRetention(ctx, now)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the old bucket's day")
+	require.Empty(t, bands(old))
+	require.Equal(t, []storage.Band{{I: 0, Expected: 3, Lower: 1, Upper: 5, Observed: 2, Buckets: 1}}, bands(recent))
 }
 
 func TestFeaturesOf(t *testing.T) {

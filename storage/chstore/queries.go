@@ -56,6 +56,34 @@ HAVING argMax(deleted, version) = 0
 ORDER BY min(created_at) DESC, id
 LIMIT ?`
 
-	qPartitions    = `SELECT DISTINCT table, partition_id FROM system.parts WHERE database = ? AND active AND table IN ('counts', 'counts_hourly')`
+	qInsertExpectations = `INSERT INTO {db}.expectations (day, tenant, source, bucket, expected, lower, upper, observed, state)`
+
+	// One stream's expectations summed per step. The inner query keeps one row
+	// per bucket (a restarted or replicated detector stores the same rows
+	// again), so each bucket counts once.
+	qBands = `SELECT toInt64(intDiv(toInt64(toUInt32(b)) - ?, ?)) AS i, sum(e), sum(l), sum(u), toUInt64(sum(o)), toUInt32(count())
+FROM (
+	SELECT bucket AS b, any(expected) AS e, any(lower) AS l, any(upper) AS u, any(observed) AS o
+	FROM {db}.expectations
+	WHERE tenant = ? AND source = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
+	GROUP BY bucket
+)
+GROUP BY i
+ORDER BY i`
+
+	// Every source of one tenant, as qBands, in source then step order; the
+	// LIMIT bounds what one answer can hold (see Store.Coverage).
+	qCoverage = `SELECT s, toInt64(intDiv(toInt64(toUInt32(b)) - ?, ?)) AS i, sum(e), sum(l), sum(u), toUInt64(sum(o)), toUInt32(count())
+FROM (
+	SELECT source AS s, bucket AS b, any(expected) AS e, any(lower) AS l, any(upper) AS u, any(observed) AS o
+	FROM {db}.expectations
+	WHERE tenant = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
+	GROUP BY source, bucket
+)
+GROUP BY s, i
+ORDER BY s, i
+LIMIT ?`
+
+	qPartitions    = `SELECT DISTINCT table, partition_id FROM system.parts WHERE database = ? AND active AND table IN ('counts', 'counts_hourly', 'expectations')`
 	qDropPartition = `ALTER TABLE {db}.{table} DROP PARTITION ID ?`
 )

@@ -138,6 +138,27 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 			`('s2', 'acme', 'fw', toDateTime(1763632800), toDateTime(1763636400), '', toDateTime(1763632100), 2, 1), `+
 			`('s1', 'x\' OR \'1\'=\'1', '', toDateTime(1763632800), toDateTime(1763640000), 'patch', toDateTime(1763632000), 3, 0)`)
 		add(db+"/qSilences", bindLiterals(t, q(qSilences), uint64(10)))
+		// Expectations: a replica's duplicate row, sources that sort otherwise
+		// than written, a hostile tenant; day is the bucket's day.
+		xday := "toDate('2025-11-20')"
+		exp := func(tenant, source string, bucket int64, e, l, u float64, o int, state string) string {
+			return fmt.Sprintf("(%s, %s, %s, toDateTime(%d), %g, %g, %g, %d, %s)", xday, literal(tenant), literal(source), bucket, e, l, u, o, literal(state))
+		}
+		add(db+"/qInsertExpectations", q(qInsertExpectations)+" VALUES "+strings.Join([]string{
+			exp("acme", "fw", from, 10.5, 5.25, 21, 9, "ok"),
+			exp("acme", "fw", from, 10.5, 5.25, 21, 9, "ok"),
+			exp("acme", "fw", from+60, 4, 2, 8, 0, "gap"),
+			exp("acme", "fw", from+300, 2, 1, 3, 2, "ok"),
+			exp("acme", "dns", from+60, 1, 0.5, 2, 1, "ok"),
+			exp("acme", "Zeta", from+120, 3, 1.5, 4.5, 3, "late"),
+			exp(`x' OR '1'='1`, "fw", from, 99, 1, 200, 5, "ok"),
+			exp("acme", "fw", from+600, 1000, 1000, 1000, 1000, "ok"), // the first bucket past the range
+		}, ", "))
+		add(db+"/qBands", bindLiterals(t, q(qBands), from, int64(120), "acme", "fw", from, from+600))
+		add(db+"/qBands hostile", bindLiterals(t, q(qBands), from, int64(120), `x' OR '1'='1`, "fw", from, from+600))
+		add(db+"/qCoverage", bindLiterals(t, q(qCoverage), from, int64(60), "acme", from, from+600, uint64(200_001)))
+		add(db+"/qCoverage limit", bindLiterals(t, q(qCoverage), from, int64(60), "acme", from, from+600, uint64(2)))
+		add(db+"/qCoverage hostile", bindLiterals(t, q(qCoverage), from, int64(60), `x' OR '1'='1`, from, from+600, uint64(200_001)))
 		add(db+"/qPartitions", bindLiterals(t, qPartitions, db)+" ORDER BY table")
 		add(db+"/qDropPartition", bindLiterals(t, strings.ReplaceAll(q(qDropPartition), "{table}", "counts"), "20261120"))
 		add(db+"/qOffsets after drop", q(qOffsets))
@@ -181,7 +202,17 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		require.Equal(t, "0\t5\n1\t7\n", results[db+"/qRatesRaw"])
 		require.Equal(t, "0\t12\n", results[db+"/qRatesHourly"])
 		require.Equal(t, "acme\tfirewall\t1763632800\t5\t[1,2,0,0,0,0,0,0,0,2]\nacme\tfirewall\t1763632860\t7\t[]\nx\\' OR \\'1\\'=\\'1\tfirewall\t1763632800\t1\t[]\n", results[db+"/qBucketCounts"]) // TabSeparated escapes quotes
-		require.Equal(t, "counts\t20261120\ncounts_hourly\t20261120\n", results[db+"/qPartitions"])
+		require.Equal(t, "counts\t20261120\ncounts_hourly\t20261120\nexpectations\t20251120\n", results[db+"/qPartitions"])
+		// Per 2-minute step, the duplicate counted once.
+		require.Equal(t, "0\t14.5\t7.25\t29\t9\t2\n2\t2\t1\t3\t2\t1\n", results[db+"/qBands"])
+		require.Equal(t, "0\t99\t1\t200\t5\t1\n", results[db+"/qBands hostile"])
+		require.Equal(t, "Zeta\t2\t3\t1.5\t4.5\t3\t1\n"+
+			"dns\t1\t1\t0.5\t2\t1\t1\n"+
+			"fw\t0\t10.5\t5.25\t21\t9\t1\n"+
+			"fw\t1\t4\t2\t8\t0\t1\n"+
+			"fw\t5\t2\t1\t3\t2\t1\n", results[db+"/qCoverage"])
+		require.Equal(t, "Zeta\t2\t3\t1.5\t4.5\t3\t1\ndns\t1\t1\t0.5\t2\t1\t1\n", results[db+"/qCoverage limit"])
+		require.Equal(t, "fw\t0\t99\t1\t200\t5\t1\n", results[db+"/qCoverage hostile"])
 		require.Equal(t, "2\t2025-11-20 10:30:00\t[4,0,1]\n", results[db+"/qDetectProgress"])
 		require.Equal(t, "id-g1-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\t0\t0\nid-g2-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\t0\t0\n", results[db+"/qBatchAlerts"])
 		require.Equal(t, "g1\tacme\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t1970-01-01 00:00:00\t10\t0\t10\t0\n"+

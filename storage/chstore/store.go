@@ -287,7 +287,8 @@ func (s *Store) BucketCounts(ctx context.Context, clock storage.Clock, from, to 
 // EnforceRetention drops the daily partitions older than the configured
 // retention (raw counts and rollup separately) and returns how many it dropped.
 // Progress rows age out with their day; a partition whose stored progress is
-// gone resumes from the Kafka-committed offset.
+// gone resumes from the Kafka-committed offset. Detection's expectations are
+// kept as long as raw counts, by the day of their bucket.
 func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (int, error) {
 	rows, err := s.conn.Query(ctx, qPartitions, s.cfg.Database)
 	if err != nil {
@@ -306,9 +307,14 @@ func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (int, error
 		if err != nil {
 			continue // not a partition gapwatch made
 		}
-		keep := s.cfg.RetentionDays
-		if p.table == "counts_hourly" {
+		var keep int
+		switch p.table {
+		case "counts", "expectations":
+			keep = s.cfg.RetentionDays
+		case "counts_hourly":
 			keep = s.cfg.RollupRetentionDays
+		default:
+			continue // qPartitions lists only the tables above
 		}
 		if day.Before(today.AddDate(0, 0, -keep)) {
 			old = append(old, p)

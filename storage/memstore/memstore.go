@@ -4,7 +4,11 @@
 package memstore
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +46,14 @@ type Store struct {
 	alerts   []storedAlert
 	progress map[shardID]storage.DetectProgress
 	silences map[string]storage.Silence
+
+	expectations map[stream]map[int64]expectation // by bucket start
+}
+
+// expectation is one stream's stored expectation in one bucket.
+type expectation struct {
+	expected, lower, upper float64
+	observed               uint64
 }
 
 // New returns a store that forgets buckets older than retention behind the newest
@@ -51,7 +63,7 @@ func New(retention time.Duration) *Store {
 		retention = 24 * time.Hour
 	}
 	return &Store{retention: retention, counts: map[stream]map[slot]*tally{}, offsets: map[partition]storage.Offset{},
-		progress: map[shardID]storage.DetectProgress{}}
+		progress: map[shardID]storage.DetectProgress{}, expectations: map[stream]map[int64]expectation{}}
 }
 
 // Write adds a batch atomically.
@@ -92,8 +104,8 @@ func (s *Store) Write(_ context.Context, b storage.Batch) error {
 	return nil
 }
 
-// evictLocked drops buckets behind the retention window, at most once per
-// minute of progress so that a write stays cheap.
+// evictLocked drops buckets (counts and expectations) behind the retention
+// window, at most once per minute of progress so that a write stays cheap.
 func (s *Store) evictLocked() {
 	if s.newest-s.evicted < 60 {
 		return
@@ -108,6 +120,16 @@ func (s *Store) evictLocked() {
 		}
 		if len(m) == 0 {
 			delete(s.counts, st)
+		}
+	}
+	for st, m := range s.expectations {
+		for b := range m {
+			if b < cutoff {
+				delete(m, b)
+			}
+		}
+		if len(m) == 0 {
+			delete(s.expectations, st)
 		}
 	}
 }
@@ -154,6 +176,114 @@ func (s *Store) BucketCounts(_ context.Context, clock storage.Clock, from, to ti
 			if k.clock == clock && k.bucket >= from.Unix() && k.bucket < to.Unix() {
 				out = append(out, storage.StreamCount{Tenant: st.tenant, Source: st.source, Bucket: k.bucket, Events: v.events, Lateness: v.late})
 			}
+		}
+	}
+	return out, nil
+}
+
+// WriteExpectations stores xs atomically. A row for a stream and bucket
+// already held replaces it (a restarted detector writes the same rows again).
+// Like counts, expectations move the retention window and are forgotten
+// behind it.
+func (s *Store) WriteExpectations(_ context.Context, xs []storage.Expectation) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range xs {
+		st := stream{x.Tenant, x.Source}
+		m := s.expectations[st]
+		if m == nil {
+			m = map[int64]expectation{}
+			s.expectations[st] = m
+		}
+		m[x.Bucket] = expectation{expected: x.Expected, lower: x.Lower, upper: x.Upper, observed: x.Observed}
+		if x.Bucket > s.newest {
+			s.newest = x.Bucket
+		}
+	}
+	s.evictLocked()
+	return nil
+}
+
+// bandsLocked sums the expectations of m in the steps of q, sorted by step.
+func bandsLocked(m map[int64]expectation, q storage.RateQuery) []storage.Band {
+	start, n := q.Steps()
+	step := int64(q.Step / time.Second)
+	end := start + int64(n)*step
+	byStep := map[int64]*storage.Band{}
+	for b, x := range m {
+		if b < start || b >= end {
+			continue
+		}
+		i := (b - start) / step
+		band := byStep[i]
+		if band == nil {
+			band = &storage.Band{I: i}
+			byStep[i] = band
+		}
+		band.Expected += x.expected
+		band.Lower += x.lower
+		band.Upper += x.upper
+		band.Observed += x.observed
+		band.Buckets++
+	}
+	if len(byStep) == 0 {
+		return nil
+	}
+	out := make([]storage.Band, 0, len(byStep))
+	for _, b := range byStep {
+		out = append(out, *b)
+	}
+	slices.SortFunc(out, func(a, b storage.Band) int { return cmp.Compare(a.I, b.I) })
+	return out
+}
+
+// Bands returns q's stream's expectations summed per step of q, for the steps
+// that have any, as the ClickHouse store does; none for the event clock.
+func (s *Store) Bands(_ context.Context, q storage.RateQuery) ([]storage.Band, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	if q.Clock != storage.Arrival {
+		return nil, nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return bandsLocked(s.expectations[stream{q.Tenant, q.Source}], q), nil
+}
+
+// Coverage returns the bands of every source of q.Tenant with expectations in
+// the steps of q, sorted by source then step, as the ClickHouse store does:
+// more than storage.MaxCoverageCells sources × steps is refused.
+func (s *Store) Coverage(_ context.Context, q storage.CoverageQuery) ([]storage.SourceBand, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	rq := q.Rate("")
+	_, steps := rq.Steps()
+	s.mu.RLock()
+	bySource := map[string][]storage.Band{}
+	for st, m := range s.expectations {
+		if st.tenant != q.Tenant {
+			continue
+		}
+		if bands := bandsLocked(m, rq); len(bands) > 0 {
+			bySource[st.source] = bands
+		}
+	}
+	s.mu.RUnlock()
+	if len(bySource)*steps > storage.MaxCoverageCells {
+		return nil, fmt.Errorf("%w: coverage of %d sources × %d steps is more than %d cells: narrow the range or widen the step",
+			storage.ErrBadQuery, len(bySource), steps, storage.MaxCoverageCells)
+	}
+	sources := make([]string, 0, len(bySource))
+	for src := range bySource {
+		sources = append(sources, src)
+	}
+	slices.SortFunc(sources, strings.Compare)
+	var out []storage.SourceBand
+	for _, src := range sources {
+		for _, b := range bySource[src] {
+			out = append(out, storage.SourceBand{Source: src, Band: b})
 		}
 	}
 	return out, nil
