@@ -64,6 +64,8 @@ type Detect struct {
 	AlertPartitions    int           `yaml:"alert_partitions"` // partitions of a created alert topic; default 3
 	// Coverage lists the sources tenants must send (coverage.missing when absent).
 	Coverage []live.CoverageRule `yaml:"coverage"`
+	// TenantLabels labels tenants for coverage rules that select by label.
+	TenantLabels map[string][]string `yaml:"tenant_labels"`
 }
 
 // Live returns the detect role's configuration.
@@ -77,7 +79,7 @@ func (c Config) Live() live.Config {
 		},
 		Topics:   c.Ingest.Topics,
 		Interval: d.Interval, Delay: d.Delay, History: d.History, MaxLag: d.MaxLag, Heartbeat: d.Heartbeat,
-		Coverage: d.Coverage,
+		Coverage: d.Coverage, TenantLabels: d.TenantLabels,
 	}
 }
 

@@ -69,14 +69,16 @@ func TestBadConfiguration(t *testing.T) {
 		yaml string
 		env  map[string]string
 	}{
-		"unknown key":        {yaml: "kafak: {brokers: [x]}"},
-		"bad store":          {env: map[string]string{"GAPWATCH_STORE": "postgres"}},
-		"bad bucket":         {env: map[string]string{"GAPWATCH_BUCKET": "7s"}},
-		"unparsable bucket":  {env: map[string]string{"GAPWATCH_BUCKET": "soon"}},
-		"injected database":  {env: map[string]string{"GAPWATCH_CLICKHOUSE_DATABASE": "x; DROP TABLE y"}},
-		"bad field format":   {yaml: "ingest: {fields: {format: xml}}"},
-		"write vs rebalance": {yaml: "ingest: {write_timeout: 2m, rebalance_timeout: 1m}"},
-		"retire too soon":    {yaml: "detect: {resolve_after: 2h, retire_after: 90m}"},
+		"unknown key":          {yaml: "kafak: {brokers: [x]}"},
+		"bad store":            {env: map[string]string{"GAPWATCH_STORE": "postgres"}},
+		"bad bucket":           {env: map[string]string{"GAPWATCH_BUCKET": "7s"}},
+		"unparsable bucket":    {env: map[string]string{"GAPWATCH_BUCKET": "soon"}},
+		"injected database":    {env: map[string]string{"GAPWATCH_CLICKHOUSE_DATABASE": "x; DROP TABLE y"}},
+		"bad field format":     {yaml: "ingest: {fields: {format: xml}}"},
+		"write vs rebalance":   {yaml: "ingest: {write_timeout: 2m, rebalance_timeout: 1m}"},
+		"retire too soon":      {yaml: "detect: {resolve_after: 2h, retire_after: 90m}"},
+		"empty label":          {yaml: "detect: {tenant_labels: {acme: [prod, '']}}"},
+		"rule without tenants": {yaml: "detect: {coverage: [{sources: [edr]}]}"},
 	} {
 		_, err := config.Load(write(c.yaml), env(c.env))
 		require.Error(t, err, name)

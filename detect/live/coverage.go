@@ -22,6 +22,9 @@ const TypeCoverageMissing = "io.gapwatch.coverage.missing"
 type CoverageRule struct {
 	// Tenants the rule applies to; "*" means every tenant the detector has seen.
 	Tenants []string `yaml:"tenants"`
+	// Labels selects tenants too: those that carry all of them in
+	// Config.TenantLabels (seen or not).
+	Labels  []string `yaml:"labels"`
 	Sources []string `yaml:"sources"`
 	// MaxSilence is how long a required source may be absent. Default 1h.
 	MaxSilence time.Duration `yaml:"max_silence"`
@@ -31,8 +34,10 @@ type CoverageRule struct {
 func ValidateCoverage(rules []CoverageRule) error {
 	for i, r := range rules {
 		switch {
-		case len(r.Tenants) == 0 || len(r.Sources) == 0:
-			return fmt.Errorf("detect: coverage rule %d needs tenants and sources", i+1)
+		case len(r.Tenants) == 0 && len(r.Labels) == 0 || len(r.Sources) == 0:
+			return fmt.Errorf("detect: coverage rule %d needs sources, and tenants or labels", i+1)
+		case slices.Contains(r.Labels, ""):
+			return fmt.Errorf("detect: coverage rule %d names an empty label", i+1)
 		case r.MaxSilence < 0:
 			return fmt.Errorf("detect: coverage rule %d: max_silence must not be negative", i+1)
 		case slices.Contains(r.Sources, "") || slices.Contains(r.Tenants, ""):
@@ -45,6 +50,7 @@ func ValidateCoverage(rules []CoverageRule) error {
 // coverage is the policy's state: the holes already reported.
 type coverage struct {
 	rules   []CoverageRule
+	labels  map[string][]string // tenant → labels
 	missing map[streamKey]bool
 	since   int64 // start of the history watched: a never-seen source is absent since then
 }
@@ -80,6 +86,9 @@ func (d *Detector) checkCoverage(judged int64) []storage.Alert {
 				tenants = append(tenants, t)
 			}
 		}
+		tenants = append(tenants, cv.labelled(r.Labels)...)
+		slices.Sort(tenants)
+		tenants = slices.Compact(tenants)
 		for _, tenant := range tenants {
 			for _, source := range r.Sources {
 				if !d.engine.OwnsStream(tenant, source) {
@@ -98,6 +107,22 @@ func (d *Detector) checkCoverage(judged int64) []storage.Alert {
 			}
 		}
 	}
+	return out
+}
+
+// labelled returns the tenants that carry every one of labels, sorted; none
+// for no labels.
+func (cv *coverage) labelled(labels []string) []string {
+	if len(labels) == 0 {
+		return nil
+	}
+	var out []string
+	for tenant, have := range cv.labels {
+		if !slices.ContainsFunc(labels, func(l string) bool { return !slices.Contains(have, l) }) {
+			out = append(out, tenant)
+		}
+	}
+	slices.Sort(out)
 	return out
 }
 

@@ -73,6 +73,8 @@ type Config struct {
 	Heartbeat time.Duration
 	// Coverage is the policy of required sources.
 	Coverage []CoverageRule
+	// TenantLabels gives tenants labels that coverage rules can select them by.
+	TenantLabels map[string][]string
 }
 
 func (c Config) withDefaults() Config {
@@ -113,6 +115,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("detect: max_lag %s must be at least the interval %s", c.MaxLag, c.Interval)
 	case c.Heartbeat < time.Second:
 		return fmt.Errorf("detect: heartbeat must be at least 1s, got %s", c.Heartbeat)
+	}
+	for tenant, labels := range c.TenantLabels {
+		if tenant == "" || slices.Contains(labels, "") {
+			return errors.New("detect: tenant_labels must not name an empty tenant or label")
+		}
 	}
 	return ValidateCoverage(c.Coverage)
 }
@@ -187,7 +194,7 @@ func New(cfg Config, deps Deps) (*Detector, error) {
 		metrics:   newMetrics(deps.Registry),
 		log:       deps.Log.With("component", "detect", "shard", ec.Shard, "shards", ec.Shards),
 		streams:   map[streamKey]StreamStatus{},
-		coverage:  coverage{rules: cfg.Coverage, missing: map[streamKey]bool{}},
+		coverage:  coverage{rules: cfg.Coverage, labels: cfg.TenantLabels, missing: map[streamKey]bool{}},
 		planned:   map[string]bool{},
 		quiet:     map[string]bool{},
 		stepCells: maxStepCells,

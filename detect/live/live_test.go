@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"slices"
 	"testing"
 	"time"
 
@@ -404,4 +405,37 @@ func TestCatchUpInBoundedSteps(t *testing.T) {
 	require.Equal(t, 4, ticks, "10 buckets, 3 a tick")
 	require.Equal(t, t0.Add(39*time.Minute).Unix(), d.judged)
 	require.Len(t, sink.ofType(detect.TypeGapOpened), 1, "b's silence, once")
+}
+
+// TestCoverageByTenantLabel: a rule selects the tenants that carry all its
+// labels, seen or not.
+func TestCoverageByTenantLabel(t *testing.T) {
+	ctx := context.Background()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := range 10 {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300})
+	}
+	sink := &fakeSink{}
+	d, err := New(Config{Engine: detect.Config{Workers: 2}, Topics: []string{"logs"}, Delay: time.Second,
+		Coverage: []CoverageRule{
+			{Labels: []string{"prod"}, Sources: []string{"edr"}, MaxSilence: time.Minute},
+			{Labels: []string{"prod", "eu"}, Sources: []string{"a", "dns"}, MaxSilence: time.Minute},
+		},
+		TenantLabels: map[string][]string{"t": {"prod", "eu"}, "u": {"prod"}, "v": {"dev", "eu"}}},
+		Deps{Store: p.st, Sink: sink, Input: oneTopic{}, Now: func() time.Time { return p.now }})
+	require.NoError(t, err)
+	require.NoError(t, d.recover(ctx))
+	require.NoError(t, d.warmUp(ctx))
+	p.minute(t, t0.Add(10*time.Minute), map[string]uint64{"a": 300})
+	require.NoError(t, d.tick(ctx))
+	var keys []string
+	for _, a := range sink.ofType(TypeCoverageMissing) {
+		keys = append(keys, a.Key)
+	}
+	slices.Sort(keys)
+	require.Equal(t, []string{"t/dns", "t/edr", "u/edr"}, keys, "t/a arrives; v is not prod")
+
+	require.Error(t, ValidateCoverage([]CoverageRule{{Sources: []string{"edr"}}}), "no tenants, no labels")
+	require.Error(t, ValidateCoverage([]CoverageRule{{Labels: []string{""}, Sources: []string{"edr"}}}))
 }
