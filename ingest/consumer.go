@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/gapwatch/gapwatch/internal/failpoint"
 	"github.com/gapwatch/gapwatch/storage"
 )
 
@@ -567,12 +568,12 @@ func (in *Ingester) flush(ctx context.Context, p *pending) error {
 	if len(p.batch.Offsets) == 0 {
 		return nil
 	}
-	hitFailpoint(failBeforeWrite)
+	failpoint.Hit(failBeforeWrite)
 	if err := in.write(ctx, p.batch); err != nil {
 		p.inflight, p.batch = p.batch, storage.Batch{}
 		return err
 	}
-	hitFailpoint(failAfterWrite)
+	failpoint.Hit(failAfterWrite)
 	in.stored(p.batch)
 	p.committed, p.batch = p.batch, storage.Batch{}
 	return nil
