@@ -500,8 +500,9 @@ func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counte
 		}
 		// Catching up on a backlog, counts merge over longer: fewer, larger
 		// writes (a stream's bucket is written once, not split over many
-		// flushes), until catchUpFlushes intervals or half the pending cap.
-		if waited++; waited < catchUpFlushes && counter.CatchingUp() && counter.Pending() < in.cfg.Limits.MaxPendingCells/2 {
+		// flushes), until catchUpFlushes intervals or an eighth of the pending cap
+		// (larger batches cost more memory than they save writes).
+		if waited++; waited < catchUpFlushes && counter.CatchingUp() && counter.Pending() < in.cfg.Limits.MaxPendingCells/8 {
 			continue
 		}
 		waited = 0

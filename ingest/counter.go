@@ -242,7 +242,7 @@ type cellKey struct {
 type arrivalCell struct {
 	key      cellKey
 	events   uint64
-	lateness [storage.LatenessBuckets]uint64
+	lateness [storage.LatenessBuckets]uint32 // one flush interval's events: far from overflowing
 }
 
 type eventCell struct {
@@ -460,13 +460,23 @@ func (c *Counter) Take() (storage.Batch, []DeadLetter) {
 
 	// The ids in cur stay valid until the next Take (see Streams.sweep).
 	b := storage.Batch{Counts: make([]storage.Count, 0, cur.len()), Offsets: make([]storage.Offset, 0, len(offsets))}
-	slab := make([]uint64, len(cur.arrival)*storage.LatenessBuckets) // one allocation for every histogram
+	// One allocation for every histogram, without their trailing zeros (most
+	// events fall in the first classes).
+	used := 0
+	for i := range cur.arrival {
+		used += histLen(&cur.arrival[i].lateness)
+	}
+	slab := make([]uint64, used)
 	c.streams.mu.RLock()
 	for i := range cur.arrival {
 		x := &cur.arrival[i]
 		tenant, source := c.streams.name(x.key.stream)
-		lat := slab[i*storage.LatenessBuckets : (i+1)*storage.LatenessBuckets : (i+1)*storage.LatenessBuckets]
-		copy(lat, x.lateness[:])
+		n := histLen(&x.lateness)
+		lat := slab[:n:n]
+		slab = slab[n:]
+		for j := range lat {
+			lat[j] = uint64(x.lateness[j])
+		}
 		b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Arrival,
 			Bucket: x.key.bucket, Events: x.events, Lateness: lat})
 	}
@@ -527,6 +537,15 @@ func (c *Counter) catchingUp() bool {
 		}
 	}
 	return false
+}
+
+// histLen is the length of h without its trailing zeros.
+func histLen(h *[storage.LatenessBuckets]uint32) int {
+	n := len(h)
+	for n > 0 && h[n-1] == 0 {
+		n--
+	}
+	return n
 }
 
 // Pending returns the number of counts waiting for the next Take.
