@@ -3,8 +3,8 @@ package live
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
