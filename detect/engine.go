@@ -141,6 +141,12 @@ type thresholds struct {
 	minLearned uint32  // buckets learned before a stream is judged
 	hold       int32   // healthy buckets before a gap resolves
 	retire     int64   // seconds without events before a stream is retired
+	// rhos are the drop CUSUMs' alternatives: the share of events kept under
+	// the configured drop fraction, and under a heavy drop (90 % lost), which
+	// a heavy loss crosses in far fewer blocks. Each runs at hDrop = h + ln 2
+	// (their false alarms add up to at most one test's).
+	rhos  [2]float64
+	hDrop float64
 }
 
 func newThresholds(c Config) thresholds {
@@ -163,8 +169,13 @@ func newThresholds(c Config) thresholds {
 		minLearned: 3,
 		hold:       int32(max(2, math.Ceil(c.ResolveAfter.Seconds()/w))),
 		retire:     int64(c.RetireAfter / time.Second),
+		rhos:       [2]float64{1 - c.DropFraction, heavyDrop},
+		hDrop:      h + math.Ln2,
 	}
 }
+
+// heavyDrop is the share of events kept in the heavy-drop alternative.
+const heavyDrop = 0.1
 
 // Expectation is a stream's judged bucket: what was expected and observed.
 type Expectation struct {

@@ -24,11 +24,9 @@ type stream struct {
 	zeroLogP  float64 // log P(all of the run empty | baseline)
 	zeroExp   float64
 
-	// Drop: a one-sided CUSUM of log-likelihood ratios "loss" vs "normal".
-	cus      float64
-	cusStart int64
-	cusExp   float64
-	cusObs   float64
+	// Drop: one-sided CUSUMs of log-likelihood ratios "loss" vs "normal",
+	// for the drop fraction and for a heavy drop (see thresholds.rhos).
+	cus [2]cusum
 	// The current block of the drop test: its first bucket and sums.
 	blkStart       int64
 	blkExp, blkObs float64
@@ -40,6 +38,26 @@ type stream struct {
 	late lateState
 
 	pending []pendingCount
+}
+
+// cusum is a one-sided CUSUM of log-likelihood ratios, with the start of its
+// current excursion and the expected and observed events since.
+type cusum struct {
+	v        float64
+	start    int64
+	exp, obs float64
+}
+
+// add accounts the ratio l of a block starting at from.
+func (c *cusum) add(l float64, from int64, exp, obs float64) {
+	if c.v == 0 && l > 0 {
+		c.start, c.exp, c.obs = from, 0, 0
+	}
+	c.v = math.Max(0, c.v+l)
+	if c.v > 0 {
+		c.exp += exp
+		c.obs += obs
+	}
 }
 
 type pendingCount struct {
@@ -198,35 +216,36 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		// rate trails every daily swing, and a gap would stop the profile from
 		// being learned (cold start protects against silence only).
 		seasonal := st.base.days >= 2
+		fired := -1 // the drop CUSUM over its threshold
 		if blockEnd && seasonal {
-			l := llrLoss(st.blkObs, st.blkExp, e.model.blockDispersion(&st.base), th.rho) / e.model.blockInflation(&st.base)
-			if st.cus == 0 && l > 0 {
-				st.cusStart, st.cusExp, st.cusObs = st.blkStart, 0, 0
-			}
-			st.cus = math.Max(0, st.cus+l)
-			if st.cus > 0 {
-				st.cusExp += st.blkExp
-				st.cusObs += st.blkObs
+			disp, infl := e.model.blockDispersion(&st.base), e.model.blockInflation(&st.base)
+			for i, rho := range th.rhos {
+				c := &st.cus[i]
+				c.add(llrLoss(st.blkObs, st.blkExp, disp, rho)/infl, st.blkStart, st.blkExp, st.blkObs)
+				if c.v > th.hDrop && fired < 0 {
+					fired = i
+				}
 			}
 		}
 		switch {
 		case st.zeroRun > 0 && st.zeroLogP < th.lnAlpha:
 			s.open(st, &st.vol, KindSilence, st.zeroStart, b, st.zeroExp, 0)
-			st.zeroRun, st.cus = 0, 0
+			st.zeroRun, st.cus = 0, [2]cusum{}
 			learn = false
 		case x > 0 && x <= partialSilence*mu && logLowerTailBound(x, mu, a) < th.lnAlpha:
 			// The stream stopped early in this bucket: almost all of it is
 			// already silent, which on a busy stream is as certain as an empty
 			// bucket. Opening now saves a bucket of latency.
 			s.open(st, &st.vol, KindSilence, b, b, mu, x)
-			st.zeroRun, st.cus = 0, 0
+			st.zeroRun, st.cus = 0, [2]cusum{}
 			learn = false
-		case st.cus > th.h:
-			s.open(st, &st.vol, KindDrop, st.cusStart, b, st.cusExp, st.cusObs)
-			st.zeroRun, st.cus = 0, 0
+		case fired >= 0:
+			c := &st.cus[fired]
+			s.open(st, &st.vol, KindDrop, c.start, b, c.exp, c.obs)
+			st.zeroRun, st.cus = 0, [2]cusum{}
 			learn = false
 		case st.zeroRun > 0 && st.zeroLogP < math.Log(th.anomalous),
-			seasonal && (lowerTail(x, mu, a) < th.anomalous || st.cus > th.h/2):
+			seasonal && (lowerTail(x, mu, a) < th.anomalous || st.cus[0].v > th.hDrop/2 || st.cus[1].v > th.hDrop/2):
 			learn = false // suspicious: judged, but not learned
 		}
 	}
@@ -301,7 +320,7 @@ func (s *shard) continueGap(st *stream, g *gap, b int64, x, mu, a float64, block
 	}
 	if s.step(st, g, b, ev, healthy, mu, x) {
 		st.vol = nil
-		st.zeroRun, st.cus = 0, 0
+		st.zeroRun, st.cus = 0, [2]cusum{}
 	}
 }
 
