@@ -368,7 +368,7 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 			return // ctx ended
 		}
 		n, err := in.apply(b, ps, counter)
-		caughtUp := f.done(b)
+		caughtUp := f.done(ctx, b)
 		if err != nil {
 			return // closed: the generation is ending
 		}

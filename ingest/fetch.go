@@ -61,7 +61,7 @@ func (f *fetcher) batch(ctx context.Context) (*kafka.Batch, error) {
 		b := f.conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: cfg.FetchMaxBytes, MaxWait: cfg.FetchMaxWait})
 		if err := b.Err(); err != nil {
 			b.Close()
-			f.handle(err)
+			f.handle(ctx, err)
 			continue
 		}
 		return b, nil
@@ -72,14 +72,14 @@ func (f *fetcher) batch(ctx context.Context) (*kafka.Batch, error) {
 // starts after the last record read (or past records the batch skipped, such
 // as compacted ones or transaction markers). It reports whether the partition
 // was caught up (the batch ended at the high-water mark).
-func (f *fetcher) done(b *kafka.Batch) (caughtUp bool) {
+func (f *fetcher) done(ctx context.Context, b *kafka.Batch) (caughtUp bool) {
 	err := b.Close()
 	f.next = max(f.next, b.Offset())
 	if errors.Is(err, kafka.RequestTimedOut) {
 		err = nil // an empty fetch: MaxWait passed without records
 	}
 	if err != nil {
-		f.handle(err)
+		f.handle(ctx, err)
 		return false
 	}
 	f.failures = 0
@@ -91,20 +91,22 @@ func (f *fetcher) lag(b *kafka.Batch) int64 { return max(0, b.HighWaterMark()-f.
 
 // handle reacts to a failed fetch: an offset out of range is looked into, any
 // other error drops the connection (the next fetch redials the leader).
-func (f *fetcher) handle(err error) {
-	if errors.Is(err, kafka.OffsetOutOfRange) && f.conn != nil {
-		first, last, oerr := f.conn.ReadOffsets()
-		if oerr == nil && f.next < first {
+func (f *fetcher) handle(ctx context.Context, err error) {
+	if errors.Is(err, kafka.OffsetOutOfRange) {
+		// The connection is of no use after this error: ask the cluster.
+		first, ferr := f.in.absoluteOffset(ctx, f.topic, f.partition, kafka.FirstOffset)
+		if ferr == nil && f.next < first {
 			// Retention deleted records before they were counted: they are
 			// lost to gapwatch. Say so loudly and go on from the oldest kept.
 			f.in.log.Error("records deleted by Kafka retention before ingest counted them; continuing from the oldest kept",
 				"topic", f.topic, "partition", f.partition, "from", f.next, "to", first, "lost_records", first-f.next)
 			f.in.metrics.lostRecords.WithLabelValues(f.topic).Add(float64(first - f.next))
 			f.next = first
+			f.close()
 			return
 		}
-		if oerr == nil {
-			err = fmt.Errorf("%w (partition holds offsets %d to %d)", err, first, last)
+		if ferr == nil {
+			err = fmt.Errorf("%w (the partition starts at offset %d)", err, first)
 		}
 	}
 	f.fail("fetching", err)
