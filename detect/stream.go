@@ -173,7 +173,7 @@ func (s *shard) retire(st *stream, at int64, rest []pendingCount, last int64) {
 
 // partialSilence is the largest share of its expectation a bucket may hold
 // and still open a silence on its own (see judge).
-const partialSilence = 0.25
+const partialSilence = 0.1
 
 // judge decides one bucket b with x events.
 func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuckets]uint64) {
