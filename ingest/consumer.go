@@ -361,7 +361,7 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 	ps.reject = ps.onReject
 	f := &fetcher{in: in, topic: topic, partition: partition, next: offset}
 	defer f.close()
-	lastRecord := time.Now() // or the last time the partition was found idle
+	lastRecord := time.Now()
 	for {
 		b, err := f.batch(ctx)
 		if err != nil {
@@ -378,8 +378,10 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 			lastRecord = now
 			in.metrics.messages.Add(float64(n))
 		} else if caughtUp && now.Sub(lastRecord) >= in.cfg.IdleAfter {
+			// Idle and caught up: the watermark follows the clock at every
+			// empty fetch (each fetch_max_wait), so a quiet partition holds
+			// detection back by well under a second, not by idle_after.
 			counter.Idle(topic, partition, f.next, now)
-			lastRecord = now
 		}
 	}
 }
