@@ -56,8 +56,8 @@ type Detect struct {
 	FalseAlarmsPerWeek float64       `yaml:"false_alarms_per_week"`
 	ResolveAfter       time.Duration `yaml:"resolve_after"`    // healthy time before a gap resolves; default 15m
 	RetireAfter        time.Duration `yaml:"retire_after"`     // silence after which a stream is forgotten; default 168h
-	Interval           time.Duration `yaml:"interval"`         // watermark poll; default 2s
-	Delay              time.Duration `yaml:"delay"`            // judge this far behind the watermark; default 2s
+	Interval           time.Duration `yaml:"interval"`         // watermark poll; default 1s
+	Delay              time.Duration `yaml:"delay"`            // judge this far behind the watermark; default 1s
 	History            time.Duration `yaml:"history"`          // history replayed at start-up; default 360h
 	MaxLag             time.Duration `yaml:"max_lag"`          // watermark lag that degrades the pipeline; default 5m
 	Heartbeat          time.Duration `yaml:"heartbeat"`        // pipeline.heartbeat period; default 1m

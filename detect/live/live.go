@@ -58,10 +58,10 @@ type Input interface {
 type Config struct {
 	Engine detect.Config
 	Topics []string // input topics
-	// Interval is how often the watermark is checked. Default 2s.
+	// Interval is how often the watermark is checked. Default 1s.
 	Interval time.Duration
 	// Delay holds judgement this long behind the watermark, for records whose
-	// timestamps are slightly out of order within a partition. Default 2s.
+	// timestamps are slightly out of order within a partition. Default 1s.
 	Delay time.Duration
 	// History is how much stored history rebuilds the baselines at start-up.
 	// Default 15 days (two weekly seasons and a day).
@@ -79,10 +79,10 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Interval == 0 {
-		c.Interval = 2 * time.Second
+		c.Interval = time.Second
 	}
 	if c.Delay == 0 {
-		c.Delay = 2 * time.Second
+		c.Delay = time.Second
 	}
 	if c.History == 0 {
 		c.History = 15 * 24 * time.Hour
