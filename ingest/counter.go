@@ -338,7 +338,8 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 	if c.closed {
 		return 0, ErrClosed
 	}
-	arrivalBucket := floorDiv(m.Arrival.Unix(), c.width) * c.width
+	width := time.Duration(c.width) * time.Second
+	arrivalBucket := storage.BucketStart(m.Arrival, width)
 	cur, epoch := c.cur, c.streams.epoch.Load()
 	var (
 		id   uint32
@@ -374,7 +375,7 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 		a := &cur.arrival[sl.arrivalIdx]
 		a.events++
 		a.lateness[storage.LatenessBucket(m.Arrival.Sub(t))]++
-		if eb := floorDiv(t.Unix(), c.width) * c.width; sl.eventIdx < 0 || sl.eventAt != eb {
+		if eb := storage.BucketStart(t, width); sl.eventIdx < 0 || sl.eventAt != eb {
 			sl.eventAt, sl.eventIdx = eb, cur.eventCell(cellKey{id, eb})
 		}
 		cur.event[sl.eventIdx].events++
@@ -396,32 +397,24 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 
 // arrivalCell returns the index of k's arrival cell, adding it if new.
 func (x *cells) arrivalCell(k cellKey) int32 {
-	j, ok := x.arrivalIdx[k]
-	if !ok {
-		j = int32(len(x.arrival))
-		x.arrival = append(x.arrival, arrivalCell{key: k})
-		x.arrivalIdx[k] = j
-	}
-	return j
+	return cellIndex(x.arrivalIdx, &x.arrival, k, func() arrivalCell { return arrivalCell{key: k} })
 }
 
 // eventCell returns the index of k's event cell, adding it if new.
 func (x *cells) eventCell(k cellKey) int32 {
-	j, ok := x.eventIdx[k]
-	if !ok {
-		j = int32(len(x.event))
-		x.event = append(x.event, eventCell{key: k})
-		x.eventIdx[k] = j
-	}
-	return j
+	return cellIndex(x.eventIdx, &x.event, k, func() eventCell { return eventCell{key: k} })
 }
 
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
+// cellIndex returns the index in *cs of k's cell, appending fresh() if idx
+// has none.
+func cellIndex[C any](idx map[cellKey]int32, cs *[]C, k cellKey, fresh func() C) int32 {
+	j, ok := idx[k]
+	if !ok {
+		j = int32(len(*cs))
+		*cs = append(*cs, fresh())
+		idx[k] = j
 	}
-	return q
+	return j
 }
 
 // Idle records that partition has delivered everything before next and nothing
