@@ -368,16 +368,18 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 			return // ctx ended
 		}
 		n, err := in.apply(b, ps, counter)
-		caughtUp := f.done(ctx, b)
+		lag, ok := f.done(ctx, b)
 		if err != nil {
 			return // closed: the generation is ending
 		}
-		counter.SetLag(topic, partition, f.lag(b))
+		if ok {
+			counter.SetLag(topic, partition, lag)
+		}
 		now := time.Now()
 		if n > 0 {
 			lastRecord = now
 			in.metrics.messages.Add(float64(n))
-		} else if caughtUp && now.Sub(lastRecord) >= in.cfg.IdleAfter {
+		} else if ok && lag == 0 && now.Sub(lastRecord) >= in.cfg.IdleAfter {
 			// Idle and caught up: the watermark follows the clock at every
 			// empty fetch (each fetch_max_wait), so a quiet partition holds
 			// detection back by well under a second, not by idle_after.

@@ -70,9 +70,10 @@ func (f *fetcher) batch(ctx context.Context) (*kafka.Batch, error) {
 
 // done settles a batch read up to where the caller stopped: the next fetch
 // starts after the last record read (or past records the batch skipped, such
-// as compacted ones or transaction markers). It reports whether the partition
-// was caught up (the batch ended at the high-water mark).
-func (f *fetcher) done(ctx context.Context, b *kafka.Batch) (caughtUp bool) {
+// as compacted ones or transaction markers). It returns how many records the
+// partition is behind its high-water mark (0: caught up); ok is false when the
+// fetch failed and the lag is unknown.
+func (f *fetcher) done(ctx context.Context, b *kafka.Batch) (lag int64, ok bool) {
 	err := b.Close()
 	f.next = max(f.next, b.Offset())
 	if errors.Is(err, kafka.RequestTimedOut) {
@@ -80,14 +81,11 @@ func (f *fetcher) done(ctx context.Context, b *kafka.Batch) (caughtUp bool) {
 	}
 	if err != nil {
 		f.handle(ctx, err)
-		return false
+		return 0, false
 	}
 	f.failures = 0
-	return f.next >= b.HighWaterMark()
+	return max(0, b.HighWaterMark()-f.next), true
 }
-
-// lag returns how many records the partition was behind after batch b.
-func (f *fetcher) lag(b *kafka.Batch) int64 { return max(0, b.HighWaterMark()-f.next) }
 
 // handle reacts to a failed fetch: an offset out of range is looked into, any
 // other error drops the connection (the next fetch redials the leader).
