@@ -668,7 +668,9 @@ func (d *Detector) track(res detect.Result) {
 	perMin := 60 / float64(d.width)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	var judged int64 // the latest bucket start judged in this step
 	for _, x := range res.Expectations {
+		judged = max(judged, x.Bucket.Unix())
 		k := streamKey{x.Tenant, x.Source}
 		s, ok := d.streams[k]
 		if !ok {
@@ -709,17 +711,14 @@ func (d *Detector) track(res detect.Result) {
 			d.streams[k] = s
 		}
 	}
-	d.forgetRetired(res)
+	d.forgetRetired(judged)
 }
 
 // forgetRetired drops, once per hour of judged time, the retired streams last
 // seen before the history a restart replays: the status map stays bounded by
-// the streams of that window, and a restart rebuilds the same map.
-func (d *Detector) forgetRetired(res detect.Result) {
-	var judged int64
-	for _, x := range res.Expectations {
-		judged = max(judged, x.Bucket.Unix())
-	}
+// the streams of that window, and a restart rebuilds the same map. judged is
+// the latest bucket start of the step (Unix seconds). d.mu is held.
+func (d *Detector) forgetRetired(judged int64) {
 	if judged < d.swept+3600 {
 		return
 	}

@@ -84,8 +84,14 @@ func (p *pipeline) minute(t *testing.T, at time.Time, counts map[string]uint64) 
 }
 
 func newDetector(t *testing.T, p *pipeline, sink Sink) *Detector {
-	d, err := New(Config{Engine: detect.Config{Workers: 2}, Topics: []string{"logs"}, Delay: time.Second},
-		Deps{Store: p.st, Sink: sink, Input: oneTopic{}, Now: func() time.Time { return p.now }})
+	return newDetectorWith(t, p, sink, func(*Config) {})
+}
+
+// newDetectorWith is newDetector with the test's configuration changed by set.
+func newDetectorWith(t *testing.T, p *pipeline, sink Sink, set func(*Config)) *Detector {
+	cfg := Config{Engine: detect.Config{Workers: 2}, Topics: []string{"logs"}, Delay: time.Second}
+	set(&cfg)
+	d, err := New(cfg, Deps{Store: p.st, Sink: sink, Input: oneTopic{}, Now: func() time.Time { return p.now }})
 	require.NoError(t, err)
 	require.NoError(t, d.recover(context.Background()))
 	require.NoError(t, d.warmUp(context.Background()))
@@ -201,12 +207,7 @@ func TestCoveragePolicy(t *testing.T) {
 		{Tenants: []string{"*"}, Sources: []string{"b"}, MaxSilence: 5 * time.Minute},
 	}
 	start := func() *Detector {
-		d, err := New(Config{Engine: detect.Config{Workers: 2}, Topics: []string{"logs"}, Delay: time.Second, Coverage: rules},
-			Deps{Store: p.st, Sink: sink, Input: oneTopic{}, Now: func() time.Time { return p.now }})
-		require.NoError(t, err)
-		require.NoError(t, d.recover(ctx))
-		require.NoError(t, d.warmUp(ctx))
-		return d
+		return newDetectorWith(t, p, sink, func(c *Config) { c.Coverage = rules })
 	}
 	d := start()
 	// b stops (it is sparse: no silence gap soon, but the policy allows 5 minutes).
@@ -417,16 +418,13 @@ func TestCoverageByTenantLabel(t *testing.T) {
 		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300})
 	}
 	sink := &fakeSink{}
-	d, err := New(Config{Engine: detect.Config{Workers: 2}, Topics: []string{"logs"}, Delay: time.Second,
-		Coverage: []CoverageRule{
+	d := newDetectorWith(t, p, sink, func(c *Config) {
+		c.Coverage = []CoverageRule{
 			{Labels: []string{"prod"}, Sources: []string{"edr"}, MaxSilence: time.Minute},
 			{Labels: []string{"prod", "eu"}, Sources: []string{"a", "dns"}, MaxSilence: time.Minute},
-		},
-		TenantLabels: map[string][]string{"t": {"prod", "eu"}, "u": {"prod"}, "v": {"dev", "eu"}}},
-		Deps{Store: p.st, Sink: sink, Input: oneTopic{}, Now: func() time.Time { return p.now }})
-	require.NoError(t, err)
-	require.NoError(t, d.recover(ctx))
-	require.NoError(t, d.warmUp(ctx))
+		}
+		c.TenantLabels = map[string][]string{"t": {"prod", "eu"}, "u": {"prod"}, "v": {"dev", "eu"}}
+	})
 	p.minute(t, t0.Add(10*time.Minute), map[string]uint64{"a": 300})
 	require.NoError(t, d.tick(ctx))
 	var keys []string
