@@ -246,8 +246,9 @@ type arrivalCell struct {
 }
 
 type eventCell struct {
-	key    cellKey
-	events uint64
+	key     cellKey
+	events  uint64
+	arrival int64 // the latest record timestamp among them, Unix seconds
 }
 
 // cells are the counts pending between two Takes.
@@ -340,6 +341,7 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 	}
 	width := time.Duration(c.width) * time.Second
 	arrivalBucket := storage.BucketStart(m.Arrival, width)
+	arrivalSec := m.Arrival.Unix()
 	cur, epoch := c.cur, c.streams.epoch.Load()
 	var (
 		id   uint32
@@ -378,7 +380,9 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 		if eb := storage.BucketStart(t, width); sl.eventIdx < 0 || sl.eventAt != eb {
 			sl.eventAt, sl.eventIdx = eb, cur.eventCell(cellKey{id, eb})
 		}
-		cur.event[sl.eventIdx].events++
+		e := &cur.event[sl.eventIdx]
+		e.events++
+		e.arrival = max(e.arrival, arrivalSec)
 	}
 	if len(s.rejects) > 0 {
 		dl := newDeadLetter(m, s.rejects, refused)
@@ -475,7 +479,8 @@ func (c *Counter) Take() (storage.Batch, []DeadLetter) {
 	}
 	for _, x := range cur.event {
 		tenant, source := c.streams.name(x.key.stream)
-		b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Event, Bucket: x.key.bucket, Events: x.events})
+		b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Event, Bucket: x.key.bucket, Events: x.events,
+			Arrival: x.arrival})
 	}
 	c.streams.mu.RUnlock()
 	for _, o := range offsets {

@@ -66,6 +66,18 @@ func TestCounterCountsBothClocks(t *testing.T) {
 	}, got)
 	require.Equal(t, []storage.Offset{{Topic: "logs", Partition: 2, Next: 11, ArrivalHW: arrival}}, b.Offsets)
 	require.Empty(t, take(c).Counts, "Take empties the counter")
+
+	// An event-clock count carries the latest arrival of its events (when
+	// late data came in); the arrival clock's none.
+	_, err = c.Apply(msgAt(2, 12, ct0.Add(10*time.Minute)), stage(cev("acme", "fw", ct0.Add(-50*time.Second))))
+	require.NoError(t, err)
+	_, err = c.Apply(msgAt(2, 13, ct0.Add(9*time.Minute)), stage(cev("acme", "fw", ct0.Add(-40*time.Second))))
+	require.NoError(t, err)
+	arrivals := map[storage.Clock]int64{}
+	for _, x := range take(c).Counts {
+		arrivals[x.Clock] = x.Arrival
+	}
+	require.Equal(t, map[storage.Clock]int64{storage.Arrival: 0, storage.Event: ct0.Add(10 * time.Minute).Unix()}, arrivals)
 }
 
 func TestCounterKeepsArrivalWatermark(t *testing.T) {

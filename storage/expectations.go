@@ -53,8 +53,11 @@ func (q CoverageQuery) Rate(source string) RateQuery {
 	return RateQuery{Tenant: q.Tenant, Source: source, Clock: Arrival, From: q.From, To: q.To, Step: q.Step}
 }
 
-// SourceBand is one source's Band in a coverage answer.
+// SourceBand is one source's Band in a coverage answer, with Received: the
+// events counted by event time in the step's buckets that had an expectation,
+// as stored now — late data that filled a hole after it was judged is in it.
 type SourceBand struct {
 	Source string
 	Band
+	Received uint64
 }

@@ -77,6 +77,11 @@ type Count struct {
 	// kept for the Arrival clock only (nil for Event). It may be shorter than
 	// LatenessBuckets: the missing classes are zero.
 	Lateness []uint64
+	// Arrival is the latest record timestamp (Unix seconds) among the events
+	// counted, for the Event clock (0 for Arrival, or unknown): it tells when
+	// late events of an old bucket arrived, so that detection can take them
+	// in at the same point on replay as live (see ArrivedQuery).
+	Arrival int64
 }
 
 // Offset is the progress of one Kafka partition: every record before Next is counted.

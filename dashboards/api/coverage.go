@@ -10,12 +10,15 @@ import (
 )
 
 // coveragePoint is one step of one stream: what detection expected, what
-// arrived, and the share of the expected that arrived (1 when next to
-// nothing was expected). All null where the stream had no baseline.
+// arrived by the time the step was judged (observed, arrival clock), what is
+// stored by event time now (received: late data that filled a hole counts),
+// and the share of the expected covered by the larger of the two (1 when next
+// to nothing was expected). All null where the stream had no baseline.
 type coveragePoint struct {
 	T        string   `json:"t"`
 	Expected *float64 `json:"expected"`
 	Observed *uint64  `json:"observed"`
+	Received *uint64  `json:"received"`
 	Share    *float64 `json:"share"`
 }
 
@@ -24,6 +27,7 @@ type coverageStream struct {
 	// Totals over the steps with a baseline.
 	Expected float64         `json:"expected_events"`
 	Observed uint64          `json:"observed_events"`
+	Received uint64          `json:"received_events"`
 	Share    *float64        `json:"share"`
 	Points   []coveragePoint `json:"points"`
 }
@@ -38,7 +42,7 @@ type coverageResponse struct {
 
 // coverage answers GET /api/v1/coverage?tenant=&from=&to=&step=: for every
 // source of the tenant that detection judged in the range, per step, the
-// share of the expected events that arrived.
+// share of the expected events that arrived, on time or late.
 func (s *Server) coverage(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Expectations == nil {
 		writeError(w, http.StatusServiceUnavailable, errors.New("coverage needs the detect role's expectations"))
@@ -69,10 +73,12 @@ func (s *Server) coverage(w http.ResponseWriter, r *http.Request) {
 	resp := coverageResponse{Tenant: q.Tenant, Step: step, From: q.From.UTC().Format(time.RFC3339),
 		To: q.To.UTC().Format(time.RFC3339), Streams: []coverageStream{}}
 	var cur *coverageStream
+	var covered []uint64 // by stream: the sum of its steps' max(observed, received)
 	for _, b := range bands {
 		if cur == nil || cur.Source != b.Source {
 			resp.Streams = append(resp.Streams, coverageStream{Source: b.Source, Points: make([]coveragePoint, n)})
 			cur = &resp.Streams[len(resp.Streams)-1]
+			covered = append(covered, 0)
 			for i := range cur.Points {
 				cur.Points[i].T = time.Unix(start+int64(i)*step, 0).UTC().Format(time.RFC3339)
 			}
@@ -81,14 +87,16 @@ func (s *Server) coverage(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		p := &cur.Points[b.I]
-		obs := b.Observed
-		p.Expected, p.Observed, p.Share = round2(b.Expected), &obs, share(b.Expected, b.Observed)
+		obs, recv := b.Observed, b.Received
+		p.Expected, p.Observed, p.Received, p.Share = round2(b.Expected), &obs, &recv, share(b.Expected, max(obs, recv))
 		cur.Expected += b.Expected
 		cur.Observed += b.Observed
+		cur.Received += b.Received
+		covered[len(resp.Streams)-1] += max(obs, recv)
 	}
 	for i := range resp.Streams {
 		st := &resp.Streams[i]
-		st.Share = share(st.Expected, st.Observed)
+		st.Share = share(st.Expected, covered[i])
 		st.Expected = *round2(st.Expected)
 	}
 	writeJSON(w, resp)

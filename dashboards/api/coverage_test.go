@@ -17,12 +17,20 @@ import (
 
 // TestBandsAndCoverage: the rates API shows the detector's stored band on the
 // arrival clock, and /api/v1/coverage the share of the expected events that
-// arrived, per source and step, null where there was no baseline.
+// arrived (on time, or late by event time), per source and step, null where
+// there was no baseline.
 func TestBandsAndCoverage(t *testing.T) {
 	st := memstore.New(0)
 	ctx := context.Background()
 	require.NoError(t, st.Write(ctx, storage.Batch{Counts: []storage.Count{
 		{Tenant: "acme", Source: "fw", Clock: storage.Arrival, Bucket: base.Unix(), Events: 9},
+		{Tenant: "acme", Source: "fw", Clock: storage.Event, Bucket: base.Unix(), Events: 9, Arrival: base.Unix() + 30},
+		{Tenant: "acme", Source: "dns", Clock: storage.Event, Bucket: base.Add(time.Minute).Unix(), Events: 4, Arrival: base.Unix() + 90},
+	}}))
+	// The hole of minute 1 is filled an hour later: received counts it, observed (as judged) does not.
+	require.NoError(t, st.Write(ctx, storage.Batch{Counts: []storage.Count{
+		{Tenant: "acme", Source: "fw", Clock: storage.Arrival, Bucket: base.Add(time.Hour).Unix(), Events: 8},
+		{Tenant: "acme", Source: "fw", Clock: storage.Event, Bucket: base.Add(time.Minute).Unix(), Events: 8, Arrival: base.Unix() + 3600},
 	}}))
 	exp := func(source string, minute int, expected float64, observed uint64, state string) storage.Expectation {
 		return storage.Expectation{Tenant: "acme", Source: source, Bucket: base.Add(time.Duration(minute) * time.Minute).Unix(),
@@ -53,12 +61,12 @@ func TestBandsAndCoverage(t *testing.T) {
 	code, body = get(t, srv.URL+"/api/v1/coverage?"+q.Encode())
 	require.Equal(t, http.StatusOK, code, body)
 	require.JSONEq(t, `{"tenant":"acme","step":120,"from":"2026-11-20T10:00:00Z","to":"2026-11-20T10:04:00Z","streams":[
-		{"source":"dns","expected_events":4,"observed_events":4,"share":1,"points":[
-			{"t":"2026-11-20T10:00:00Z","expected":4,"observed":4,"share":1},
-			{"t":"2026-11-20T10:02:00Z","expected":null,"observed":null,"share":null}]},
-		{"source":"fw","expected_events":20.2,"observed_events":9,"share":0.45,"points":[
-			{"t":"2026-11-20T10:00:00Z","expected":20,"observed":9,"share":0.45},
-			{"t":"2026-11-20T10:02:00Z","expected":0.2,"observed":0,"share":1}]}]}`, body)
+		{"source":"dns","expected_events":4,"observed_events":4,"received_events":4,"share":1,"points":[
+			{"t":"2026-11-20T10:00:00Z","expected":4,"observed":4,"received":4,"share":1},
+			{"t":"2026-11-20T10:02:00Z","expected":null,"observed":null,"received":null,"share":null}]},
+		{"source":"fw","expected_events":20.2,"observed_events":9,"received_events":17,"share":0.84,"points":[
+			{"t":"2026-11-20T10:00:00Z","expected":20,"observed":9,"received":17,"share":0.85},
+			{"t":"2026-11-20T10:02:00Z","expected":0.2,"observed":0,"received":0,"share":1}]}]}`, body)
 
 	for _, bad := range []string{"from=x", "step=90s", "step=1s"} {
 		code, _ = get(t, srv.URL+"/api/v1/coverage?tenant=acme&"+bad)

@@ -1,8 +1,11 @@
 package chstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gapwatch/gapwatch/storage"
@@ -114,7 +117,43 @@ func (s *Store) Coverage(ctx context.Context, q storage.CoverageQuery) ([]storag
 	if len(out) > storage.MaxCoverageCells || sources*steps > storage.MaxCoverageCells {
 		return nil, tooManyCells(len(out) > storage.MaxCoverageCells, sources, steps)
 	}
+	if len(out) > 0 {
+		if err := s.received(ctx, q.Tenant, start, step, lo, hi, out); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// received fills in the Received of out (sorted by source and step).
+func (s *Store) received(ctx context.Context, tenant string, start, step, lo, hi int64, out []storage.SourceBand) error {
+	rows, err := s.conn.Query(ctx, s.q(qCoverageReceived), start, step, tenant, lo, hi, tenant, lo, hi)
+	if err != nil {
+		return fmt.Errorf("querying coverage received: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			source string
+			i      int64
+			n      uint64
+		)
+		if err := rows.Scan(&source, &i, &n); err != nil {
+			return fmt.Errorf("reading coverage received: %w", err)
+		}
+		j, ok := slices.BinarySearchFunc(out, storage.SourceBand{Source: source, Band: storage.Band{I: i}}, cmpSourceBand)
+		if ok {
+			out[j].Received = n
+		}
+	}
+	return rows.Err()
+}
+
+func cmpSourceBand(a, b storage.SourceBand) int {
+	if c := strings.Compare(a.Source, b.Source); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.I, b.I)
 }
 
 func tooManyCells(truncated bool, sources, steps int) error {

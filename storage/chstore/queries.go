@@ -29,6 +29,11 @@ FROM {db}.counts
 WHERE tenant != '' AND clock = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
 GROUP BY tenant, source, b`
 
+	// Followed by one condition per span and the GROUP BY (Store.Arrived).
+	qArrived = `SELECT tenant, source, toInt64(toUInt32(bucket)), toInt64(toUInt32(arrival_hw)), toUInt64(sum(events))
+FROM {db}.counts
+WHERE tenant != '' AND clock = 1 AND arrival_hw >= toDateTime(?) AND arrival_hw < toDateTime(?) AND (`
+
 	qInsertAlerts = `INSERT INTO {db}.alerts (day, shard, shards, seq, pos, type, id, time, key, payload, gap_id, tenant, source, kind, started_at, detected_at, ended_at, expected, observed, missing, gap_seq, planned, suppressed, watermark, alert_offsets)`
 
 	qDetectProgress = `SELECT seq, watermark, alert_offsets FROM {db}.alerts WHERE type = '' AND shard = ? AND shards = ? ORDER BY seq DESC LIMIT 1`
@@ -83,6 +88,15 @@ FROM (
 GROUP BY s, i
 ORDER BY s, i
 LIMIT ?`
+
+	// The events counted by event time in the buckets of qCoverage's
+	// expectations, per source and step (Store.Coverage merges the two).
+	qCoverageReceived = `SELECT source, toInt64(intDiv(toInt64(toUInt32(bucket)) - ?, ?)) AS i, toUInt64(sum(events))
+FROM {db}.counts
+WHERE tenant = ? AND clock = 1 AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
+	AND (source, bucket) IN (
+		SELECT source, bucket FROM {db}.expectations WHERE tenant = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?))
+GROUP BY source, i`
 
 	qPartitions    = `SELECT DISTINCT table, partition_id FROM system.parts WHERE database = ? AND active AND table IN ('counts', 'counts_hourly', 'expectations')`
 	qDropPartition = `ALTER TABLE {db}.{table} DROP PARTITION ID ?`

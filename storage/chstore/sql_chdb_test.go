@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/gapwatch/gapwatch/storage"
 )
 
 // literal renders a bound argument as clickhouse-go does for these types.
@@ -113,6 +115,21 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 			`(`+day+`, 'x\' OR \'1\'=\'1', 'firewall', 0, toDateTime(1763632800), 1, [], '', 0, 0, toDateTime(0)),`+
 			`(`+day+`, '', '', 0, toDateTime(0), 0, [], 'logs', 3, 4242, toDateTime(1763632870))`)
 		add(db+"/qOffsets", q(qOffsets))
+		// Late event-clock rows: one arrived early, two later (one of them of a
+		// hostile tenant), one outside the span.
+		add(db+"/qInsertCounts late", q(qInsertCounts)+` VALUES `+
+			`(`+day+`, 'acme', 'firewall', 1, toDateTime(1763632860), 3, [], '', 0, 0, toDateTime(1763632900)),`+
+			`(`+day+`, 'acme', 'firewall', 1, toDateTime(1763632860), 4, [], '', 0, 0, toDateTime(1763636000)),`+
+			`(`+day+`, 'acme', 'firewall', 1, toDateTime(1763632920), 5, [], '', 0, 0, toDateTime(1763636000)),`+
+			`(`+day+`, 'acme', 'firewall', 1, toDateTime(1763636400), 6, [], '', 0, 0, toDateTime(1763636000)),`+
+			`(`+day+`, 'x\' OR \'1\'=\'1', 'firewall', 1, toDateTime(1763632860), 7, [], '', 0, 0, toDateTime(1763636000)),`+
+			`(`+day+`, 'acme', 'fw', 1, toDateTime(1763632860), 4, [], '', 0, 0, toDateTime(1763636000)),`+
+			`(`+day+`, 'acme', 'fw', 0, toDateTime(1763633400), 8, [], '', 0, 0, toDateTime(0)),`+
+			`(`+day+`, 'acme', 'fw', 1, toDateTime(1763632920), 9, [], '', 0, 0, toDateTime(1763636000))`)
+		arrived, args := s.arrivedSQL(storage.ArrivedQuery{ArrivedFrom: 1763633000, ArrivedTo: 1763637000, Spans: []storage.StreamSpan{
+			{Tenant: "acme", Source: "firewall", From: 1763632800, To: 1763633400},
+			{Tenant: `x' OR '1'='1`, Source: "firewall", From: 1763632800, To: 1763633400}}})
+		add(db+"/qArrived", bindLiterals(t, arrived, args...)+" ORDER BY tenant, source, bucket")
 		from := int64(1763632800)
 		add(db+"/qRatesRaw", bindLiterals(t, q(qRatesRaw), from, int64(60), "acme", "firewall", uint8(0), from, from+600)+" ORDER BY i")
 		add(db+"/qRatesHourly", bindLiterals(t, q(qRatesHourly), from-from%3600, int64(3600), "acme", "firewall", uint8(0), from-from%3600, from-from%3600+7200))
@@ -158,6 +175,8 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		add(db+"/qBands hostile", bindLiterals(t, q(qBands), from, int64(120), `x' OR '1'='1`, "fw", from, from+600))
 		add(db+"/qCoverage", bindLiterals(t, q(qCoverage), from, int64(60), "acme", from, from+600, uint64(200_001)))
 		add(db+"/qCoverage limit", bindLiterals(t, q(qCoverage), from, int64(60), "acme", from, from+600, uint64(2)))
+		add(db+"/qCoverageReceived", bindLiterals(t, q(qCoverageReceived), from, int64(60), "acme", from, from+600, "acme", from, from+600)+" ORDER BY source, i")
+		add(db+"/qCoverageReceived hostile", bindLiterals(t, q(qCoverageReceived), from, int64(60), `x' OR '1'='1`, from, from+600, `x' OR '1'='1`, from, from+600))
 		add(db+"/qCoverage hostile", bindLiterals(t, q(qCoverage), from, int64(60), `x' OR '1'='1`, from, from+600, uint64(200_001)))
 		add(db+"/qPartitions", bindLiterals(t, qPartitions, db)+" ORDER BY table")
 		add(db+"/qDropPartition", bindLiterals(t, strings.ReplaceAll(q(qDropPartition), "{table}", "counts"), "20261120"))
@@ -201,6 +220,8 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		require.Equal(t, "logs\t3\t4242\t2025-11-20 10:01:10\n", results[db+"/qOffsets"])
 		require.Equal(t, "0\t5\n1\t7\n", results[db+"/qRatesRaw"])
 		require.Equal(t, "0\t12\n", results[db+"/qRatesHourly"])
+		require.Equal(t, "acme\tfirewall\t1763632860\t1763636000\t4\nacme\tfirewall\t1763632920\t1763636000\t5\n"+
+			"x\\' OR \\'1\\'=\\'1\tfirewall\t1763632860\t1763636000\t7\n", results[db+"/qArrived"])
 		require.Equal(t, "acme\tfirewall\t1763632800\t5\t[1,2,0,0,0,0,0,0,0,2]\nacme\tfirewall\t1763632860\t7\t[]\nx\\' OR \\'1\\'=\\'1\tfirewall\t1763632800\t1\t[]\n", results[db+"/qBucketCounts"]) // TabSeparated escapes quotes
 		require.Equal(t, "counts\t20261120\ncounts_hourly\t20261120\nexpectations\t20251120\n", results[db+"/qPartitions"])
 		// Per 2-minute step, the duplicate counted once.
@@ -213,6 +234,9 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 			"fw\t5\t2\t1\t3\t2\t1\n", results[db+"/qCoverage"])
 		require.Equal(t, "Zeta\t2\t3\t1.5\t4.5\t3\t1\ndns\t1\t1\t0.5\t2\t1\t1\n", results[db+"/qCoverage limit"])
 		require.Equal(t, "fw\t0\t99\t1\t200\t5\t1\n", results[db+"/qCoverage hostile"])
+		// Only the event clock, only buckets with an expectation (fw at +60 s, not +120 s).
+		require.Equal(t, "fw\t1\t4\n", results[db+"/qCoverageReceived"])
+		require.Equal(t, "", results[db+"/qCoverageReceived hostile"])
 		require.Equal(t, "2\t2025-11-20 10:30:00\t[4,0,1]\n", results[db+"/qDetectProgress"])
 		require.Equal(t, "id-g1-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\t0\t0\nid-g2-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\t0\t0\n", results[db+"/qBatchAlerts"])
 		require.Equal(t, "g1\tacme\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t1970-01-01 00:00:00\t10\t0\t10\t0\n"+

@@ -169,6 +169,9 @@ func (s *Store) Write(ctx context.Context, b storage.Batch) error {
 	for i, c := range b.Counts {
 		days[i], tenants[i], sources[i], clocks[i] = day, c.Tenant, c.Source, uint8(c.Clock)
 		buckets[i], events[i], lateness[i], arrivalHW[i] = time.Unix(c.Bucket, 0), c.Events, trimZeros(c.Lateness), zero
+		if c.Arrival > 0 {
+			arrivalHW[i] = time.Unix(c.Arrival, 0)
+		}
 	}
 	for j, o := range b.Offsets {
 		i := len(b.Counts) + j
@@ -353,4 +356,48 @@ func (s *Store) RunRetention(ctx context.Context, every time.Duration) error {
 // Exec runs one statement; for operators' tools and tests.
 func (s *Store) Exec(ctx context.Context, sql string, args ...any) error {
 	return s.conn.Exec(ctx, sql, args...)
+}
+
+// Arrived answers q: the event-clock rows of q's spans that arrived in
+// [q.ArrivedFrom, q.ArrivedTo), summed per stream, bucket and arrival second,
+// in no particular order. Each span is one parameterised condition.
+func (s *Store) Arrived(ctx context.Context, q storage.ArrivedQuery) ([]storage.Arrived, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	if len(q.Spans) == 0 || q.ArrivedFrom == q.ArrivedTo {
+		return nil, nil
+	}
+	sql, args := s.arrivedSQL(q)
+	rows, err := s.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("querying late arrivals: %w", err)
+	}
+	defer rows.Close()
+	var out []storage.Arrived
+	for rows.Next() {
+		var a storage.Arrived
+		if err := rows.Scan(&a.Tenant, &a.Source, &a.Bucket, &a.Arrival, &a.Events); err != nil {
+			return nil, fmt.Errorf("reading late arrivals: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// arrivedSQL returns Arrived's statement for q and its arguments.
+func (s *Store) arrivedSQL(q storage.ArrivedQuery) (string, []any) {
+	var sql strings.Builder
+	sql.WriteString(s.q(qArrived))
+	args := make([]any, 0, 2+4*len(q.Spans))
+	args = append(args, max(q.ArrivedFrom, 0), max(q.ArrivedTo, 0))
+	for i, sp := range q.Spans {
+		if i > 0 {
+			sql.WriteString(" OR ")
+		}
+		sql.WriteString("(tenant = ? AND source = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?))")
+		args = append(args, sp.Tenant, sp.Source, max(sp.From, 0), max(sp.To, 0))
+	}
+	sql.WriteString(")\nGROUP BY tenant, source, bucket, arrival_hw")
+	return sql.String(), args
 }

@@ -24,8 +24,9 @@ type slot struct {
 
 // tally is one stream's count in one slot, with its lateness histogram.
 type tally struct {
-	events uint64
-	late   [storage.LatenessBuckets]uint64
+	events  uint64
+	late    [storage.LatenessBuckets]uint64
+	arrived map[int64]uint64 // Event clock: events by their row's arrival second (Count.Arrival)
 }
 
 type partition struct {
@@ -83,6 +84,12 @@ func (s *Store) Write(_ context.Context, b storage.Batch) error {
 			m[slot{c.Clock, c.Bucket}] = t
 		}
 		t.events += c.Events
+		if c.Clock == storage.Event {
+			if t.arrived == nil {
+				t.arrived = map[int64]uint64{}
+			}
+			t.arrived[c.Arrival] += c.Events
+		}
 		for i, n := range c.Lateness[:min(len(c.Lateness), storage.LatenessBuckets)] {
 			t.late[i] += n
 		}
@@ -177,6 +184,38 @@ func (s *Store) BucketCounts(_ context.Context, clock storage.Clock, from, to ti
 				out = append(out, storage.StreamCount{Tenant: st.tenant, Source: st.source, Bucket: k.bucket, Events: v.events, Lateness: v.late})
 			}
 		}
+	}
+	return out, nil
+}
+
+// Arrived answers q from the counts held, as the ClickHouse store does.
+func (s *Store) Arrived(_ context.Context, q storage.ArrivedQuery) ([]storage.Arrived, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	type key struct {
+		stream
+		bucket, arrival int64
+	}
+	sums := map[key]uint64{}
+	s.mu.RLock()
+	for _, sp := range q.Spans {
+		st := stream{sp.Tenant, sp.Source}
+		for k, v := range s.counts[st] {
+			if k.clock != storage.Event || k.bucket < sp.From || k.bucket >= sp.To {
+				continue
+			}
+			for at, n := range v.arrived {
+				if at >= q.ArrivedFrom && at < q.ArrivedTo {
+					sums[key{st, k.bucket, at}] = n // overlapping spans count a row once
+				}
+			}
+		}
+	}
+	s.mu.RUnlock()
+	out := make([]storage.Arrived, 0, len(sums))
+	for k, n := range sums {
+		out = append(out, storage.Arrived{Tenant: k.tenant, Source: k.source, Bucket: k.bucket, Arrival: k.arrival, Events: n})
 	}
 	return out, nil
 }
@@ -280,10 +319,23 @@ func (s *Store) Coverage(_ context.Context, q storage.CoverageQuery) ([]storage.
 		sources = append(sources, src)
 	}
 	slices.SortFunc(sources, strings.Compare)
+	start, n := rq.Steps()
+	step := int64(q.Step / time.Second)
+	end := start + int64(n)*step
 	var out []storage.SourceBand
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	for _, src := range sources {
+		// Received: event-clock events in the buckets with an expectation.
+		received := map[int64]uint64{}
+		xs := s.expectations[stream{q.Tenant, src}]
+		for k, v := range s.counts[stream{q.Tenant, src}] {
+			if _, ok := xs[k.bucket]; ok && k.clock == storage.Event && k.bucket >= start && k.bucket < end {
+				received[(k.bucket-start)/step] += v.events
+			}
+		}
 		for _, b := range bySource[src] {
-			out = append(out, storage.SourceBand{Source: src, Band: b})
+			out = append(out, storage.SourceBand{Source: src, Band: b, Received: received[b.I]})
 		}
 	}
 	return out, nil

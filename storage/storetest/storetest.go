@@ -20,6 +20,7 @@ type Store interface {
 	Offsets(ctx context.Context, topic string) (map[int32]storage.Offset, error)
 	Rates(ctx context.Context, q storage.RateQuery) ([]storage.Point, error)
 	BucketCounts(ctx context.Context, clock storage.Clock, from, to time.Time) ([]storage.StreamCount, error)
+	Arrived(ctx context.Context, q storage.ArrivedQuery) ([]storage.Arrived, error)
 }
 
 // Base is the time the conformance data starts at.
@@ -43,7 +44,8 @@ func Batches() []storage.Batch {
 				lat[m%storage.LatenessBuckets] = n
 				batch.Counts = append(batch.Counts,
 					storage.Count{Tenant: tenant, Source: "firewall", Clock: storage.Arrival, Bucket: bucket, Events: n, Lateness: lat},
-					storage.Count{Tenant: tenant, Source: "firewall", Clock: storage.Event, Bucket: bucket - 60, Events: n},
+					storage.Count{Tenant: tenant, Source: "firewall", Clock: storage.Event, Bucket: bucket - 60, Events: n,
+						Arrival: bucket + int64(60*(b%2)+ti)}, // batches 0 and 2 (1 and 3) arrive at the same second
 					storage.Count{Tenant: tenant, Source: "SignInLogs", Clock: storage.Arrival, Bucket: bucket, Events: n * 2, Lateness: lat},
 				)
 			}
@@ -171,6 +173,50 @@ func Run(t *testing.T, s Store) {
 			require.NotEmpty(t, want)
 			require.Equal(t, want, gotSet, "clock %s", clock)
 		}
+	})
+
+	t.Run("arrived", func(t *testing.T) {
+		spans := []storage.StreamSpan{
+			{Tenant: "acme", Source: "firewall", From: Base.Unix(), To: Base.Add(40 * time.Minute).Unix()},
+			{Tenant: "acme", Source: "firewall", From: Base.Add(30 * time.Minute).Unix(), To: Base.Add(50 * time.Minute).Unix()}, // overlaps: rows once
+			{Tenant: `x' OR '1'='1`, Source: "firewall", From: Base.Add(-time.Hour).Unix(), To: Base.Add(time.Hour).Unix()},
+			{Tenant: "acme", Source: "SignInLogs", From: Base.Unix(), To: Base.Add(time.Hour).Unix()}, // arrival clock only
+		}
+		q := storage.ArrivedQuery{Spans: spans, ArrivedFrom: Base.Add(10 * time.Minute).Unix(), ArrivedTo: Base.Add(45*time.Minute).Unix() + 1}
+		want := map[storage.Arrived]bool{}
+		sums := map[storage.Arrived]uint64{}
+		for _, b := range batches {
+			for _, c := range b.Counts {
+				if c.Clock != storage.Event || c.Arrival < q.ArrivedFrom || c.Arrival >= q.ArrivedTo {
+					continue
+				}
+				for _, sp := range spans {
+					if c.Tenant == sp.Tenant && c.Source == sp.Source && c.Bucket >= sp.From && c.Bucket < sp.To {
+						sums[storage.Arrived{Tenant: c.Tenant, Source: c.Source, Bucket: c.Bucket, Arrival: c.Arrival}] += c.Events
+						break
+					}
+				}
+			}
+		}
+		for k, n := range sums {
+			k.Events = n
+			want[k] = true
+		}
+		got, err := s.Arrived(ctx, q)
+		require.NoError(t, err)
+		gotSet := map[storage.Arrived]bool{}
+		for _, a := range got {
+			require.False(t, gotSet[a], "duplicate %+v", a)
+			gotSet[a] = true
+		}
+		require.Greater(t, len(want), 10)
+		require.Equal(t, want, gotSet)
+
+		none, err := s.Arrived(ctx, storage.ArrivedQuery{ArrivedFrom: 0, ArrivedTo: 1 << 32})
+		require.NoError(t, err)
+		require.Empty(t, none)
+		_, err = s.Arrived(ctx, storage.ArrivedQuery{Spans: spans, ArrivedFrom: 10, ArrivedTo: 5})
+		require.True(t, errors.Is(err, storage.ErrBadQuery), "%v", err)
 	})
 
 	t.Run("bad queries", func(t *testing.T) {
