@@ -62,6 +62,7 @@ type Detect struct {
 	MaxLag             time.Duration `yaml:"max_lag"`          // watermark lag that degrades the pipeline; default 5m
 	Heartbeat          time.Duration `yaml:"heartbeat"`        // pipeline.heartbeat period; default 1m
 	AlertPartitions    int           `yaml:"alert_partitions"` // partitions of a created alert topic; default 3
+	FillWindow         time.Duration `yaml:"fill_window"`      // late data of a resolved gap's period updates it this long; default 24h, negative: never
 	// Coverage lists the sources tenants must send (coverage.missing when absent).
 	Coverage []live.CoverageRule `yaml:"coverage"`
 	// TenantLabels labels tenants for coverage rules that select by label.
@@ -79,7 +80,7 @@ func (c Config) Live() live.Config {
 		},
 		Topics:   c.Ingest.Topics,
 		Interval: d.Interval, Delay: d.Delay, History: d.History, MaxLag: d.MaxLag, Heartbeat: d.Heartbeat,
-		Coverage: d.Coverage, TenantLabels: d.TenantLabels,
+		Coverage: d.Coverage, TenantLabels: d.TenantLabels, FillWindow: d.FillWindow,
 	}
 }
 

@@ -36,6 +36,8 @@ type Store interface {
 	// WriteExpectations records what was expected of each stream in the
 	// judged buckets: the band of the rates API and the coverage API.
 	WriteExpectations(ctx context.Context, xs []storage.Expectation) error
+	// Arrived reads the late event-clock counts of resolved gaps (fill.go).
+	Arrived(ctx context.Context, q storage.ArrivedQuery) ([]storage.Arrived, error)
 }
 
 // Sink is the alert topic.
@@ -75,6 +77,9 @@ type Config struct {
 	Coverage []CoverageRule
 	// TenantLabels gives tenants labels that coverage rules can select them by.
 	TenantLabels map[string][]string
+	// FillWindow is how long after a silence or drop resolved late data of
+	// its period still updates it (fill.go). Default 24h; negative: never.
+	FillWindow time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -92,6 +97,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Heartbeat == 0 {
 		c.Heartbeat = time.Minute
+	}
+	if c.FillWindow == 0 {
+		c.FillWindow = 24 * time.Hour
 	}
 	return c
 }
@@ -153,6 +161,7 @@ type Detector struct {
 	silences  []storage.Silence // maintenance windows, reloaded every step
 	planned   map[string]bool   // open gaps inside a maintenance window
 	quiet     map[string]bool   // open gaps rolled up into an input-quiet alert
+	fills     map[string]*fill  // resolved gaps followed for late data, by gap id
 
 	mu      sync.Mutex
 	ready   bool
@@ -197,6 +206,7 @@ func New(cfg Config, deps Deps) (*Detector, error) {
 		coverage:  coverage{rules: cfg.Coverage, labels: cfg.TenantLabels, missing: map[streamKey]bool{}},
 		planned:   map[string]bool{},
 		quiet:     map[string]bool{},
+		fills:     map[string]*fill{},
 		stepCells: maxStepCells,
 	}, nil
 }
@@ -368,7 +378,12 @@ func (d *Detector) warmUp(ctx context.Context) error {
 		}
 		res := d.engine.Advance(time.Unix(to, 0), counts)
 		d.track(res)
-		for _, a := range d.alertsOf(res) { // rebuilds which open gaps are planned or rolled up
+		alerts := d.alertsOf(res) // rebuilds which open gaps are planned or rolled up
+		d.follow(res.Events, alerts)
+		if _, err := d.filled(ctx, to); err != nil { // rebuilds what late data filled in
+			return err
+		}
+		for _, a := range alerts {
 			switch {
 			case !first || a.Planned || a.Suppressed || a.GapID == "":
 			case a.Type == detect.TypeGapOpened:
@@ -511,8 +526,16 @@ func (d *Detector) tick(ctx context.Context) error {
 		d.track(res)
 		d.metrics.streams.Set(float64(d.engine.Streams()))
 		d.metrics.ignored.Add(float64(res.Ignored))
-		alerts = make([]storage.Alert, 0, len(res.Events)+len(pipeline))
 		alerts = d.alertsOf(res)
+		d.follow(res.Events, alerts)
+		var fills []storage.Alert
+		if err := retry(ctx, d.log, "reading late data of resolved gaps", func(ctx context.Context) (err error) {
+			fills, err = d.filled(ctx, to)
+			return err
+		}); err != nil || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		alerts = append(alerts, fills...)
 		alerts = append(alerts, d.checkCoverage(to)...)
 	}
 	alerts = append(alerts, pipeline...)
