@@ -501,6 +501,8 @@ func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counte
 		case <-t.C:
 		case <-counter.CaughtUp():
 			waited = catchUpFlushes // store the end of a backlog now
+		case <-counter.Full():
+			waited = catchUpFlushes
 		}
 		// Catching up on a backlog, counts merge over longer: fewer, larger
 		// writes (a stream's bucket is written once, not split over many

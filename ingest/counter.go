@@ -299,6 +299,8 @@ type Counter struct {
 	offsets   map[topicPartition]storage.Offset
 	lag       map[topicPartition]int64 // records behind the high-water mark, after the last fetch
 	caughtUp  chan struct{}            // signalled when the last partition catching up has caught up
+	full      chan struct{}            // signalled once per Take when a quarter of MaxPendingCells is pending
+	fullSent  bool
 	dead      []DeadLetter
 	deadBytes int
 	key       []byte
@@ -309,7 +311,7 @@ func NewCounter(w time.Duration, streams *Streams, l Limits) *Counter {
 	l = l.WithDefaults()
 	c := &Counter{width: int64(w / time.Second), streams: streams, max: l.MaxPendingCells, maxDead: l.MaxPendingDLQBytes,
 		cur: newCells(), offsets: map[topicPartition]storage.Offset{}, lag: map[topicPartition]int64{},
-		caughtUp: make(chan struct{}, 1)}
+		caughtUp: make(chan struct{}, 1), full: make(chan struct{}, 1)}
 	c.taken = sync.NewCond(&c.mu)
 	return c
 }
@@ -384,6 +386,13 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 		e.events++
 		e.arrival = max(e.arrival, arrivalSec)
 	}
+	if !c.fullSent && cur.len() >= c.max/4 {
+		c.fullSent = true
+		select {
+		case c.full <- struct{}{}:
+		default:
+		}
+	}
 	if len(s.rejects) > 0 {
 		dl := newDeadLetter(m, s.rejects, refused)
 		c.dead = append(c.dead, dl)
@@ -451,6 +460,7 @@ func (c *Counter) Take() (storage.Batch, []DeadLetter) {
 		next = newCells()
 	}
 	c.cur, c.spare, c.offsets, c.dead, c.deadBytes = next, nil, map[topicPartition]storage.Offset{}, nil, 0
+	c.fullSent = false
 	c.streams.epoch.Add(1)
 	c.taken.Broadcast()
 	c.mu.Unlock()
@@ -519,6 +529,11 @@ func (c *Counter) SetLag(topic string, partition int32, lag int64) {
 // CaughtUp is signalled when ingest has caught up with a backlog: the time to
 // store what was read at once rather than at the next flush interval.
 func (c *Counter) CaughtUp() <-chan struct{} { return c.caughtUp }
+
+// Full is signalled (once per Take) when a quarter of MaxPendingCells is
+// pending: writing then, not at the next interval, keeps batches — and the
+// memory a write needs for them — bounded at any input rate.
+func (c *Counter) Full() <-chan struct{} { return c.full }
 
 // CatchingUp reports whether some partition is catchUpLag or more records
 // behind: then writes can wait for more counts to merge (see flushLoop).

@@ -298,3 +298,32 @@ func TestCaughtUp(t *testing.T) {
 	require.False(t, c.CatchingUp())
 	require.False(t, fired(), "once")
 }
+
+// TestFull: Full fires once per Take when a quarter of the pending cap is
+// reached, so that the flusher writes at once rather than at its next tick.
+func TestFull(t *testing.T) {
+	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{MaxPendingCells: 16})
+	fired := func() bool {
+		select {
+		case <-c.Full():
+			return true
+		default:
+			return false
+		}
+	}
+	apply := func(i int) {
+		t.Helper()
+		_, err := c.Apply(msgAt(0, int64(i+1), ct0), stage(cev("acme", "s"+strconv.Itoa(i), ct0)))
+		require.NoError(t, err)
+	}
+	apply(0) // two cells: an arrival and an event cell
+	require.False(t, fired())
+	apply(1)
+	require.True(t, fired(), "4 of 16 cells pending")
+	apply(2)
+	require.False(t, fired(), "once per Take")
+	take(c)
+	apply(3)
+	apply(4)
+	require.True(t, fired(), "again after a Take")
+}
