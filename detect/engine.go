@@ -365,6 +365,81 @@ func (e *Engine) Advance(watermark time.Time, counts []storage.Count) Result {
 	return res
 }
 
+// Peek judges early silences (see earlySilence) at time at, inside the bucket
+// that follows the last judged one, at the slots up to at of every stream
+// whose earlier buckets are all judged. counts are that bucket's counts stored
+// so far, each with the arrival of its events (storage.Count.Arrival); a
+// stream without one has had no events in the bucket before at, which holds
+// once the watermark has passed at. Advance judging the bucket later takes
+// the same decisions at the same slots from the complete counts, so live
+// detection can Peek between buckets and a replay, which does not, still
+// produces the same events. Counts are not kept: Advance needs them again.
+func (e *Engine) Peek(at time.Time, counts []storage.Count) Result {
+	var res Result
+	b := e.wm // the start of the next bucket to judge
+	if e.wm == math.MinInt64 || e.bucketOf(at.Unix()) != b {
+		return res
+	}
+	firsts := make([]map[streamKey]int64, len(e.shards))
+	for _, c := range counts {
+		h := streamHash(c.Tenant, c.Source)
+		if c.Clock != e.cfg.Clock || h%uint64(e.cfg.Shards) != uint64(e.cfg.Shard) || e.bucketOf(c.Bucket) != b {
+			continue
+		}
+		w := (h >> 32) % uint64(len(e.shards))
+		if firsts[w] == nil {
+			firsts[w] = map[streamKey]int64{}
+		}
+		k := streamKey{c.Tenant, c.Source}
+		if f, ok := firsts[w][k]; !ok || max(c.Arrival, 0) < f {
+			firsts[w][k] = max(c.Arrival, 0)
+		}
+	}
+	var wg sync.WaitGroup
+	for i, s := range e.shards {
+		wg.Go(func() { s.peek(b, firsts[i], at.Unix()) })
+	}
+	wg.Wait()
+	for _, s := range e.shards {
+		res.Events = append(res.Events, s.events...)
+		s.events = s.events[:0]
+	}
+	slices.SortFunc(res.Events, func(a, b Event) int { return eventLess(&a, &b) })
+	return res
+}
+
+// PeekSlot returns the latest early-silence slot at or before wm inside the
+// bucket after the last judged one, if wm has passed one: when Peek has
+// something new to judge.
+func (e *Engine) PeekSlot(wm time.Time) (time.Time, bool) {
+	b, t := e.wm, wm.Unix()
+	if e.wm == math.MinInt64 || e.width < earlySlots+1 || t < b || t >= b+e.width {
+		return time.Time{}, false
+	}
+	k := (t - b) * (earlySlots + 1) / e.width
+	if k == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(b+k*e.width/(earlySlots+1), 0), true
+}
+
+func (s *shard) peek(b int64, firsts map[streamKey]int64, until int64) {
+	e := s.e
+	for k, st := range s.streams {
+		if !st.started || st.next != b || st.vol != nil || st.base.n < e.th.minLearned {
+			continue
+		}
+		first, ok := firsts[k]
+		if !ok {
+			first = noneYet
+		}
+		if first != 0 && first >= b+e.width/(earlySlots+1) {
+			mu, a := e.model.expect(&st.base, b)
+			s.earlySilence(st, b, mu, a, first, until)
+		}
+	}
+}
+
 // advance files this shard's counts with their streams and judges every stream
 // up to bucket last. Only the shard's goroutine touches its streams.
 func (s *shard) advance(counts []storage.Count, last int64) {
@@ -381,7 +456,7 @@ func (s *shard) advance(counts []storage.Count, last int64) {
 			s.late++
 			continue
 		}
-		st.add(b, c.Events, c.Lateness)
+		st.add(b, c.Events, c.Lateness, c.Arrival)
 	}
 	for _, st := range s.streams {
 		s.judgeUpTo(st, last)

@@ -79,21 +79,22 @@ func TestSilence(t *testing.T) {
 	minute := time.Minute
 	cases := []struct {
 		name        string
-		history     []uint64 // counts before the silence
-		silence     int      // empty buckets
-		wantBy      int      // opened at most this many buckets into the silence (0: never)
-		notBefore   int      // and not before this many
+		history     []uint64      // counts before the silence
+		silence     int           // empty buckets
+		wantBy      time.Duration // opened at most this long after the silence started
+		notBefore   time.Duration // and not before
 		wantKind    Kind
 		description string
 	}{
+		// A busy stream is flagged inside its first empty bucket (early silence).
 		{name: "busy stream, 5 minutes of history (cold start)", history: []uint64{300, 290, 310, 305, 296},
-			silence: 10, wantBy: 2, notBefore: 1, wantKind: KindSilence},
+			silence: 10, wantBy: 45 * time.Second, notBefore: 15 * time.Second, wantKind: KindSilence},
 		{name: "busy stream, 3 days of history", history: diurnal(1, 3*1440, minute, 300, 0.1),
-			silence: 10, wantBy: 2, notBefore: 1, wantKind: KindSilence},
+			silence: 10, wantBy: 45 * time.Second, notBefore: 15 * time.Second, wantKind: KindSilence},
 		{name: "1 event per hour: not after 30 minutes, flagged within a day", history: diurnal(2, 3*1440, minute, 1.0/60, 0),
-			silence: 1440, wantBy: 1440, notBefore: 31, wantKind: KindSilence},
+			silence: 1440, wantBy: 24 * time.Hour, notBefore: 31 * time.Minute, wantKind: KindSilence},
 		{name: "10 events per minute", history: diurnal(3, 3*1440, minute, 10, 0.2),
-			silence: 30, wantBy: 5, notBefore: 1, wantKind: KindSilence},
+			silence: 30, wantBy: 5 * time.Minute, notBefore: 15 * time.Second, wantKind: KindSilence},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,7 +105,7 @@ func TestSilence(t *testing.T) {
 			ev := opened[0]
 			require.Equal(t, tc.wantKind, ev.Kind)
 			silenceStart := t0 + int64(len(tc.history))*60
-			into := int(ev.DetectedAt.Unix()-silenceStart) / 60
+			into := time.Duration(ev.DetectedAt.Unix()-silenceStart) * time.Second
 			require.LessOrEqual(t, into, tc.wantBy)
 			require.GreaterOrEqual(t, into, tc.notBefore)
 			// The gap starts at the first empty bucket (or shortly before, for a sparse stream).
@@ -193,11 +194,13 @@ func TestUpdates(t *testing.T) {
 	counts := append(append([]uint64{}, h...), make([]uint64, 5*60)...)
 	evs := replay(t, Config{Bucket: time.Minute}, []series{{"acme", "audit", counts}})
 	upd := of(evs, TypeGapUpdated)
-	// Opened after 1 minute, then updates 15, 30, 60, 120 minutes later; 4h is beyond the end.
+	// Opened within a minute, then updates 15, 30, 60, 120 minutes later (at
+	// the bucket end on or after); 4h is beyond the end.
 	require.Len(t, upd, 4)
 	det := of(evs, TypeGapOpened)[0].DetectedAt
 	for i, d := range []time.Duration{15, 45, 105, 225} {
-		require.Equal(t, det.Add(d*time.Minute), upd[i].Time)
+		due := det.Add(d * time.Minute)
+		require.Equal(t, due.Add(time.Minute-time.Second).Truncate(time.Minute), upd[i].Time)
 		require.Equal(t, uint32(i+1), upd[i].Seq)
 	}
 	require.Greater(t, upd[3].Missing, upd[0].Missing)

@@ -64,7 +64,11 @@ type pendingCount struct {
 	bucket int64
 	events uint64
 	late   *[storage.LatenessBuckets]uint64
+	first  int64 // earliest arrival of its counts (storage.Count.Arrival); 0: unknown
 }
+
+// noneYet is the first arrival of a bucket without events.
+const noneYet = math.MaxInt64
 
 // gap is an open gap's lifecycle state.
 type gap struct {
@@ -86,7 +90,7 @@ func newStream(tenant, source string) *stream {
 	return &stream{tenant: tenant, source: source, base: newBaseline(), late: newLateState()}
 }
 
-func (st *stream) add(bucket int64, events uint64, late []uint64) {
+func (st *stream) add(bucket int64, events uint64, late []uint64, arrival int64) {
 	var lp *[storage.LatenessBuckets]uint64
 	if len(late) == storage.LatenessBuckets {
 		var h [storage.LatenessBuckets]uint64
@@ -97,6 +101,7 @@ func (st *stream) add(bucket int64, events uint64, late []uint64) {
 		p := &st.pending[i]
 		if p.bucket == bucket {
 			p.events += events
+			p.first = min(p.first, max(arrival, 0))
 			if lp != nil {
 				if p.late == nil {
 					p.late = lp
@@ -109,7 +114,7 @@ func (st *stream) add(bucket int64, events uint64, late []uint64) {
 			return
 		}
 	}
-	st.pending = append(st.pending, pendingCount{bucket: bucket, events: events, late: lp})
+	st.pending = append(st.pending, pendingCount{bucket: bucket, events: events, late: lp, first: max(arrival, 0)})
 }
 
 // judgeUpTo judges the stream's buckets from st.next through last.
@@ -129,12 +134,13 @@ func (s *shard) judgeUpTo(st *stream, last int64) {
 	for ; st.next <= last; st.next += w {
 		var x uint64
 		var late *[storage.LatenessBuckets]uint64
+		first := int64(noneYet)
 		if i < len(st.pending) && st.pending[i].bucket == st.next {
-			x, late = st.pending[i].events, st.pending[i].late
+			x, late, first = st.pending[i].events, st.pending[i].late, st.pending[i].first
 			i++
 		}
 		b := st.next
-		s.judge(st, b, float64(x), late)
+		s.judge(st, b, float64(x), late, first)
 		if x > 0 {
 			st.active = b + w
 		} else if b+w-st.active >= s.e.th.retire {
@@ -175,8 +181,9 @@ func (s *shard) retire(st *stream, at int64, rest []pendingCount, last int64) {
 // and still open a silence on its own (see judge).
 const partialSilence = 0.1
 
-// judge decides one bucket b with x events.
-func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuckets]uint64) {
+// judge decides one bucket b with x events, the first of which arrived at
+// first (Unix seconds; noneYet without events, 0 when unknown).
+func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuckets]uint64, first int64) {
 	e := s.e
 	th := &e.th
 	mu, a := e.model.expect(&st.base, b)
@@ -196,6 +203,11 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 	case st.base.n < th.minLearned:
 		state = "learning"
 	case st.vol != nil:
+		learn = false
+		s.continueGap(st, st.vol, b, x, mu, a, blockEnd)
+	case s.earlySilence(st, b, mu, a, first, b+e.width):
+		// Opened at a slot inside b, as live detection's Peek did: b then
+		// counts to the open gap.
 		learn = false
 		s.continueGap(st, st.vol, b, x, mu, a, blockEnd)
 	default:
@@ -290,19 +302,66 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 
 // open starts a gap whose first missing bucket is start, detected at the end of bucket b.
 func (s *shard) open(st *stream, slot **gap, kind Kind, start, b int64, expected, observed float64) {
+	s.openAt(st, slot, kind, start, b+s.e.width, expected, observed)
+}
+
+// openAt starts a gap whose first missing bucket is start, detected at time at.
+func (s *shard) openAt(st *stream, slot **gap, kind Kind, start, at int64, expected, observed float64) {
 	e := s.e
 	g := &gap{
 		id:       GapID(st.tenant, st.source, kind, time.Unix(start, 0)),
 		kind:     kind,
 		start:    start,
-		detected: b + e.width,
+		detected: at,
 		expected: expected,
 		observed: observed,
 		every:    int64(e.cfg.UpdateFirst / time.Second),
 	}
 	g.nextUpdate = g.detected + g.every
 	*slot = g
-	s.emit(st, g, TypeGapOpened, b+e.width, 0)
+	s.emit(st, g, TypeGapOpened, at, 0)
+}
+
+// earlySlots is how many slots inside a bucket an early silence is judged at:
+// after each quarter of it but the last (the bucket's end is judged anyway).
+const earlySlots = 3
+
+// earlySilence judges bucket b of a learned stream without an open gap at
+// the slots inside it up to until, in order, before the bucket is complete:
+// at slot t, when none of b's events arrived before t (first ≥ t) and the
+// run of empty buckets before b together with b's part up to t is as
+// improbable as a silence must be, the silence opens at t. Under the model
+// b's part up to t holds the same share of its expectation (a gamma-Poisson
+// count thinned uniformly), and the slots' events are nested (empty up to a
+// later slot implies empty up to an earlier one): judging them adds no false
+// alarms beyond the first slot's. A busy stream that stops is so flagged a
+// fraction of a bucket after the first empty bucket starts. Arrival times
+// come with live counts; other counts (backtests) have none and are judged at
+// bucket ends only. It reports whether a silence opened; the gap's expected
+// events exclude b, which the caller accounts to it.
+func (s *shard) earlySilence(st *stream, b int64, mu, a float64, first, until int64) bool {
+	e := s.e
+	if first == 0 || e.width < earlySlots+1 || st.vol != nil {
+		return false
+	}
+	logP, start, exp := 0.0, b, 0.0
+	if st.zeroRun > 0 {
+		logP, start, exp = st.zeroLogP, st.zeroStart, st.zeroExp
+	}
+	for k := int64(1); k <= earlySlots; k++ {
+		t := b + k*e.width/(earlySlots+1)
+		if t > until || first < t {
+			return false
+		}
+		part := mu * float64(k) / (earlySlots + 1)
+		if logP+logP0(part, a) < e.th.lnAlpha {
+			s.openAt(st, &st.vol, KindSilence, start, t, exp+part, 0)
+			st.vol.expected -= part // b is accounted whole by the caller
+			st.zeroRun, st.cus = 0, [2]cusum{}
+			return true
+		}
+	}
+	return false
 }
 
 // continueGap accounts bucket b to an open silence or drop gap. Recovery from

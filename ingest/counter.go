@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -239,16 +240,19 @@ type cellKey struct {
 	bucket int64
 }
 
+// Cells count in uint32: one stream and bucket between two Takes (a quarter
+// of max_pending_cells or one flush interval, seconds) is far from 2^32 events.
 type arrivalCell struct {
 	key      cellKey
-	events   uint64
-	lateness [storage.LatenessBuckets]uint32 // one flush interval's events: far from overflowing
+	events   uint32
+	arrival  uint32 // the latest record timestamp among them, Unix seconds (as a DateTime)
+	lateness [storage.LatenessBuckets]uint32
 }
 
 type eventCell struct {
 	key     cellKey
-	events  uint64
-	arrival int64 // the latest record timestamp among them, Unix seconds
+	events  uint32
+	arrival uint32
 }
 
 // cells are the counts pending between two Takes.
@@ -343,7 +347,7 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 	}
 	width := time.Duration(c.width) * time.Second
 	arrivalBucket := storage.BucketStart(m.Arrival, width)
-	arrivalSec := m.Arrival.Unix()
+	arrivalSec := uint32(min(max(m.Arrival.Unix(), 0), math.MaxUint32))
 	cur, epoch := c.cur, c.streams.epoch.Load()
 	var (
 		id   uint32
@@ -378,6 +382,7 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 		}
 		a := &cur.arrival[sl.arrivalIdx]
 		a.events++
+		a.arrival = max(a.arrival, arrivalSec)
 		a.lateness[storage.LatenessBucket(m.Arrival.Sub(t))]++
 		if eb := storage.BucketStart(t, width); sl.eventIdx < 0 || sl.eventAt != eb {
 			sl.eventAt, sl.eventIdx = eb, cur.eventCell(cellKey{id, eb})
@@ -485,12 +490,12 @@ func (c *Counter) Take() (storage.Batch, []DeadLetter) {
 			lat[j] = uint64(x.lateness[j])
 		}
 		b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Arrival,
-			Bucket: x.key.bucket, Events: x.events, Lateness: lat})
+			Bucket: x.key.bucket, Events: uint64(x.events), Lateness: lat, Arrival: int64(x.arrival)})
 	}
 	for _, x := range cur.event {
 		tenant, source := c.streams.name(x.key.stream)
-		b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Event, Bucket: x.key.bucket, Events: x.events,
-			Arrival: x.arrival})
+		b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Event, Bucket: x.key.bucket, Events: uint64(x.events),
+			Arrival: int64(x.arrival)})
 	}
 	c.streams.mu.RUnlock()
 	for _, o := range offsets {

@@ -78,9 +78,10 @@ type Count struct {
 	// LatenessBuckets: the missing classes are zero.
 	Lateness []uint64
 	// Arrival is the latest record timestamp (Unix seconds) among the events
-	// counted, for the Event clock (0 for Arrival, or unknown): it tells when
-	// late events of an old bucket arrived, so that detection can take them
-	// in at the same point on replay as live (see ArrivedQuery).
+	// counted (0: unknown): when they were all in. Rows are immutable, so
+	// detection can tell from it, on replay as live, what had arrived by any
+	// time — late events of an old bucket (ArrivedQuery), or whether a bucket
+	// had events before a slot inside it (StreamCount.First).
 	Arrival int64
 }
 
@@ -152,6 +153,9 @@ type StreamCount struct {
 	Events         uint64
 	// Lateness sums the batches' histograms (Arrival clock; zero for Event).
 	Lateness [LatenessBuckets]uint64
+	// First is the earliest Count.Arrival of the batches: before it, no event
+	// of the bucket was stored (0: unknown).
+	First int64
 }
 
 // Point is the events counted in [T, T+step).

@@ -155,6 +155,7 @@ type Detector struct {
 	behind    bool   // the last tick judged less than the watermark allowed (catching up)
 	stepCells int64  // maxStepCells, smaller in tests
 	judged    int64  // every bucket ending at or before this is judged (Unix seconds)
+	peeked    int64  // the bucket after judged is judged for early silences up to here (peek)
 	degraded  bool   // a pipeline.degraded is outstanding
 	beatAt    time.Time
 	coverage  coverage
@@ -329,7 +330,8 @@ func (d *Detector) recover(ctx context.Context) error {
 			return err
 		}
 	}
-	d.seq, d.judged = p.Seq, p.Watermark.Unix()
+	// A step stored by a peek ends inside the bucket after the judged ones.
+	d.seq, d.judged, d.peeked = p.Seq, d.bucketOf(p.Watermark.Unix()), p.Watermark.Unix()
 	d.log.Info("resumed after the last stored step", "step", p.Seq, "watermark", p.Watermark,
 		"alerts", len(alerts), "published_now", len(missing))
 	return nil
@@ -407,6 +409,15 @@ func (d *Detector) warmUp(ctx context.Context) error {
 			return err
 		}
 	}
+	if d.peeked > end {
+		// The last stored step peeked into the next bucket: rebuild the
+		// early silences it opened (published then).
+		counts, err := d.counts(ctx, end, end+d.width)
+		if err != nil {
+			return err
+		}
+		d.alertsOf(d.engine.Peek(time.Unix(d.peeked, 0), counts))
+	}
 	d.coverage.since = from
 	if d.seq > 0 {
 		d.checkCoverage(end) // holes open before the restart were reported then
@@ -431,7 +442,7 @@ func (d *Detector) counts(ctx context.Context, from, to int64) ([]storage.Count,
 	for i := range sc {
 		c := &sc[i]
 		out[i] = storage.Count{Tenant: c.Tenant, Source: c.Source, Clock: storage.Arrival, Bucket: c.Bucket, Events: c.Events,
-			Lateness: c.Lateness[:]}
+			Lateness: c.Lateness[:], Arrival: c.First} // when its first events were in: early silence (detect.Engine.Peek)
 	}
 	return out, nil
 }
@@ -544,6 +555,11 @@ func (d *Detector) tick(ctx context.Context) error {
 			return err
 		}
 	}
+	if unknown == "" && !d.behind {
+		if err := d.peek(ctx, wm.Unix()); err != nil {
+			return err
+		}
+	}
 	if now.Sub(d.beatAt) >= d.cfg.Heartbeat {
 		beat := d.heartbeat(now, wm, lag)
 		if err := d.deps.Sink.Publish(ctx, []storage.Alert{beat}); err != nil {
@@ -554,6 +570,27 @@ func (d *Detector) tick(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// peek judges early silences in the bucket after the judged ones at its
+// latest slot the watermark wm has passed (detect.Engine.Peek): a busy stream
+// that stops is flagged within its first empty bucket. A peek that opens gaps
+// is a step of its own, its progress the slot; a restart rebuilds it.
+func (d *Detector) peek(ctx context.Context, wm int64) error {
+	at, ok := d.engine.PeekSlot(time.Unix(wm, 0))
+	if !ok || at.Unix() <= d.peeked {
+		return nil
+	}
+	counts, err := d.counts(ctx, d.judged, d.judged+d.width)
+	if err != nil {
+		return err
+	}
+	res := d.engine.Peek(at, counts)
+	d.peeked = at.Unix()
+	if len(res.Events) == 0 {
+		return nil // nothing to store: a restart peeks again and finds the same
+	}
+	return d.step(ctx, d.alertsOf(res), d.judged)
 }
 
 // maxStepCells bounds the stream-buckets one tick judges: a detector catching
@@ -584,9 +621,13 @@ func (d *Detector) step(ctx context.Context, alerts []storage.Alert, judged int6
 		if err != nil {
 			return fmt.Errorf("reading the alert topic's end offsets: %w", err)
 		}
+		progress := judged // or, for a peek, the slot inside the next bucket
+		if d.peeked > judged {
+			progress = d.peeked
+		}
 		return d.deps.Store.WriteAlerts(ctx, storage.AlertBatch{
 			DetectProgress: storage.DetectProgress{Shard: ec.Shard, Shards: ec.Shards, Seq: d.seq + 1,
-				Watermark: time.Unix(judged, 0).UTC(), AlertOffsets: marks},
+				Watermark: time.Unix(progress, 0).UTC(), AlertOffsets: marks},
 			Alerts: alerts,
 		})
 	}); err != nil || ctx.Err() != nil {

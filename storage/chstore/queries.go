@@ -24,7 +24,8 @@ FROM {db}.counts_hourly
 WHERE tenant = ? AND source = ? AND clock = ? AND hour >= toDateTime(?) AND hour < toDateTime(?)
 GROUP BY i`
 
-	qBucketCounts = `SELECT tenant, source, toInt64(toUInt32(bucket)) AS b, toUInt64(sum(events)) AS n, sumForEach(lateness) AS l
+	qBucketCounts = `SELECT tenant, source, toInt64(toUInt32(bucket)) AS b, toUInt64(sum(events)) AS n, sumForEach(lateness) AS l,
+	toInt64(toUInt32(min(arrival_hw))) AS f
 FROM {db}.counts
 WHERE tenant != '' AND clock = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
 GROUP BY tenant, source, b`

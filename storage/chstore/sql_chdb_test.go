@@ -110,7 +110,8 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		day := "toDate('2026-11-20')"
 		add(db+"/qInsertCounts", q(qInsertCounts)+` VALUES `+
 			`(`+day+`, 'acme', 'firewall', 0, toDateTime(1763632800), 5, [1,2,0,0,0,0,0,0,0,2], '', 0, 0, toDateTime(0)),`+
-			`(`+day+`, 'acme', 'firewall', 0, toDateTime(1763632860), 7, [], '', 0, 0, toDateTime(0)),`+
+			`(`+day+`, 'acme', 'firewall', 0, toDateTime(1763632860), 3, [], '', 0, 0, toDateTime(1763632910)),`+
+			`(`+day+`, 'acme', 'firewall', 0, toDateTime(1763632860), 4, [], '', 0, 0, toDateTime(1763632900)),`+
 			`(`+day+`, 'acme', 'firewall', 1, toDateTime(1763632800), 12, [], '', 0, 0, toDateTime(0)),`+
 			`(`+day+`, 'x\' OR \'1\'=\'1', 'firewall', 0, toDateTime(1763632800), 1, [], '', 0, 0, toDateTime(0)),`+
 			`(`+day+`, '', '', 0, toDateTime(0), 0, [], 'logs', 3, 4242, toDateTime(1763632870))`)
@@ -222,7 +223,7 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		require.Equal(t, "0\t12\n", results[db+"/qRatesHourly"])
 		require.Equal(t, "acme\tfirewall\t1763632860\t1763636000\t4\nacme\tfirewall\t1763632920\t1763636000\t5\n"+
 			"x\\' OR \\'1\\'=\\'1\tfirewall\t1763632860\t1763636000\t7\n", results[db+"/qArrived"])
-		require.Equal(t, "acme\tfirewall\t1763632800\t5\t[1,2,0,0,0,0,0,0,0,2]\nacme\tfirewall\t1763632860\t7\t[]\nx\\' OR \\'1\\'=\\'1\tfirewall\t1763632800\t1\t[]\n", results[db+"/qBucketCounts"]) // TabSeparated escapes quotes
+		require.Equal(t, "acme\tfirewall\t1763632800\t5\t[1,2,0,0,0,0,0,0,0,2]\t0\nacme\tfirewall\t1763632860\t7\t[]\t1763632900\nx\\' OR \\'1\\'=\\'1\tfirewall\t1763632800\t1\t[]\t0\n", results[db+"/qBucketCounts"]) // TabSeparated escapes quotes
 		require.Equal(t, "counts\t20261120\ncounts_hourly\t20261120\nexpectations\t20251120\n", results[db+"/qPartitions"])
 		// Per 2-minute step, the duplicate counted once.
 		require.Equal(t, "0\t14.5\t7.25\t29\t9\t2\n2\t2\t1\t3\t2\t1\n", results[db+"/qBands"])

@@ -278,7 +278,7 @@ func (s *Store) BucketCounts(ctx context.Context, clock storage.Clock, from, to 
 	for rows.Next() {
 		var c storage.StreamCount
 		var late []uint64
-		if err := rows.Scan(&c.Tenant, &c.Source, &c.Bucket, &c.Events, &late); err != nil {
+		if err := rows.Scan(&c.Tenant, &c.Source, &c.Bucket, &c.Events, &late, &c.First); err != nil {
 			return nil, fmt.Errorf("reading bucket counts: %w", err)
 		}
 		copy(c.Lateness[:], late)

@@ -25,6 +25,7 @@ type slot struct {
 // tally is one stream's count in one slot, with its lateness histogram.
 type tally struct {
 	events  uint64
+	first   int64 // the earliest Count.Arrival written
 	late    [storage.LatenessBuckets]uint64
 	arrived map[int64]uint64 // Event clock: events by their row's arrival second (Count.Arrival)
 }
@@ -80,10 +81,11 @@ func (s *Store) Write(_ context.Context, b storage.Batch) error {
 		}
 		t := m[slot{c.Clock, c.Bucket}]
 		if t == nil {
-			t = &tally{}
+			t = &tally{first: c.Arrival}
 			m[slot{c.Clock, c.Bucket}] = t
 		}
 		t.events += c.Events
+		t.first = min(t.first, c.Arrival)
 		if c.Clock == storage.Event {
 			if t.arrived == nil {
 				t.arrived = map[int64]uint64{}
@@ -181,7 +183,8 @@ func (s *Store) BucketCounts(_ context.Context, clock storage.Clock, from, to ti
 	for st, m := range s.counts {
 		for k, v := range m {
 			if k.clock == clock && k.bucket >= from.Unix() && k.bucket < to.Unix() {
-				out = append(out, storage.StreamCount{Tenant: st.tenant, Source: st.source, Bucket: k.bucket, Events: v.events, Lateness: v.late})
+				out = append(out, storage.StreamCount{Tenant: st.tenant, Source: st.source, Bucket: k.bucket, Events: v.events, Lateness: v.late,
+					First: v.first})
 			}
 		}
 	}

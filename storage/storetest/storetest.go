@@ -43,7 +43,8 @@ func Batches() []storage.Batch {
 				lat := make([]uint64, storage.LatenessBuckets)
 				lat[m%storage.LatenessBuckets] = n
 				batch.Counts = append(batch.Counts,
-					storage.Count{Tenant: tenant, Source: "firewall", Clock: storage.Arrival, Bucket: bucket, Events: n, Lateness: lat},
+					storage.Count{Tenant: tenant, Source: "firewall", Clock: storage.Arrival, Bucket: bucket, Events: n, Lateness: lat,
+						Arrival: bucket + int64((b*17+ti)%60)},
 					storage.Count{Tenant: tenant, Source: "firewall", Clock: storage.Event, Bucket: bucket - 60, Events: n,
 						Arrival: bucket + int64(60*(b%2)+ti)}, // batches 0 and 2 (1 and 3) arrive at the same second
 					storage.Count{Tenant: tenant, Source: "SignInLogs", Clock: storage.Arrival, Bucket: bucket, Events: n * 2, Lateness: lat},
@@ -144,6 +145,7 @@ func Run(t *testing.T, s Store) {
 			want := map[storage.StreamCount]bool{}
 			sums := map[storage.StreamCount]uint64{}
 			late := map[[3]any]*[storage.LatenessBuckets]uint64{}
+			first := map[[3]any]int64{}
 			for _, b := range batches {
 				for _, c := range b.Counts {
 					if c.Clock == clock && c.Bucket >= from.Unix() && c.Bucket < to.Unix() {
@@ -155,12 +157,16 @@ func Run(t *testing.T, s Store) {
 						for i, n := range c.Lateness {
 							late[k][i] += n
 						}
+						if f, ok := first[k]; !ok || c.Arrival < f {
+							first[k] = c.Arrival
+						}
 					}
 				}
 			}
 			for k, n := range sums {
 				k.Events = n
 				k.Lateness = *late[[3]any{k.Tenant, k.Source, k.Bucket}]
+				k.First = first[[3]any{k.Tenant, k.Source, k.Bucket}]
 				want[k] = true
 			}
 			got, err := s.BucketCounts(ctx, clock, from, to)
@@ -172,6 +178,13 @@ func Run(t *testing.T, s Store) {
 			}
 			require.NotEmpty(t, want)
 			require.Equal(t, want, gotSet, "clock %s", clock)
+			firsts := 0
+			for c := range gotSet {
+				if c.First > c.Bucket {
+					firsts++
+				}
+			}
+			require.NotZero(t, firsts, "clock %s: the earliest arrival of the batches", clock)
 		}
 	})
 
