@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gapwatch/gapwatch/simulate"
 	"github.com/gapwatch/gapwatch/storage"
 )
 
@@ -58,4 +59,31 @@ func TestLogLowerTailBound(t *testing.T) {
 	require.Less(t, logLowerTailBound(12, 300, 0.107), math.Log(1e-6))
 	require.Greater(t, math.Log(lowerTail(12, 300, 0.107)), math.Log(1e-3), "the normal approximation is generous here")
 	require.Equal(t, 0.0, logLowerTailBound(250, 300, 0.5), "above the mode: no claim")
+}
+
+// A busy but overdispersed stream, seen for 20 minutes (cold start), stops a
+// few seconds into a bucket: that bucket alone is not yet clear, but it starts
+// the run of low buckets, so the next, empty one is flagged at an early slot
+// (not at its end) and the gap starts where the stream stopped. The near-empty
+// bucket is not learned as normal either.
+func TestNearEmptyBucketStartsTheSilence(t *testing.T) {
+	e, err := New(Config{Bucket: time.Minute, Workers: 1})
+	require.NoError(t, err)
+	r := rand.New(rand.NewPCG(3, 4))
+	t0 := int64(1_780_000_000) / 60 * 60
+	for i := range 20 {
+		n := simulate.GammaPoisson(r, 300, 0.3)
+		b := t0 + int64(i)*60
+		res := e.Advance(time.Unix(b+60, 0), []storage.Count{{Tenant: "t", Source: "s", Bucket: b, Events: n, Arrival: b + 1}})
+		require.Empty(t, res.Events)
+	}
+	stop := t0 + 20*60
+	res := e.Advance(time.Unix(stop+60, 0), []storage.Count{{Tenant: "t", Source: "s", Bucket: stop, Events: 8, Arrival: stop + 2}})
+	require.Empty(t, res.Events, "the stop bucket alone is not clear at this dispersion")
+	res = e.Advance(time.Unix(stop+120, 0), nil)
+	evs := of(res.Events, TypeGapOpened)
+	require.Len(t, evs, 1)
+	require.Equal(t, stop, evs[0].StartedAt.Unix(), "the gap starts in the bucket the stream stopped in")
+	require.Less(t, evs[0].DetectedAt.Unix(), stop+120, "at a slot of the empty bucket")
+	require.Equal(t, 8.0, evs[0].Observed)
 }

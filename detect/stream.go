@@ -18,10 +18,13 @@ type stream struct {
 	active         int64 // end of the last judged bucket with events (first if none): retirement clock
 	base           baseline
 
-	// Silence: the current run of empty buckets.
+	// Silence: the current run of empty buckets, which may start with a
+	// near-empty one (at most partialSilence of its expectation: the stream
+	// stopped in it).
 	zeroRun   int32
+	zeroObs   float32 // the events of that first bucket
 	zeroStart int64
-	zeroLogP  float64 // log P(all of the run empty | baseline)
+	zeroLogP  float64 // log P(the run as low as it is | baseline)
 	zeroExp   float64
 
 	// Drop: one-sided CUSUMs of log-likelihood ratios "loss" vs "normal",
@@ -178,7 +181,7 @@ func (s *shard) retire(st *stream, at int64, rest []pendingCount, last int64) {
 }
 
 // partialSilence is the largest share of its expectation a bucket may hold
-// and still open a silence on its own (see judge).
+// and still start a silence (see judge).
 const partialSilence = 0.1
 
 // judge decides one bucket b with x events, the first of which arrived at
@@ -211,15 +214,24 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		learn = false
 		s.continueGap(st, st.vol, b, x, mu, a, blockEnd)
 	default:
-		// Silence: probability that a run of empty buckets this long happens.
-		if x == 0 {
+		// Silence: probability that a run of empty buckets this long happens,
+		// started by an empty bucket or by one holding next to nothing (P(X ≤ x)
+		// bounded above by (x+1)·P(X = x), exact enough deep in the NB lower
+		// tail where the normal approximation is far too generous). Under the
+		// model, the run's probability bounds the test's false alarms either
+		// way: it fires for every first bucket at most as high as the one seen.
+		switch {
+		case x == 0:
 			if st.zeroRun == 0 {
-				st.zeroStart, st.zeroLogP, st.zeroExp = b, 0, 0
+				st.zeroStart, st.zeroLogP, st.zeroExp, st.zeroObs = b, 0, 0, 0
 			}
 			st.zeroRun++
 			st.zeroLogP += logP0(mu, a)
 			st.zeroExp += mu
-		} else {
+		case x <= partialSilence*mu:
+			st.zeroRun, st.zeroStart, st.zeroExp, st.zeroObs = 1, b, mu, float32(x)
+			st.zeroLogP = logLowerTailBound(x, mu, a)
+		default:
 			st.zeroRun = 0
 		}
 		// Drop: CUSUM, block by block, of the log-likelihood ratio of "rho of
@@ -241,14 +253,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		}
 		switch {
 		case st.zeroRun > 0 && st.zeroLogP < th.lnAlpha:
-			s.open(st, &st.vol, KindSilence, st.zeroStart, b, st.zeroExp, 0)
-			st.zeroRun, st.cus = 0, [2]cusum{}
-			learn = false
-		case x > 0 && x <= partialSilence*mu && logLowerTailBound(x, mu, a) < th.lnAlpha:
-			// The stream stopped early in this bucket: almost all of it is
-			// already silent, which on a busy stream is as certain as an empty
-			// bucket. Opening now saves a bucket of latency.
-			s.open(st, &st.vol, KindSilence, b, b, mu, x)
+			s.open(st, &st.vol, KindSilence, st.zeroStart, b, st.zeroExp, float64(st.zeroObs))
 			st.zeroRun, st.cus = 0, [2]cusum{}
 			learn = false
 		case fired >= 0:
@@ -345,8 +350,9 @@ func (s *shard) earlySilence(st *stream, b int64, mu, a float64, first, until in
 		return false
 	}
 	logP, start, exp := 0.0, b, 0.0
+	obs := 0.0
 	if st.zeroRun > 0 {
-		logP, start, exp = st.zeroLogP, st.zeroStart, st.zeroExp
+		logP, start, exp, obs = st.zeroLogP, st.zeroStart, st.zeroExp, float64(st.zeroObs)
 	}
 	for k := int64(1); k <= earlySlots; k++ {
 		t := b + k*e.width/(earlySlots+1)
@@ -355,7 +361,7 @@ func (s *shard) earlySilence(st *stream, b int64, mu, a float64, first, until in
 		}
 		part := mu * float64(k) / (earlySlots + 1)
 		if logP+logP0(part, a) < e.th.lnAlpha {
-			s.openAt(st, &st.vol, KindSilence, start, t, exp+part, 0)
+			s.openAt(st, &st.vol, KindSilence, start, t, exp+part, obs)
 			st.vol.expected -= part // b is accounted whole by the caller
 			st.zeroRun, st.cus = 0, [2]cusum{}
 			return true
