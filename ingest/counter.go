@@ -245,14 +245,14 @@ type cellKey struct {
 type arrivalCell struct {
 	key      cellKey
 	events   uint32
-	arrival  uint32 // the latest record timestamp among them, Unix seconds (as a DateTime)
+	arrival  uint32 // the earliest record timestamp among them, Unix seconds (as a DateTime)
 	lateness [storage.LatenessBuckets]uint32
 }
 
 type eventCell struct {
 	key     cellKey
 	events  uint32
-	arrival uint32
+	arrival uint32 // the latest record timestamp among them: when they were all in
 }
 
 // cells are the counts pending between two Takes.
@@ -381,8 +381,10 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 			sl.arrivalAt, sl.arrivalIdx = arrivalBucket, cur.arrivalCell(cellKey{id, arrivalBucket})
 		}
 		a := &cur.arrival[sl.arrivalIdx]
+		if a.events == 0 || arrivalSec < a.arrival {
+			a.arrival = arrivalSec // the earliest: the bucket had events from then on
+		}
 		a.events++
-		a.arrival = max(a.arrival, arrivalSec)
 		a.lateness[storage.LatenessBucket(m.Arrival.Sub(t))]++
 		if eb := storage.BucketStart(t, width); sl.eventIdx < 0 || sl.eventAt != eb {
 			sl.eventAt, sl.eventIdx = eb, cur.eventCell(cellKey{id, eb})

@@ -77,11 +77,13 @@ type Count struct {
 	// kept for the Arrival clock only (nil for Event). It may be shorter than
 	// LatenessBuckets: the missing classes are zero.
 	Lateness []uint64
-	// Arrival is the latest record timestamp (Unix seconds) among the events
-	// counted (0: unknown): when they were all in. Rows are immutable, so
-	// detection can tell from it, on replay as live, what had arrived by any
-	// time — late events of an old bucket (ArrivedQuery), or whether a bucket
-	// had events before a slot inside it (StreamCount.First).
+	// Arrival is a record timestamp (Unix seconds; 0: unknown): for the Event
+	// clock the latest among the events counted (when late events of an old
+	// bucket were all in, ArrivedQuery), for the Arrival clock the earliest
+	// (from when the bucket had events, StreamCount.First). Rows are
+	// immutable, so detection reads both at the same point on replay as live.
+	// (The earliest, not the latest: a batch written while catching up spans
+	// minutes of arrivals.)
 	Arrival int64
 }
 
