@@ -116,3 +116,31 @@ func lines(evs []Event) []string {
 	}
 	return out
 }
+
+// A stream flagged early in a bucket that comes back later in the same
+// bucket: the gap keeps that bucket (its missing events), it does not end
+// where it started.
+func TestBackWithinTheEarlyBucket(t *testing.T) {
+	e, err := New(Config{Workers: 1})
+	require.NoError(t, err)
+	const w = 60
+	for i := range 40 {
+		b := t0 + int64(i)*w
+		e.Advance(time.Unix(b+w, 0), []storage.Count{{Tenant: "t", Source: "s", Bucket: b, Events: 300, Arrival: b + 1}})
+	}
+	b := t0 + 40*w
+	opened := of(e.Peek(time.Unix(b+30, 0), nil).Events, TypeGapOpened)
+	require.Len(t, opened, 1)
+	var evs []Event
+	evs = append(evs, e.Advance(time.Unix(b+w, 0), []storage.Count{{Tenant: "t", Source: "s", Bucket: b, Events: 120, Arrival: b + 36}}).Events...)
+	for i := 41; i < 70; i++ {
+		b := t0 + int64(i)*w
+		evs = append(evs, e.Advance(time.Unix(b+w, 0), []storage.Count{{Tenant: "t", Source: "s", Bucket: b, Events: 300, Arrival: b + 1}}).Events...)
+	}
+	resolved := of(evs, TypeGapResolved)
+	require.Len(t, resolved, 1)
+	r := resolved[0]
+	require.Equal(t, b, r.StartedAt.Unix())
+	require.Equal(t, b+w, r.EndedAt.Unix(), "the gap keeps the bucket it opened in")
+	require.InDelta(t, 180, r.Missing, 30)
+}

@@ -412,6 +412,12 @@ func (s *shard) step(st *stream, g *gap, b int64, ev evidence, healthy bool, exp
 	switch {
 	case g.rec > 0 && prev == 0:
 		g.recStart, g.recExp, g.recObs = ev.from, ev.expected, ev.observed
+		if g.recStart <= g.start {
+			// Back within the bucket the gap started in (an early silence
+			// opens inside it): that bucket stays the gap's, missing events
+			// and all; recovery starts after it.
+			g.recStart, g.recExp, g.recObs = g.start+s.e.width, 0, 0
+		}
 	case g.rec > 0:
 		g.recExp += expected
 		g.recObs += observed
