@@ -310,16 +310,11 @@ func (e *Engine) Advance(watermark time.Time, counts []storage.Count) Result {
 		e.parts[i] = e.parts[i][:0]
 	}
 	for _, c := range counts {
-		if c.Clock != e.cfg.Clock {
+		w, ok := e.worker(c)
+		if !ok {
 			res.Ignored++
 			continue
 		}
-		h := streamHash(c.Tenant, c.Source)
-		if h%uint64(e.cfg.Shards) != uint64(e.cfg.Shard) {
-			res.Ignored++
-			continue
-		}
-		w := (h >> 32) % uint64(len(e.shards))
 		e.parts[w] = append(e.parts[w], c)
 	}
 	// Judge the buckets [.., last] with last + width ≤ watermark.
@@ -365,6 +360,19 @@ func (e *Engine) Advance(watermark time.Time, counts []storage.Count) Result {
 	return res
 }
 
+// worker returns the shard that owns c's stream, or false when the count is
+// not this engine's: of the other clock, or of another instance's shard.
+func (e *Engine) worker(c storage.Count) (int, bool) {
+	if c.Clock != e.cfg.Clock {
+		return 0, false
+	}
+	h := streamHash(c.Tenant, c.Source)
+	if h%uint64(e.cfg.Shards) != uint64(e.cfg.Shard) {
+		return 0, false
+	}
+	return int((h >> 32) % uint64(len(e.shards))), true
+}
+
 // Peek judges early silences (see earlySilence) at time at, inside the bucket
 // that follows the last judged one, at the slots up to at of every stream
 // whose earlier buckets are all judged. counts are that bucket's counts stored
@@ -382,11 +390,10 @@ func (e *Engine) Peek(at time.Time, counts []storage.Count) Result {
 	}
 	firsts := make([]map[streamKey]int64, len(e.shards))
 	for _, c := range counts {
-		h := streamHash(c.Tenant, c.Source)
-		if c.Clock != e.cfg.Clock || h%uint64(e.cfg.Shards) != uint64(e.cfg.Shard) || e.bucketOf(c.Bucket) != b {
+		w, ok := e.worker(c)
+		if !ok || e.bucketOf(c.Bucket) != b {
 			continue
 		}
-		w := (h >> 32) % uint64(len(e.shards))
 		if firsts[w] == nil {
 			firsts[w] = map[streamKey]int64{}
 		}

@@ -39,6 +39,17 @@ type fill struct {
 	step     float64 // the change worth an update
 }
 
+// byThenGap orders fills by key, then by gap id: deterministic whatever the
+// map order.
+func byThenGap(key func(*fill) int64) func(a, b *fill) int {
+	return func(a, b *fill) int {
+		if c := cmp.Compare(key(a), key(b)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ev.GapID, b.ev.GapID)
+	}
+}
+
 func (f *fill) span() storage.StreamSpan {
 	return storage.StreamSpan{Tenant: f.ev.Tenant, Source: f.ev.Source, From: f.ev.StartedAt.Unix(), To: f.ev.EndedAt.Unix()}
 }
@@ -65,12 +76,7 @@ func (d *Detector) follow(events []detect.Event, alerts []storage.Alert) {
 		for _, f := range d.fills {
 			all = append(all, f)
 		}
-		slices.SortFunc(all, func(a, b *fill) int {
-			if c := cmp.Compare(a.until, b.until); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.ev.GapID, b.ev.GapID)
-		})
+		slices.SortFunc(all, byThenGap(func(f *fill) int64 { return f.until }))
 		for _, f := range all[:over] {
 			delete(d.fills, f.ev.GapID)
 		}
@@ -89,12 +95,7 @@ func (d *Detector) filled(ctx context.Context, to int64) ([]storage.Alert, error
 	for _, f := range d.fills {
 		fills = append(fills, f)
 	}
-	slices.SortFunc(fills, func(a, b *fill) int {
-		if c := cmp.Compare(a.at, b.at); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ev.GapID, b.ev.GapID)
-	})
+	slices.SortFunc(fills, byThenGap(func(f *fill) int64 { return f.at }))
 	// One query per arrival range (new fills read from the start, the others
 	// from where they stopped) and per MaxArrivedSpans gaps.
 	rows := make(map[*fill][]storage.Arrived, len(fills))
@@ -113,9 +114,14 @@ func (d *Detector) filled(ctx context.Context, to int64) ([]storage.Alert, error
 		if err != nil {
 			return nil, err
 		}
+		byStream := make(map[streamKey][]*fill, len(group))
+		for _, f := range group {
+			k := streamKey{f.ev.Tenant, f.ev.Source}
+			byStream[k] = append(byStream[k], f)
+		}
 		for _, a := range got {
-			for _, f := range group {
-				if sp := f.span(); a.Tenant == sp.Tenant && a.Source == sp.Source && a.Bucket >= sp.From && a.Bucket < sp.To {
+			for _, f := range byStream[streamKey{a.Tenant, a.Source}] {
+				if a.Bucket >= f.ev.StartedAt.Unix() && a.Bucket < f.ev.EndedAt.Unix() {
 					rows[f] = append(rows[f], a)
 				}
 			}
