@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/valyala/fastjson"
 )
 
 // Reason is why a message or one record of it was rejected; it is the value of the
@@ -49,10 +47,7 @@ const (
 	decMaxDetail = 256
 	// decMaxExcerpt caps how many bytes of input a detail quotes.
 	decMaxExcerpt = 64
-	// decMaxJSONError caps the parser's message quoted in an invalid_json detail.
-	decMaxJSONError = 160
-	// decMaxDepth is the deepest nesting of arrays and objects accepted; it
-	// is below fastjson's own limit (fastjson.MaxDepth, 300 values).
+	// decMaxDepth is the deepest nesting of arrays and objects accepted.
 	decMaxDepth = 256
 )
 
@@ -150,8 +145,9 @@ func (c FieldConfig) Validate() error {
 	return nil
 }
 
-// Event is one countable record. Tenant and Source alias the decoder's buffers and are
-// valid only during the emit callback (copy them to keep them); they must not be modified.
+// Event is one countable record. Tenant and Source alias the message value or the
+// decoder's buffers and are valid only during the emit callback (copy them to keep
+// them); they must not be modified.
 type Event struct {
 	Tenant []byte
 	Source []byte
@@ -159,7 +155,7 @@ type Event struct {
 }
 
 // Decoder turns one Kafka message value into events. Not safe for concurrent use:
-// one Decoder per partition goroutine. It reuses its parser between calls.
+// one Decoder per partition goroutine. It reuses its buffers between calls.
 //
 // Field resolution, per record:
 //
@@ -184,49 +180,80 @@ type Event struct {
 // (e.g. "tenantId": 42) is also accepted and used as its decimal text ("42").
 // Either way the value must be non-empty, at most MaxNameBytes long, valid
 // UTF-8 and free of control characters (< 0x20 and 0x7f); JSON escapes are
-// decoded first ("ten\u0061nt" is tenant). Values are not trimmed or
-// case-folded. Times are parsed as ParseTime documents.
+// decoded first ("ten\u0061nt" is tenant), in values and in object keys
+// alike. A \u escape of a UTF-16 surrogate that is not half of a valid pair
+// ("\ud800" alone) decodes to U+FFFD, as in encoding/json. Values are not
+// trimmed or case-folded. Times are parsed as ParseTime documents.
 //
 // JSON is checked strictly (RFC 8259: no NaN, no leading zeros, no raw
 // control characters or unknown escapes in strings, nothing after the
 // value). Arrays and objects nested deeper than 256 levels are reported as
 // invalid JSON.
+//
+// After that check no tree is built: the members of each record are walked
+// once, the values of the keys the paths name are noted, and all else is
+// skipped (see extract.go).
 type Decoder struct {
 	maxMessage int
 	maxName    int
 	envelopes  bool
 
-	parser fastjson.Parser
-
 	plain, azure, cloudTrail decRecordSpec
+	// Indices of "records" and "Records" in plain.keys, with envelopes.
+	azureKey, cloudTrailKey int
 
-	// Decimal text of numeric tenant, source and time values.
-	tenantNum, sourceNum, timeNum []byte
+	// Where the values of a record's keys start, by key index: top for the
+	// top-level object, vals for an envelope record.
+	top, vals []decSpan
+
+	// Decoded escaped strings: one buffer per field, so that the tenant
+	// survives decoding the source; key for object keys.
+	tenantBuf, sourceBuf, timeBuf, keyBuf []byte
+
+	// A CloudTrail envelope is decoded before the rest of the top level is
+	// read, as a later "records" array would make the message Azure; its
+	// results wait here until then. arena holds their tenants and sources.
+	pending    []decPending
+	arena      []byte
+	holdEvent  func(Event)
+	holdReject func(Reason, string)
+}
+
+// decPending is one held result: an event if reason is "".
+type decPending struct {
+	reason      Reason
+	detail      string
+	tenantStart int
+	sourceStart int
+	sourceEnd   int
+	time        time.Time
 }
 
 // decRecordSpec says how to resolve the three fields of one kind of record.
 type decRecordSpec struct {
+	keys           decKeySet // every top-level key the paths need
 	tenant, source decNameSpec
 	time           decTimeSpec
 }
 
 // decNameSpec resolves a tenant or a source.
 type decNameSpec struct {
-	label      string   // "tenant" or "source"
-	paths      []string // tried in order, first present wins
-	dotted     []bool   // by path: whether it has a '.' (a nested path)
-	resourceID bool     // then the Azure resourceId segment
-	constant   []byte   // then, if set, this value
-	badConst   string   // why constant is not acceptable (too long for MaxNameBytes), or ""
-	missing    Reason
-	bad        Reason
-	missingMsg string // detail when nothing is present
+	label       string    // "tenant" or "source"
+	paths       []string  // tried in order, first present wins
+	lookups     []decPath // by path
+	resourceID  bool      // then the Azure resourceId segment
+	resourceKey int       // index of "resourceId" in the record's keys
+	constant    []byte    // then, if set, this value
+	badConst    string    // why constant is not acceptable (too long for MaxNameBytes), or ""
+	missing     Reason
+	bad         Reason
+	missingMsg  string // detail when nothing is present
 }
 
 // decTimeSpec resolves the event time.
 type decTimeSpec struct {
 	paths      []string
-	dotted     []bool
+	lookups    []decPath
 	missingMsg string
 }
 
@@ -241,39 +268,53 @@ func NewDecoder(cfg FieldConfig) (*Decoder, error) {
 		return nil, err
 	}
 	d := &Decoder{
-		maxMessage: cfg.MaxMessageBytes,
-		maxName:    cfg.MaxNameBytes,
-		envelopes:  cfg.Format == FormatAuto,
+		maxMessage:    cfg.MaxMessageBytes,
+		maxName:       cfg.MaxNameBytes,
+		envelopes:     cfg.Format == FormatAuto,
+		azureKey:      -1,
+		cloudTrailKey: -1,
 	}
+	d.holdEvent, d.holdReject = d.hold, d.holdRejection
 	var fixed []byte
 	if cfg.FixedSource != "" {
 		fixed = []byte(cfg.FixedSource)
 	}
 
-	d.plain.tenant = decNewNameSpec("tenant", slices.Clone(cfg.Tenant), nil)
+	p := &d.plain
+	p.tenant = decNewNameSpec(&p.keys, "tenant", slices.Clone(cfg.Tenant), nil)
 	if fixed != nil {
-		d.plain.source = decNewNameSpec("source", nil, fixed)
+		p.source = decNewNameSpec(&p.keys, "source", nil, fixed)
 	} else {
-		d.plain.source = decNewNameSpec("source", slices.Clone(cfg.Source), nil)
+		p.source = decNewNameSpec(&p.keys, "source", slices.Clone(cfg.Source), nil)
 	}
-	d.plain.time = decNewTimeSpec(slices.Clone(cfg.Time))
+	p.time = decNewTimeSpec(&p.keys, slices.Clone(cfg.Time))
+	if d.envelopes {
+		d.azureKey = p.keys.add("records")
+		d.cloudTrailKey = p.keys.add("Records")
+	}
 
-	d.azure.tenant = decNewNameSpec("tenant", append(userTenant, "tenantId"), nil)
-	d.azure.tenant.resourceID = true
-	d.azure.tenant.missingMsg = "no tenant field among " + decListPaths(append(d.azure.tenant.paths, "resourceId"))
-	d.azure.source = decNewNameSpec("source", append(userSource, "category"), nil)
-	d.azure.time = decNewTimeSpec(append(userTime, "time"))
+	a := &d.azure
+	a.tenant = decNewNameSpec(&a.keys, "tenant", append(userTenant, "tenantId"), nil)
+	a.tenant.resourceID = true
+	a.tenant.resourceKey = a.keys.add("resourceId")
+	a.tenant.missingMsg = "no tenant field among " + decListPaths(append(a.tenant.paths, "resourceId"))
+	a.source = decNewNameSpec(&a.keys, "source", append(userSource, "category"), nil)
+	a.time = decNewTimeSpec(&a.keys, append(userTime, "time"))
 
-	d.cloudTrail.tenant = decNewNameSpec("tenant", append(userTenant, "recipientAccountId", "userIdentity.accountId"), nil)
+	c := &d.cloudTrail
+	c.tenant = decNewNameSpec(&c.keys, "tenant", append(userTenant, "recipientAccountId", "userIdentity.accountId"), nil)
 	if fixed != nil {
-		d.cloudTrail.source = decNewNameSpec("source", nil, fixed)
+		c.source = decNewNameSpec(&c.keys, "source", nil, fixed)
 	} else {
-		d.cloudTrail.source = decNewNameSpec("source", userSource, []byte(cloudTrailSource))
-		if why := decCheckName(d.cloudTrail.source.constant, d.maxName); why != "" {
-			d.cloudTrail.source.badConst = "source " + why + " (max_name_bytes)"
+		c.source = decNewNameSpec(&c.keys, "source", userSource, []byte(cloudTrailSource))
+		if why := decCheckName(c.source.constant, d.maxName); why != "" {
+			c.source.badConst = "source " + why + " (max_name_bytes)"
 		}
 	}
-	d.cloudTrail.time = decNewTimeSpec(append(userTime, "eventTime"))
+	c.time = decNewTimeSpec(&c.keys, append(userTime, "eventTime"))
+
+	d.top = make([]decSpan, len(p.keys.names))
+	d.vals = make([]decSpan, max(len(a.keys.names), len(c.keys.names)))
 	return d, nil
 }
 
@@ -286,8 +327,8 @@ func decCustomPaths(paths, defaults []string) []string {
 	return slices.Clip(slices.Clone(paths))
 }
 
-func decNewNameSpec(label string, paths []string, constant []byte) decNameSpec {
-	s := decNameSpec{label: label, paths: slices.Clip(paths), dotted: decDotted(paths), constant: constant}
+func decNewNameSpec(keys *decKeySet, label string, paths []string, constant []byte) decNameSpec {
+	s := decNameSpec{label: label, paths: slices.Clip(paths), lookups: decLookups(keys, paths), constant: constant}
 	if label == "tenant" {
 		s.missing, s.bad = ReasonMissingTenant, ReasonBadTenant
 	} else {
@@ -297,16 +338,14 @@ func decNewNameSpec(label string, paths []string, constant []byte) decNameSpec {
 	return s
 }
 
-func decNewTimeSpec(paths []string) decTimeSpec {
-	return decTimeSpec{paths: slices.Clip(paths), dotted: decDotted(paths), missingMsg: "no time field among " + decListPaths(paths)}
+func decNewTimeSpec(keys *decKeySet, paths []string) decTimeSpec {
+	return decTimeSpec{paths: slices.Clip(paths), lookups: decLookups(keys, paths), missingMsg: "no time field among " + decListPaths(paths)}
 }
 
-// decDotted tells, for each path, whether it is nested: precomputed, as a
-// lookup runs for every field of every record.
-func decDotted(paths []string) []bool {
-	out := make([]bool, len(paths))
+func decLookups(keys *decKeySet, paths []string) []decPath {
+	out := make([]decPath, len(paths))
 	for i, p := range paths {
-		out[i] = strings.IndexByte(p, '.') >= 0
+		out[i] = keys.path(p)
 	}
 	return out
 }
@@ -329,11 +368,10 @@ func (d *Decoder) Decode(value []byte, emit func(Event), reject func(reason Reas
 		decReject(reject, ReasonOversized, fmt.Sprintf("message is %d bytes, limit %d", len(value), d.maxMessage))
 		return 0, 1
 	}
-	// fastjson's parser is lenient (NaN, 1.2.3, raw control characters and
-	// unknown escapes in strings), so a strict RFC 8259 check comes first. It
-	// also checks UTF-8 (only strings may hold non-ASCII bytes): a message
-	// that passes is valid UTF-8, and one that fails is looked at again to
-	// give invalid UTF-8 anywhere precedence as the reason.
+	// The extractor relies on valid JSON, so a strict RFC 8259 check comes
+	// first. It also checks UTF-8 (only strings may hold non-ASCII bytes): a
+	// message that passes is valid UTF-8, and one that fails is looked at
+	// again to give invalid UTF-8 anywhere precedence as the reason.
 	if pos, why := decValidJSON(value); why != "" {
 		if !utf8.Valid(value) {
 			decReject(reject, ReasonInvalidUTF8, fmt.Sprintf("invalid UTF-8 at byte %d", decInvalidUTF8At(value)))
@@ -342,61 +380,138 @@ func (d *Decoder) Decode(value []byte, emit func(Event), reject func(reason Reas
 		decReject(reject, ReasonInvalidJSON, "invalid JSON at byte "+strconv.Itoa(pos)+": "+why+decNear(value, pos))
 		return 0, 1
 	}
-	root, err := d.parser.ParseBytes(value)
-	if err != nil { // not expected after decValidJSON; kept for safety
-		decReject(reject, ReasonInvalidJSON, "invalid JSON: "+decJSONError(err))
+	b := value
+	i := decSkipWS(b, 0)
+	if b[i] != '{' {
+		decReject(reject, ReasonNotObject, "top-level value is "+decTypeName(b[i])+", want an object")
 		return 0, 1
 	}
-	if root.Type() != fastjson.TypeObject {
-		decReject(reject, ReasonNotObject, "top-level value is "+decTypeName(root.Type())+", want an object")
-		return 0, 1
-	}
-	if d.envelopes {
-		obj, _ := root.Object()
-		if recs := obj.Get("records"); recs != nil && recs.Type() == fastjson.TypeArray {
-			return d.envelope(recs, "records", &d.azure, emit, reject)
+
+	// One walk over the top level notes the plain event's fields and looks
+	// for the envelopes: the first "records" if it is an array, else the
+	// first "Records" if it is an array.
+	top := d.top
+	clear(top)
+	held := false // a CloudTrail envelope was decoded into d.pending
+	i = decSkipWS(b, i+1)
+	for b[i] != '}' {
+		k, v := decMember(b, i, &d.plain.keys, &d.keyBuf)
+		end := 0
+		if k >= 0 && top[k].start == 0 {
+			top[k] = decSpanAt(b, v)
+			end = top[k].end
+			if b[v] == '[' && k == d.azureKey {
+				clear(d.pending) // a held CloudTrail envelope is not the message's
+				d.pending = d.pending[:0]
+				events, rejected, _ = d.envelope(b, v, "records", &d.azure, emit, reject)
+				return events, rejected
+			}
+			if b[v] == '[' && k == d.cloudTrailKey {
+				if top[d.azureKey].start != 0 { // the first "records" is no array
+					events, rejected, _ = d.envelope(b, v, "Records", &d.cloudTrail, emit, reject)
+					return events, rejected
+				}
+				d.pending, d.arena = d.pending[:0], d.arena[:0]
+				events, rejected, end = d.envelope(b, v, "Records", &d.cloudTrail, d.holdEvent, d.holdReject)
+				held = true
+			}
 		}
-		if recs := obj.Get("Records"); recs != nil && recs.Type() == fastjson.TypeArray {
-			return d.envelope(recs, "Records", &d.cloudTrail, emit, reject)
+		if end == 0 {
+			end = decSkipValue(b, v)
 		}
+		next, _ := decNextMember(b, end)
+		if next < 0 {
+			break
+		}
+		i = next
 	}
-	if d.record(root, -1, &d.plain, emit, reject) {
+	if held {
+		d.release(emit, reject)
+		return events, rejected
+	}
+	if d.record(b, top, -1, &d.plain, emit, reject) {
 		return 1, 0
 	}
 	return 0, 1
 }
 
-func (d *Decoder) envelope(recs *fastjson.Value, key string, spec *decRecordSpec, emit func(Event), reject func(Reason, string)) (events, rejected int) {
-	arr, _ := recs.Array()
-	if len(arr) == 0 {
+// envelope decodes the records of the array at b[i] (under key) and returns
+// the counts and the index after the array.
+func (d *Decoder) envelope(b []byte, i int, key string, spec *decRecordSpec, emit func(Event), reject func(Reason, string)) (events, rejected, end int) {
+	i = decSkipWS(b, i+1)
+	if b[i] == ']' {
 		decReject(reject, ReasonEmptyEnvelope, key+" array is empty")
-		return 0, 1
+		return 0, 1, i + 1
 	}
-	for i, rec := range arr {
-		if t := rec.Type(); t != fastjson.TypeObject {
-			decReject(reject, ReasonNotObject, decRecordPrefix(i)+"value is "+decTypeName(t)+", want an object")
-			rejected++
-			continue
-		}
-		if d.record(rec, i, spec, emit, reject) {
-			events++
+	vals := d.vals[:len(spec.keys.names)]
+	for n := 0; ; n++ {
+		if b[i] == '{' {
+			clear(vals)
+			i = decScanObject(b, i, &spec.keys, vals, &d.keyBuf)
+			if d.record(b, vals, n, spec, emit, reject) {
+				events++
+			} else {
+				rejected++
+			}
 		} else {
+			decReject(reject, ReasonNotObject, decRecordPrefix(n)+"value is "+decTypeName(b[i])+", want an object")
 			rejected++
+			i = decSkipValue(b, i)
 		}
+		if b[i] <= ' ' {
+			i = decSkipWS(b, i)
+		}
+		if b[i] == ']' {
+			return events, rejected, i + 1
+		}
+		i = decSkipWS(b, i+1)
 	}
-	return events, rejected
 }
 
-// record resolves one object record and emits or rejects it; index is its
-// place in an envelope, or -1 for a plain event. It reports whether it emitted.
-func (d *Decoder) record(rec *fastjson.Value, index int, spec *decRecordSpec, emit func(Event), reject func(Reason, string)) bool {
-	tenant, reason, detail := d.name(rec, &spec.tenant, &d.tenantNum)
+// hold is the emit callback of a held envelope: it keeps a copy of e.
+func (d *Decoder) hold(e Event) {
+	start := len(d.arena)
+	d.arena = append(d.arena, e.Tenant...)
+	d.arena = append(d.arena, e.Source...)
+	d.pending = append(d.pending, decPending{tenantStart: start, sourceStart: start + len(e.Tenant), sourceEnd: len(d.arena), time: e.Time})
+}
+
+// holdRejection is the reject callback of a held envelope.
+func (d *Decoder) holdRejection(reason Reason, detail string) {
+	d.pending = append(d.pending, decPending{reason: reason, detail: detail})
+}
+
+// release passes the held results on, in order.
+func (d *Decoder) release(emit func(Event), reject func(Reason, string)) {
+	for _, p := range d.pending {
+		switch {
+		case p.reason != "":
+			if reject != nil {
+				reject(p.reason, p.detail)
+			}
+		case emit != nil:
+			emit(Event{
+				Tenant: d.arena[p.tenantStart:p.sourceStart:p.sourceStart],
+				Source: d.arena[p.sourceStart:p.sourceEnd:p.sourceEnd],
+				Time:   p.time,
+			})
+		}
+	}
+	clear(d.pending) // drop the details
+	d.pending = d.pending[:0]
+}
+
+// record resolves one object record, whose values by key index vals holds,
+// and emits or rejects it; index is its place in an envelope, or -1 for a
+// plain event. It reports whether it emitted.
+func (d *Decoder) record(b []byte, vals []decSpan, index int, spec *decRecordSpec, emit func(Event), reject func(Reason, string)) bool {
+	tenant, reason, detail := d.name(b, vals, &spec.tenant, &d.tenantBuf)
 	if reason == "" {
 		var source []byte
-		source, reason, detail = d.name(rec, &spec.source, &d.sourceNum)
+		source, reason, detail = d.name(b, vals, &spec.source, &d.sourceBuf)
 		if reason == "" {
 			var t time.Time
-			t, reason, detail = d.eventTime(rec, &spec.time)
+			t, reason, detail = d.eventTime(b, vals, &spec.time)
 			if reason == "" {
 				if emit != nil {
 					emit(Event{Tenant: tenant, Source: source, Time: t})
@@ -412,38 +527,37 @@ func (d *Decoder) record(rec *fastjson.Value, index int, spec *decRecordSpec, em
 	return false
 }
 
-// name resolves a tenant or source of rec. On failure it returns the reason
-// and a detail; num is the buffer for the text of a numeric value.
-func (d *Decoder) name(rec *fastjson.Value, spec *decNameSpec, num *[]byte) ([]byte, Reason, string) {
-	for i, path := range spec.paths {
-		v := decLookup(rec, path, spec.dotted[i])
-		if v == nil {
+// name resolves a tenant or source. On failure it returns the reason and a
+// detail; scratch is the buffer for the value if it has escapes.
+func (d *Decoder) name(b []byte, vals []decSpan, spec *decNameSpec, scratch *[]byte) ([]byte, Reason, string) {
+	for i := range spec.lookups {
+		v, ok := d.lookup(b, vals, &spec.lookups[i])
+		if !ok {
 			continue
 		}
-		var b []byte
-		switch v.Type() {
-		case fastjson.TypeString:
-			b, _ = v.StringBytes()
-		case fastjson.TypeNumber:
-			*num = v.MarshalTo((*num)[:0])
-			b = *num
-			if !decIsInteger(b) {
-				return nil, spec.bad, spec.label + " field " + path + " is the number " + decExcerpt(b) + ", want a string or a non-negative integer"
+		var s []byte
+		switch c := b[v.start]; {
+		case c == '"':
+			s = decText(b, v, scratch)
+		case c == '-' || c >= '0' && c <= '9':
+			s = b[v.start:decNumberEnd(b, v.start)]
+			if !decIsInteger(s) {
+				return nil, spec.bad, spec.label + " field " + spec.paths[i] + " is the number " + decExcerpt(s) + ", want a string or a non-negative integer"
 			}
 		default:
-			return nil, spec.bad, spec.label + " field " + path + " is " + decTypeName(v.Type()) + ", want a string"
+			return nil, spec.bad, spec.label + " field " + spec.paths[i] + " is " + decTypeName(c) + ", want a string"
 		}
-		if why := decCheckName(b, d.maxName); why != "" {
-			return nil, spec.bad, spec.label + " field " + path + " " + why
+		if why := decCheckName(s, d.maxName); why != "" {
+			return nil, spec.bad, spec.label + " field " + spec.paths[i] + " " + why
 		}
-		return b, "", ""
+		return s, "", ""
 	}
 	if spec.resourceID {
-		if v := decGet(rec, "resourceId"); v != nil {
-			if v.Type() != fastjson.TypeString {
-				return nil, spec.bad, spec.label + " field resourceId is " + decTypeName(v.Type()) + ", want a string"
+		if v := vals[spec.resourceKey]; v.present(b) {
+			if c := b[v.start]; c != '"' {
+				return nil, spec.bad, spec.label + " field resourceId is " + decTypeName(c) + ", want a string"
 			}
-			rid, _ := v.StringBytes()
+			rid := decText(b, v, scratch)
 			seg, ok := decResourceTenant(rid)
 			if !ok {
 				return nil, spec.missing, "no " + spec.label + " field among " + decListPaths(spec.paths) +
@@ -464,71 +578,55 @@ func (d *Decoder) name(rec *fastjson.Value, spec *decNameSpec, num *[]byte) ([]b
 	return nil, spec.missing, spec.missingMsg
 }
 
-// eventTime resolves the event time of rec.
-func (d *Decoder) eventTime(rec *fastjson.Value, spec *decTimeSpec) (time.Time, Reason, string) {
-	for i, path := range spec.paths {
-		v := decLookup(rec, path, spec.dotted[i])
-		if v == nil {
+// eventTime resolves the event time.
+func (d *Decoder) eventTime(b []byte, vals []decSpan, spec *decTimeSpec) (time.Time, Reason, string) {
+	for i := range spec.lookups {
+		v, ok := d.lookup(b, vals, &spec.lookups[i])
+		if !ok {
 			continue
 		}
 		var (
 			t    time.Time
-			ok   bool
 			text []byte
 		)
-		switch v.Type() {
-		case fastjson.TypeString:
-			text, _ = v.StringBytes()
+		switch c := b[v.start]; {
+		case c == '"':
+			text = decText(b, v, &d.timeBuf)
 			t, ok = tsParseText(text)
-		case fastjson.TypeNumber:
-			d.timeNum = v.MarshalTo(d.timeNum[:0])
-			text = d.timeNum
+		case c == '-' || c >= '0' && c <= '9':
+			text = b[v.start:decNumberEnd(b, v.start)]
 			t, ok = tsParseEpoch(text)
 		default:
-			return time.Time{}, ReasonBadTime, "time field " + path + " is " + decTypeName(v.Type()) + ", want a string or a number"
+			return time.Time{}, ReasonBadTime, "time field " + spec.paths[i] + " is " + decTypeName(c) + ", want a string or a number"
 		}
 		if !ok {
-			return time.Time{}, ReasonBadTime, "time field " + path + " " + decExcerpt(text) + " is not a recognised timestamp between 1971 and 2200"
+			return time.Time{}, ReasonBadTime, "time field " + spec.paths[i] + " " + decExcerpt(text) + " is not a recognised timestamp between 1971 and 2200"
 		}
 		return t, "", ""
 	}
 	return time.Time{}, ReasonMissingTime, spec.missingMsg
 }
 
-// decLookup finds the present (non-null) value at a dotted path of rec:
-// first by walking nested objects, then as one literal key of rec. dotted
-// says whether path has a '.'.
-func decLookup(rec *fastjson.Value, path string, dotted bool) *fastjson.Value {
-	if !dotted {
-		return decGet(rec, path)
+// lookup returns the present (non-null) value at path p of a record, whose
+// values by key index vals holds: first by walking nested objects, then as
+// one literal key of the record.
+func (d *Decoder) lookup(b []byte, vals []decSpan, p *decPath) (decSpan, bool) {
+	v := vals[p.key]
+	if p.rest == nil {
+		return v, v.present(b)
 	}
-	v := rec
-	rest := path
-	for v != nil {
-		i := strings.IndexByte(rest, '.')
-		if i < 0 {
-			if v = decGet(v, rest); v != nil {
-				return v
-			}
+	for _, key := range p.rest {
+		if v.start == 0 || b[v.start] != '{' {
+			v = decSpan{}
 			break
 		}
-		v = decGet(v, rest[:i])
-		rest = rest[i+1:]
+		v = decSpan{start: decObjectGet(b, v.start, key, &d.keyBuf)}
 	}
-	return decGet(rec, path)
-}
-
-// decGet returns the non-null value of key in object v, or nil.
-func decGet(v *fastjson.Value, key string) *fastjson.Value {
-	if v.Type() != fastjson.TypeObject {
-		return nil
+	if v.present(b) {
+		return v, true
 	}
-	obj, _ := v.Object()
-	r := obj.Get(key)
-	if r == nil || r.Type() == fastjson.TypeNull {
-		return nil
-	}
-	return r
+	v = vals[p.literal]
+	return v, v.present(b)
 }
 
 // decResourceTenant returns the path segment after the leftmost /tenants/ or
@@ -577,6 +675,9 @@ func decHasPrefixFold(b []byte, prefix string) bool {
 
 // decCheckName returns why b is not an acceptable tenant or source, or "".
 func decCheckName(b []byte, maxName int) string {
+	if len(b) != 0 && len(b) <= maxName && decPrintableASCII(b) {
+		return ""
+	}
 	if len(b) == 0 {
 		return "is empty"
 	}
@@ -592,6 +693,24 @@ func decCheckName(b []byte, maxName int) string {
 		return "is not valid UTF-8: " + decExcerpt(b)
 	}
 	return ""
+}
+
+// decPrintableASCII reports whether b holds only ASCII bytes from 0x20 to
+// 0x7e, the usual tenant or source, checking eight bytes at a time.
+func decPrintableASCII(b []byte) bool {
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		if w&decHighs|decHasLess(w, 0x20)|decHasZero(w^(decOnes*0x7f)) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // decIsInteger reports whether the JSON number text b is a non-negative
@@ -631,25 +750,6 @@ func decClip(s string, n int) string {
 	return s
 }
 
-// decJSONError shortens a fastjson error: it drops the chain of "cannot
-// parse object: cannot parse array value: ..." wrappers (one per nesting
-// level) and keeps the innermost cause and the excerpt of the unparsed tail.
-func decJSONError(err error) string {
-	msg := err.Error()
-	for {
-		trimmed := msg
-		for _, w := range [...]string{"cannot parse JSON: ", "cannot parse object: ", "cannot parse array: ",
-			"cannot parse object value: ", "cannot parse array value: "} {
-			trimmed = strings.TrimPrefix(trimmed, w)
-		}
-		if trimmed == msg {
-			break
-		}
-		msg = trimmed
-	}
-	return decClip(msg, decMaxJSONError)
-}
-
 func decRecordPrefix(i int) string {
 	return "record " + strconv.Itoa(i) + ": "
 }
@@ -660,22 +760,21 @@ func decReject(reject func(Reason, string), reason Reason, detail string) {
 	}
 }
 
-func decTypeName(t fastjson.Type) string {
-	switch t {
-	case fastjson.TypeObject:
+// decTypeName names the type of the JSON value that starts with c.
+func decTypeName(c byte) string {
+	switch c {
+	case '{':
 		return "an object"
-	case fastjson.TypeArray:
+	case '[':
 		return "an array"
-	case fastjson.TypeString:
+	case '"':
 		return "a string"
-	case fastjson.TypeNumber:
-		return "a number"
-	case fastjson.TypeTrue, fastjson.TypeFalse:
+	case 't', 'f':
 		return "a boolean"
-	case fastjson.TypeNull:
+	case 'n':
 		return "null"
 	}
-	return "an unknown value"
+	return "a number"
 }
 
 // decInvalidUTF8At returns the offset of the first byte that is not part of

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -46,15 +47,21 @@ type want struct {
 
 var t0 = time.Date(2024, 9, 5, 10, 11, 12, 0, time.UTC)
 
-func TestDecode(t *testing.T) {
+// decodeCase is a message, the configuration to decode it with and what
+// that gives.
+type decodeCase struct {
+	name    string
+	cfg     FieldConfig
+	msg     string
+	events  []ev
+	rejects []want
+}
+
+// decodeCases are the cases of TestDecode; TestDecodeMatchesReference runs
+// them too.
+func decodeCases() []decodeCase {
 	long := strings.Repeat("x", 257)
-	tests := []struct {
-		name    string
-		cfg     FieldConfig
-		msg     string
-		events  []ev
-		rejects []want
-	}{
+	return []decodeCase{
 		// Message-level rejections.
 		{name: "oversized", cfg: FieldConfig{MaxMessageBytes: 40},
 			msg:     `{"tenant":"t","source":"s","time":1725531072}`,
@@ -325,8 +332,125 @@ func TestDecode(t *testing.T) {
 			msg:     `{"Records":[{"recipientAccountId":"1","eventTime":"2024-09-05T10:11:12Z"}]}`,
 			rejects: []want{{ReasonBadSource, `record 0: source is 14 bytes, longer than 4: "aws.cloudtrail" (max_name_bytes)`}}},
 		{name: "cloudtrail empty", msg: `{"Records":[]}`, rejects: []want{{ReasonEmptyEnvelope, "Records array is empty"}}},
+
+		// Envelope detection.
+		{name: "records after a Records array wins",
+			msg: `{"Records":[{"recipientAccountId":"1","eventTime":"2024-09-05T10:11:12Z"},7,{}],"x":{"records":[]},` +
+				`"records":[{"time":1725531072,"tenantId":"t","category":"c"}]}`,
+			events: []ev{{"t", "c", t0}}},
+		{name: "empty records after a Records array",
+			msg:     `{"Records":[{"recipientAccountId":"1","eventTime":"2024-09-05T10:11:12Z"}],"records":[]}`,
+			rejects: []want{{ReasonEmptyEnvelope, "records array is empty"}}},
+		{name: "records that is no array after a Records array",
+			msg: `{"Records":[{"recipientAccountId":"\u0031","eventTime":"2024-09-05T10:11:12Z"},{"eventTime":"2024-09-05T10:11:12Z"},` +
+				`{"recipientAccountId":"2","eventTime":"2024-09-05T10:11:13Z"}],"records":{"n":1},"records":[]}`,
+			events:  []ev{{"1", "aws.cloudtrail", t0}, {"2", "aws.cloudtrail", t0.Add(time.Second)}},
+			rejects: []want{{ReasonMissingTenant, "record 1: no tenant field among [recipientAccountId userIdentity.accountId]"}}},
+		{name: "null records, then a Records array", msg: `{"records":null,"Records":[{"recipientAccountId":"1","eventTime":"2024-09-05T10:11:12Z"}]}`,
+			events: []ev{{"1", "aws.cloudtrail", t0}}},
+		{name: "only the first Records counts",
+			msg:    `{"Records":{},"Records":[{"recipientAccountId":"1","eventTime":"2024-09-05T10:11:12Z"}],"tenant":"t","source":"s","time":1725531072}`,
+			events: []ev{{"t", "s", t0}}},
+		{name: "escaped envelope key", msg: `{"r\u0065cords":[{"time":1725531072,"tenantId":"t","category":"c"}]}`,
+			events: []ev{{"t", "c", t0}}},
+		{name: "envelope key inside a record is no envelope",
+			msg:    `{"x":{"records":[{"time":1725531072,"tenantId":"a","category":"c"}]},"tenant":"t","source":"s","time":1725531072}`,
+			events: []ev{{"t", "s", t0}}},
+
+		// Keys: duplicates, escapes.
+		{name: "duplicate key: a first null hides a later value",
+			msg:    `{"tenant":null,"tenant":"b","tenantId":"c","source":"s","time":1725531072}`,
+			events: []ev{{"c", "s", t0}}},
+		{name: "duplicate key: first null, nothing else",
+			msg:     `{"tenant":null,"tenant":"b","source":"s","time":1725531072}`,
+			rejects: []want{{ReasonMissingTenant, "no tenant field among"}}},
+		{name: "duplicate key: the escaped first occurrence wins",
+			msg:    `{"ten\u0061nt":"a","tenant":"b","source":"s","time":1725531072}`,
+			events: []ev{{"a", "s", t0}}},
+		{name: "duplicate key: the escaped first occurrence wins in a record",
+			msg:    `{"records":[{"tenantI\u0064":"a","tenantId":"b","category":"c","time":1725531072}]}`,
+			events: []ev{{"a", "c", t0}}},
+		{name: "duplicate key: escaped null first",
+			msg:    `{"\u0074enant":null,"tenant":"b","tenantId":"c","source":"s","time":1725531072}`,
+			events: []ev{{"c", "s", t0}}},
+		{name: "escaped keys in a nested path", cfg: FieldConfig{Tenant: []string{"org.id"}},
+			msg:    `{"\u006frg":{"\"x":1,"i\u0064":"o"},"source":"s","time":1725531072}`,
+			events: []ev{{"o", "s", t0}}},
+		{name: "key with escaped quote and backslash", cfg: FieldConfig{Tenant: []string{`a"b\`}},
+			msg:    `{"a\"b\\":"t","source":"s","time":1725531072}`,
+			events: []ev{{"t", "s", t0}}},
+		{name: "tenant and source both escaped", msg: `{"tenant":"t\u0031","source":"s\u0032","time":"2024-09-05T10:11:12\u005a"}`,
+			events: []ev{{"t1", "s2", t0}}},
+		{name: "escaped resourceId", msg: `{"records":[{"time":1725531072,"category":"c","resourceId":"\/subscriptions\/s\u0031\/x"}]}`,
+			events: []ev{{"s1", "c", t0}}},
+
+		// Nested and literal paths.
+		{name: "nested path through null", cfg: FieldConfig{Tenant: []string{"org.id"}},
+			msg:    `{"org":null,"org.id":"flat","source":"s","time":1725531072}`,
+			events: []ev{{"flat", "s", t0}}},
+		{name: "nested path through an array", cfg: FieldConfig{Tenant: []string{"org.id"}},
+			msg:    `{"org":[{"id":"x"}],"org.id":"flat","source":"s","time":1725531072}`,
+			events: []ev{{"flat", "s", t0}}},
+		{name: "nested path through a number and a string", cfg: FieldConfig{Tenant: []string{"a.b.c", "x.y.z"}},
+			msg:     `{"a":{"b":7},"x":{"y":"z"},"source":"s","time":1725531072}`,
+			rejects: []want{{ReasonMissingTenant, "no tenant field among [a.b.c x.y.z]"}}},
+		{name: "nested path where the key is missing", cfg: FieldConfig{Tenant: []string{"a.b.c"}},
+			msg:    `{"a":{"b":{"d":1}},"a.b.c":"flat","source":"s","time":1725531072}`,
+			events: []ev{{"flat", "s", t0}}},
+		{name: "nested path: first occurrence of the middle key", cfg: FieldConfig{Tenant: []string{"a.b.c"}},
+			msg:     `{"a":{"b":null,"b":{"c":"x"}},"a":{"b":{"c":"y"}},"source":"s","time":1725531072}`,
+			rejects: []want{{ReasonMissingTenant, ""}}},
+		{name: "deep nested path", cfg: FieldConfig{Tenant: []string{"a.b.c.d"}},
+			msg:    `{"a":{"x":[1,{"c":2}],"b":{"c":{"e":{},"d":"deep"}}},"source":"s","time":1725531072}`,
+			events: []ev{{"deep", "s", t0}}},
+		{name: "nested value of a bad type", cfg: FieldConfig{Tenant: []string{"a.b"}, Time: []string{"t.u"}},
+			msg:     `{"a":{"b":"x"},"source":"s","t":{"u":[1725531072]}}`,
+			rejects: []want{{ReasonBadTime, "time field t.u is an array, want a string or a number"}}},
+
+		// Skipping values.
+		{name: "nested values are skipped, brackets in strings too",
+			msg: `{"x":[[[{"a":"]}\"]}"}],{"tenant":"no"}]],"y":{"z":{"tenant":"no","q":"{["}},"s":"\\","e":"\\\"",` +
+				`"n":[-1.5e+3,0,true,false,null,"",{},[]],"tenant":"t","source":"s","time":1725531072}`,
+			events: []ev{{"t", "s", t0}}},
+		{name: "values ending in escaped quotes and backslashes",
+			msg:    `{"a\\":"\\","b":"x\"","tenant":"t\"q\\","source":"\\\"s","time":1725531072}`,
+			events: []ev{{`t"q\`, `\"s`, t0}}},
+		{name: "long strings skipped", msg: `{"x":"` + strings.Repeat(`abcdefg\"`, 20) + `","tenant":"` + strings.Repeat("t", 40) + `","source":"s","time":1725531072}`,
+			events: []ev{{strings.Repeat("t", 40), "s", t0}}},
+		{name: "whitespace everywhere", msg: " \t\r\n{ \t\r\n\"tenant\" \n: \t\"t\" \r,\n\"x\" : [ 1 , { \"a\" : null } , [ ] ] ,\"source\":\"s\"\n,\"time\"\n:\n1725531072\n}\n\t ",
+			events: []ev{{"t", "s", t0}}},
+		{name: "whitespace everywhere in an envelope",
+			msg:    "\n{ \"records\" :\n[ { \"tenantId\" : \"t\" , \"category\" : \"c\" , \"time\" : 1725531072 } ,\n 42 , { } \r\n] \n}\n",
+			events: []ev{{"t", "c", t0}},
+			rejects: []want{
+				{ReasonNotObject, "record 1: value is a number, want an object"},
+				{ReasonMissingTenant, "record 2: no tenant field among [tenantId resourceId]"},
+			}},
+		{name: "numeric tenant at the end of an object", cfg: FieldConfig{Tenant: []string{"a.t"}},
+			msg:    `{"source":"s","time":1725531072,"a":{"t":42}}`,
+			events: []ev{{"42", "s", t0}}},
+		{name: "numeric time at the end of a record", msg: `{"records":[{"tenantId":"t","category":"c","time":1725531072},{"tenantId":"t","category":"c","time":1725531073}]}`,
+			events: []ev{{"t", "c", t0}, {"t", "c", t0.Add(time.Second)}}},
+
+		// Surrogate escapes: a valid pair is one rune, anything else U+FFFD.
+		{name: "lone high surrogate", msg: `{"tenant":"a\ud800","source":"s","time":1725531072}`,
+			events: []ev{{"a\uFFFD", "s", t0}}},
+		{name: "lone low surrogate", msg: `{"tenant":"\uDC00b","source":"s","time":1725531072}`,
+			events: []ev{{"\uFFFDb", "s", t0}}},
+		{name: "high surrogate before another escape", msg: `{"tenant":"\ud800\u0041\ud800\n","source":"s","time":1725531072}`,
+			rejects: []want{{ReasonBadTenant, "tenant field tenant contains control character 0x0a: \"\uFFFDA\uFFFD\\n\""}}},
+		{name: "two high surrogates", msg: `{"tenant":"\ud83d\ud83d\ude00","source":"s","time":1725531072}`,
+			events: []ev{{"\uFFFD😀", "s", t0}}},
+		{name: "surrogates in the wrong order", msg: `{"tenant":"\ude00\ud83d","source":"s","time":1725531072}`,
+			events: []ev{{"\uFFFD\uFFFD", "s", t0}}},
+		{name: "surrogate pair in a key", cfg: FieldConfig{Tenant: []string{"😀"}},
+			msg:    `{"\ud83d\ude00":"t","source":"s","time":1725531072}`,
+			events: []ev{{"t", "s", t0}}},
 	}
-	for _, tt := range tests {
+}
+
+func TestDecode(t *testing.T) {
+	for _, tt := range decodeCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			d, err := NewDecoder(tt.cfg)
 			require.NoError(t, err)
@@ -553,19 +677,51 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
-// fuzzDecoders are the configurations FuzzDecode runs every input through.
-func fuzzDecoders(t testing.TB) []*Decoder {
+// fuzzConfigs are the configurations FuzzDecode runs every input through.
+var fuzzConfigs = []FieldConfig{
+	{},
+	{Format: FormatJSON, Tenant: []string{"a.b", "t"}, Time: []string{"ts", "time"}, FixedSource: "fixed"},
+	{Tenant: []string{"org.id"}, Source: []string{"kind"}, MaxMessageBytes: 256, MaxNameBytes: 4},
+	{Tenant: []string{"a.b.c", "records"}, Source: []string{"x.y"}, Time: []string{"t.u", "Records"}},
+}
+
+// fuzzDecoders returns a decoder and a reference decoder per fuzzConfigs.
+func fuzzDecoders(t testing.TB) ([]*Decoder, []*refDecoder) {
 	var ds []*Decoder
-	for _, cfg := range []FieldConfig{
-		{},
-		{Format: FormatJSON, Tenant: []string{"a.b", "t"}, Time: []string{"ts", "time"}, FixedSource: "fixed"},
-		{Tenant: []string{"org.id"}, Source: []string{"kind"}, MaxMessageBytes: 256, MaxNameBytes: 4},
-	} {
+	var refs []*refDecoder
+	for _, cfg := range fuzzConfigs {
 		d, err := NewDecoder(cfg)
 		require.NoError(t, err)
-		ds = append(ds, d)
+		ref, err := newRefDecoder(cfg)
+		require.NoError(t, err)
+		ds, refs = append(ds, d), append(refs, ref)
 	}
-	return ds
+	return ds, refs
+}
+
+func refDecodeAll(d *refDecoder, msg []byte) result {
+	var r result
+	r.nEvents, r.nRejects = d.Decode(msg,
+		func(e Event) { r.events = append(r.events, ev{string(e.Tenant), string(e.Source), e.Time}) },
+		func(reason Reason, detail string) { r.rejects = append(r.rejects, rej{reason, detail}) })
+	return r
+}
+
+// surrogateEscape matches a \u escape of a UTF-16 surrogate, which Decoder
+// decodes as encoding/json does and the reference as fastjson does.
+var surrogateEscape = regexp.MustCompile(`(?i)\\u[d][89a-f]`)
+
+// checkSameAsReference fails if d and ref decode msg differently (unless
+// msg has a surrogate escape).
+func checkSameAsReference(t testing.TB, d *Decoder, ref *refDecoder, msg []byte) {
+	t.Helper()
+	if surrogateEscape.Match(msg) {
+		return
+	}
+	got, want := decodeAll(d, msg), refDecodeAll(ref, msg)
+	if !equalResults(got, want) {
+		t.Fatalf("decoding %q\ngot       %+v\nreference %+v", msg, got, want)
+	}
 }
 
 var messageReasons = map[Reason]bool{
@@ -600,9 +756,10 @@ func jsonDepth(b []byte) int {
 
 func FuzzDecode(f *testing.F) {
 	// Seeds live in testdata/fuzz/FuzzDecode.
-	decoders := fuzzDecoders(f)
+	decoders, refs := fuzzDecoders(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for di, d := range decoders {
+			checkSameAsReference(t, d, refs[di], data)
 			r := decodeAll(d, data)
 			if r.nEvents != len(r.events) || r.nRejects != len(r.rejects) {
 				t.Fatalf("decoder %d: returned (%d, %d), callbacks (%d, %d)", di, r.nEvents, r.nRejects, len(r.events), len(r.rejects))

@@ -1,0 +1,408 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+	"slices"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// The extractor reads tenant, source and time straight from the bytes of a
+// message that decValidJSON has accepted: it walks an object's members once,
+// notes where the values of the keys it wants start, and skips every other
+// value without looking inside (a string to its closing quote, an array or
+// object by counting brackets outside strings). Nothing is copied but
+// escaped strings, which are decoded into the decoder's scratch buffers.
+//
+// Every function here assumes valid JSON and indexes without checking
+// whether the input ends early; on anything else it may panic. Decode only
+// calls them on messages that passed decValidJSON.
+
+// decKeySet is the set of keys a kind of record is read by: the first
+// element of every path, and every dotted path as one literal key.
+type decKeySet struct {
+	names []string
+	byLen [][]int // byLen[n] holds the indices of the names n bytes long
+	bloom uint64  // bit decKeyHash(name) set for every name
+}
+
+// decKeyHash hashes a key (of at least one byte) to a bit of decKeySet.bloom.
+func decKeyHash[S ~string | ~[]byte](key S) uint {
+	return (uint(len(key)) ^ uint(key[0])<<1 ^ uint(key[len(key)-1])<<2) % 64
+}
+
+// add returns the index of name, adding it if it is new.
+func (s *decKeySet) add(name string) int {
+	if i := slices.Index(s.names, name); i >= 0 {
+		return i
+	}
+	s.names = append(s.names, name)
+	for len(s.byLen) <= len(name) {
+		s.byLen = append(s.byLen, nil)
+	}
+	s.byLen[len(name)] = append(s.byLen[len(name)], len(s.names)-1)
+	s.bloom |= 1 << decKeyHash(name)
+	return len(s.names) - 1
+}
+
+// find returns the index of the (unescaped) key, or -1.
+func (s *decKeySet) find(key []byte) int {
+	if len(key) == 0 || len(key) >= len(s.byLen) || s.bloom&(1<<decKeyHash(key)) == 0 {
+		return -1
+	}
+	for _, i := range s.byLen[len(key)] {
+		if string(key) == s.names[i] {
+			return i
+		}
+	}
+	return -1
+}
+
+// decPath is one configured path, resolved against a decKeySet.
+type decPath struct {
+	key     int      // index of the first element (of the whole path if it has no '.')
+	rest    []string // the elements after the first; nil without a '.'
+	literal int      // index of the whole dotted path as one key; -1 without a '.'
+}
+
+// path returns the lookup of the dotted path p, adding the keys it needs.
+func (s *decKeySet) path(p string) decPath {
+	first, rest, dotted := strings.Cut(p, ".")
+	dp := decPath{key: s.add(first), literal: -1}
+	if dotted {
+		dp.rest = strings.Split(rest, ".")
+		dp.literal = s.add(p)
+	}
+	return dp
+}
+
+// decMember reads the member whose key starts with the quote at b[i]: it
+// returns the index of the key in keys (-1 if it is not one of them) and
+// where the value starts. Escaped keys are decoded into *scratch.
+func decMember(b []byte, i int, keys *decKeySet, scratch *[]byte) (k, v int) {
+	end, escaped := decStringEnd(b, i+1)
+	key := b[i+1 : end]
+	if escaped {
+		*scratch = decUnescape((*scratch)[:0], key)
+		key = *scratch
+	}
+	return keys.find(key), decSkipColon(b, end+1)
+}
+
+// decSkipColon returns where the value starts after the key that ends
+// before b[i]: past the colon and any whitespace around it.
+func decSkipColon(b []byte, i int) int {
+	if b[i] != ':' {
+		i = decSkipWS(b, i)
+	}
+	i++
+	if b[i] <= ' ' {
+		i = decSkipWS(b, i)
+	}
+	return i
+}
+
+// decNextMember is called after a member's value, which ends before b[i]. It
+// returns where the next member's key starts, or -1 and the index after the
+// object's closing brace.
+func decNextMember(b []byte, i int) (next, end int) {
+	if b[i] <= ' ' {
+		i = decSkipWS(b, i)
+	}
+	if b[i] == '}' {
+		return -1, i + 1
+	}
+	i++ // the comma
+	if b[i] <= ' ' {
+		i = decSkipWS(b, i)
+	}
+	return i, 0
+}
+
+// decSpan is where a value is: its start (0 for none) and, once known,
+// the index after it and whether it is a string with escapes.
+type decSpan struct {
+	start, end int
+	escaped    bool
+}
+
+// decSpanAt returns the span of the value that starts at b[v]; it finds the
+// end of a string, not of other values.
+func decSpanAt(b []byte, v int) decSpan {
+	if b[v] != '"' {
+		return decSpan{start: v}
+	}
+	end, escaped := decStringEnd(b, v+1)
+	return decSpan{start: v, end: end + 1, escaped: escaped}
+}
+
+// decScanObject notes in vals, by key index, where the value of the first
+// occurrence of each key of keys is in the object at b[i] (start 0: the key
+// is absent), and returns the index after the object.
+func decScanObject(b []byte, i int, keys *decKeySet, vals []decSpan, scratch *[]byte) int {
+	i = decSkipWS(b, i+1)
+	if b[i] == '}' {
+		return i + 1
+	}
+	for {
+		k, v := decMember(b, i, keys, scratch)
+		i = 0 // the end of the value, if known
+		if k >= 0 && vals[k].start == 0 {
+			vals[k] = decSpanAt(b, v)
+			i = vals[k].end
+		}
+		if i == 0 {
+			// decSkipValue, inlined by hand: this loop is the hot path.
+			switch b[v] {
+			case '"':
+				i = decSkipString(b, v+1) + 1
+			case '{', '[':
+				i = decSkipContainer(b, v)
+			case 't', 'n':
+				i = v + len("true")
+			case 'f':
+				i = v + len("false")
+			default:
+				i = decNumberEnd(b, v)
+			}
+		}
+		if b[i] <= ' ' {
+			i = decSkipWS(b, i)
+		}
+		if b[i] == '}' {
+			return i + 1
+		}
+		i++ // the comma
+		if b[i] <= ' ' {
+			i = decSkipWS(b, i)
+		}
+	}
+}
+
+// decObjectGet returns where the value of the first occurrence of key in
+// the object at b[i] starts, or 0 if key is absent.
+func decObjectGet(b []byte, i int, key string, scratch *[]byte) int {
+	i = decSkipWS(b, i+1)
+	if b[i] == '}' {
+		return 0
+	}
+	for {
+		end, escaped := decStringEnd(b, i+1)
+		name := b[i+1 : end]
+		if escaped {
+			*scratch = decUnescape((*scratch)[:0], name)
+			name = *scratch
+		}
+		v := decSkipColon(b, end+1)
+		if string(name) == key {
+			return v
+		}
+		next, _ := decNextMember(b, decSkipValue(b, v))
+		if next < 0 {
+			return 0
+		}
+		i = next
+	}
+}
+
+// present reports whether the value was found and is not null.
+func (s decSpan) present(b []byte) bool {
+	return s.start != 0 && b[s.start] != 'n'
+}
+
+// decSkipValue returns the index after the value that starts at b[i].
+func decSkipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return decSkipString(b, i+1) + 1
+	case '{', '[':
+		return decSkipContainer(b, i)
+	case 't', 'n':
+		return i + len("true")
+	case 'f':
+		return i + len("false")
+	}
+	return decNumberEnd(b, i)
+}
+
+// decNumberEnd returns the index after the number that starts at b[i].
+func decNumberEnd(b []byte, i int) int {
+	for i < len(b) && decNumberByte[b[i]] {
+		i++
+	}
+	return i
+}
+
+var decNumberByte = func() (t [256]bool) {
+	for _, c := range []byte("0123456789+-.eE") {
+		t[c] = true
+	}
+	return t
+}()
+
+// decStringEnd returns the index of the closing quote of the string whose
+// content starts at b[i], and whether the string has an escape.
+func decStringEnd(b []byte, i int) (end int, escaped bool) {
+	for {
+		// Eight bytes at a time while none is a quote or a backslash. The
+		// lowest flagged byte of decHasZero is exact (only bytes above a
+		// real zero byte may be flagged falsely).
+		for i+8 <= len(b) {
+			w := binary.LittleEndian.Uint64(b[i:])
+			if m := decHasZero(w^(decOnes*'"')) | decHasZero(w^(decOnes*'\\')); m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			i += 8
+		}
+		for b[i] != '"' && b[i] != '\\' {
+			i++
+		}
+		if b[i] == '"' {
+			return i, escaped
+		}
+		escaped = true
+		i += 2 // a \uXXXX escape's hex digits are no quote nor backslash
+	}
+}
+
+// decSkipString returns the index of the closing quote of the string whose
+// content starts at b[i]. Unlike decStringEnd it looks for quotes only: a
+// quote after an odd number of backslashes is escaped.
+func decSkipString(b []byte, i int) int {
+	for {
+		for i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:]) ^ (decOnes * '"')
+			if m := decHasZero(x); m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			i += 8
+		}
+		for b[i] != '"' {
+			i++
+		}
+		if b[i-1] != '\\' {
+			return i
+		}
+		j := i - 2
+		for b[j] == '\\' {
+			j--
+		}
+		if (i-j)%2 == 1 { // i-1-j backslashes, an even number
+			return i
+		}
+		i++
+	}
+}
+
+// decSkipContainer returns the index after the array or object that starts
+// at b[i].
+func decSkipContainer(b []byte, i int) int {
+	depth := 0
+	for {
+		switch decStructure[b[i]] {
+		case decQuote:
+			i = decSkipString(b, i+1)
+		case decOpen:
+			depth++
+		case decClose:
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		}
+		i++
+	}
+}
+
+// Classes of bytes for decSkipContainer; other bytes are 0.
+const (
+	decQuote = 1 + iota
+	decOpen
+	decClose
+)
+
+var decStructure = func() (t [256]uint8) {
+	t['"'] = decQuote
+	t['{'], t['['] = decOpen, decOpen
+	t['}'], t[']'] = decClose, decClose
+	return t
+}()
+
+// decText returns the decoded content of the string at s: a part of b if it
+// has no escape, else *scratch decoded into.
+func decText(b []byte, s decSpan, scratch *[]byte) []byte {
+	if s.end == 0 {
+		s = decSpanAt(b, s.start)
+	}
+	if !s.escaped {
+		return b[s.start+1 : s.end-1]
+	}
+	*scratch = decUnescape((*scratch)[:0], b[s.start+1:s.end-1])
+	return *scratch
+}
+
+// decUnescape appends the decoded content of a valid JSON string (without
+// its quotes) to dst. A \u escape of a UTF-16 surrogate that is not half
+// of a valid pair decodes to U+FFFD, as in encoding/json.
+func decUnescape(dst, s []byte) []byte {
+	for {
+		j := bytes.IndexByte(s, '\\')
+		if j < 0 || j+1 >= len(s) {
+			return append(dst, s...)
+		}
+		dst = append(dst, s[:j]...)
+		c := s[j+1]
+		s = s[j+2:]
+		switch c {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, ok := decHex4(s)
+			if !ok {
+				return append(dst, s...) // not valid JSON; not reached
+			}
+			s = s[4:]
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
+					r2, _ = decHex4(s[2:])
+				}
+				if r = utf16.DecodeRune(r, r2); r != utf8.RuneError {
+					s = s[6:]
+				}
+			}
+			dst = utf8.AppendRune(dst, r)
+		default: // '"', '\\', '/'
+			dst = append(dst, c)
+		}
+	}
+}
+
+// decHex4 decodes the four hex digits at the start of s.
+func decHex4(s []byte) (rune, bool) {
+	if len(s) < 4 {
+		return 0, false
+	}
+	r := 0
+	for _, c := range s[:4] {
+		v, ok := tsHexVal(c)
+		if !ok {
+			return 0, false
+		}
+		r = r<<4 | v
+	}
+	return rune(r), true
+}
