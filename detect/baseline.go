@@ -40,6 +40,11 @@ type baseline struct {
 	dayN, weekN uint16
 	dirtyH      uint32  // hour slots of the current day with a bucket not learned
 	dirtyD      uint8   // day slots of the current week with a bucket not learned
+	prevH       uint32  // dirtyH of the previous day
+	prevD       uint8   // dirtyD of the previous week
+	recurH      uint32  // hour slots of the current day with a recurring hole (see impute)
+	recurD      uint8   // day slots of the current week with a recurring hole
+	learned     int64   // the last bucket learned
 	days, weeks uint16  // complete periods folded in
 	v, m, q     float32 // moments of the dispersion: E[(x−mu)²], E[mu], E[mu²]
 	// The same over blocks (sums over the engine's block), for the drop test.
@@ -111,12 +116,16 @@ func slots(bucket int64) (day, week int64, h, d int) {
 
 // factors returns the seasonal factors in use for a bucket. A factor is shrunk
 // towards 1 by the number of events that informed it (prior of 10 events), so
-// a sparse stream's noisy profile does not move its expectation much.
+// a sparse stream's noisy profile does not move its expectation much; the
+// shrinkage is geometric (f^s), so that an hour in which the stream is idle
+// (a factor near 0) keeps expecting next to nothing.
 //
-// The hourly factor is interpolated linearly between the means of the two
-// nearest hours (each hour's mean taken at its middle): a smooth daily rhythm
-// is then followed within the hour instead of in steps, which would leave
-// errors of one sign for half an hour at a time.
+// The hourly factor is interpolated between the means of the two nearest
+// hours (each hour's mean taken at its middle), geometrically: a smooth
+// daily rhythm is then followed within the hour instead of in steps, which
+// would leave errors of one sign for half an hour at a time, and a stream
+// that switches off at an hour boundary is not expected to carry half its
+// rate into the idle hour.
 func (m *model) factors(b *baseline, bucket int64) (hf, df float64, seasonal bool) {
 	hf, df = 1, 1
 	_, _, _, d := slots(bucket)
@@ -128,12 +137,12 @@ func (m *model) factors(b *baseline, bucket int64) (hf, df float64, seasonal boo
 		h0 := math.Floor(u)
 		frac := u - h0
 		i0, i1 := int(floorMod(int64(h0), 24)), int(floorMod(int64(h0)+1, 24))
-		hour := (1-frac)*float64(b.hour[i0]) + frac*float64(b.hour[i1])
-		hf = 1 + s*(hour-1)
+		lh := (1-frac)*math.Log(float64(b.hour[i0])) + frac*math.Log(float64(b.hour[i1]))
+		hf = math.Exp(s * lh)
 		if b.weeks >= 2 {
 			info := b.level * m.perDay * math.Min(float64(b.weeks), 4)
 			s := info / (info + 10)
-			df = 1 + s*(float64(b.day[d])-1)
+			df = math.Exp(s * math.Log(float64(b.day[d])))
 		}
 	}
 	return hf, df, seasonal
@@ -229,32 +238,75 @@ func (m *model) learn(b *baseline, bucket int64, x, mu, a float64) {
 	n := float64(b.n)
 	b.short += math.Max(1/n, m.shortRate) * (x - b.short)
 	hf, df, _ := m.factors(b, bucket)
-	b.level += math.Max(1/n, m.levelRate) * (x/(hf*df) - b.level)
-	m.accumulate(b, bucket, x)
+	// The level learns x/f; where the profile expects less than the level
+	// (f < 1) by the gradient of the same, x − f·level, so that a count in
+	// a nearly idle slot does not move it by x/f.
+	if f, r := hf*df, math.Max(1/n, m.levelRate); f >= 1 {
+		b.level += r * (x/f - b.level)
+	} else {
+		b.level = math.Max(0, b.level+r*(x-f*b.level))
+	}
+	b.learned = bucket
+	m.accumulate(b, bucket, x, false)
 }
 
 // impute accounts a bucket that is not learned (anomalous, or in a gap) to the
-// profiles' sums with its expectation, so that the day and week still count
-// as complete without the gap shaping them.
-func (m *model) impute(b *baseline, bucket int64, mu float64) {
-	m.accumulate(b, bucket, mu)
+// profiles' sums with its expectation mu instead of its count x, so that the
+// day and week still count as complete without the gap shaping them.
+//
+// Except for a hole that recurs: when the same hour of the previous day (the
+// same weekday of the previous week) had a bucket not learned too, and the
+// stream was learned normally since then (so it is not one long outage), the
+// hole is the stream's rhythm — a source idle every night, or every weekend
+// — and it enters that slot's sum as counted; the slot's factor is then
+// replaced by this period's at the fold. Such a hole is alerted twice (the
+// first and the second time), then expected.
+func (m *model) impute(b *baseline, bucket int64, x, mu float64) {
+	m.accumulate(b, bucket, mu, true)
+	_, _, h, d := slots(bucket)
+	hole := math.Min(x, mu) - mu // a burst (a backlog after the hole) is not rhythm
+	if b.prevH&(1<<h) != 0 && b.learned >= bucket-86400+3600 {
+		b.hourAcc[h] += float32(hole)
+		b.recurH |= 1 << h
+	}
+	if b.prevD&(1<<d) != 0 && b.learned >= bucket-6*86400 {
+		b.dayAcc[d] += float32(hole)
+		b.recurD |= 1 << d
+	}
 }
 
-func (m *model) accumulate(b *baseline, bucket int64, x float64) {
+// accumulate adds x to the sums of bucket's slots, folding the previous day
+// (week) into the profile first if bucket starts a new one; dirty marks a
+// bucket that was not learned.
+func (m *model) accumulate(b *baseline, bucket int64, x float64, dirty bool) {
 	day, week, h, d := slots(bucket)
 	if int32(day) != b.curDay {
-		if float64(b.dayN) >= 0.9*m.perDay && fold(b.hour[:], b.hourAcc[:], math.Max(1/float64(b.days+1), m.hourRate)) {
+		if float64(b.dayN) >= 0.9*m.perDay && fold(b.hour[:], b.hourAcc[:], math.Max(1/float64(b.days+1), m.hourRate), b.recurH) {
 			b.days++
 		}
 		clear(b.hourAcc[:])
+		b.prevH = 0
+		if int32(day) == b.curDay+1 {
+			b.prevH = b.dirtyH
+		}
+		b.dirtyH, b.recurH = 0, 0
 		b.curDay, b.dayN = int32(day), 0
 	}
 	if int32(week) != b.curWeek {
-		if float64(b.weekN) >= 0.9*m.perWeek && fold(b.day[:], b.dayAcc[:], math.Max(1/float64(b.weeks+1), m.dayRate)) {
+		if float64(b.weekN) >= 0.9*m.perWeek && fold(b.day[:], b.dayAcc[:], math.Max(1/float64(b.weeks+1), m.dayRate), uint32(b.recurD)) {
 			b.weeks++
 		}
 		clear(b.dayAcc[:])
+		b.prevD = 0
+		if int32(week) == b.curWeek+1 {
+			b.prevD = b.dirtyD
+		}
+		b.dirtyD, b.recurD = 0, 0
 		b.curWeek, b.weekN = int32(week), 0
+	}
+	if dirty {
+		b.dirtyH |= 1 << h
+		b.dirtyD |= 1 << d
 	}
 	b.hourAcc[h] += float32(x)
 	b.dayAcc[d] += float32(x)
@@ -265,23 +317,37 @@ func (m *model) accumulate(b *baseline, bucket int64, x float64) {
 }
 
 // fold averages a period's slot sums, as factors of mean 1, into profile f
-// with weight w. It reports false if the period had no events.
-func fold(f, acc []float32, w float64) bool {
-	var total float64
-	for _, v := range acc {
-		total += float64(v)
+// with weight w, or replaces the factors of the slots in replace (a bit per
+// slot). It reports false if the period had no events.
+func fold(f, acc []float32, w float64, replace uint32) bool {
+	// The period's sums are scaled so that the slots not replaced keep their
+	// mean: a slot that turned idle (replaced by next to nothing) does not
+	// lift the others' expectation; without replacements the factors keep
+	// their mean of 1.
+	var total, mean float64
+	for i, v := range acc {
+		if replace&(1<<i) == 0 {
+			total += float64(v)
+			mean += float64(f[i])
+		}
 	}
 	if total <= 0 {
 		return false
 	}
-	k := float64(len(acc)) / total
+	k := mean / total
 	for i, v := range acc {
-		f[i] = clampFactor(float64(f[i]) + w*(float64(v)*k-float64(f[i])))
+		wi := w
+		if replace&(1<<i) != 0 {
+			wi = 1
+		}
+		f[i] = clampFactor(float64(f[i]) + wi*(float64(v)*k-float64(f[i])))
 	}
 	return true
 }
 
-func clampFactor(f float64) float32 { return float32(math.Min(math.Max(f, 0.01), 50)) }
+// clampFactor bounds a seasonal factor: from next to nothing (an idle hour)
+// to 50 times the mean.
+func clampFactor(f float64) float32 { return float32(math.Min(math.Max(f, 1e-6), 50)) }
 
 func floorDiv(a, b int64) int64 {
 	q := a / b

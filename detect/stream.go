@@ -289,7 +289,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 	if learn {
 		e.model.learn(&st.base, b, x, mu, a)
 	} else {
-		e.model.impute(&st.base, b, mu)
+		e.model.impute(&st.base, b, x, mu)
 		st.blkClean = false
 	}
 	if blockEnd {
