@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +67,7 @@ type Streams struct {
 	// epoch counts the Takes of the counter (one at a time: a generation's)
 	// using the registry.
 	epoch atomic.Int64
+	order streamOrder // for Take; under mu (read) and its own lock
 }
 
 type streamEntry struct {
@@ -481,24 +484,52 @@ func (c *Counter) Take() (storage.Batch, []DeadLetter) {
 		used += histLen(&cur.arrival[i].lateness)
 	}
 	slab := make([]uint64, used)
+
+	// The counts go out sorted by (tenant, source, clock, bucket): see
+	// streamOrder, whose buffers are reused from Take to Take.
 	c.streams.mu.RLock()
+	o := &c.streams.order
+	o.mu.Lock()
+	touched := o.touched[:0]
 	for i := range cur.arrival {
-		x := &cur.arrival[i]
-		tenant, source := c.streams.name(x.key.stream)
-		n := histLen(&x.lateness)
-		lat := slab[:n:n]
-		slab = slab[n:]
-		for j := range lat {
-			lat[j] = uint64(x.lateness[j])
-		}
-		b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Arrival,
-			Bucket: x.key.bucket, Events: uint64(x.events), Lateness: lat, Arrival: int64(x.arrival)})
+		touched = append(touched, cur.arrival[i].key.stream)
 	}
-	for _, x := range cur.event {
+	for i := range cur.event {
+		touched = append(touched, cur.event[i].key.stream)
+	}
+	o.touched = touched
+	rank := o.update(c.streams.entries, touched)
+	refs := o.refs[:0]
+	for i := range cur.arrival {
+		k := cur.arrival[i].key
+		refs = append(refs, cellRef{rank: rank[k.stream], clock: storage.Arrival, bucket: k.bucket, i: int32(i)})
+	}
+	for i := range cur.event {
+		k := cur.event[i].key
+		refs = append(refs, cellRef{rank: rank[k.stream], clock: storage.Event, bucket: k.bucket, i: int32(i)})
+	}
+	o.refs = refs
+	o.sorted, o.start = sortCells(refs, len(o.keys), o.sorted, o.start)
+	for _, r := range o.sorted {
+		if r.clock == storage.Arrival {
+			x := &cur.arrival[r.i]
+			tenant, source := c.streams.name(x.key.stream)
+			n := histLen(&x.lateness)
+			lat := slab[:n:n]
+			slab = slab[n:]
+			for j := range lat {
+				lat[j] = uint64(x.lateness[j])
+			}
+			b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Arrival,
+				Bucket: x.key.bucket, Events: uint64(x.events), Lateness: lat, Arrival: int64(x.arrival)})
+			continue
+		}
+		x := &cur.event[r.i]
 		tenant, source := c.streams.name(x.key.stream)
 		b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Event, Bucket: x.key.bucket, Events: uint64(x.events),
 			Arrival: int64(x.arrival)})
 	}
+	o.mu.Unlock()
 	c.streams.mu.RUnlock()
 	for _, o := range offsets {
 		b.Offsets = append(b.Offsets, o)
@@ -511,6 +542,62 @@ func (c *Counter) Take() (storage.Batch, []DeadLetter) {
 	c.spare = cur
 	c.mu.Unlock()
 	return b, dead
+}
+
+// cellRef is one pending cell in Take's sort: its stream's rank, clock and
+// bucket, and its index in the clock's cells.
+type cellRef struct {
+	rank   int32
+	clock  storage.Clock
+	bucket int64
+	i      int32
+}
+
+// sortCells sorts refs by (rank, clock, bucket) with ranks below ranked: a
+// counting sort by rank (linear: a comparison sort of a flush's 100 k cells
+// took back much of what ClickHouse saves), then a sort of each stream's
+// cells, usually a few.
+//
+// out and start are buffers to reuse; it returns them (grown if need be),
+// out holding the sorted cells.
+func sortCells(refs []cellRef, ranked int, out []cellRef, start []int32) ([]cellRef, []int32) {
+	start = slices.Grow(start[:0], ranked+1)[:ranked+1]
+	clear(start)
+	for _, r := range refs {
+		start[r.rank+1]++
+	}
+	for i := 1; i <= ranked; i++ {
+		start[i] += start[i-1]
+	}
+	out = slices.Grow(out[:0], len(refs))[:len(refs)]
+	for _, r := range refs {
+		out[start[r.rank]] = r
+		start[r.rank]++
+	}
+	for lo := 0; lo < len(out); {
+		hi := lo + 1
+		for hi < len(out) && out[hi].rank == out[lo].rank {
+			hi++
+		}
+		if g := out[lo:hi]; len(g) <= 12 {
+			for i := 1; i < len(g); i++ {
+				for j := i; j > 0 && cellBefore(&g[j], &g[j-1]); j-- {
+					g[j], g[j-1] = g[j-1], g[j]
+				}
+			}
+		} else { // a stream with many buckets in one flush (catching up)
+			slices.SortFunc(g, func(a, b cellRef) int {
+				return cmp.Or(cmp.Compare(a.clock, b.clock), cmp.Compare(a.bucket, b.bucket))
+			})
+		}
+		lo = hi
+	}
+	return out, start
+}
+
+// cellBefore orders one stream's cells by clock, then bucket.
+func cellBefore(a, b *cellRef) bool {
+	return a.clock < b.clock || a.clock == b.clock && a.bucket < b.bucket
 }
 
 // catchUpLag is the consumer lag, in records of one partition, from which

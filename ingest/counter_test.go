@@ -1,7 +1,11 @@
 package ingest
 
 import (
+	"cmp"
+	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -333,4 +337,56 @@ func TestFull(t *testing.T) {
 	apply(3)
 	apply(4)
 	require.True(t, fired(), "again after a Take")
+}
+
+// Take hands out its counts sorted by (tenant, source, clock, bucket), the
+// counts table's key, across Takes that add streams and forget idle ones
+// (whose ids are then reused by other streams), and loses none.
+func TestTakeSortsCounts(t *testing.T) {
+	c := NewCounter(time.Minute, NewStreams(Limits{MaxStreams: 40, MaxStreamsPerTenant: 40, StreamIdle: time.Minute}), Limits{})
+	r := rand.New(rand.NewPCG(1, 2))
+	offset := int64(0)
+	many := 0 // rounds in which t5/s0 was counted
+	for round := range 12 {
+		at := ct0.Add(time.Duration(round) * 10 * time.Minute) // older streams go idle
+		want := map[string]uint64{}
+		for k := range 20 { // one stream with many buckets in one Take (catching up)
+			ev := at.Add(-time.Duration(19-k) * time.Minute)
+			offset++
+			refused, err := c.Apply(msgAt(0, offset, at), stage(cev("t5", "s0", ev)))
+			require.NoError(t, err)
+			if refused == 0 {
+				want["t5/s0/"+strconv.FormatInt(storage.BucketStart(ev, time.Minute), 10)]++
+			}
+		}
+		for range 200 {
+			// Names with shared prefixes and lengths that sort differently
+			// as keys than as concatenations: "t1"/"zz" < "t10"/"a".
+			tenant := "t" + strconv.Itoa(r.IntN(12))
+			source := strings.Repeat("s", 1+r.IntN(2)) + strconv.Itoa(r.IntN(3)+round)
+			ev := at.Add(-time.Duration(r.IntN(3)) * time.Minute)
+			offset++
+			refused, err := c.Apply(msgAt(0, offset, at), stage(cev(tenant, source, ev)))
+			require.NoError(t, err)
+			if refused == 0 {
+				want[tenant+"/"+source+"/"+strconv.FormatInt(storage.BucketStart(ev, time.Minute), 10)]++
+			}
+		}
+		b := take(c)
+		require.True(t, slices.IsSortedFunc(b.Counts, func(x, y storage.Count) int {
+			return cmp.Or(strings.Compare(x.Tenant, y.Tenant), strings.Compare(x.Source, y.Source),
+				cmp.Compare(x.Clock, y.Clock), cmp.Compare(x.Bucket, y.Bucket))
+		}), "round %d", round)
+		got := map[string]uint64{}
+		for _, x := range b.Counts {
+			if x.Clock == storage.Event {
+				got[x.Tenant+"/"+x.Source+"/"+strconv.FormatInt(x.Bucket, 10)] += x.Events
+			}
+		}
+		require.Equal(t, want, got, "round %d", round)
+		if got["t5/s0/"+strconv.FormatInt(storage.BucketStart(at, time.Minute), 10)] > 0 {
+			many++
+		}
+	}
+	require.Greater(t, many, 3, "the stream with many buckets was counted in a few rounds")
 }

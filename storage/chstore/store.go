@@ -4,10 +4,12 @@
 package chstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -166,17 +168,23 @@ func (s *Store) Write(ctx context.Context, b storage.Batch) error {
 		offsets   = make([]int64, n)
 		arrivalHW = make([]time.Time, n)
 	)
-	for i, c := range b.Counts {
+	// The block goes in sorted by the table's key (progress rows, tenant '',
+	// first): ClickHouse then skips sorting it, ~40 % of an insert's CPU.
+	// ingest.Counter.Take hands over sorted counts; the check costs a pass.
+	if !slices.IsSortedFunc(b.Counts, compareCounts) {
+		slices.SortFunc(b.Counts, compareCounts)
+	}
+	for i, o := range b.Offsets {
+		days[i], buckets[i], lateness[i] = day, zero, empty
+		topics[i], parts[i], offsets[i], arrivalHW[i] = o.Topic, o.Partition, o.Next, o.ArrivalHW
+	}
+	for j, c := range b.Counts {
+		i := len(b.Offsets) + j
 		days[i], tenants[i], sources[i], clocks[i] = day, c.Tenant, c.Source, uint8(c.Clock)
 		buckets[i], events[i], lateness[i], arrivalHW[i] = time.Unix(c.Bucket, 0), c.Events, trimZeros(c.Lateness), zero
 		if c.Arrival > 0 {
 			arrivalHW[i] = time.Unix(c.Arrival, 0)
 		}
-	}
-	for j, o := range b.Offsets {
-		i := len(b.Counts) + j
-		days[i], buckets[i], lateness[i] = day, zero, empty
-		topics[i], parts[i], offsets[i], arrivalHW[i] = o.Topic, o.Partition, o.Next, o.ArrivalHW
 	}
 	for i, col := range []any{days, tenants, sources, clocks, buckets, events, nil, topics, parts, offsets, arrivalHW} {
 		if col == nil {
@@ -197,6 +205,13 @@ func (s *Store) Write(ctx context.Context, b storage.Batch) error {
 		return fmt.Errorf("inserting %d rows into %s.counts: %w", len(b.Counts)+len(b.Offsets), s.cfg.Database, err)
 	}
 	return nil
+}
+
+// compareCounts orders counts as the counts table's key does: (tenant,
+// source, clock, bucket).
+func compareCounts(x, y storage.Count) int {
+	return cmp.Or(strings.Compare(x.Tenant, y.Tenant), strings.Compare(x.Source, y.Source),
+		cmp.Compare(x.Clock, y.Clock), cmp.Compare(x.Bucket, y.Bucket))
 }
 
 // trimZeros drops a histogram's trailing zeros (most counts have their events
