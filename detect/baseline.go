@@ -204,18 +204,32 @@ func (m *model) learnBlock(b *baseline, x, mu, a float64) {
 // breakBlocks marks a block that was not learned: the next one has no predecessor.
 func (b *baseline) breakBlocks() { b.bzLast = 0 }
 
-// blockInflation is how much the evidence of a run of blocks is overstated
-// when their errors are serially correlated: the long-run variance of an AR(1)
-// of lag-1 correlation rho relative to independent blocks, (1+rho)/(1−rho),
-// rho estimated from the stream's own blocks (0 until 16 are learned, capped at
-// 0.8). The drop test divides its log-likelihood ratios by it, so that drift
-// and slow bursts do not add up to a false drop.
-func (m *model) blockInflation(b *baseline) float64 {
+// blockRho is the lag-1 correlation of the stream's standardised block
+// residuals (drift, slow bursts): 0 until 16 blocks are learned, capped at 0.8.
+func (m *model) blockRho(b *baseline) float64 {
 	if b.nb < 16 || b.bzz <= 0 {
+		return 0
+	}
+	return math.Min(math.Max(float64(b.bzp/b.bzz), 0), 0.8)
+}
+
+// runInflation is how much the evidence of a run of k blocks is overstated
+// when their errors follow an AR(1) of lag-1 correlation rho: the variance of
+// the run's sum relative to independent blocks,
+//
+//	1 + 2·Σ_{h<k} (1 − h/k)·rho^h = (1+rho)/(1−rho) − 2·rho·(1 − rho^k) / (k·(1−rho)²),
+//
+// 1 for a single block (whose dispersion, learned from the residuals, already
+// holds the drift's variance) and (1+rho)/(1−rho) for long runs. The drop test
+// divides a CUSUM excursion's evidence by it for the excursion's length, so
+// that drift and slow bursts do not add up to a false drop, while a sudden
+// loss is not discounted as if it had lasted for hours.
+func runInflation(rho float64, k int32) float64 {
+	if rho <= 0 || k <= 1 {
 		return 1
 	}
-	rho := math.Min(math.Max(float64(b.bzp/b.bzz), 0), 0.8)
-	return (1 + rho) / (1 - rho)
+	kf := float64(k)
+	return (1+rho)/(1-rho) - 2*rho*(1-math.Pow(rho, kf))/(kf*(1-rho)*(1-rho))
 }
 
 // learn updates the baseline with the count x of a normal bucket, given the

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -90,4 +91,59 @@ func TestLongOutageIsNotLearnedAsRhythm(t *testing.T) {
 	}
 	require.Contains(t, starts, outFrom, "the outage")
 	require.Contains(t, starts, noon, "the silence at noon two days after the outage")
+}
+
+// runInflation's closed form is the variance ratio of a run of AR(1) blocks:
+// 1 + 2·Σ_{h<k} (1 − h/k)·rho^h, from 1 for one block to (1+rho)/(1−rho).
+func TestRunInflation(t *testing.T) {
+	for _, rho := range []float64{0, 0.3, 0.735, 0.8} {
+		for _, k := range []int32{1, 2, 3, 7, 40, 10_000} {
+			want := 1.0
+			for h := 1; h < int(k); h++ {
+				want += 2 * (1 - float64(h)/float64(k)) * math.Pow(rho, float64(h))
+			}
+			require.InDelta(t, want, runInflation(rho, k), 1e-9, "rho %v k %d", rho, k)
+		}
+		require.InDelta(t, (1+rho)/(1-rho), runInflation(rho, 1_000_000), 1e-4)
+	}
+	require.Equal(t, 1.0, runInflation(0.8, 1), "one block: its dispersion holds the drift already")
+}
+
+// A busy stream whose rate wanders slowly (log-normal AR(1) drift, as in the
+// detection benchmark) loses 60 % of its events for three hours: the drop is
+// found within them. Its blocks' errors are serially correlated, which the
+// test must allow for — but for the length of the loss so far, not as if
+// every block were part of a long run (that found this drop after 4 h, if at
+// all). The same stream without the loss raises nothing.
+func TestDropUnderDrift(t *testing.T) {
+	const perBucket = 250.0
+	run := func(loss float64) []Event {
+		e, err := New(Config{Bucket: 5 * time.Minute, Workers: 1})
+		require.NoError(t, err)
+		r := rand.New(rand.NewPCG(7, 8))
+		z := 0.0
+		const sigma, phi = 0.15, 0.95
+		lossFrom := int64(28 * 288)
+		var opened []Event
+		for i := range lossFrom + 36 {
+			z = phi*z + sigma*math.Sqrt(1-phi*phi)*r.NormFloat64()
+			m := perBucket * math.Exp(z-sigma*sigma/2)
+			if i >= lossFrom {
+				m *= 1 - loss
+			}
+			b := rhythmMonday + i*300
+			n := simulate.GammaPoisson(r, m, 0.03)
+			for _, ev := range e.Advance(time.Unix(b+300, 0), []storage.Count{{Tenant: "t", Source: "s", Bucket: b, Events: n}}).Events {
+				if ev.Type == TypeGapOpened {
+					require.GreaterOrEqual(t, ev.DetectedAt.Unix(), rhythmMonday+lossFrom*300, "a false alarm: %+v", ev)
+					opened = append(opened, ev)
+				}
+			}
+		}
+		return opened
+	}
+	require.Empty(t, run(0))
+	opened := run(0.6)
+	require.NotEmpty(t, opened, "the loss was not found within 3 hours")
+	require.Equal(t, KindDrop, opened[0].Kind)
 }

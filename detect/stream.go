@@ -44,24 +44,30 @@ type stream struct {
 }
 
 // cusum is a one-sided CUSUM of log-likelihood ratios, with the start of its
-// current excursion and the expected and observed events since.
+// current excursion, its length in blocks and the expected and observed events since.
 type cusum struct {
 	v        float64
 	start    int64
+	n        int32
 	exp, obs float64
 }
 
 // add accounts the ratio l of a block starting at from.
 func (c *cusum) add(l float64, from int64, exp, obs float64) {
 	if c.v == 0 && l > 0 {
-		c.start, c.exp, c.obs = from, 0, 0
+		c.start, c.n, c.exp, c.obs = from, 0, 0, 0
 	}
 	c.v = math.Max(0, c.v+l)
 	if c.v > 0 {
+		c.n++
 		c.exp += exp
 		c.obs += obs
 	}
 }
+
+// evidence is the excursion's log-likelihood ratio corrected for serially
+// correlated blocks (runInflation).
+func (c *cusum) evidence(rho float64) float64 { return c.v / runInflation(rho, c.n) }
 
 type pendingCount struct {
 	bucket int64
@@ -241,12 +247,17 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		// being learned (cold start protects against silence only).
 		seasonal := st.base.days >= 2
 		fired := -1 // the drop CUSUM over its threshold
-		if blockEnd && seasonal {
-			disp, infl := e.model.blockDispersion(&st.base), e.model.blockInflation(&st.base)
-			for i, rho := range th.rhos {
-				c := &st.cus[i]
-				c.add(llrLoss(st.blkObs, st.blkExp, disp, rho)/infl, st.blkStart, st.blkExp, st.blkObs)
-				if c.v > th.hDrop && fired < 0 {
+		var dropEv [2]float64
+		if seasonal {
+			corr := e.model.blockRho(&st.base)
+			if blockEnd {
+				disp := e.model.blockDispersion(&st.base)
+				for i, rho := range th.rhos {
+					st.cus[i].add(llrLoss(st.blkObs, st.blkExp, disp, rho), st.blkStart, st.blkExp, st.blkObs)
+				}
+			}
+			for i := range st.cus {
+				if dropEv[i] = st.cus[i].evidence(corr); dropEv[i] > th.hDrop && blockEnd && fired < 0 {
 					fired = i
 				}
 			}
@@ -262,7 +273,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 			st.zeroRun, st.cus = 0, [2]cusum{}
 			learn = false
 		case st.zeroRun > 0 && st.zeroLogP < math.Log(th.anomalous),
-			seasonal && (lowerTail(x, mu, a) < th.anomalous || st.cus[0].v > th.hDrop/2 || st.cus[1].v > th.hDrop/2):
+			seasonal && (lowerTail(x, mu, a) < th.anomalous || dropEv[0] > th.hDrop/2 || dropEv[1] > th.hDrop/2):
 			learn = false // suspicious: judged, but not learned
 		}
 	}
