@@ -159,10 +159,14 @@ type Detector struct {
 	degraded  bool   // a pipeline.degraded is outstanding
 	beatAt    time.Time
 	coverage  coverage
-	silences  []storage.Silence // maintenance windows, reloaded every step
-	planned   map[string]bool   // open gaps inside a maintenance window
-	quiet     map[string]bool   // open gaps rolled up into an input-quiet alert
-	fills     map[string]*fill  // resolved gaps followed for late data, by gap id
+	silences  []storage.Silence        // maintenance windows, reloaded every step
+	planned   map[string]bool          // open gaps inside a maintenance window
+	quiet     map[string]bool          // open gaps rolled up into an input-quiet alert
+	quietFrom int64                    // start of the input-quiet episode under way (0: none; see alertsOf)
+	resumedAt int64                    // when events arrived again in it (0: still quiet)
+	held      map[string]storage.Alert // gap.opened of open gaps it rolled up, published if it ends without them
+	silent    map[string]int64         // open silences: their start, by gap id
+	fills     map[string]*fill         // resolved gaps followed for late data, by gap id
 
 	mu      sync.Mutex
 	ready   bool
@@ -207,6 +211,8 @@ func New(cfg Config, deps Deps) (*Detector, error) {
 		coverage:  coverage{rules: cfg.Coverage, labels: cfg.TenantLabels, missing: map[streamKey]bool{}},
 		planned:   map[string]bool{},
 		quiet:     map[string]bool{},
+		held:      map[string]storage.Alert{},
+		silent:    map[string]int64{},
 		fills:     map[string]*fill{},
 		stepCells: maxStepCells,
 	}, nil
@@ -380,7 +386,10 @@ func (d *Detector) warmUp(ctx context.Context) error {
 		}
 		res := d.engine.Advance(time.Unix(to, 0), counts)
 		d.track(res)
-		alerts := d.alertsOf(res) // rebuilds which open gaps are planned or rolled up
+		alerts, err := d.alertsOf(ctx, res, to) // rebuilds which open gaps are planned or rolled up
+		if err != nil {
+			return err
+		}
 		d.follow(res.Events, alerts)
 		if _, err := d.filled(ctx, to); err != nil { // rebuilds what late data filled in
 			return err
@@ -416,7 +425,9 @@ func (d *Detector) warmUp(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		d.alertsOf(d.engine.Peek(time.Unix(d.peeked, 0), counts))
+		if _, err := d.alertsOf(ctx, d.engine.Peek(time.Unix(d.peeked, 0), counts), d.peeked); err != nil {
+			return err
+		}
 	}
 	d.coverage.since = from
 	if d.seq > 0 {
@@ -537,7 +548,12 @@ func (d *Detector) tick(ctx context.Context) error {
 		d.track(res)
 		d.metrics.streams.Set(float64(d.engine.Streams()))
 		d.metrics.ignored.Add(float64(res.Ignored))
-		alerts = d.alertsOf(res)
+		if err := retry(ctx, d.log, "reading whether the input flows", func(ctx context.Context) (err error) {
+			alerts, err = d.alertsOf(ctx, res, to)
+			return err
+		}); err != nil || ctx.Err() != nil {
+			return ctx.Err()
+		}
 		d.follow(res.Events, alerts)
 		var fills []storage.Alert
 		if err := retry(ctx, d.log, "reading late data of resolved gaps", func(ctx context.Context) (err error) {
@@ -590,7 +606,11 @@ func (d *Detector) peek(ctx context.Context, wm int64) error {
 	if len(res.Events) == 0 {
 		return nil // nothing to store: a restart peeks again and finds the same
 	}
-	return d.step(ctx, d.alertsOf(res), d.judged)
+	alerts, err := d.alertsOf(ctx, res, at.Unix())
+	if err != nil {
+		return err
+	}
+	return d.step(ctx, alerts, d.judged)
 }
 
 // maxStepCells bounds the stream-buckets one tick judges: a detector catching
@@ -641,15 +661,68 @@ func (d *Detector) step(ctx context.Context, alerts []storage.Alert, judged int6
 	return retry(ctx, d.log, "publishing alerts", func(ctx context.Context) error { return d.publish(ctx, alerts) })
 }
 
-// alertsOf turns a step's gap events into alerts: planned ones marked, and
-// when at least half of the streams (and at least 3) open a silence detected
-// at the same bucket end, the input itself went quiet — one pipeline.degraded
-// says so, and those streams' gaps are recorded but not published.
-func (d *Detector) alertsOf(res detect.Result) []storage.Alert {
+// alertsOf turns a step's gap events into alerts, with planned and
+// rolled-up ones marked; at is the step's time (the judged watermark, or a
+// peek's slot).
+//
+// The input itself going quiet is said once (pipeline.degraded, state
+// input_quiet), not per stream, in two cases:
+//   - at least half of the streams (and at least 3) open a silence detected
+//     at the same time;
+//   - at least 3 streams have open silences that started together (within a
+//     bucket) and nothing at all has arrived since (no arrival-clock count
+//     from the bucket the silence started in on, or the next one if the
+//     stream stopped inside it, up to the detection): the bus or the
+//     shippers stopped. Streams at different rates are detected at
+//     different times; the ones detected after that are rolled up as well.
+//
+// Rolled-up gaps are recorded (suppressed), not published. When anything
+// arrives again in an episode of the second kind, one pipeline.degraded of
+// state input_resumed says so; the gaps it rolled up that have not resolved
+// resolve_after (plus a bucket) later are published then (their gap.opened,
+// late), so that a rollup never hides a stream that stayed silent.
+func (d *Detector) alertsOf(ctx context.Context, res detect.Result, at int64) ([]storage.Alert, error) {
+	// A failed read leaves the rollup's state as it was, for a retry.
+	quietFrom, resumedAt, quiet, held, silent := d.quietFrom, d.resumedAt, maps.Clone(d.quiet), maps.Clone(d.held), maps.Clone(d.silent)
+	out, err := d.rollUp(ctx, res, at)
+	if err != nil {
+		d.quietFrom, d.resumedAt, d.quiet, d.held, d.silent = quietFrom, resumedAt, quiet, held, silent
+	}
+	return out, err
+}
+
+func (d *Detector) rollUp(ctx context.Context, res detect.Result, at int64) ([]storage.Alert, error) {
+	var out []storage.Alert
+	// Everything below is decided by event times and stored counts, not by
+	// when a step runs: a replay in chunks of hours rebuilds the same state.
+	resumed := func() error { // has the input come back (by at)?
+		if d.quietFrom == 0 || d.resumedAt != 0 {
+			return nil
+		}
+		first, ok, err := d.firstArrival(ctx, d.quietFrom, at)
+		if err != nil || !ok {
+			return err
+		}
+		d.resumedAt = first
+		out = append(out, d.pipelineAlert(TypePipelineDegraded, time.Unix(first, 0), pipelineData{State: "input_resumed",
+			Reason: fmt.Sprintf("events arrive again; of the gaps rolled up into the input-quiet alert, those that do not resolve within %s are alerted then",
+				d.engine.Config().ResolveAfter),
+			Watermark: time.Unix(first, 0).UTC().Format(time.RFC3339)}))
+		return nil
+	}
+	if err := resumed(); err != nil {
+		return nil, err
+	}
+	release := func(t int64) { // the episode's end is due at t
+		if d.resumedAt != 0 && t >= d.resumedAt+int64(d.engine.Config().ResolveAfter/time.Second)+d.width {
+			out = append(out, d.endQuiet()...)
+		}
+	}
 	opened := map[int64]int{}
 	for _, ev := range res.Events {
 		if ev.Type == detect.TypeGapOpened && ev.Kind == detect.KindSilence {
 			opened[ev.DetectedAt.Unix()]++
+			d.silent[ev.GapID] = ev.StartedAt.Unix()
 		}
 	}
 	streams := d.engine.Streams()
@@ -661,11 +734,43 @@ func (d *Detector) alertsOf(res detect.Result) []storage.Alert {
 		}
 	}
 	slices.Sort(quietAt)
-	out := make([]storage.Alert, 0, len(res.Events)+len(quietAt))
+	stopped := map[[2]int64]bool{} // inputStopped's answers in this step
 	for _, ev := range res.Events {
+		release(ev.Time.Unix())
 		a := d.plan(gapAlert(ev))
-		if ev.Type == detect.TypeGapOpened && ev.Kind == detect.KindSilence && slices.Contains(quietAt, ev.DetectedAt.Unix()) {
-			d.quiet[ev.GapID] = true
+		if ev.Type == detect.TypeGapOpened && ev.Kind == detect.KindSilence && !a.Planned {
+			start, detected := ev.StartedAt.Unix(), ev.DetectedAt.Unix()
+			switch {
+			case slices.Contains(quietAt, detected):
+				d.quiet[ev.GapID] = true
+			case d.quietFrom != 0:
+				if (d.resumedAt == 0 || detected < d.resumedAt) && start >= d.quietFrom-d.width {
+					d.quiet[ev.GapID], d.held[ev.GapID] = true, a
+				}
+			default:
+				key := [2]int64{start, detected}
+				if _, ok := stopped[key]; !ok {
+					yes, err := d.inputStopped(ctx, ev)
+					if err != nil {
+						return nil, err
+					}
+					stopped[key] = yes
+				}
+				if stopped[key] {
+					d.quietFrom = start
+					d.quiet[ev.GapID], d.held[ev.GapID] = true, a
+					out = append(out, d.pipelineAlert(TypePipelineDegraded, ev.DetectedAt, pipelineData{State: "input_quiet",
+						Reason:    fmt.Sprintf("%d streams went silent together and nothing has arrived since %s: the input itself stopped (shippers or the bus?); their gaps are recorded, not alerted one by one", d.silentSince(start), ev.StartedAt.UTC().Format(time.RFC3339)),
+						Watermark: ev.DetectedAt.UTC().Format(time.RFC3339)}))
+					if err := resumed(); err != nil { // by the end of this step (a replay's chunk)
+						return nil, err
+					}
+				}
+			}
+		}
+		if ev.Type == detect.TypeGapResolved {
+			delete(d.silent, ev.GapID)
+			delete(d.held, ev.GapID)
 		}
 		if d.quiet[a.GapID] {
 			a.Suppressed = true
@@ -675,12 +780,83 @@ func (d *Detector) alertsOf(res detect.Result) []storage.Alert {
 		}
 		out = append(out, a)
 	}
+	release(at)
 	for _, t := range quietAt {
 		at := time.Unix(t, 0)
 		out = append(out, d.pipelineAlert(TypePipelineDegraded, at, pipelineData{State: "input_quiet",
 			Reason:    fmt.Sprintf("%d of %d streams went silent at once: the input itself stopped (shippers or the bus?); their gaps are recorded, not alerted one by one", opened[t], streams),
 			Watermark: at.UTC().Format(time.RFC3339)}))
 	}
+	return out, nil
+}
+
+// inputStopped reports whether the silence ev opens is the input's: at least
+// 3 streams' silences started within a bucket of it and nothing has arrived
+// since (see alertsOf).
+func (d *Detector) inputStopped(ctx context.Context, ev detect.Event) (bool, error) {
+	start := ev.StartedAt.Unix()
+	if d.silentSince(start) < 3 {
+		return false, nil
+	}
+	from := start
+	if ev.Observed > 0 { // it stopped inside its first bucket: others may have sent in it too
+		from += d.width
+	}
+	_, alive, err := d.firstArrival(ctx, from, ev.DetectedAt.Unix())
+	return !alive, err
+}
+
+// silentSince counts the open silences that started at or after start, less a bucket.
+func (d *Detector) silentSince(start int64) int {
+	n := 0
+	for _, s := range d.silent {
+		if s >= start-d.width {
+			n++
+		}
+	}
+	return n
+}
+
+// firstArrival returns when the first event arrived from the bucket
+// starting at from up to at, if one did: the earliest first arrival of an
+// arrival-clock count of a bucket from on (counts.arrival_hw; unknown, 0,
+// counts as the bucket's start). Every stream counts, this shard's or not:
+// the question is whether the input flows. The same counts give the same
+// answer on replay.
+func (d *Detector) firstArrival(ctx context.Context, from, at int64) (int64, bool, error) {
+	if at < from {
+		return 0, false, nil
+	}
+	sc, err := d.deps.Store.BucketCounts(ctx, storage.Arrival, time.Unix(from, 0), time.Unix(d.bucketOf(at)+d.width, 0))
+	if err != nil {
+		return 0, false, err
+	}
+	first, ok := int64(0), false
+	for _, c := range sc {
+		t := c.First
+		if t <= 0 {
+			t = c.Bucket
+		}
+		if c.Events > 0 && t <= at && (!ok || t < first) {
+			first, ok = max(t, from), true
+		}
+	}
+	return first, ok, nil
+}
+
+// endQuiet ends an input-quiet episode: the gaps it rolled up that are still
+// open, resolve_after past the input's return, are published now.
+func (d *Detector) endQuiet() []storage.Alert {
+	out := slices.SortedFunc(maps.Values(d.held), func(a, b storage.Alert) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return cmpStr(a.ID, b.ID)
+	})
+	for _, a := range out {
+		delete(d.quiet, a.GapID)
+	}
+	d.quietFrom, d.resumedAt, d.held = 0, 0, map[string]storage.Alert{}
 	return out
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -436,4 +437,140 @@ func TestCoverageByTenantLabel(t *testing.T) {
 
 	require.Error(t, ValidateCoverage([]CoverageRule{{Sources: []string{"edr"}}}), "no tenants, no labels")
 	require.Error(t, ValidateCoverage([]CoverageRule{{Labels: []string{""}, Sources: []string{"edr"}}}))
+}
+
+// The whole input stops while the streams run at different rates: their
+// silences are detected at different times (a busy stream a quarter of a
+// bucket in, a slow one minutes later), and still it is one input-quiet
+// alert, not one gap alert per stream.
+func TestWholeInputQuietAtMixedRates(t *testing.T) {
+	ctx := context.Background()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	all := map[string]uint64{"a": 600, "b": 300, "c": 60, "d": 20, "e": 6}
+	for i := range 60 {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), all)
+	}
+	sink := &fakeSink{}
+	d := newDetector(t, p, sink)
+	for i := 60; i < 90; i++ { // the shippers die; ingest is healthy and idle
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), nil)
+		require.NoError(t, d.tick(ctx))
+	}
+	gaps, err := p.st.Gaps(ctx, storage.GapQuery{State: storage.GapsOpen})
+	require.NoError(t, err)
+	require.Len(t, gaps, 5, "every stream's gap is on record")
+	require.Empty(t, sink.ofType(detect.TypeGapOpened), "no alert per stream")
+	deg := sink.ofType(TypePipelineDegraded)
+	require.Len(t, deg, 1)
+	require.Contains(t, string(deg[0].Payload), `"state":"input_quiet"`)
+}
+
+// While anything still arrives, silences are the streams' own: a busy
+// stream that keeps sending means the input flows, and the others that stop
+// are alerted one by one.
+func TestSilencesWhileTheInputFlowsAreAlerted(t *testing.T) {
+	ctx := context.Background()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	all := map[string]uint64{"a": 600, "b": 300, "c": 60, "d": 20, "e": 6}
+	for i := range 60 {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), all)
+	}
+	sink := &fakeSink{}
+	d := newDetector(t, p, sink)
+	for i := 60; i < 90; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 600})
+		require.NoError(t, d.tick(ctx))
+	}
+	require.Len(t, sink.ofType(detect.TypeGapOpened), 4)
+	require.Empty(t, sink.ofType(TypePipelineDegraded))
+}
+
+// An input-quiet episode ends when events arrive again; a stream it rolled
+// up that is still silent then is alerted, once, and a restart during the
+// episode neither publishes the rolled-up gaps nor forgets them.
+func TestInputQuietEndsAndStragglersAreAlerted(t *testing.T) {
+	ctx := context.Background()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	all := map[string]uint64{"a": 600, "b": 300, "c": 60, "d": 20, "e": 6}
+	for i := range 60 {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), all)
+	}
+	sink := &fakeSink{}
+	d := newDetector(t, p, sink)
+	for i := 60; i < 70; i++ { // the shippers die
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), nil)
+		require.NoError(t, d.tick(ctx))
+	}
+	d = newDetector(t, p, sink) // a restart in the middle of it
+	for i := 70; i < 75; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), nil)
+		require.NoError(t, d.tick(ctx))
+	}
+	require.Empty(t, sink.ofType(detect.TypeGapOpened))
+	back := map[string]uint64{"a": 600, "b": 300, "d": 20, "e": 6} // c stays silent
+	for i := 75; i < 100; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), back)
+		require.NoError(t, d.tick(ctx))
+	}
+	opened := sink.ofType(detect.TypeGapOpened)
+	require.Len(t, opened, 1, "the straggler")
+	require.Equal(t, "c", opened[0].Source)
+	require.Equal(t, t0.Add(60*time.Minute), opened[0].StartedAt, "its gap as it opened")
+	deg := sink.ofType(TypePipelineDegraded)
+	require.Len(t, deg, 2)
+	require.Contains(t, string(deg[0].Payload), `"state":"input_quiet"`)
+	require.Contains(t, string(deg[1].Payload), `"state":"input_resumed"`)
+	var order []string // what was published after the input came back
+	for _, a := range sink.log {
+		if a.ID == deg[1].ID || a.ID == opened[0].ID {
+			order = append(order, a.Type)
+		}
+	}
+	require.Equal(t, []string{TypePipelineDegraded, detect.TypeGapOpened}, order, "alerted after the input came back and the others resolved")
+	require.Empty(t, sink.ofType(detect.TypeGapResolved), "the others' gaps were never published")
+}
+
+// Restarts anywhere in an input-quiet episode (while quiet, just after the
+// input comes back, after the stragglers are alerted) publish exactly what
+// one detector running through it publishes: the rollup's state is rebuilt
+// from event times and stored counts, not from when steps ran.
+func TestInputQuietSurvivesRestarts(t *testing.T) {
+	run := func(restarts map[int]bool) []string {
+		ctx := context.Background()
+		p := &pipeline{st: memstore.New(0)}
+		t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+		all := map[string]uint64{"a": 600, "b": 300, "c": 60, "d": 20, "e": 6}
+		for i := range 60 {
+			p.minute(t, t0.Add(time.Duration(i)*time.Minute), all)
+		}
+		sink := &fakeSink{}
+		d := newDetector(t, p, sink)
+		for i := 60; i < 110; i++ {
+			counts := map[string]uint64{"a": 600, "b": 300, "d": 20, "e": 6} // c stays silent
+			if i < 75 {
+				counts = nil
+			}
+			p.minute(t, t0.Add(time.Duration(i)*time.Minute), counts)
+			if restarts[i] {
+				d = newDetector(t, p, sink)
+			}
+			require.NoError(t, d.tick(ctx))
+		}
+		var got []string
+		for _, a := range sink.log {
+			if a.Type != TypePipelineHeartbeat {
+				got = append(got, a.Type+" "+a.Key+" "+a.ID)
+			}
+		}
+		return got
+	}
+	want := run(nil)
+	require.Len(t, want, 4, "input_quiet, input_resumed, c's gap.opened and its first update: %v", want)
+	require.True(t, strings.HasPrefix(want[2], detect.TypeGapOpened+" t/c "), want[2])
+	for _, at := range []int{61, 62, 63, 70, 75, 76, 77, 80, 90, 91, 92, 95, 100} {
+		require.Equal(t, want, run(map[int]bool{at: true}), "restart at minute %d", at)
+	}
 }
