@@ -162,7 +162,7 @@ type Detector struct {
 	silences  []storage.Silence        // maintenance windows, reloaded every step
 	planned   map[string]bool          // open gaps inside a maintenance window
 	quiet     map[string]bool          // open gaps rolled up into an input-quiet alert
-	quietFrom int64                    // start of the input-quiet episode under way (0: none; see alertsOf)
+	quietFrom int64                    // since when nothing arrived, in the input-quiet episode under way (0: none; see alertsOf)
 	resumedAt int64                    // when events arrived again in it (0: still quiet)
 	held      map[string]storage.Alert // gap.opened of open gaps it rolled up, published if it ends without them
 	silent    map[string]int64         // open silences: their start, by gap id
@@ -667,9 +667,9 @@ func (d *Detector) step(ctx context.Context, alerts []storage.Alert, judged int6
 //
 // The input itself going quiet is said once (pipeline.degraded, state
 // input_quiet), not per stream, in two cases:
-//   - at least half of the streams (and at least 3) open a silence detected
-//     at the same time;
-//   - at least 3 streams have open silences that started together (within a
+//   - (a) at least half of the streams (and at least 3) open a silence
+//     detected at the same time, while other streams still send;
+//   - (b) at least 3 streams have open silences that started together (within a
 //     bucket) and nothing at all has arrived since (no arrival-clock count
 //     from the bucket the silence started in on, or the next one if the
 //     stream stopped inside it, up to the detection): the bus or the
@@ -734,30 +734,24 @@ func (d *Detector) rollUp(ctx context.Context, res detect.Result, at int64) ([]s
 		}
 	}
 	slices.Sort(quietAt)
-	stopped := map[[2]int64]bool{} // inputStopped's answers in this step
+	stopped := map[[2]int64]int64{} // inputStopped's answers in this step
+	rolled := map[int64]int{}       // silences rolled up by (a), by detection time
 	for _, ev := range res.Events {
 		release(ev.Time.Unix())
 		a := d.plan(gapAlert(ev))
 		if ev.Type == detect.TypeGapOpened && ev.Kind == detect.KindSilence && !a.Planned {
 			start, detected := ev.StartedAt.Unix(), ev.DetectedAt.Unix()
-			switch {
-			case slices.Contains(quietAt, detected):
-				d.quiet[ev.GapID] = true
-			case d.quietFrom != 0:
-				if (d.resumedAt == 0 || detected < d.resumedAt) && start >= d.quietFrom-d.width {
-					d.quiet[ev.GapID], d.held[ev.GapID] = true, a
-				}
-			default:
+			if d.quietFrom == 0 { // the input's own silence (b)?
 				key := [2]int64{start, detected}
 				if _, ok := stopped[key]; !ok {
-					yes, err := d.inputStopped(ctx, ev)
+					since, err := d.inputStopped(ctx, ev)
 					if err != nil {
 						return nil, err
 					}
-					stopped[key] = yes
+					stopped[key] = since
 				}
-				if stopped[key] {
-					d.quietFrom = start
+				if since := stopped[key]; since != 0 {
+					d.quietFrom = since
 					d.quiet[ev.GapID], d.held[ev.GapID] = true, a
 					out = append(out, d.pipelineAlert(TypePipelineDegraded, ev.DetectedAt, pipelineData{State: "input_quiet",
 						Reason:    fmt.Sprintf("%d streams went silent together and nothing has arrived since %s: the input itself stopped (shippers or the bus?); their gaps are recorded, not alerted one by one", d.silentSince(start), ev.StartedAt.UTC().Format(time.RFC3339)),
@@ -766,6 +760,15 @@ func (d *Detector) rollUp(ctx context.Context, res detect.Result, at int64) ([]s
 						return nil, err
 					}
 				}
+			}
+			switch {
+			case d.quietFrom != 0:
+				if (d.resumedAt == 0 || detected < d.resumedAt) && start >= d.quietFrom-d.width {
+					d.quiet[ev.GapID], d.held[ev.GapID] = true, a
+				}
+			case slices.Contains(quietAt, detected): // half the streams at once (a)
+				d.quiet[ev.GapID] = true
+				rolled[detected]++
 			}
 		}
 		if ev.Type == detect.TypeGapResolved {
@@ -782,28 +785,33 @@ func (d *Detector) rollUp(ctx context.Context, res detect.Result, at int64) ([]s
 	}
 	release(at)
 	for _, t := range quietAt {
+		if rolled[t] == 0 { // all in an episode of (b)
+			continue
+		}
 		at := time.Unix(t, 0)
 		out = append(out, d.pipelineAlert(TypePipelineDegraded, at, pipelineData{State: "input_quiet",
-			Reason:    fmt.Sprintf("%d of %d streams went silent at once: the input itself stopped (shippers or the bus?); their gaps are recorded, not alerted one by one", opened[t], streams),
+			Reason:    fmt.Sprintf("%d of %d streams went silent at once: the input itself stopped (shippers or the bus?); their gaps are recorded, not alerted one by one", rolled[t], streams),
 			Watermark: at.UTC().Format(time.RFC3339)}))
 	}
 	return out, nil
 }
 
-// inputStopped reports whether the silence ev opens is the input's: at least
-// 3 streams' silences started within a bucket of it and nothing has arrived
-// since (see alertsOf).
-func (d *Detector) inputStopped(ctx context.Context, ev detect.Event) (bool, error) {
-	start := ev.StartedAt.Unix()
-	if d.silentSince(start) < 3 {
-		return false, nil
+// inputStopped returns since when nothing has arrived, if the silence ev
+// opens is the input's: at least 3 streams' silences started within a bucket
+// of it and nothing has arrived since (see alertsOf); 0 if not.
+func (d *Detector) inputStopped(ctx context.Context, ev detect.Event) (int64, error) {
+	from := ev.StartedAt.Unix()
+	if d.silentSince(from) < 3 {
+		return 0, nil
 	}
-	from := start
 	if ev.Observed > 0 { // it stopped inside its first bucket: others may have sent in it too
 		from += d.width
 	}
 	_, alive, err := d.firstArrival(ctx, from, ev.DetectedAt.Unix())
-	return !alive, err
+	if alive || err != nil {
+		return 0, err
+	}
+	return from, nil
 }
 
 // silentSince counts the open silences that started at or after start, less a bucket.

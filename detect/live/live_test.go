@@ -308,7 +308,7 @@ func TestWholeInputQuietIsOneAlert(t *testing.T) {
 	deg := sink.ofType(TypePipelineDegraded)
 	require.Len(t, deg, 1)
 	require.Contains(t, string(deg[0].Payload), `"state":"input_quiet"`)
-	require.Contains(t, string(deg[0].Payload), "5 of 5 streams")
+	require.Contains(t, string(deg[0].Payload), "5 streams went silent together")
 	gaps, err := p.st.Gaps(ctx, storage.GapQuery{State: storage.GapsOpen})
 	require.NoError(t, err)
 	require.Len(t, gaps, 5, "every stream's gap is on record")
@@ -573,4 +573,52 @@ func TestInputQuietSurvivesRestarts(t *testing.T) {
 	for _, at := range []int{61, 62, 63, 70, 75, 76, 77, 80, 90, 91, 92, 95, 100} {
 		require.Equal(t, want, run(map[int]bool{at: true}), "restart at minute %d", at)
 	}
+}
+
+// The shippers die a few seconds into a minute: every stream's last bucket
+// holds a few events, so the silences start there, and the input is quiet
+// from the next bucket on. One alert, and no false "resumed" from the events
+// before the stop.
+func TestInputStopsInsideABucket(t *testing.T) {
+	ctx := context.Background()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	all := map[string]uint64{"a": 600, "b": 300, "c": 60, "d": 20, "e": 6}
+	for i := range 60 {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), all)
+	}
+	sink := &fakeSink{}
+	d := newDetector(t, p, sink)
+	p.minute(t, t0.Add(60*time.Minute), map[string]uint64{"a": 20, "b": 10, "c": 2, "d": 1})
+	require.NoError(t, d.tick(ctx))
+	for i := 61; i < 90; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), nil)
+		require.NoError(t, d.tick(ctx))
+	}
+	require.Empty(t, sink.ofType(detect.TypeGapOpened), "no alert per stream")
+	deg := sink.ofType(TypePipelineDegraded)
+	require.Len(t, deg, 1, "input_quiet only: %v", deg)
+	require.Contains(t, string(deg[0].Payload), `"state":"input_quiet"`)
+}
+
+// Half of the streams stop at once while the other half still send (one of
+// two shipper fleets died): one input_quiet for them, not an alert each.
+func TestHalfTheStreamsAtOnceIsOneAlert(t *testing.T) {
+	ctx := context.Background()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	all := map[string]uint64{"a": 300, "b": 300, "c": 300, "x": 300, "y": 300, "z": 300}
+	for i := range 30 {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), all)
+	}
+	sink := &fakeSink{}
+	d := newDetector(t, p, sink)
+	for i := 30; i < 40; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"x": 300, "y": 300, "z": 300})
+		require.NoError(t, d.tick(ctx))
+	}
+	require.Empty(t, sink.ofType(detect.TypeGapOpened))
+	deg := sink.ofType(TypePipelineDegraded)
+	require.Len(t, deg, 1)
+	require.Contains(t, string(deg[0].Payload), "3 of 6 streams went silent at once")
 }
