@@ -439,25 +439,38 @@ func TestCoverageByTenantLabel(t *testing.T) {
 	require.Error(t, ValidateCoverage([]CoverageRule{{Labels: []string{""}, Sources: []string{"edr"}}}))
 }
 
+// mixedRates are five streams at 600 down to 6 events a minute.
+var mixedRates = map[string]uint64{"a": 600, "b": 300, "c": 60, "d": 20, "e": 6}
+
+// quietRun is a detector that has seen an hour of history at history's
+// rates (from t0), then minutes 60 to until: at each, the counts of
+// minute(i) are written, the detector restarts if restart(i), and it ticks.
+func quietRun(t *testing.T, history map[string]uint64, until int, minute func(i int) map[string]uint64, restart func(i int) bool) (*pipeline, *fakeSink) {
+	t.Helper()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := range 60 {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), history)
+	}
+	sink := &fakeSink{}
+	d := newDetector(t, p, sink)
+	for i := 60; i < until; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), minute(i))
+		if restart != nil && restart(i) {
+			d = newDetector(t, p, sink)
+		}
+		require.NoError(t, d.tick(context.Background()))
+	}
+	return p, sink
+}
+
 // The whole input stops while the streams run at different rates: their
 // silences are detected at different times (a busy stream a quarter of a
 // bucket in, a slow one minutes later), and still it is one input-quiet
 // alert, not one gap alert per stream.
 func TestWholeInputQuietAtMixedRates(t *testing.T) {
-	ctx := context.Background()
-	p := &pipeline{st: memstore.New(0)}
-	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	all := map[string]uint64{"a": 600, "b": 300, "c": 60, "d": 20, "e": 6}
-	for i := range 60 {
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), all)
-	}
-	sink := &fakeSink{}
-	d := newDetector(t, p, sink)
-	for i := 60; i < 90; i++ { // the shippers die; ingest is healthy and idle
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), nil)
-		require.NoError(t, d.tick(ctx))
-	}
-	gaps, err := p.st.Gaps(ctx, storage.GapQuery{State: storage.GapsOpen})
+	p, sink := quietRun(t, mixedRates, 90, func(int) map[string]uint64 { return nil }, nil)
+	gaps, err := p.st.Gaps(context.Background(), storage.GapQuery{State: storage.GapsOpen})
 	require.NoError(t, err)
 	require.Len(t, gaps, 5, "every stream's gap is on record")
 	require.Empty(t, sink.ofType(detect.TypeGapOpened), "no alert per stream")
@@ -470,55 +483,33 @@ func TestWholeInputQuietAtMixedRates(t *testing.T) {
 // stream that keeps sending means the input flows, and the others that stop
 // are alerted one by one.
 func TestSilencesWhileTheInputFlowsAreAlerted(t *testing.T) {
-	ctx := context.Background()
-	p := &pipeline{st: memstore.New(0)}
-	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	all := map[string]uint64{"a": 600, "b": 300, "c": 60, "d": 20, "e": 6}
-	for i := range 60 {
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), all)
-	}
-	sink := &fakeSink{}
-	d := newDetector(t, p, sink)
-	for i := 60; i < 90; i++ {
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 600})
-		require.NoError(t, d.tick(ctx))
-	}
+	_, sink := quietRun(t, mixedRates, 90, func(int) map[string]uint64 { return map[string]uint64{"a": 600} }, nil)
 	require.Len(t, sink.ofType(detect.TypeGapOpened), 4)
 	require.Empty(t, sink.ofType(TypePipelineDegraded))
 }
 
+// stragglerRun: the input stops at minute 60 and comes back at 75 without
+// stream c; the detector restarts at the minutes restart gives.
+func stragglerRun(t *testing.T, restart func(i int) bool) *fakeSink {
+	_, sink := quietRun(t, mixedRates, 110, func(i int) map[string]uint64 {
+		if i < 75 {
+			return nil
+		}
+		return map[string]uint64{"a": 600, "b": 300, "d": 20, "e": 6}
+	}, restart)
+	return sink
+}
+
 // An input-quiet episode ends when events arrive again; a stream it rolled
-// up that is still silent then is alerted, once, and a restart during the
-// episode neither publishes the rolled-up gaps nor forgets them.
+// up that is still silent resolve_after later is alerted then, once, and a
+// restart during the episode neither publishes the rolled-up gaps nor
+// forgets them.
 func TestInputQuietEndsAndStragglersAreAlerted(t *testing.T) {
-	ctx := context.Background()
-	p := &pipeline{st: memstore.New(0)}
-	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	all := map[string]uint64{"a": 600, "b": 300, "c": 60, "d": 20, "e": 6}
-	for i := range 60 {
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), all)
-	}
-	sink := &fakeSink{}
-	d := newDetector(t, p, sink)
-	for i := 60; i < 70; i++ { // the shippers die
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), nil)
-		require.NoError(t, d.tick(ctx))
-	}
-	d = newDetector(t, p, sink) // a restart in the middle of it
-	for i := 70; i < 75; i++ {
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), nil)
-		require.NoError(t, d.tick(ctx))
-	}
-	require.Empty(t, sink.ofType(detect.TypeGapOpened))
-	back := map[string]uint64{"a": 600, "b": 300, "d": 20, "e": 6} // c stays silent
-	for i := 75; i < 100; i++ {
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), back)
-		require.NoError(t, d.tick(ctx))
-	}
+	sink := stragglerRun(t, func(i int) bool { return i == 70 })
 	opened := sink.ofType(detect.TypeGapOpened)
 	require.Len(t, opened, 1, "the straggler")
 	require.Equal(t, "c", opened[0].Source)
-	require.Equal(t, t0.Add(60*time.Minute), opened[0].StartedAt, "its gap as it opened")
+	require.Equal(t, time.Date(2026, 11, 20, 11, 0, 0, 0, time.UTC), opened[0].StartedAt, "its gap as it opened")
 	deg := sink.ofType(TypePipelineDegraded)
 	require.Len(t, deg, 2)
 	require.Contains(t, string(deg[0].Payload), `"state":"input_quiet"`)
@@ -538,27 +529,7 @@ func TestInputQuietEndsAndStragglersAreAlerted(t *testing.T) {
 // one detector running through it publishes: the rollup's state is rebuilt
 // from event times and stored counts, not from when steps ran.
 func TestInputQuietSurvivesRestarts(t *testing.T) {
-	run := func(restarts map[int]bool) []string {
-		ctx := context.Background()
-		p := &pipeline{st: memstore.New(0)}
-		t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-		all := map[string]uint64{"a": 600, "b": 300, "c": 60, "d": 20, "e": 6}
-		for i := range 60 {
-			p.minute(t, t0.Add(time.Duration(i)*time.Minute), all)
-		}
-		sink := &fakeSink{}
-		d := newDetector(t, p, sink)
-		for i := 60; i < 110; i++ {
-			counts := map[string]uint64{"a": 600, "b": 300, "d": 20, "e": 6} // c stays silent
-			if i < 75 {
-				counts = nil
-			}
-			p.minute(t, t0.Add(time.Duration(i)*time.Minute), counts)
-			if restarts[i] {
-				d = newDetector(t, p, sink)
-			}
-			require.NoError(t, d.tick(ctx))
-		}
+	published := func(sink *fakeSink) []string {
 		var got []string
 		for _, a := range sink.log {
 			if a.Type != TypePipelineHeartbeat {
@@ -567,11 +538,11 @@ func TestInputQuietSurvivesRestarts(t *testing.T) {
 		}
 		return got
 	}
-	want := run(nil)
+	want := published(stragglerRun(t, nil))
 	require.Len(t, want, 4, "input_quiet, input_resumed, c's gap.opened and its first update: %v", want)
 	require.True(t, strings.HasPrefix(want[2], detect.TypeGapOpened+" t/c "), want[2])
 	for _, at := range []int{61, 62, 63, 70, 75, 76, 77, 80, 90, 91, 92, 95, 100} {
-		require.Equal(t, want, run(map[int]bool{at: true}), "restart at minute %d", at)
+		require.Equal(t, want, published(stragglerRun(t, func(i int) bool { return i == at })), "restart at minute %d", at)
 	}
 }
 
@@ -580,21 +551,12 @@ func TestInputQuietSurvivesRestarts(t *testing.T) {
 // from the next bucket on. One alert, and no false "resumed" from the events
 // before the stop.
 func TestInputStopsInsideABucket(t *testing.T) {
-	ctx := context.Background()
-	p := &pipeline{st: memstore.New(0)}
-	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	all := map[string]uint64{"a": 600, "b": 300, "c": 60, "d": 20, "e": 6}
-	for i := range 60 {
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), all)
-	}
-	sink := &fakeSink{}
-	d := newDetector(t, p, sink)
-	p.minute(t, t0.Add(60*time.Minute), map[string]uint64{"a": 20, "b": 10, "c": 2, "d": 1})
-	require.NoError(t, d.tick(ctx))
-	for i := 61; i < 90; i++ {
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), nil)
-		require.NoError(t, d.tick(ctx))
-	}
+	_, sink := quietRun(t, mixedRates, 90, func(i int) map[string]uint64 {
+		if i == 60 {
+			return map[string]uint64{"a": 20, "b": 10, "c": 2, "d": 1}
+		}
+		return nil
+	}, nil)
 	require.Empty(t, sink.ofType(detect.TypeGapOpened), "no alert per stream")
 	deg := sink.ofType(TypePipelineDegraded)
 	require.Len(t, deg, 1, "input_quiet only: %v", deg)
@@ -604,19 +566,8 @@ func TestInputStopsInsideABucket(t *testing.T) {
 // Half of the streams stop at once while the other half still send (one of
 // two shipper fleets died): one input_quiet for them, not an alert each.
 func TestHalfTheStreamsAtOnceIsOneAlert(t *testing.T) {
-	ctx := context.Background()
-	p := &pipeline{st: memstore.New(0)}
-	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	all := map[string]uint64{"a": 300, "b": 300, "c": 300, "x": 300, "y": 300, "z": 300}
-	for i := range 30 {
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), all)
-	}
-	sink := &fakeSink{}
-	d := newDetector(t, p, sink)
-	for i := 30; i < 40; i++ {
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"x": 300, "y": 300, "z": 300})
-		require.NoError(t, d.tick(ctx))
-	}
+	_, sink := quietRun(t, all, 70, func(int) map[string]uint64 { return map[string]uint64{"x": 300, "y": 300, "z": 300} }, nil)
 	require.Empty(t, sink.ofType(detect.TypeGapOpened))
 	deg := sink.ofType(TypePipelineDegraded)
 	require.Len(t, deg, 1)

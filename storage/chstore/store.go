@@ -141,6 +141,7 @@ func (s *Store) q(sql string) string { return strings.ReplaceAll(sql, "{db}", s.
 // Write stores a batch's counts and offsets in one insert: one block whose rows all
 // fall in one partition, which ClickHouse writes as one part, atomically. The
 // partition is today's (UTC), so retention drops data by the day it was stored.
+// It sorts b.Counts by the table's key in place if they are not already.
 func (s *Store) Write(ctx context.Context, b storage.Batch) error {
 	if len(b.Counts) == 0 && len(b.Offsets) == 0 {
 		return nil
