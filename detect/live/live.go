@@ -151,22 +151,23 @@ type Detector struct {
 	metrics *metrics
 	log     *slog.Logger
 
-	seq       uint64 // last stored step
-	behind    bool   // the last tick judged less than the watermark allowed (catching up)
-	stepCells int64  // maxStepCells, smaller in tests
-	judged    int64  // every bucket ending at or before this is judged (Unix seconds)
-	peeked    int64  // the bucket after judged is judged for early silences up to here (peek)
-	degraded  bool   // a pipeline.degraded is outstanding
-	beatAt    time.Time
-	coverage  coverage
-	silences  []storage.Silence        // maintenance windows, reloaded every step
-	planned   map[string]bool          // open gaps inside a maintenance window
-	quiet     map[string]bool          // open gaps rolled up into an input-quiet alert
-	quietFrom int64                    // since when nothing arrived, in the input-quiet episode under way (0: none; see alertsOf)
-	resumedAt int64                    // when events arrived again in it (0: still quiet)
-	held      map[string]storage.Alert // gap.opened of open gaps it rolled up, published if it ends without them
-	silent    map[string]int64         // open silences: their start, by gap id
-	fills     map[string]*fill         // resolved gaps followed for late data, by gap id
+	seq        uint64 // last stored step
+	behind     bool   // the last tick judged less than the watermark allowed (catching up)
+	stepCells  int64  // maxStepCells, smaller in tests
+	replayPeak int    // the most stream-buckets one step of the start-up replay judged
+	judged     int64  // every bucket ending at or before this is judged (Unix seconds)
+	peeked     int64  // the bucket after judged is judged for early silences up to here (peek)
+	degraded   bool   // a pipeline.degraded is outstanding
+	beatAt     time.Time
+	coverage   coverage
+	silences   []storage.Silence        // maintenance windows, reloaded every step
+	planned    map[string]bool          // open gaps inside a maintenance window
+	quiet      map[string]bool          // open gaps rolled up into an input-quiet alert
+	quietFrom  int64                    // since when nothing arrived, in the input-quiet episode under way (0: none; see alertsOf)
+	resumedAt  int64                    // when events arrived again in it (0: still quiet)
+	held       map[string]storage.Alert // gap.opened of open gaps it rolled up, published if it ends without them
+	silent     map[string]int64         // open silences: their start, by gap id
+	fills      map[string]*fill         // resolved gaps followed for late data, by gap id
 
 	mu      sync.Mutex
 	ready   bool
@@ -378,13 +379,23 @@ func (d *Detector) warmUp(ctx context.Context) error {
 	d.silences = silences
 	first := d.seq == 0
 	open := map[string]storage.Alert{} // on a first start: the gaps history leaves open
-	for t := from; t < end; t += chunk {
-		to := min(t+chunk, end)
+	for t := from; t < end; {
+		// Bounded like a live catch-up: about stepCells stream-buckets (and as
+		// many expectations) per Advance, at most 6 hours; one bucket until
+		// the streams are known. (6-hour steps of 100 k streams held 36 M
+		// expectations, ~4 GB.)
+		span := d.width
+		if n := int64(d.engine.Streams()); n > 0 {
+			span = min(chunk, max(1, d.stepCells/n)*d.width)
+		}
+		to := min(t+span, end)
 		counts, err := d.counts(ctx, t, to)
 		if err != nil {
 			return err
 		}
 		res := d.engine.Advance(time.Unix(to, 0), counts)
+		d.replayPeak = max(d.replayPeak, len(res.Expectations))
+		t = to
 		d.track(res)
 		alerts, err := d.alertsOf(ctx, res, to) // rebuilds which open gaps are planned or rolled up
 		if err != nil {
@@ -434,7 +445,7 @@ func (d *Detector) warmUp(ctx context.Context) error {
 		d.checkCoverage(end) // holes open before the restart were reported then
 	}
 	d.log.Info("baselines rebuilt from history", "from", time.Unix(from, 0).UTC(), "to", time.Unix(end, 0).UTC(),
-		"streams", d.engine.Streams(), "took", time.Since(start).Round(time.Millisecond))
+		"streams", d.engine.Streams(), "largest_step", d.replayPeak, "took", time.Since(start).Round(time.Millisecond))
 	d.metrics.streams.Set(float64(d.engine.Streams()))
 	return nil
 }

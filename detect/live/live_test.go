@@ -409,6 +409,40 @@ func TestCatchUpInBoundedSteps(t *testing.T) {
 	require.Len(t, sink.ofType(detect.TypeGapOpened), 1, "b's silence, once")
 }
 
+// The start-up replay is bounded like a live catch-up: no step judges more
+// than stepCells stream-buckets (it used 6-hour steps: 36 M expectations at
+// 100 k streams), and the rebuilt state is the same: a silence after the
+// restart is alerted once, and nothing before it again.
+func TestReplayInBoundedSteps(t *testing.T) {
+	ctx := context.Background()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	both := map[string]uint64{"a": 300, "b": 300}
+	for i := range 30 {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), both)
+	}
+	sink := &fakeSink{}
+	d := newDetector(t, p, sink)
+	for i := 30; i < 8*60; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), both)
+		require.NoError(t, d.tick(ctx))
+	}
+	require.Greater(t, d.replayPeak, 6, "the first start replayed in larger steps")
+
+	d, err := New(Config{Engine: detect.Config{Workers: 2}, Topics: []string{"logs"}, Delay: time.Second},
+		Deps{Store: p.st, Sink: sink, Input: oneTopic{}, Now: func() time.Time { return p.now }})
+	require.NoError(t, err)
+	d.stepCells = 6 // 2 streams: 3 buckets a step
+	require.NoError(t, d.recover(ctx))
+	require.NoError(t, d.warmUp(ctx))
+	require.LessOrEqual(t, d.replayPeak, 6)
+	for i := 8 * 60; i < 8*60+10; i++ {
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300})
+		require.NoError(t, d.tick(ctx))
+	}
+	require.Len(t, sink.ofType(detect.TypeGapOpened), 1, "b's silence, once")
+}
+
 // TestCoverageByTenantLabel: a rule selects the tenants that carry all its
 // labels, seen or not.
 func TestCoverageByTenantLabel(t *testing.T) {
