@@ -381,13 +381,14 @@ func (d *Detector) warmUp(ctx context.Context) error {
 	open := map[string]storage.Alert{} // on a first start: the gaps history leaves open
 	for t := from; t < end; {
 		// Bounded like a live catch-up: about stepCells stream-buckets (and as
-		// many expectations) per Advance, at most 6 hours; one bucket until
-		// the streams are known. (6-hour steps of 100 k streams held 36 M
-		// expectations, ~4 GB.)
-		span := d.width
-		if n := int64(d.engine.Streams()); n > 0 {
-			span = min(chunk, max(1, d.stepCells/n)*d.width)
+		// many expectations) per Advance, at most 6 hours; until the streams
+		// are known, as if there were 64 k of them. (6-hour steps of 100 k
+		// streams held 36 M expectations, ~4 GB.)
+		n := int64(d.engine.Streams())
+		if n == 0 {
+			n = 1 << 16
 		}
+		span := min(chunk, max(1, d.stepCells/n)*d.width)
 		to := min(t+span, end)
 		counts, err := d.counts(ctx, t, to)
 		if err != nil {

@@ -429,7 +429,7 @@ func TestReplayInBoundedSteps(t *testing.T) {
 	}
 	require.Greater(t, d.replayPeak, 6, "the first start replayed in larger steps")
 
-	d, err := New(Config{Engine: detect.Config{Workers: 2}, Topics: []string{"logs"}, Delay: time.Second},
+	d, err := New(Config{Engine: detect.Config{Workers: 2}, Topics: []string{"logs"}, Delay: time.Second, History: 12 * time.Hour},
 		Deps{Store: p.st, Sink: sink, Input: oneTopic{}, Now: func() time.Time { return p.now }})
 	require.NoError(t, err)
 	d.stepCells = 6 // 2 streams: 3 buckets a step
