@@ -9,7 +9,7 @@ import (
 // streamOrder ranks the registry's streams by name for Counter.Take, which
 // hands the store its counts sorted by (tenant, source, clock, bucket):
 // ClickHouse sorts every insert by the table's key, and skips that for a
-// block that is already sorted (~40 % of its CPU for a batch of counts; see
+// block that is already sorted (a third of its CPU for our inserts; see
 // docs/ingest-speed.md). The order is kept from Take to Take, so a Take sorts
 // only the streams new since the last one and merges them in.
 //
