@@ -186,6 +186,9 @@ type Expectation struct {
 	Expected, Lower, Upper float64
 	// State is "learning", "ok", "gap" (silence), "drop" or "late".
 	State string
+	// LastEvents is the start of the stream's last judged bucket with events
+	// (zero if none); set in ExpectLast mode only.
+	LastEvents time.Time
 }
 
 // Result is what one Advance decided.
@@ -222,6 +225,7 @@ type Engine struct {
 	// blockLen is the drop test's block, in buckets: about 30 minutes.
 	blockLen int64
 	parts    [][]storage.Count
+	expect   ExpectMode
 }
 
 type streamKey struct{ tenant, source string }
@@ -232,9 +236,29 @@ type shard struct {
 	streams map[streamKey]*stream
 	events  []Event
 	exps    []Expectation
+	last    Expectation // ExpectLast: the stream's latest judged bucket so far
+	hasLast bool
 	retired []StreamRef
 	late    int
 }
+
+// ExpectMode says which expectations Advance returns.
+type ExpectMode uint8
+
+const (
+	// ExpectNone: none (Config.Expectations false).
+	ExpectNone ExpectMode = iota
+	// ExpectEvery: one per stream and judged bucket (Config.Expectations true).
+	ExpectEvery
+	// ExpectLast: one per stream judged in the call, of its last judged
+	// bucket, with LastEvents set: what a status needs, at a fraction of the
+	// cost (a start-up replay).
+	ExpectLast
+)
+
+// SetExpectations switches which expectations the next Advance calls return.
+// Not safe to call during Advance.
+func (e *Engine) SetExpectations(m ExpectMode) { e.expect = m }
 
 // New returns an engine for cfg.
 func New(cfg Config) (*Engine, error) {
@@ -243,12 +267,16 @@ func New(cfg Config) (*Engine, error) {
 	}
 	cfg = cfg.withDefaults()
 	e := &Engine{
-		cfg:   cfg,
-		width: int64(cfg.Bucket / time.Second),
-		phase: int64(cfg.Phase / time.Second),
-		th:    newThresholds(cfg),
-		wm:    math.MinInt64,
-		parts: make([][]storage.Count, cfg.Workers),
+		cfg:    cfg,
+		expect: ExpectNone,
+		width:  int64(cfg.Bucket / time.Second),
+		phase:  int64(cfg.Phase / time.Second),
+		th:     newThresholds(cfg),
+		wm:     math.MinInt64,
+		parts:  make([][]storage.Count, cfg.Workers),
+	}
+	if cfg.Expectations {
+		e.expect = ExpectEvery
 	}
 	e.model = newModel(e.width)
 	e.blockLen = max(1, (1800+e.width/2)/e.width)
@@ -346,7 +374,7 @@ func (e *Engine) Advance(watermark time.Time, counts []storage.Count) Result {
 		}
 		return strings.Compare(a.Source, b.Source)
 	})
-	if e.cfg.Expectations {
+	if e.expect != ExpectNone {
 		slices.SortFunc(res.Expectations, func(a, b Expectation) int {
 			if c := strings.Compare(a.Tenant, b.Tenant); c != 0 {
 				return c

@@ -3,6 +3,7 @@ package detect
 import (
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 
@@ -146,4 +147,92 @@ func TestDropUnderDrift(t *testing.T) {
 	opened := run(0.6)
 	require.NotEmpty(t, opened, "the loss was not found within 3 hours")
 	require.Equal(t, KindDrop, opened[0].Kind)
+}
+
+// ExpectLast gives, per Advance, each judged stream's expectation of its last
+// judged bucket, exactly as ExpectEvery gives it among all of them, and
+// LastEvents is the last bucket with events so far, through gaps, retirements
+// and streams that come back.
+func TestExpectLastIsTheLastOfEvery(t *testing.T) {
+	cfg := Config{Bucket: time.Minute, Workers: 2, RetireAfter: 2 * time.Hour, Expectations: true}
+	every, err := New(cfg)
+	require.NoError(t, err)
+	last, err := New(cfg)
+	require.NoError(t, err)
+	last.SetExpectations(ExpectLast)
+	r := rand.New(rand.NewPCG(9, 10))
+	t0 := rhythmMonday
+	lastEvents := map[streamKey]time.Time{}
+	retired := 0
+	for step := 0; step < 60; step++ {
+		var counts []storage.Count
+		span := 1 + r.IntN(20) // buckets in this Advance
+		for i := range span {
+			b := t0 + int64(step*20+i)*60
+			for s := range 6 {
+				if s == 5 && step > 10 && step < 30 { // silent long enough to retire, then back
+					continue
+				}
+				if n := simulate.GammaPoisson(r, float64(1+s*20), 0.2); n > 0 && r.IntN(10) > 0 {
+					counts = append(counts, storage.Count{Tenant: "t", Source: string(rune('a' + s)), Bucket: b, Events: n})
+				}
+			}
+		}
+		wm := time.Unix(t0+int64(step*20+span)*60, 0)
+		want := map[streamKey]Expectation{}
+		res := every.Advance(wm, counts)
+		retired += len(res.Retired)
+		for _, x := range res.Expectations {
+			k := streamKey{x.Tenant, x.Source}
+			want[k] = x
+			if x.Observed > 0 {
+				lastEvents[k] = x.Bucket
+			}
+		}
+		got := map[streamKey]Expectation{}
+		for _, x := range last.Advance(wm, counts).Expectations {
+			got[streamKey{x.Tenant, x.Source}] = x
+		}
+		require.Len(t, got, len(want), "step %d", step)
+		for k, w := range want {
+			g := got[k]
+			require.Equal(t, lastEvents[k], g.LastEvents, "step %d %v", step, k)
+			g.LastEvents = time.Time{}
+			require.Equal(t, w, g, "step %d %v", step, k)
+		}
+	}
+	require.Positive(t, retired, "a stream was retired and came back")
+}
+
+// BenchmarkReplayStep: a start-up replay's step, 10 one-minute buckets of
+// 20 k streams per Advance, by which expectations it returns.
+func BenchmarkReplayStep(b *testing.B) {
+	const streams, buckets = 20_000, 10
+	for _, m := range []struct {
+		name string
+		mode ExpectMode
+	}{{"none", ExpectNone}, {"every", ExpectEvery}, {"last", ExpectLast}} {
+		b.Run(m.name, func(b *testing.B) {
+			e, err := New(Config{Bucket: time.Minute, Workers: 2, Expectations: true})
+			require.NoError(b, err)
+			e.SetExpectations(m.mode)
+			names := make([]string, streams)
+			for i := range names {
+				names[i] = "s" + strconv.Itoa(i)
+			}
+			counts := make([]storage.Count, 0, streams*buckets)
+			b.ResetTimer()
+			for n := range b.N {
+				counts = counts[:0]
+				t0 := rhythmMonday + int64(n*buckets)*60
+				for k := range buckets {
+					for _, s := range names {
+						counts = append(counts, storage.Count{Tenant: "t", Source: s, Bucket: t0 + int64(k)*60, Events: 10})
+					}
+				}
+				e.Advance(time.Unix(t0+buckets*60, 0), counts)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*streams*buckets), "ns/stream-bucket")
+		})
+	}
 }

@@ -153,13 +153,28 @@ func (s *shard) judgeUpTo(st *stream, last int64) {
 		if x > 0 {
 			st.active = b + w
 		} else if b+w-st.active >= s.e.th.retire {
+			s.keepLast(st)
 			s.retire(st, b+w, st.pending[i:], last)
 			return
 		}
 	}
+	s.keepLast(st)
 	n := copy(st.pending, st.pending[i:])
 	clear(st.pending[n:])
 	st.pending = st.pending[:n]
+}
+
+// keepLast adds, in ExpectLast mode, st's latest judged bucket of this call
+// to the expectations, with the start of its last bucket with events.
+func (s *shard) keepLast(st *stream) {
+	if !s.hasLast {
+		return
+	}
+	if st.active > st.first {
+		s.last.LastEvents = time.Unix(st.active-s.e.width, 0).UTC()
+	}
+	s.exps = append(s.exps, s.last)
+	s.last, s.hasLast = Expectation{}, false
 }
 
 // retire drops stream st at time at (the end of the bucket that completed
@@ -289,13 +304,17 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 	if st.late.gap != nil && state == "ok" {
 		state = "late"
 	}
-	if e.cfg.Expectations {
+	if e.expect != ExpectNone {
 		ex := Expectation{Tenant: st.tenant, Source: st.source, Bucket: time.Unix(b, 0).UTC(), Observed: uint64(x), State: state}
 		if state != "learning" {
 			ex.Expected = mu
 			ex.Lower, ex.Upper = band(mu, a)
 		}
-		s.exps = append(s.exps, ex)
+		if e.expect == ExpectEvery {
+			s.exps = append(s.exps, ex)
+		} else {
+			s.last, s.hasLast = ex, true
+		}
 	}
 	if learn {
 		e.model.learn(&st.base, b, x, mu, a)

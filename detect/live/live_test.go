@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -424,23 +425,34 @@ func TestReplayInBoundedSteps(t *testing.T) {
 	sink := &fakeSink{}
 	d := newDetector(t, p, sink)
 	for i := 30; i < 8*60; i++ {
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), both)
+		counts := map[string]uint64{"a": 300, "b": 300, "c": 50}
+		if i >= 60 {
+			counts = both // c stops: a gap, its last events at 11:00
+		}
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), counts)
 		require.NoError(t, d.tick(ctx))
 	}
 	require.Greater(t, d.replayPeak, 6, "the first start replayed in larger steps")
+	statuses := maps.Clone(d.streams)
+	require.Len(t, statuses, 3)
+	require.Equal(t, "gap", statuses[streamKey{"t", "c"}].Status)
 
 	d, err := New(Config{Engine: detect.Config{Workers: 2}, Topics: []string{"logs"}, Delay: time.Second, History: 12 * time.Hour},
 		Deps{Store: p.st, Sink: sink, Input: oneTopic{}, Now: func() time.Time { return p.now }})
 	require.NoError(t, err)
-	d.stepCells = 6 // 2 streams: 3 buckets a step
+	d.stepCells = 6 // 2 streams: 3 buckets a step, 3 streams: 2
 	require.NoError(t, d.recover(ctx))
 	require.NoError(t, d.warmUp(ctx))
-	require.LessOrEqual(t, d.replayPeak, 6)
+	// About stepCells: 3 buckets of a and b, of which c's first step judges 3 streams.
+	require.LessOrEqual(t, d.replayPeak, 9)
+	require.Equal(t, statuses, d.streams, "the replay rebuilds the streams' statuses")
 	for i := 8 * 60; i < 8*60+10; i++ {
 		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300})
 		require.NoError(t, d.tick(ctx))
 	}
-	require.Len(t, sink.ofType(detect.TypeGapOpened), 1, "b's silence, once")
+	opened := sink.ofType(detect.TypeGapOpened)
+	require.Len(t, opened, 2, "c's silence before the restart, b's after, each once")
+	require.Equal(t, []string{"c", "b"}, []string{opened[0].Source, opened[1].Source})
 }
 
 // TestCoverageByTenantLabel: a rule selects the tenants that carry all its
