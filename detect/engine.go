@@ -194,7 +194,7 @@ type Expectation struct {
 // Result is what one Advance decided.
 type Result struct {
 	Events       []Event       // sorted by time, stream, gap and sequence
-	Expectations []Expectation // only with Config.Expectations; sorted by stream and bucket
+	Expectations []Expectation // by SetExpectations (Config.Expectations: ExpectEvery); sorted by stream and bucket
 	// Ignored counts the input counts that were not used: of another clock, of
 	// another instance's shard, or for buckets already judged (too late).
 	Ignored int
