@@ -423,12 +423,7 @@ func (d *Detector) warmUp(ctx context.Context) error {
 	if len(open) > 0 {
 		// Nothing was ever published for this shard: the holes that are open
 		// now are news, whenever they opened.
-		alerts := slices.SortedFunc(maps.Values(open), func(a, b storage.Alert) int {
-			if c := a.Time.Compare(b.Time); c != 0 {
-				return c
-			}
-			return cmpStr(a.ID, b.ID)
-		})
+		alerts := byTime(open)
 		d.log.Info("publishing the gaps open in history", "gaps", len(alerts))
 		if err := d.step(ctx, alerts, end); err != nil {
 			return err
@@ -868,15 +863,20 @@ func (d *Detector) firstArrival(ctx context.Context, from, at int64) (int64, boo
 	return first, ok, nil
 }
 
-// endQuiet ends an input-quiet episode: the gaps it rolled up that are still
-// open, resolve_after past the input's return, are published now.
-func (d *Detector) endQuiet() []storage.Alert {
-	out := slices.SortedFunc(maps.Values(d.held), func(a, b storage.Alert) int {
+// byTime returns the alerts of m in publication order: by time, then id.
+func byTime(m map[string]storage.Alert) []storage.Alert {
+	return slices.SortedFunc(maps.Values(m), func(a, b storage.Alert) int {
 		if c := a.Time.Compare(b.Time); c != 0 {
 			return c
 		}
 		return cmpStr(a.ID, b.ID)
 	})
+}
+
+// endQuiet ends an input-quiet episode: the gaps it rolled up that are still
+// open, resolve_after past the input's return, are published now.
+func (d *Detector) endQuiet() []storage.Alert {
+	out := byTime(d.held)
 	for _, a := range out {
 		delete(d.quiet, a.GapID)
 	}
