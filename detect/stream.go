@@ -67,7 +67,12 @@ func (c *cusum) add(l float64, from int64, exp, obs float64) {
 
 // evidence is the excursion's log-likelihood ratio corrected for serially
 // correlated blocks (runInflation).
-func (c *cusum) evidence(rho float64) float64 { return c.v / runInflation(rho, c.n) }
+func (c *cusum) evidence(rho float64) float64 {
+	if c.v == 0 { // at rest, the usual case: judged every bucket of every stream
+		return 0
+	}
+	return c.v / runInflation(rho, c.n)
+}
 
 type pendingCount struct {
 	bucket int64
