@@ -22,7 +22,8 @@ import (
 type Sink interface {
 	// Write stores the batch's counts and offsets atomically: all of it or none.
 	// An error may still mean it was stored (a timeout after the server committed);
-	// ingest tells the two apart by reading Offsets back.
+	// ingest tells the two apart by reading Offsets back. Each lane's flusher
+	// writes its own batches (of its own partitions), concurrently with the others.
 	Write(ctx context.Context, b storage.Batch) error
 	// Offsets returns the stored progress of every partition of topic.
 	Offsets(ctx context.Context, topic string) (map[int32]storage.Offset, error)
@@ -173,6 +174,7 @@ type Ingester struct {
 	ready       atomic.Bool
 
 	loggedMu sync.Mutex
+	commitMu sync.Mutex // the lanes' flushers commit one at a time
 	logged   map[Reason]bool
 }
 
@@ -298,7 +300,16 @@ func (in *Ingester) runGeneration(gen *kafka.Generation) {
 		}
 		in.metrics.partitions.Set(float64(assigned))
 		in.ready.Store(true)
-		in.flushLoop(ctx, gen, counter, &readers)
+		var flushers sync.WaitGroup
+		for lane := 1; lane < counter.Lanes(); lane++ {
+			flushers.Add(1)
+			gen.Start(func(ctx context.Context) {
+				defer flushers.Done()
+				in.flushLoop(ctx, gen, counter, lane, &readers)
+			})
+		}
+		in.flushLoop(ctx, gen, counter, 0, &readers)
+		flushers.Wait()
 		in.ready.Store(false)
 		in.metrics.partitions.Set(0)
 	})
@@ -434,6 +445,10 @@ func (in *Ingester) absoluteOffset(ctx context.Context, topic string, partition 
 			}
 			return po.FirstOffset, nil
 		}
+		if err == nil && len(resp.Topics[topic]) == 1 {
+			err = resp.Topics[topic][0].Error
+		}
+		in.log.Debug("resolving start offset failed; retrying", "topic", topic, "partition", partition, "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
@@ -473,7 +488,7 @@ func (in *Ingester) rejected(reason Reason, n int, detail, topic string, partiti
 // ends and every partition goroutine has stopped, writes what is left. Each
 // flush publishes the dead letters first, then stores counts with offsets, then
 // commits: nothing is passed over before it is durable somewhere.
-func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counter *Counter, readers *sync.WaitGroup) {
+func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counter *Counter, lane int, readers *sync.WaitGroup) {
 	t := time.NewTicker(in.cfg.FlushInterval)
 	defer t.Stop()
 	var p pending
@@ -485,7 +500,7 @@ func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counte
 			readers.Wait()
 			final, cancel := context.WithTimeout(context.Background(), 2*in.cfg.WriteTimeout)
 			defer cancel()
-			p.add(counter.Take())
+			p.add(counter.TakeLane(lane))
 			for err := in.flush(final, &p); err != nil; err = in.flush(final, &p) {
 				select {
 				case <-final.Done():
@@ -496,23 +511,25 @@ func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counte
 				}
 			}
 			in.commit(gen, p.committed)
-			in.log.Info("generation ended", "generation", gen.ID)
+			if lane == 0 {
+				in.log.Info("generation ended", "generation", gen.ID)
+			}
 			return
 		case <-t.C:
-		case <-counter.CaughtUp():
+		case <-counter.CaughtUp(lane):
 			waited = catchUpFlushes // store the end of a backlog now
-		case <-counter.Full():
+		case <-counter.Full(lane):
 			waited = catchUpFlushes
 		}
 		// Catching up on a backlog, counts merge over longer: fewer, larger
 		// writes (a stream's bucket is written once, not split over many
 		// flushes), until catchUpFlushes intervals or an eighth of the pending cap
 		// (larger batches cost more memory than they save writes).
-		if waited++; waited < catchUpFlushes && counter.CatchingUp() && counter.Pending() < in.cfg.Limits.MaxPendingCells/8 {
+		if waited++; waited < catchUpFlushes && counter.CatchingUp() && counter.PendingLane(lane) < in.cfg.Limits.MaxPendingCells/counter.Lanes()/8 {
 			continue
 		}
 		waited = 0
-		p.add(counter.Take())
+		p.add(counter.TakeLane(lane))
 		in.metrics.pending.Set(float64(counter.Pending()))
 		if err := in.flush(context.Background(), &p); err != nil { // not ctx: see flush
 			in.log.Warn("flush failed; retrying with the next one", "counts", len(p.inflight.Counts)+len(p.batch.Counts), "dead_letters", len(p.dead), "err", err)
@@ -595,8 +612,10 @@ func (in *Ingester) write(ctx context.Context, b storage.Batch) error {
 		in.metrics.flushErrors.Inc()
 		return err
 	}
-	in.metrics.flushSeconds.Observe(time.Since(began).Seconds())
+	took := time.Since(began)
+	in.metrics.flushSeconds.Observe(took.Seconds())
 	in.metrics.flushRows.Observe(float64(len(b.Counts) + len(b.Offsets)))
+	in.log.Debug("stored counts", "rows", len(b.Counts)+len(b.Offsets), "events", b.Events(), "took", took.Round(time.Millisecond))
 	return nil
 }
 
@@ -649,7 +668,10 @@ func (in *Ingester) commit(gen *kafka.Generation, b storage.Batch) {
 		}
 		offsets[o.Topic][int(o.Partition)] = o.Next
 	}
-	if err := gen.CommitOffsets(offsets); err != nil {
+	in.commitMu.Lock()
+	err := gen.CommitOffsets(offsets)
+	in.commitMu.Unlock()
+	if err != nil {
 		in.metrics.commitErrors.Inc()
 		in.log.Debug("committing offsets to Kafka failed (progress is in the store)", "err", err)
 	}

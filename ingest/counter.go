@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"slices"
 	"sync"
@@ -53,88 +54,134 @@ var ErrClosed = errors.New("counter closed")
 // consumer-group generations. A stream with no events for Limits.StreamIdle of
 // arrival time stops counting towards the caps: it is forgotten when the caps
 // are reached and a new stream asks to be admitted. Safe for concurrent use.
+//
+// Lookups go to one of registryParts maps by the key's hash, each with its own
+// lock, so that an admission (which writes one map) stops only the lookups of
+// that part: with one lock, every admission stopped every partition goroutine,
+// and a busy process admits tens of thousands of streams when it starts.
 type Streams struct {
 	max, perTenant int
 	idle           int64 // seconds of arrival time
+	seed           maphash.Seed
+	parts          [registryParts]registryPart
 
-	mu       sync.RWMutex
-	ids      map[string]uint32 // tenant \x00 source
-	entries  []streamEntry     // by id
-	free     []uint32          // ids of forgotten streams, for reuse
+	// mu serialises admissions and sweeps; it guards the fields below and
+	// every write to the parts' maps and to entries' names.
+	mu       sync.Mutex
+	admitted int
+	// The entries by id, in chunks that never move: Counter.Take reads the
+	// names of the ids it takes without a lock.
+	chunks   []atomic.Pointer[[entryChunk]streamEntry]
+	next     uint32   // ids handed out so far
+	free     []uint32 // ids of forgotten streams, for reuse
 	byTenant map[string]int
 	newest   atomic.Int64 // newest arrival bucket seen
 	swept    int64        // newest at the last sweep
-	// epoch counts the Takes of the counter (one at a time: a generation's)
-	// using the registry.
-	epoch atomic.Int64
-	order streamOrder // for Take; under mu (read) and its own lock
+	// Takes of each lane, started and completed (by the counters of every
+	// generation, one after the other): see sweep.
+	started, completed [counterLanes]atomic.Int64
+	orders             [counterLanes]streamOrder // for each lane's Takes
+}
+
+// registryParts is how many maps the registry's lookups are spread over.
+const registryParts = 32
+
+type registryPart struct {
+	mu  sync.RWMutex
+	ids map[string]uint32 // tenant \x00 source
+	_   [32]byte          // one part per cache line
 }
 
 type streamEntry struct {
 	tenant, source string
 	key            string       // tenant \x00 source; "" once forgotten
 	last           atomic.Int64 // newest arrival bucket with events
-	epoch          atomic.Int64 // Streams.epoch at its last event
+	// The Takes started in each lane at its last event there (see sweep).
+	takes [counterLanes]atomic.Int64
+	gen   atomic.Uint32 // changes when the id is forgotten or given to a stream
 }
+
+// entryChunk is how many entries a chunk of Streams.chunks holds.
+const entryChunk = 1 << 12
 
 // NewStreams returns an empty registry with the caps of l.
 func NewStreams(l Limits) *Streams {
 	l = l.WithDefaults()
-	return &Streams{max: l.MaxStreams, perTenant: l.MaxStreamsPerTenant, idle: int64(l.StreamIdle / time.Second),
-		ids: map[string]uint32{}, byTenant: map[string]int{}}
+	// An id is new only when none is free, so ids stay below MaxStreams.
+	s := &Streams{max: l.MaxStreams, perTenant: l.MaxStreamsPerTenant, idle: int64(l.StreamIdle / time.Second),
+		seed: maphash.MakeSeed(), byTenant: map[string]int{},
+		chunks: make([]atomic.Pointer[[entryChunk]streamEntry], (l.MaxStreams+entryChunk-1)/entryChunk)}
+	for i := range s.parts {
+		s.parts[i].ids = map[string]uint32{}
+	}
+	return s
+}
+
+// entry returns id's entry. Its names may be read without a lock by whoever
+// holds the id from a lookup: they do not change until the id is forgotten,
+// which waits for the Takes that may still hold it (see sweep).
+func (s *Streams) entry(id uint32) *streamEntry {
+	return &s.chunks[id/entryChunk].Load()[id%entryChunk]
+}
+
+func (s *Streams) part(key []byte) *registryPart {
+	return &s.parts[maphash.Bytes(s.seed, key)%registryParts]
 }
 
 // Len returns the number of admitted streams.
 func (s *Streams) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.ids)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.admitted
 }
 
 // id returns the id of the stream key (tenant \x00 source), admitting it if it
 // is new and the caps allow; ok is false when they do not. bucket is the
 // arrival bucket of the event: it marks the stream as in use.
-func (s *Streams) id(key []byte, tenantLen int, bucket int64) (id uint32, ok bool) {
-	epoch := s.epoch.Load()
-	s.mu.RLock()
-	id, ok = s.ids[string(key)]
+// The caller counts in a shard of lane, under the shard's lock.
+func (s *Streams) id(key []byte, tenantLen int, bucket int64, lane int) (id uint32, ok bool) {
+	p := s.part(key)
+	p.mu.RLock()
+	id, ok = p.ids[string(key)]
 	if ok {
-		s.touch(&s.entries[id], bucket, epoch)
+		s.touch(s.entry(id), bucket, lane) // under p.mu: a sweep sees it
 	}
-	s.mu.RUnlock()
+	p.mu.RUnlock()
 	if ok {
 		return id, true
 	}
-	return s.admit(key, tenantLen, bucket, epoch)
+	return s.admit(p, key, tenantLen, bucket, lane)
 }
 
-// touch marks e as in use; s.mu is held (read or write).
-func (s *Streams) touch(e *streamEntry, bucket, epoch int64) {
+// touch marks e as in use by lane.
+func (s *Streams) touch(e *streamEntry, bucket int64, lane int) {
 	if e.last.Load() < bucket {
 		e.last.Store(bucket) // racing stores of nearby buckets: either is fine
 	}
-	if e.epoch.Load() != epoch {
-		e.epoch.Store(epoch)
+	// Shards of one lane apply concurrently, while a Take may begin: keep the
+	// largest (sweep relies on it).
+	takes, t := &e.takes[lane], s.started[lane].Load()
+	for old := takes.Load(); old < t && !takes.CompareAndSwap(old, t); old = takes.Load() {
 	}
 	if s.newest.Load() < bucket {
 		s.newest.Store(bucket)
 	}
 }
 
-func (s *Streams) admit(key []byte, tenantLen int, bucket, epoch int64) (uint32, bool) {
+func (s *Streams) admit(p *registryPart, key []byte, tenantLen int, bucket int64, lane int) (uint32, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if id, ok := s.ids[string(key)]; ok { // admitted meanwhile
-		s.touch(&s.entries[id], bucket, epoch)
+	if id, ok := p.ids[string(key)]; ok { // admitted meanwhile (maps change only under s.mu)
+		s.touch(s.entry(id), bucket, lane)
 		return id, true
 	}
 	if s.newest.Load() < bucket {
 		s.newest.Store(bucket)
 	}
 	tenant := key[:tenantLen]
-	if len(s.ids) >= s.max || s.byTenant[string(tenant)] >= s.perTenant {
-		s.sweep(epoch)
-		if len(s.ids) >= s.max || s.byTenant[string(tenant)] >= s.perTenant {
+	if s.admitted >= s.max || s.byTenant[string(tenant)] >= s.perTenant {
+		s.sweep()
+		if s.admitted >= s.max || s.byTenant[string(tenant)] >= s.perTenant {
 			return 0, false
 		}
 	}
@@ -142,45 +189,86 @@ func (s *Streams) admit(key []byte, tenantLen int, bucket, epoch int64) (uint32,
 	if n := len(s.free); n > 0 {
 		id, s.free = s.free[n-1], s.free[:n-1]
 	} else {
-		id = uint32(len(s.entries))
-		s.entries = append(s.entries, streamEntry{})
+		id = s.next
+		s.next++
+		if c := &s.chunks[id/entryChunk]; c.Load() == nil {
+			c.Store(new([entryChunk]streamEntry))
+		}
 	}
-	e := &s.entries[id]
+	e := s.entry(id)
+	e.gen.Add(1)
 	e.key = string(key)
 	e.tenant, e.source = e.key[:tenantLen], e.key[tenantLen+1:]
 	e.last.Store(bucket)
-	e.epoch.Store(epoch)
-	s.ids[e.key] = id
+	for l := range e.takes {
+		e.takes[l].Store(-1) // unused
+	}
+	e.takes[lane].Store(s.started[lane].Load())
+	p.mu.Lock()
+	p.ids[e.key] = id
+	p.mu.Unlock()
+	s.admitted++
 	s.byTenant[e.tenant]++
 	return id, true
 }
 
 // sweep forgets the streams idle for StreamIdle, at most once per minute of
-// arrival time; s.mu is held. A stream used since the Take before last is
-// never forgotten: its id may still be pending or in a batch being built.
-func (s *Streams) sweep(epoch int64) {
+// arrival time; s.mu is held.
+//
+// A stream whose id may still be in a count pending in a lane, or in a batch
+// a lane's Take is building, is never forgotten. Its last event in lane l
+// came when s.started[l] was k, so its counts there are taken by Take k or
+// k+1 of the lane (k if that Take had begun but not yet reached its shard):
+// once s.completed[l] passes k, the lane holds it no more.
+func (s *Streams) sweep() {
 	newest := s.newest.Load()
 	if newest < s.swept+60 {
 		return
 	}
 	s.swept = newest
-	for id := range s.entries {
-		e := &s.entries[id]
-		if e.key == "" || e.last.Load() > newest-s.idle || e.epoch.Load() >= epoch-1 {
+	var completed [counterLanes]int64
+	for l := range completed {
+		completed[l] = s.completed[l].Load()
+	}
+	idle := func(e *streamEntry) bool {
+		if e.key == "" || e.last.Load() > newest-s.idle {
+			return false
+		}
+		for l := range e.takes {
+			if e.takes[l].Load() >= completed[l] {
+				return false
+			}
+		}
+		return true
+	}
+	for id := range s.next {
+		e := s.entry(id)
+		if !idle(e) {
 			continue
 		}
-		delete(s.ids, e.key)
+		// Lookups touch under their part's lock: once it is held, a stream
+		// still idle stays so until it is gone from the map.
+		p := s.part([]byte(e.key))
+		p.mu.Lock()
+		if !idle(e) {
+			p.mu.Unlock()
+			continue
+		}
+		delete(p.ids, e.key)
+		p.mu.Unlock()
+		s.admitted--
 		if s.byTenant[e.tenant]--; s.byTenant[e.tenant] == 0 {
 			delete(s.byTenant, e.tenant)
 		}
 		e.key, e.tenant, e.source = "", "", ""
-		s.free = append(s.free, uint32(id))
+		e.gen.Add(1)
+		s.free = append(s.free, id)
 	}
 }
 
-// name returns the tenant and source of id; s.mu is held (read).
+// name returns the tenant and source of id (see entry).
 func (s *Streams) name(id uint32) (tenant, source string) {
-	e := &s.entries[id]
+	e := s.entry(id)
 	return e.tenant, e.source
 }
 
@@ -274,10 +362,10 @@ func (x *cells) len() int { return len(x.arrival) + len(x.event) }
 
 // slot caches, per stream id, the stream's last arrival and event cells of the
 // current epoch: most events of a stream fall in the same buckets, and a slice
-// index is far cheaper than a lookup in maps of 100 k cells.
+// index is far cheaper than a lookup in maps of 100 k cells. The cells hold
+// their buckets; 12 bytes a stream keeps every shard's slots small.
 type slot struct {
-	epoch                int64
-	arrivalAt, eventAt   int64 // buckets
+	epoch                uint32
 	arrivalIdx, eventIdx int32
 }
 
@@ -286,42 +374,88 @@ type topicPartition struct {
 	partition int32
 }
 
+// counterShards is how many shards a Counter counts in. Partition p counts in
+// shard p mod counterShards: with up to that many partitions per process no two
+// partition goroutines ever wait for each other (one lock for all of them made
+// the goroutines queue behind it, leaving a core idle; docs/ingest-speed.md).
+const counterShards = 8
+
+// counterLanes is how many lanes the shards are taken and written in: shard i
+// is in lane i mod counterLanes. Each lane has its own flusher, whose writes
+// carry the counts and the progress of the lane's partitions only, so the
+// lanes store concurrently and each write stays atomic for its partitions
+// (docs/exactly-once.md). One flusher for everything could not keep up with
+// the partition goroutines on two cores.
+const counterLanes = 2
+
 // Counter sums staged events per stream, bucket and clock, and remembers for
 // each partition the offset up to which they are counted. Partition goroutines
-// Apply; one flusher Takes. A message's events and its offset are applied under
-// one lock, so a Take never splits a message. When MaxPendingCells counts are
-// pending, Apply waits for the next Take: backpressure, never an unbounded map.
+// Apply; one flusher per lane Takes. A message's events and its offset are
+// applied under one lock (its partition's shard's), so a Take never splits a
+// message. When a lane's share of MaxPendingCells is pending, Apply waits for
+// its next Take: backpressure, never an unbounded map.
 type Counter struct {
 	width   int64 // bucket width in seconds
 	streams *Streams
-	max     int
+	max     int // pending cells per lane
 	maxDead int
+	shards  [counterShards]shard
+	lanes   [counterLanes]lane
 
+	deadBytes atomic.Int64 // of the shards' dead letters
+	closed    atomic.Bool
+
+	mu    sync.Mutex
+	taken *sync.Cond               // on mu: broadcast by Take and Close
+	lag   map[topicPartition]int64 // records behind the high-water mark, after the last fetch; under mu
+}
+
+type lane struct {
+	pending  atomic.Int64  // cells in the lane's shards' cur
+	fullSent atomic.Bool   // full was signalled since the last Take
+	full     chan struct{} // signalled once per Take when a quarter of max is pending
+	caughtUp chan struct{} // signalled when the last partition catching up has caught up
+}
+
+// shard is the counting state of the partitions p with p mod counterShards
+// equal to its index.
+type shard struct {
 	mu        sync.Mutex
-	taken     *sync.Cond
-	closed    bool
 	cur       *cells
 	spare     *cells // emptied cells of the Take before last, reused
 	slots     []slot // by stream id
+	taken     uint32 // Takes of this shard: a slot of an older one is stale
 	offsets   map[topicPartition]storage.Offset
-	lag       map[topicPartition]int64 // records behind the high-water mark, after the last fetch
-	caughtUp  chan struct{}            // signalled when the last partition catching up has caught up
-	full      chan struct{}            // signalled once per Take when a quarter of MaxPendingCells is pending
-	fullSent  bool
 	dead      []DeadLetter
 	deadBytes int
 	key       []byte
+	_         [64]byte // keeps neighbouring shards' locks off one cache line
 }
 
 // NewCounter returns a counter with buckets of width w.
 func NewCounter(w time.Duration, streams *Streams, l Limits) *Counter {
 	l = l.WithDefaults()
-	c := &Counter{width: int64(w / time.Second), streams: streams, max: l.MaxPendingCells, maxDead: l.MaxPendingDLQBytes,
-		cur: newCells(), offsets: map[topicPartition]storage.Offset{}, lag: map[topicPartition]int64{},
-		caughtUp: make(chan struct{}, 1), full: make(chan struct{}, 1)}
+	c := &Counter{width: int64(w / time.Second), streams: streams, max: max(1, l.MaxPendingCells/counterLanes),
+		maxDead: l.MaxPendingDLQBytes, lag: map[topicPartition]int64{}}
+	for i := range c.shards {
+		c.shards[i].cur, c.shards[i].offsets = newCells(), map[topicPartition]storage.Offset{}
+	}
+	for i := range c.lanes {
+		c.lanes[i].full, c.lanes[i].caughtUp = make(chan struct{}, 1), make(chan struct{}, 1)
+	}
 	c.taken = sync.NewCond(&c.mu)
 	return c
 }
+
+// shard returns the shard of partition and its lane.
+func (c *Counter) shard(partition int32) (*shard, int) {
+	i := uint32(partition) % counterShards
+	return &c.shards[i], int(i % counterLanes)
+}
+
+// Lanes is the number of lanes: TakeLane's, Full's and CaughtUp's argument
+// ranges over [0, Lanes).
+func (c *Counter) Lanes() int { return counterLanes }
 
 // Message is one consumed Kafka record as the counter sees it.
 type Message struct {
@@ -340,18 +474,18 @@ type Message struct {
 // caps (the caller reports them). It blocks while the pending map or the dead
 // letters are full and returns ErrClosed once the counter is closed.
 func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for (c.cur.len()+2*s.Len() > c.max && c.cur.len() > 0 || c.deadBytes > c.maxDead) && !c.closed {
-		c.taken.Wait()
+	sh, li := c.shard(m.Partition)
+	ln := &c.lanes[li]
+	if err := c.wait(ln, s.Len()); err != nil {
+		return 0, err
 	}
-	if c.closed {
-		return 0, ErrClosed
-	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	width := time.Duration(c.width) * time.Second
 	arrivalBucket := storage.BucketStart(m.Arrival, width)
 	arrivalSec := uint32(min(max(m.Arrival.Unix(), 0), math.MaxUint32))
-	cur, epoch := c.cur, c.streams.epoch.Load()
+	cur, slotEpoch := sh.cur, sh.taken+1 // +1: a zero slot is never current
+	before := cur.len()
 	var (
 		id   uint32
 		have bool // id is the stream of event prev
@@ -361,9 +495,9 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 		tenant, source, t := s.at(i)
 		// Records of one message are often of one stream: look it up once.
 		if !have || !s.sameStream(prev, i) {
-			c.key = append(append(append(c.key[:0], tenant...), 0), source...)
+			sh.key = append(append(append(sh.key[:0], tenant...), 0), source...)
 			var ok bool
-			if id, ok = c.streams.id(c.key, len(tenant), arrivalBucket); !ok {
+			if id, ok = c.streams.id(sh.key, len(tenant), arrivalBucket, li); !ok {
 				if refused == 0 {
 					s.Reject(ReasonStreamLimit, fmt.Sprintf("stream %.64q/%.64q is new and the stream caps are reached", tenant, source))
 				}
@@ -373,15 +507,15 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 			}
 			have, prev = true, i
 		}
-		if int(id) >= len(c.slots) {
-			c.slots = append(c.slots, make([]slot, int(id)+1-len(c.slots))...)
+		if int(id) >= len(sh.slots) {
+			sh.slots = append(sh.slots, make([]slot, int(id)+1-len(sh.slots))...)
 		}
-		sl := &c.slots[id]
-		if sl.epoch != epoch {
-			*sl = slot{epoch: epoch, arrivalIdx: -1, eventIdx: -1}
+		sl := &sh.slots[id]
+		if sl.epoch != slotEpoch {
+			*sl = slot{epoch: slotEpoch, arrivalIdx: -1, eventIdx: -1}
 		}
-		if sl.arrivalIdx < 0 || sl.arrivalAt != arrivalBucket {
-			sl.arrivalAt, sl.arrivalIdx = arrivalBucket, cur.arrivalCell(cellKey{id, arrivalBucket})
+		if sl.arrivalIdx < 0 || cur.arrival[sl.arrivalIdx].key.bucket != arrivalBucket {
+			sl.arrivalIdx = cur.arrivalCell(cellKey{id, arrivalBucket})
 		}
 		a := &cur.arrival[sl.arrivalIdx]
 		if a.events == 0 || arrivalSec < a.arrival {
@@ -389,33 +523,60 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 		}
 		a.events++
 		a.lateness[storage.LatenessBucket(m.Arrival.Sub(t))]++
-		if eb := storage.BucketStart(t, width); sl.eventIdx < 0 || sl.eventAt != eb {
-			sl.eventAt, sl.eventIdx = eb, cur.eventCell(cellKey{id, eb})
+		if eb := storage.BucketStart(t, width); sl.eventIdx < 0 || cur.event[sl.eventIdx].key.bucket != eb {
+			sl.eventIdx = cur.eventCell(cellKey{id, eb})
 		}
 		e := &cur.event[sl.eventIdx]
 		e.events++
 		e.arrival = max(e.arrival, arrivalSec)
 	}
-	if !c.fullSent && cur.len() >= c.max/4 {
-		c.fullSent = true
-		select {
-		case c.full <- struct{}{}:
-		default:
+	if added := cur.len() - before; added > 0 {
+		if ln.pending.Add(int64(added)) >= int64(c.max/4) && ln.fullSent.CompareAndSwap(false, true) {
+			select {
+			case ln.full <- struct{}{}:
+			default:
+			}
 		}
 	}
 	if len(s.rejects) > 0 {
 		dl := newDeadLetter(m, s.rejects, refused)
-		c.dead = append(c.dead, dl)
-		c.deadBytes += len(dl.Value) + len(dl.Key) + len(dl.Detail)
+		n := len(dl.Value) + len(dl.Key) + len(dl.Detail)
+		sh.dead = append(sh.dead, dl)
+		sh.deadBytes += n
+		c.deadBytes.Add(int64(n))
 	}
 	tp := topicPartition{m.Topic, m.Partition}
-	o := c.offsets[tp]
+	o := sh.offsets[tp]
 	o.Topic, o.Partition, o.Next = m.Topic, m.Partition, m.Offset+1
 	if m.Arrival.After(o.ArrivalHW) {
 		o.ArrivalHW = m.Arrival.UTC().Truncate(time.Second)
 	}
-	c.offsets[tp] = o
+	sh.offsets[tp] = o
 	return refused, nil
+}
+
+// wait blocks while the lane's pending counts or the dead letters are at their
+// caps (a message of n events could not be added), until a Take or Close.
+func (c *Counter) wait(ln *lane, n int) error {
+	over := func() bool {
+		p := ln.pending.Load()
+		return p+2*int64(n) > int64(c.max) && p > 0 || c.deadBytes.Load() > int64(c.maxDead)
+	}
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if !over() {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for over() && !c.closed.Load() {
+		c.taken.Wait()
+	}
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return nil
 }
 
 // arrivalCell returns the index of k's arrival cell, adding it if new.
@@ -445,10 +606,11 @@ func cellIndex[C any](idx map[cellKey]int32, cs *[]C, k cellKey, fresh func() C)
 // time enters the pipeline's clocks; a replay or a lagging partition is never
 // idle, so its watermark stays driven by record timestamps.
 func (c *Counter) Idle(topic string, partition int32, next int64, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	sh, _ := c.shard(partition)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	tp := topicPartition{topic, partition}
-	o, ok := c.offsets[tp]
+	o, ok := sh.offsets[tp]
 	if !ok {
 		o = storage.Offset{Topic: topic, Partition: partition}
 	}
@@ -456,63 +618,148 @@ func (c *Counter) Idle(topic string, partition int32, next int64, now time.Time)
 	if now.After(o.ArrivalHW) {
 		o.ArrivalHW = now.UTC().Truncate(time.Second)
 	}
-	c.offsets[tp] = o
+	sh.offsets[tp] = o
 }
 
 // Take returns everything applied since the last Take — the counts as one batch,
 // and the dead letters — and wakes waiting Apply calls. The batch's offsets carry
-// each partition's latest progress. Only one goroutine (the flusher) calls Take.
+// each partition's latest progress. It takes every lane: for a process with
+// one flusher (tests and tools); flushers of lanes call TakeLane.
 func (c *Counter) Take() (storage.Batch, []DeadLetter) {
-	c.mu.Lock()
-	cur, offsets, dead := c.cur, c.offsets, c.dead
-	next := c.spare
-	if next == nil {
-		next = newCells()
+	var all [counterLanes]int
+	for l := range all {
+		all[l] = l
 	}
-	c.cur, c.spare, c.offsets, c.dead, c.deadBytes = next, nil, map[topicPartition]storage.Offset{}, nil, 0
-	c.fullSent = false
-	c.streams.epoch.Add(1)
+	return c.take(all[:])
+}
+
+// TakeLane is Take for the shards of one lane: what its partitions applied
+// since the lane's last Take. Only one goroutine (the lane's flusher) calls it.
+func (c *Counter) TakeLane(lane int) (storage.Batch, []DeadLetter) {
+	return c.take([]int{lane})
+}
+
+func (c *Counter) take(lanes []int) (storage.Batch, []DeadLetter) {
+	// Before any shard is taken: whatever a shard applies from now on is
+	// marked as the lane's next Take's (see Streams.sweep).
+	for _, l := range lanes {
+		c.streams.started[l].Add(1)
+	}
+	defer func() {
+		for _, l := range lanes {
+			c.streams.completed[l].Add(1)
+		}
+	}()
+	var (
+		taken   [counterShards]*cells
+		offsets []storage.Offset
+		dead    []DeadLetter
+		cells   int
+	)
+	for i := range c.shards {
+		if !slices.Contains(lanes, i%counterLanes) {
+			continue
+		}
+		sh, ln := &c.shards[i], &c.lanes[i%counterLanes]
+		sh.mu.Lock()
+		cur := sh.cur
+		if sh.cur = sh.spare; sh.cur == nil {
+			sh.cur = newCells()
+		}
+		sh.spare = nil
+		sh.taken++
+		for _, o := range sh.offsets {
+			offsets = append(offsets, o)
+		}
+		clear(sh.offsets)
+		dead = append(dead, sh.dead...)
+		c.deadBytes.Add(-int64(sh.deadBytes))
+		sh.dead, sh.deadBytes = nil, 0
+		ln.pending.Add(-int64(cur.len()))
+		sh.mu.Unlock()
+		taken[i] = cur
+		cells += cur.len()
+	}
+	for _, l := range lanes {
+		c.lanes[l].fullSent.Store(false)
+	}
+	c.mu.Lock()
 	c.taken.Broadcast()
 	c.mu.Unlock()
 
-	// The ids in cur stay valid until the next Take (see Streams.sweep).
-	b := storage.Batch{Counts: make([]storage.Count, 0, cur.len()), Offsets: make([]storage.Offset, 0, len(offsets))}
+	// The ids in the taken cells stay valid until the next Take (see Streams.sweep).
+	b := storage.Batch{Counts: make([]storage.Count, 0, cells), Offsets: offsets}
 	// One allocation for every histogram, without their trailing zeros (most
-	// events fall in the first classes).
+	// events fall in the first classes; cells merged from several shards need
+	// no more than their sum).
 	used := 0
-	for i := range cur.arrival {
-		used += histLen(&cur.arrival[i].lateness)
+	for _, cur := range taken {
+		if cur == nil {
+			continue
+		}
+		for i := range cur.arrival {
+			used += histLen(&cur.arrival[i].lateness)
+		}
 	}
 	slab := make([]uint64, used)
 
 	// The counts go out sorted by (tenant, source, clock, bucket): see
 	// streamOrder, whose buffers are reused from Take to Take.
-	c.streams.mu.RLock()
-	o := &c.streams.order
+	o := &c.streams.orders[lanes[0]]
 	o.mu.Lock()
 	touched := o.touched[:0]
-	for i := range cur.arrival {
-		touched = append(touched, cur.arrival[i].key.stream)
-	}
-	for i := range cur.event {
-		touched = append(touched, cur.event[i].key.stream)
+	for _, cur := range taken {
+		if cur == nil {
+			continue
+		}
+		for i := range cur.arrival {
+			touched = append(touched, cur.arrival[i].key.stream)
+		}
+		for i := range cur.event {
+			touched = append(touched, cur.event[i].key.stream)
+		}
 	}
 	o.touched = touched
-	rank := o.update(c.streams.entries, touched)
+	rank := o.update(c.streams, touched)
 	refs := o.refs[:0]
-	for i := range cur.arrival {
-		k := cur.arrival[i].key
-		refs = append(refs, cellRef{rank: rank[k.stream], clock: storage.Arrival, bucket: k.bucket, i: int32(i)})
-	}
-	for i := range cur.event {
-		k := cur.event[i].key
-		refs = append(refs, cellRef{rank: rank[k.stream], clock: storage.Event, bucket: k.bucket, i: int32(i)})
+	for si, cur := range taken {
+		if cur == nil {
+			continue
+		}
+		for i := range cur.arrival {
+			k := cur.arrival[i].key
+			refs = append(refs, cellRef{rank: rank[k.stream], clock: storage.Arrival, shard: uint8(si), bucket: k.bucket, i: int32(i)})
+		}
+		for i := range cur.event {
+			k := cur.event[i].key
+			refs = append(refs, cellRef{rank: rank[k.stream], clock: storage.Event, shard: uint8(si), bucket: k.bucket, i: int32(i)})
+		}
 	}
 	o.refs = refs
 	o.sorted, o.start = sortCells(refs, len(o.keys), o.sorted, o.start)
-	for _, r := range o.sorted {
+	// A stream whose events came through partitions of several shards has a
+	// cell of the same key in each: they are adjacent now, and become one count.
+	var sum arrivalCell
+	for lo := 0; lo < len(o.sorted); {
+		r := o.sorted[lo]
+		hi := lo + 1
+		for hi < len(o.sorted) && sameCell(&o.sorted[hi], &r) {
+			hi++
+		}
 		if r.clock == storage.Arrival {
-			x := &cur.arrival[r.i]
+			x := &taken[r.shard].arrival[r.i]
+			if hi > lo+1 {
+				sum = *x
+				for _, q := range o.sorted[lo+1 : hi] {
+					y := &taken[q.shard].arrival[q.i]
+					sum.events += y.events
+					sum.arrival = min(sum.arrival, y.arrival)
+					for j := range sum.lateness {
+						sum.lateness[j] += y.lateness[j]
+					}
+				}
+				x = &sum
+			}
 			tenant, source := c.streams.name(x.key.stream)
 			n := histLen(&x.lateness)
 			lat := slab[:n:n]
@@ -522,26 +769,39 @@ func (c *Counter) Take() (storage.Batch, []DeadLetter) {
 			}
 			b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Arrival,
 				Bucket: x.key.bucket, Events: uint64(x.events), Lateness: lat, Arrival: int64(x.arrival)})
-			continue
+		} else {
+			x := taken[r.shard].event[r.i]
+			for _, q := range o.sorted[lo+1 : hi] {
+				y := &taken[q.shard].event[q.i]
+				x.events += y.events
+				x.arrival = max(x.arrival, y.arrival)
+			}
+			tenant, source := c.streams.name(x.key.stream)
+			b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Event, Bucket: x.key.bucket, Events: uint64(x.events),
+				Arrival: int64(x.arrival)})
 		}
-		x := &cur.event[r.i]
-		tenant, source := c.streams.name(x.key.stream)
-		b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Event, Bucket: x.key.bucket, Events: uint64(x.events),
-			Arrival: int64(x.arrival)})
+		lo = hi
 	}
 	o.mu.Unlock()
-	c.streams.mu.RUnlock()
-	for _, o := range offsets {
-		b.Offsets = append(b.Offsets, o)
-	}
 
-	clear(cur.arrivalIdx)
-	clear(cur.eventIdx)
-	cur.arrival, cur.event = cur.arrival[:0], cur.event[:0]
-	c.mu.Lock()
-	c.spare = cur
-	c.mu.Unlock()
+	for i, cur := range taken {
+		if cur == nil {
+			continue
+		}
+		clear(cur.arrivalIdx)
+		clear(cur.eventIdx)
+		cur.arrival, cur.event = cur.arrival[:0], cur.event[:0]
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		sh.spare = cur
+		sh.mu.Unlock()
+	}
 	return b, dead
+}
+
+// sameCell reports whether a and b count the same stream, clock and bucket.
+func sameCell(a, b *cellRef) bool {
+	return a.rank == b.rank && a.clock == b.clock && a.bucket == b.bucket
 }
 
 // cellRef is one pending cell in Take's sort: its stream's rank, clock and
@@ -549,6 +809,7 @@ func (c *Counter) Take() (storage.Batch, []DeadLetter) {
 type cellRef struct {
 	rank   int32
 	clock  storage.Clock
+	shard  uint8
 	bucket int64
 	i      int32
 }
@@ -613,21 +874,25 @@ func (c *Counter) SetLag(topic string, partition int32, lag int64) {
 	was := c.lag[tp] >= catchUpLag
 	c.lag[tp] = lag
 	if was && lag < catchUpLag && !c.catchingUp() {
-		select {
-		case c.caughtUp <- struct{}{}:
-		default:
+		for i := range c.lanes {
+			select {
+			case c.lanes[i].caughtUp <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
 
-// CaughtUp is signalled when ingest has caught up with a backlog: the time to
-// store what was read at once rather than at the next flush interval.
-func (c *Counter) CaughtUp() <-chan struct{} { return c.caughtUp }
+// CaughtUp is signalled to every lane when ingest has caught up with a
+// backlog: the time to store what was read at once rather than at the next
+// flush interval.
+func (c *Counter) CaughtUp(lane int) <-chan struct{} { return c.lanes[lane].caughtUp }
 
-// Full is signalled (once per Take) when a quarter of MaxPendingCells is
-// pending: writing then, not at the next interval, keeps batches — and the
-// memory a write needs for them — bounded at any input rate.
-func (c *Counter) Full() <-chan struct{} { return c.full }
+// Full is signalled (once per TakeLane) when a quarter of the lane's share of
+// MaxPendingCells is pending in it: writing then, not at the next interval,
+// keeps batches — and the memory a write needs for them — bounded at any
+// input rate.
+func (c *Counter) Full(lane int) <-chan struct{} { return c.lanes[lane].full }
 
 // CatchingUp reports whether some partition is catchUpLag or more records
 // behind: then writes can wait for more counts to merge (see flushLoop).
@@ -657,15 +922,22 @@ func histLen(h *[storage.LatenessBuckets]uint32) int {
 
 // Pending returns the number of counts waiting for the next Take.
 func (c *Counter) Pending() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cur.len()
+	n := int64(0)
+	for i := range c.lanes {
+		n += c.lanes[i].pending.Load()
+	}
+	return int(n)
+}
+
+// PendingLane returns the number of counts waiting for the lane's next Take.
+func (c *Counter) PendingLane(lane int) int {
+	return int(c.lanes[lane].pending.Load())
 }
 
 // Close makes pending and future Apply calls return ErrClosed.
 func (c *Counter) Close() {
 	c.mu.Lock()
-	c.closed = true
+	c.closed.Store(true)
 	c.taken.Broadcast()
 	c.mu.Unlock()
 }

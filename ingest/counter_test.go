@@ -260,6 +260,27 @@ func TestStreamsForgetIdle(t *testing.T) {
 	}
 }
 
+// TestStreamsForgetIdleInLanes: a stream pending in one lane is not forgotten
+// however often the other lane takes.
+func TestStreamsForgetIdleInLanes(t *testing.T) {
+	c := NewCounter(time.Minute, NewStreams(Limits{MaxStreams: 1, MaxStreamsPerTenant: 1}), Limits{})
+	apply := func(partition int32, at time.Time, ev Event) int {
+		refused, err := c.Apply(msgAt(partition, 1, at), stage(ev))
+		require.NoError(t, err)
+		return refused
+	}
+	require.Zero(t, apply(1, ct0, cev("a", "1", ct0))) // partition 1: lane 1
+	later := ct0.Add(2 * time.Hour)
+	for i := range 3 {
+		c.TakeLane(0)
+		require.Equal(t, 1, apply(0, later.Add(time.Duration(i)*time.Minute), cev("b", "2", later)), "a/1 is pending in lane 1")
+	}
+	b, _ := c.TakeLane(1)
+	require.Len(t, b.Counts, 2)
+	require.Equal(t, "a", b.Counts[0].Tenant)
+	require.Zero(t, apply(0, later.Add(5*time.Minute), cev("b", "2", later)), "a/1 taken: forgotten")
+}
+
 // BenchmarkCounterManyStreams: 100 k streams, one event per message, a Take
 // every 200 k events (the bench's sparse worst case: a cell per event).
 func BenchmarkCounterManyStreams(b *testing.B) {
@@ -288,13 +309,17 @@ func BenchmarkCounterManyStreams(b *testing.B) {
 // up (catchUpLag records behind or more) has caught up, not on small lags.
 func TestCaughtUp(t *testing.T) {
 	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{})
-	fired := func() bool {
-		select {
-		case <-c.CaughtUp():
-			return true
-		default:
-			return false
+	fired := func() bool { // in every lane, or in none
+		n := 0
+		for lane := range c.Lanes() {
+			select {
+			case <-c.CaughtUp(lane):
+				n++
+			default:
+			}
 		}
+		require.Contains(t, []int{0, c.Lanes()}, n)
+		return n > 0
 	}
 	c.SetLag("logs", 0, 5)
 	c.SetLag("logs", 0, 0)
@@ -310,33 +335,41 @@ func TestCaughtUp(t *testing.T) {
 	require.False(t, fired(), "once")
 }
 
-// TestFull: Full fires once per Take when a quarter of the pending cap is
-// reached, so that the flusher writes at once rather than at its next tick.
+// TestFull: Full fires once per Take when a quarter of a lane's share of the
+// pending cap is reached in it, so that the lane's flusher writes at once
+// rather than at its next tick.
 func TestFull(t *testing.T) {
-	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{MaxPendingCells: 16})
-	fired := func() bool {
+	require.Equal(t, 2, counterLanes, "this test's partitions assume two lanes")
+	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{MaxPendingCells: 32}) // 16 per lane
+	fired := func(lane int) bool {
 		select {
-		case <-c.Full():
+		case <-c.Full(lane):
 			return true
 		default:
 			return false
 		}
 	}
-	apply := func(i int) {
+	apply := func(partition int32, i int) {
 		t.Helper()
-		_, err := c.Apply(msgAt(0, int64(i+1), ct0), stage(cev("acme", "s"+strconv.Itoa(i), ct0)))
+		_, err := c.Apply(msgAt(partition, int64(i+1), ct0), stage(cev("acme", "s"+strconv.Itoa(i), ct0)))
 		require.NoError(t, err)
 	}
-	apply(0) // two cells: an arrival and an event cell
-	require.False(t, fired())
-	apply(1)
-	require.True(t, fired(), "4 of 16 cells pending")
-	apply(2)
-	require.False(t, fired(), "once per Take")
-	take(c)
-	apply(3)
-	apply(4)
-	require.True(t, fired(), "again after a Take")
+	apply(0, 0) // two cells: an arrival and an event cell
+	require.False(t, fired(0))
+	apply(1, 1) // partition 1 is in lane 1
+	apply(3, 2)
+	require.False(t, fired(0))
+	require.True(t, fired(1), "4 of 16 cells pending in lane 1")
+	apply(0, 3)
+	require.True(t, fired(0), "4 of 16 cells pending in lane 0")
+	apply(0, 4)
+	require.False(t, fired(0), "once per Take")
+	b, _ := c.TakeLane(0)
+	require.Len(t, b.Counts, 6)
+	require.Equal(t, 4, c.Pending(), "lane 1's counts are still pending")
+	apply(2, 5)
+	apply(0, 6)
+	require.True(t, fired(0), "again after a Take")
 }
 
 // Take hands out its counts sorted by (tenant, source, clock, bucket), the
@@ -366,17 +399,20 @@ func TestTakeSortsCounts(t *testing.T) {
 			source := strings.Repeat("s", 1+r.IntN(2)) + strconv.Itoa(r.IntN(3)+round)
 			ev := at.Add(-time.Duration(r.IntN(3)) * time.Minute)
 			offset++
-			refused, err := c.Apply(msgAt(0, offset, at), stage(cev(tenant, source, ev)))
+			// Through partitions of different shards: a stream's cells of
+			// several shards become one count.
+			refused, err := c.Apply(msgAt(int32(r.IntN(2*counterShards)), offset, at), stage(cev(tenant, source, ev)))
 			require.NoError(t, err)
 			if refused == 0 {
 				want[tenant+"/"+source+"/"+strconv.FormatInt(storage.BucketStart(ev, time.Minute), 10)]++
 			}
 		}
 		b := take(c)
-		require.True(t, slices.IsSortedFunc(b.Counts, func(x, y storage.Count) int {
-			return cmp.Or(strings.Compare(x.Tenant, y.Tenant), strings.Compare(x.Source, y.Source),
-				cmp.Compare(x.Clock, y.Clock), cmp.Compare(x.Bucket, y.Bucket))
-		}), "round %d", round)
+		for i := 1; i < len(b.Counts); i++ { // strictly: one count per key
+			x, y := b.Counts[i-1], b.Counts[i]
+			require.Negative(t, cmp.Or(strings.Compare(x.Tenant, y.Tenant), strings.Compare(x.Source, y.Source),
+				cmp.Compare(x.Clock, y.Clock), cmp.Compare(x.Bucket, y.Bucket)), "round %d: %+v before %+v", round, x, y)
+		}
 		got := map[string]uint64{}
 		for _, x := range b.Counts {
 			if x.Clock == storage.Event {
@@ -389,4 +425,40 @@ func TestTakeSortsCounts(t *testing.T) {
 		}
 	}
 	require.Greater(t, many, 3, "the stream with many buckets was counted in a few rounds")
+}
+
+func TestTakeMergesShards(t *testing.T) {
+	// One stream's events through partitions 1, 2 and 1+counterShards: two
+	// shards, one of them holding two partitions.
+	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{})
+	m := ct0.Unix()
+	apply := func(p int32, next int64, arrival time.Time, late ...time.Duration) {
+		s := &Staged{}
+		for _, l := range late {
+			s.Add(cev("acme", "fw", arrival.Add(-l)))
+		}
+		_, err := c.Apply(msgAt(p, next, arrival), s)
+		require.NoError(t, err)
+	}
+	apply(1, 5, ct0.Add(30*time.Second), 0, 10*time.Second)
+	apply(2, 7, ct0.Add(10*time.Second), 10*time.Second, 5*time.Minute)
+	apply(1+counterShards, 3, ct0.Add(50*time.Second), 20*time.Second)
+	b := take(c)
+
+	lateness := make([]uint64, storage.LatenessBucket(5*time.Minute)+1)
+	for _, l := range []time.Duration{0, 10 * time.Second, 10 * time.Second, 5 * time.Minute, 20 * time.Second} {
+		lateness[storage.LatenessBucket(l)]++
+	}
+	require.Equal(t, []storage.Count{
+		{Tenant: "acme", Source: "fw", Clock: storage.Arrival, Bucket: m, Events: 5, Lateness: lateness, Arrival: m + 10},
+		{Tenant: "acme", Source: "fw", Clock: storage.Event, Bucket: m - 300, Events: 1, Arrival: m + 10},
+		{Tenant: "acme", Source: "fw", Clock: storage.Event, Bucket: m, Events: 4, Arrival: m + 50},
+	}, b.Counts)
+	slices.SortFunc(b.Offsets, func(x, y storage.Offset) int { return cmp.Compare(x.Partition, y.Partition) })
+	require.Equal(t, []storage.Offset{
+		{Topic: "logs", Partition: 1, Next: 5, ArrivalHW: ct0.Add(30 * time.Second)},
+		{Topic: "logs", Partition: 2, Next: 7, ArrivalHW: ct0.Add(10 * time.Second)},
+		{Topic: "logs", Partition: 1 + counterShards, Next: 3, ArrivalHW: ct0.Add(50 * time.Second)},
+	}, b.Offsets)
+	require.Zero(t, c.Pending())
 }

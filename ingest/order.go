@@ -19,10 +19,12 @@ type streamOrder struct {
 	mu    sync.Mutex
 	keys  []string // ranked streams' keys, sorted
 	ids   []uint32 // their ids
-	rank  []int32  // by id: position in keys (valid only if keys and ids there still match)
+	gens  []uint32 // their entries' gen when ranked: a changed gen means the id was forgotten or reused
+	rank  []int32  // by id: position in keys (valid only if ids and gens there still match)
 	fresh []uint32 // scratch: ids without a valid rank
 	spare []string
 	spid  []uint32
+	spgen []uint32
 
 	// Counter.Take's buffers.
 	touched []uint32
@@ -35,16 +37,18 @@ type streamOrder struct {
 const notRanked = -2
 
 // update gives every id in touched a valid rank and returns the ranks by id.
-// entries is the registry's (s.mu held for reading by the caller); a forgotten
-// stream (key "") or an id reused by another stream loses its old position.
-func (o *streamOrder) update(entries []streamEntry, touched []uint32) []int32 {
-	for len(o.rank) < len(entries) {
-		o.rank = append(o.rank, -1)
-	}
+// The ids in touched are held by the caller (their names are stable; see
+// Streams.entry); the other ranked ids may be forgotten or reused by other
+// streams meanwhile, which their entries' gen tells without reading names
+// that may be changing.
+func (o *streamOrder) update(s *Streams, touched []uint32) []int32 {
 	o.fresh = o.fresh[:0]
 	for _, id := range touched {
+		for int(id) >= len(o.rank) {
+			o.rank = append(o.rank, -1)
+		}
 		r := o.rank[id]
-		if r == notRanked || r >= 0 && int(r) < len(o.ids) && o.ids[r] == id && o.keys[r] == entries[id].key {
+		if r == notRanked || r >= 0 && int(r) < len(o.ids) && o.ids[r] == id && o.gens[r] == s.entry(id).gen.Load() {
 			continue
 		}
 		o.rank[id] = notRanked
@@ -53,30 +57,31 @@ func (o *streamOrder) update(entries []streamEntry, touched []uint32) []int32 {
 	if len(o.fresh) == 0 {
 		return o.rank
 	}
-	slices.SortFunc(o.fresh, func(a, b uint32) int { return strings.Compare(entries[a].key, entries[b].key) })
+	slices.SortFunc(o.fresh, func(a, b uint32) int { return strings.Compare(s.entry(a).key, s.entry(b).key) })
 
 	// Merge the fresh ids into the ranked ones that are still current.
-	keys, ids := o.spare[:0], o.spid[:0]
+	keys, ids, gens := o.spare[:0], o.spid[:0], o.spgen[:0]
 	i, j := 0, 0
 	for i < len(o.keys) || j < len(o.fresh) {
 		if i < len(o.keys) {
 			id := o.ids[i]
-			if int(id) >= len(entries) || entries[id].key != o.keys[i] || o.rank[id] == notRanked {
+			if o.gens[i] != s.entry(id).gen.Load() || o.rank[id] == notRanked {
 				i++ // forgotten, or its id now names another stream
 				continue
 			}
-			if j == len(o.fresh) || o.keys[i] < entries[o.fresh[j]].key {
-				keys, ids = append(keys, o.keys[i]), append(ids, id)
+			if j == len(o.fresh) || o.keys[i] < s.entry(o.fresh[j]).key {
+				keys, ids, gens = append(keys, o.keys[i]), append(ids, id), append(gens, o.gens[i])
 				i++
 				continue
 			}
 		}
 		id := o.fresh[j]
-		keys, ids = append(keys, entries[id].key), append(ids, id)
+		e := s.entry(id)
+		keys, ids, gens = append(keys, e.key), append(ids, id), append(gens, e.gen.Load())
 		j++
 	}
-	o.spare, o.spid = o.keys[:0], o.ids[:0]
-	o.keys, o.ids = keys, ids
+	o.spare, o.spid, o.spgen = o.keys[:0], o.ids[:0], o.gens[:0]
+	o.keys, o.ids, o.gens = keys, ids, gens
 	for r, id := range ids {
 		o.rank[id] = int32(r)
 	}

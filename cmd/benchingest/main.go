@@ -41,6 +41,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -56,6 +57,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,6 +96,8 @@ type options struct {
 	gapwatch    string
 	kcat        string
 	logLevel    string
+	logDir      string
+	traceOut    string
 	timeout     time.Duration
 	cpuprofile  string
 	memprofile  string
@@ -119,10 +123,12 @@ func main() {
 	flag.StringVar(&o.gapwatch, "gapwatch", "", "gapwatch binary to run (default: build ./cmd/gapwatch into a temporary directory)")
 	flag.StringVar(&o.kcat, "kcat", "kcat", "kcat binary of the reference measurement")
 	flag.StringVar(&o.logLevel, "log-level", "warn", "GAPWATCH_LOG_LEVEL of the gapwatch child")
+	flag.StringVar(&o.logDir, "log-dir", "", "keep the gapwatch children's logs in this directory (gapwatch-<run>.log)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound on each step (produce, one measurement)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "also run ingest once in-process under the CPU profiler and write the profile here")
 	flag.StringVar(&o.memprofile, "memprofile", "", "with -cpuprofile: write the heap profile of the in-process run's largest live heap here")
 	flag.StringVar(&o.mutexprof, "mutexprofile", "", "with -cpuprofile: write the in-process run's mutex contention profile here")
+	flag.StringVar(&o.traceOut, "trace", "", "with -cpuprofile: write the in-process run's execution trace here (go tool trace)")
 	flag.DurationVar(&o.quietWait, "quiet-wait", 2*time.Minute, "before each measurement, wait up to this long for the rest of the machine to use under a third of a core (0: don't wait)")
 	flag.IntVar(&o.retries, "retries", 2, "measure again, up to this many times, when other processes used over a third of a core meanwhile")
 	flag.Func("env", "extra NAME=VALUE in the gapwatch child's environment, e.g. GOMEMLIMIT=250MiB (repeatable)", func(v string) error {
@@ -1129,7 +1135,7 @@ func timeGapwatch(ctx context.Context, o options, ch driver.Conn, bin, tmp, topi
 		return result{}, err
 	}
 	defer drop()
-	logPath := filepath.Join(tmp, "gapwatch-"+run+".log")
+	logPath := filepath.Join(cmp.Or(o.logDir, tmp), "gapwatch-"+run+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return result{}, err
@@ -1269,6 +1275,17 @@ func profileInProcess(ctx context.Context, o options, ch driver.Conn, tmp, topic
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return result{}, err
+	}
+	if o.traceOut != "" {
+		tf, err := os.Create(o.traceOut)
+		if err != nil {
+			return result{}, err
+		}
+		defer tf.Close()
+		if err := trace.Start(tf); err != nil {
+			return result{}, err
+		}
+		defer trace.Stop()
 	}
 	s0 := snapCPU()
 	began := time.Now()
