@@ -217,6 +217,14 @@ type result struct {
 	firstWrite float64 // gapwatch only: seconds from start to the first stored progress
 	load       load    // what the machine did meanwhile
 	rows       uint64  // gapwatch only: count rows stored
+	rollup     rollupCost
+}
+
+// rollupCost is what rolling up the run's stored counts into the hourly
+// rollup took afterwards: work the insert path no longer does, done once per
+// write day (chstore.Store.Rollup).
+type rollupCost struct {
+	seconds, chCPU float64
 }
 
 // load is the CPU the rest of the machine used during one measurement, in
@@ -567,6 +575,8 @@ func printTable(out io.Writer, o options, w *workload, msgs int64, refName strin
 	fmt.Fprintf(out, "ratio gapwatch/%s: %.2f (target ≥ %.1f: %s)   RSS target ≤ %d MB with %d streams: %s\n",
 		strings.Fields(refName)[0], ratio, targetRatio, okNot(ratio >= targetRatio), targetRSSMB, w.streams, okNot(peak <= targetRSSMB))
 	fmt.Fprintf(out, "exact: stored events == produced events (%d, both clocks), %d streams stored, every run: ok\n", w.events, w.streams)
+	fmt.Fprintf(out, "hourly rollup of a run's counts, once their write day is over (not in the figures above): %.2f s, ClickHouse %.2f core-s (median)\n",
+		median(gws, func(r result) float64 { return r.rollup.seconds }), median(gws, func(r result) float64 { return r.rollup.chCPU }))
 	fmt.Fprintf(out, "\nper run (CPU in core-seconds during the run; \"other\" is the rest of the machine: this harness and anything else running)\n")
 	fmt.Fprintf(out, "%-4s %-12s %7s %8s %9s %9s %8s %7s %10s %10s\n", "run", "consumer", "wall s", "CPU s", "broker s", "CH s", "other s", "RSS MB", "1st write", "rows")
 	ref0 := strings.Fields(refName)[0]
@@ -1212,7 +1222,22 @@ func timeGapwatch(ctx context.Context, o options, ch driver.Conn, bin, tmp, topi
 	if err != nil {
 		return result{}, fmt.Errorf("%w; log tail:\n%s", err, tail())
 	}
-	return result{seconds: secs, cpuSeconds: cpu, rssPeakMB: max(peak, hwm), firstWrite: firstWrite, load: since(s0, s1, cpu), rows: rows}, nil
+	rc, err := timeRollup(ctx, s)
+	if err != nil {
+		return result{}, err
+	}
+	return result{seconds: secs, cpuSeconds: cpu, rssPeakMB: max(peak, hwm), firstWrite: firstWrite, load: since(s0, s1, cpu), rows: rows, rollup: rc}, nil
+}
+
+// timeRollup rolls up the stored counts as the ingest role does once their
+// write day is over, and times it.
+func timeRollup(ctx context.Context, s *chstore.Store) (rollupCost, error) {
+	c0 := snapCPU()
+	began := time.Now()
+	if _, err := s.Rollup(ctx, time.Now().Add(48*time.Hour)); err != nil {
+		return rollupCost{}, fmt.Errorf("rolling up the run's counts: %w", err)
+	}
+	return rollupCost{seconds: time.Since(began).Seconds(), chCPU: snapCPU().ch - c0.ch}, nil
 }
 
 // verify checks that db holds exactly the produced events on both clocks, for every stream.

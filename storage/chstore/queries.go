@@ -19,10 +19,45 @@ FROM {db}.counts
 WHERE tenant = ? AND source = ? AND clock = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
 GROUP BY i`
 
+	// Whole-hour steps (Store.Rates) read each write day from one place: the
+	// rolled-up days from counts_rollup (the token of the day's marker, one of
+	// {pairs}), the days the old view rolled up from counts_hourly ({days}: those
+	// marked with token 0), the others raw ({days}: every marked day).
+	qRatesRolled = `SELECT toInt64(intDiv(toInt64(toUInt32(hour)) - ?, ?)) AS i, toUInt64(sum(events)) AS n
+FROM {db}.counts_rollup
+WHERE tenant = ? AND source = ? AND clock = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) AND (day, token) IN ({pairs})
+GROUP BY i`
+
 	qRatesHourly = `SELECT toInt64(intDiv(toInt64(toUInt32(hour)) - ?, ?)) AS i, toUInt64(sum(events)) AS n
 FROM {db}.counts_hourly
-WHERE tenant = ? AND source = ? AND clock = ? AND hour >= toDateTime(?) AND hour < toDateTime(?)
+WHERE tenant = ? AND source = ? AND clock = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) AND day IN ({days})
 GROUP BY i`
+
+	qRatesUnrolled = `SELECT toInt64(intDiv(toInt64(toUInt32(bucket)) - ?, ?)) AS i, toUInt64(sum(events)) AS n
+FROM {db}.counts
+WHERE tenant = ? AND source = ? AND clock = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?) AND day NOT IN ({days})
+GROUP BY i`
+
+	// Each day's marker with the smallest token: every marker's rows are
+	// complete, so any one would do; this one is what every reader picks.
+	qRollupMarkers = `SELECT toString(day), min(token) FROM {db}.rollups GROUP BY day`
+
+	// Write days of counts before ? (closed) not rolled up yet.
+	qRollupDue = `SELECT DISTINCT toString(day) FROM {db}.counts WHERE day < toDate(?) AND day NOT IN (SELECT day FROM {db}.rollups)`
+
+	qRollupRaw = `SELECT count(), toUInt64(sum(events)) FROM {db}.counts WHERE day = toDate(?) AND tenant != ''`
+
+	// One of ? slices (by a hash of the stream) of a day: bounded memory for
+	// the GROUP BY however many streams a day holds.
+	qRollupInsert = `INSERT INTO {db}.counts_rollup (day, token, tenant, source, clock, hour, events)
+SELECT day, toUInt64(?), tenant, source, clock, toDateTime(intDiv(toUInt32(bucket), 3600) * 3600) AS hour, sum(events)
+FROM {db}.counts
+WHERE day = toDate(?) AND tenant != '' AND cityHash64(tenant, source) % ? = ?
+GROUP BY day, tenant, source, clock, hour`
+
+	qRollupCheck = `SELECT toUInt64(sum(events)) FROM {db}.counts_rollup WHERE day = toDate(?) AND token = ?`
+
+	qInsertRollupMarker = `INSERT INTO {db}.rollups (day, token, events, rolled_at)`
 
 	qBucketCounts = `SELECT tenant, source, toInt64(toUInt32(bucket)) AS b, toUInt64(sum(events)) AS n, sumForEach(lateness) AS l,
 	toInt64(toUInt32(min(arrival_hw))) AS f
@@ -99,6 +134,6 @@ WHERE tenant = ? AND clock = 1 AND bucket >= toDateTime(?) AND bucket < toDateTi
 		SELECT source, bucket FROM {db}.expectations WHERE tenant = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?))
 GROUP BY source, i`
 
-	qPartitions    = `SELECT DISTINCT table, partition_id FROM system.parts WHERE database = ? AND active AND table IN ('counts', 'counts_hourly', 'expectations')`
+	qPartitions    = `SELECT DISTINCT table, partition_id FROM system.parts WHERE database = ? AND active AND table IN ('counts', 'counts_hourly', 'counts_rollup', 'expectations')`
 	qDropPartition = `ALTER TABLE {db}.{table} DROP PARTITION ID ?`
 )

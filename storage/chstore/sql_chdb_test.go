@@ -133,7 +133,29 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		add(db+"/qArrived", bindLiterals(t, arrived, args...)+" ORDER BY tenant, source, bucket")
 		from := int64(1763632800)
 		add(db+"/qRatesRaw", bindLiterals(t, q(qRatesRaw), from, int64(60), "acme", "firewall", uint8(0), from, from+600)+" ORDER BY i")
-		add(db+"/qRatesHourly", bindLiterals(t, q(qRatesHourly), from-from%3600, int64(3600), "acme", "firewall", uint8(0), from-from%3600, from-from%3600+7200))
+		// The rollup of write day 2026-11-20 (in two slices), its check and
+		// marker; a day the old view rolled up, in counts_hourly.
+		add(db+"/qRollupDue", bindLiterals(t, q(qRollupDue), "2026-11-21"))
+		add(db+"/qRollupRaw", bindLiterals(t, q(qRollupRaw), "2026-11-20"))
+		for k := range 2 {
+			add(fmt.Sprintf("%s/qRollupInsert %d", db, k), bindLiterals(t, q(qRollupInsert), uint64(7), "2026-11-20", uint64(2), uint64(k)))
+		}
+		add(db+"/qRollupCheck", bindLiterals(t, q(qRollupCheck), "2026-11-20", uint64(7)))
+		add(db+"/qInsertRollupMarker", q(qInsertRollupMarker)+" VALUES (toDate('2026-11-20'), 7, 71, toDateTime(1763640000))")
+		add(db+"/qRollupMarkers", q(qRollupMarkers))
+		add(db+"/qRollupDue after", bindLiterals(t, q(qRollupDue), "2026-11-21"))
+		add(db+"/legacy hourly row", q("INSERT INTO {db}.counts_hourly (day, tenant, source, clock, hour, events) VALUES (toDate('2026-11-19'), 'acme', 'firewall', 0, toDateTime(1763632800), 30)"))
+		hour := from - from%3600
+		rates := func(sql, list string, args ...any) string {
+			all := append([]any{hour, int64(3600), "acme", "firewall", uint8(0), hour, hour + 7200}, args...)
+			return bindLiterals(t, strings.NewReplacer("{pairs}", list, "{days}", list).Replace(q(sql)), all...)
+		}
+		add(db+"/qRatesRolled", rates(qRatesRolled, "(toDate(?), toUInt64(?))", "2026-11-20", uint64(7)))
+		add(db+"/qRatesRolled other token", rates(qRatesRolled, "(toDate(?), toUInt64(?)), (toDate(?), toUInt64(?))", "2026-11-20", uint64(9), "2026-11-19", uint64(7)))
+		add(db+"/qRatesUnrolled", rates(qRatesUnrolled, "toDate(?)", "2026-11-20"))
+		add(db+"/qRatesUnrolled other day", rates(qRatesUnrolled, "toDate(?), toDate(?)", "2026-11-19", "2026-11-18"))
+		add(db+"/qRatesHourly", rates(qRatesHourly, "toDate(?)", "2026-11-19"))
+		add(db+"/qRatesHourly other day", rates(qRatesHourly, "toDate(?)", "2026-11-20"))
 		add(db+"/qBucketCounts", bindLiterals(t, q(qBucketCounts), uint8(0), from, from+120)+" ORDER BY tenant, b")
 		zero := "toDateTime(0)"
 		gap := func(typ, gapID, tenant string, seq, gapSeq int, ended string, expected int) string {
@@ -220,11 +242,21 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		require.Equal(t, "1\n", results[db+"/qSchemaVersion"])
 		require.Equal(t, "logs\t3\t4242\t2025-11-20 10:01:10\n", results[db+"/qOffsets"])
 		require.Equal(t, "0\t5\n1\t7\n", results[db+"/qRatesRaw"])
-		require.Equal(t, "0\t12\n", results[db+"/qRatesHourly"])
+		require.Equal(t, "2026-11-20\n", results[db+"/qRollupDue"])
+		require.Equal(t, "13\t71\n", results[db+"/qRollupRaw"])
+		require.Equal(t, "71\n", results[db+"/qRollupCheck"])
+		require.Equal(t, "2026-11-20\t7\n", results[db+"/qRollupMarkers"])
+		require.Equal(t, "", results[db+"/qRollupDue after"])
+		require.Equal(t, "0\t12\n", results[db+"/qRatesRolled"])
+		require.Equal(t, "", results[db+"/qRatesRolled other token"])
+		require.Equal(t, "", results[db+"/qRatesUnrolled"])
+		require.Equal(t, "0\t12\n", results[db+"/qRatesUnrolled other day"])
+		require.Equal(t, "0\t30\n", results[db+"/qRatesHourly"])
+		require.Equal(t, "", results[db+"/qRatesHourly other day"])
 		require.Equal(t, "acme\tfirewall\t1763632860\t1763636000\t4\nacme\tfirewall\t1763632920\t1763636000\t5\n"+
 			"x\\' OR \\'1\\'=\\'1\tfirewall\t1763632860\t1763636000\t7\n", results[db+"/qArrived"])
 		require.Equal(t, "acme\tfirewall\t1763632800\t5\t[1,2,0,0,0,0,0,0,0,2]\t0\nacme\tfirewall\t1763632860\t7\t[]\t1763632900\nx\\' OR \\'1\\'=\\'1\tfirewall\t1763632800\t1\t[]\t0\n", results[db+"/qBucketCounts"]) // TabSeparated escapes quotes
-		require.Equal(t, "counts\t20261120\ncounts_hourly\t20261120\nexpectations\t20251120\n", results[db+"/qPartitions"])
+		require.Equal(t, "counts\t20261120\ncounts_hourly\t20261119\ncounts_rollup\t20261120\nexpectations\t20251120\n", results[db+"/qPartitions"])
 		// Per 2-minute step, the duplicate counted once.
 		require.Equal(t, "0\t14.5\t7.25\t29\t9\t2\n2\t2\t1\t3\t2\t1\n", results[db+"/qBands"])
 		require.Equal(t, "0\t99\t1\t200\t5\t1\n", results[db+"/qBands hostile"])

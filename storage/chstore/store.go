@@ -6,6 +6,8 @@ package chstore
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -250,7 +252,8 @@ func (s *Store) Offsets(ctx context.Context, topic string) (map[int32]storage.Of
 	return out, rows.Err()
 }
 
-// Rates answers q from the hourly rollup when the step is whole hours, else from raw counts.
+// Rates answers q from raw counts, or, when the step is whole hours, from the
+// hourly rollup for the write days rolled up and raw counts for the others.
 func (s *Store) Rates(ctx context.Context, q storage.RateQuery) ([]storage.Point, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
@@ -258,28 +261,75 @@ func (s *Store) Rates(ctx context.Context, q storage.RateQuery) ([]storage.Point
 	start, n := q.Steps()
 	step := int64(q.Step / time.Second)
 	end := start + int64(n)*step
-	sql := qRatesRaw
-	if step%3600 == 0 {
-		sql = qRatesHourly
+	args := []any{start, step, q.Tenant, q.Source, uint8(q.Clock), start, end}
+	sums := map[int64]uint64{}
+	if step%3600 != 0 {
+		if err := s.sumRates(ctx, sums, s.q(qRatesRaw), args); err != nil {
+			return nil, err
+		}
+		return storage.FillPoints(q, sums), nil
 	}
-	rows, err := s.conn.Query(ctx, s.q(sql), start, step, q.Tenant, q.Source, uint8(q.Clock), start, end)
+	// The markers are read once, so that each day is read from one table even
+	// if it is rolled up meanwhile.
+	marks, err := s.rollupMarkers(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("querying rates: %w", err)
+		return nil, err
+	}
+	var legacy, marked, pairs []any
+	for _, m := range marks {
+		marked = append(marked, m.day)
+		if m.token == 0 {
+			legacy = append(legacy, m.day)
+		} else {
+			pairs = append(pairs, m.day, m.token)
+		}
+	}
+	raw := s.q(qRatesRaw)
+	if len(marked) > 0 {
+		raw = strings.Replace(s.q(qRatesUnrolled), "{days}", placeholders(len(marked), "toDate(?)"), 1)
+	}
+	if err := s.sumRates(ctx, sums, raw, append(args, marked...)); err != nil {
+		return nil, err
+	}
+	if len(pairs) > 0 {
+		sql := strings.Replace(s.q(qRatesRolled), "{pairs}", placeholders(len(pairs)/2, "(toDate(?), toUInt64(?))"), 1)
+		if err := s.sumRates(ctx, sums, sql, append(args[:len(args):len(args)], pairs...)); err != nil {
+			return nil, err
+		}
+	}
+	if len(legacy) > 0 {
+		sql := strings.Replace(s.q(qRatesHourly), "{days}", placeholders(len(legacy), "toDate(?)"), 1)
+		if err := s.sumRates(ctx, sums, sql, append(args[:len(args):len(args)], legacy...)); err != nil {
+			return nil, err
+		}
+	}
+	return storage.FillPoints(q, sums), nil
+}
+
+// sumRates adds the (step, events) rows of one rates query to sums.
+func (s *Store) sumRates(ctx context.Context, sums map[int64]uint64, sql string, args []any) error {
+	rows, err := s.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return fmt.Errorf("querying rates: %w", err)
 	}
 	defer rows.Close()
-	sums := map[int64]uint64{}
 	for rows.Next() {
 		var i int64
 		var events uint64
 		if err := rows.Scan(&i, &events); err != nil {
-			return nil, fmt.Errorf("reading rates: %w", err)
+			return fmt.Errorf("reading rates: %w", err)
 		}
 		sums[i] += events
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading rates: %w", err)
+		return fmt.Errorf("reading rates: %w", err)
 	}
-	return storage.FillPoints(q, sums), nil
+	return nil
+}
+
+// placeholders returns n copies of one, comma separated.
+func placeholders(n int, one string) string {
+	return strings.TrimSuffix(strings.Repeat(one+", ", n), ", ")
 }
 
 // BucketCounts returns every stream's events per bucket of clock in [from, to),
@@ -303,12 +353,25 @@ func (s *Store) BucketCounts(ctx context.Context, clock storage.Clock, from, to 
 	return out, rows.Err()
 }
 
-// EnforceRetention drops the daily partitions older than the configured
-// retention (raw counts and rollup separately) and returns how many it dropped.
-// Progress rows age out with their day; a partition whose stored progress is
-// gone resumes from the Kafka-committed offset. Detection's expectations are
-// kept as long as raw counts, by the day of their bucket.
+// EnforceRetention rolls up the closed write days (Rollup), then drops the
+// daily partitions older than the configured retention — raw counts (only
+// once rolled up) and the rollup separately — and returns how many it
+// dropped. Progress rows age out with their day; a partition whose stored
+// progress is gone resumes from the Kafka-committed offset. Detection's
+// expectations are kept as long as raw counts, by the day of their bucket.
 func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (int, error) {
+	if _, err := s.Rollup(ctx, now); err != nil {
+		// Raw days not rolled up are kept below: nothing is lost by going on.
+		s.log.Warn("rolling up closed days failed; will retry", "err", err)
+	}
+	marks, err := s.rollupMarkers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	rolled := map[string]bool{}
+	for _, m := range marks {
+		rolled[m.day] = true
+	}
 	rows, err := s.conn.Query(ctx, qPartitions, s.cfg.Database)
 	if err != nil {
 		return 0, fmt.Errorf("listing partitions: %w", err)
@@ -328,9 +391,15 @@ func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (int, error
 		}
 		var keep int
 		switch p.table {
-		case "counts", "expectations":
+		case "counts":
 			keep = s.cfg.RetentionDays
-		case "counts_hourly":
+			if !rolled[day.Format(time.DateOnly)] && day.Before(today.AddDate(0, 0, -keep)) {
+				s.log.Warn("keeping raw counts past retention until they are rolled up", "partition", p.id)
+				continue
+			}
+		case "expectations":
+			keep = s.cfg.RetentionDays
+		case "counts_hourly", "counts_rollup":
 			keep = s.cfg.RollupRetentionDays
 		default:
 			continue // qPartitions lists only the tables above
@@ -351,6 +420,115 @@ func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (int, error
 		s.log.Info("dropped partition past retention", "table", p.table, "partition", p.id)
 	}
 	return len(old), nil
+}
+
+// rollupGrace is how long after its end a write day of counts is closed: no
+// write started before midnight can still land in it (writes time out after
+// seconds; a retried batch is stamped with the day of its retry).
+const rollupGrace = time.Hour
+
+// rollupSliceRows bounds the raw rows one INSERT ... SELECT of Rollup groups.
+const rollupSliceRows = 4_000_000
+
+// marker is the rollup of one write day (token 0: rolled up by the old view,
+// in counts_hourly).
+type marker struct {
+	day   string // YYYY-MM-DD
+	token uint64
+}
+
+func (s *Store) rollupMarkers(ctx context.Context) ([]marker, error) {
+	rows, err := s.conn.Query(ctx, s.q(qRollupMarkers))
+	if err != nil {
+		return nil, fmt.Errorf("reading rollup markers: %w", err)
+	}
+	defer rows.Close()
+	var out []marker
+	for rows.Next() {
+		var m marker
+		if err := rows.Scan(&m.day, &m.token); err != nil {
+			return nil, fmt.Errorf("reading rollup markers: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Rollup rolls up each closed write day of counts not rolled up yet into
+// hourly rows, and returns how many days it rolled up. A day's rows are
+// stamped with a fresh token; once all are in and their events add up to the
+// day's, a marker names the token. Readers ignore rows without a marker, so a
+// rollup cut short (a crash, an error) is simply done again with another token,
+// and two processes rolling up the same day both write complete rollups, of
+// which readers take one.
+func (s *Store) Rollup(ctx context.Context, now time.Time) (int, error) {
+	cutoff := now.UTC().Add(-rollupGrace).Truncate(24 * time.Hour)
+	rows, err := s.conn.Query(ctx, s.q(qRollupDue), cutoff.Format(time.DateOnly))
+	if err != nil {
+		return 0, fmt.Errorf("listing days to roll up: %w", err)
+	}
+	var days []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("listing days to roll up: %w", err)
+		}
+		days = append(days, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("listing days to roll up: %w", err)
+	}
+	slices.Sort(days)
+	for i, day := range days {
+		if err := s.rollupDay(ctx, day); err != nil {
+			return i, err
+		}
+	}
+	return len(days), nil
+}
+
+func (s *Store) rollupDay(ctx context.Context, day string) error {
+	began := time.Now()
+	var raw, events uint64
+	if err := s.conn.QueryRow(ctx, s.q(qRollupRaw), day).Scan(&raw, &events); err != nil {
+		return fmt.Errorf("rolling up %s: %w", day, err)
+	}
+	var tb [8]byte
+	if _, err := rand.Read(tb[:]); err != nil {
+		return err
+	}
+	token := binary.LittleEndian.Uint64(tb[:]) | 1 // never 0: that is the old view's
+	parts := max(1, (raw+rollupSliceRows-1)/rollupSliceRows)
+	for k := range parts {
+		if err := s.conn.Exec(ctx, s.q(qRollupInsert), token, day, parts, k); err != nil {
+			return fmt.Errorf("rolling up %s (slice %d of %d): %w", day, k+1, parts, err)
+		}
+	}
+	var got uint64
+	if err := s.conn.QueryRow(ctx, s.q(qRollupCheck), day, token).Scan(&got); err != nil {
+		return fmt.Errorf("rolling up %s: checking: %w", day, err)
+	}
+	if got != events {
+		return fmt.Errorf("rolling up %s: the rollup holds %d events, the raw counts %d; the day stays raw", day, got, events)
+	}
+	d, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return err
+	}
+	b, err := s.conn.PrepareBatch(ctx, s.q(qInsertRollupMarker))
+	if err != nil {
+		return fmt.Errorf("rolling up %s: %w", day, err)
+	}
+	if err := b.Append(d, token, events, time.Now().UTC()); err != nil {
+		return fmt.Errorf("rolling up %s: %w", day, err)
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("rolling up %s: writing its marker: %w", day, err)
+	}
+	s.log.Info("rolled up a day of counts", "day", day, "raw_rows", raw, "events", events, "took", time.Since(began).Round(time.Millisecond))
+	return nil
 }
 
 // RunRetention enforces retention now and then every interval until ctx ends.
