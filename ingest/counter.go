@@ -334,24 +334,28 @@ type cellKey struct {
 // Cells count in uint32: one stream and bucket between two Takes (a quarter
 // of max_pending_cells or one flush interval, seconds) is far from 2^32 events.
 type arrivalCell struct {
-	key      cellKey
+	bucket   int64
+	stream   uint32
+	next     int32 // the stream's cell made before this one, -1 if none (see slot)
 	events   uint32
 	arrival  uint32 // the earliest record timestamp among them, Unix seconds (as a DateTime)
 	lateness [storage.LatenessBuckets]uint32
 }
 
 type eventCell struct {
-	key     cellKey
+	bucket  int64
+	stream  uint32
+	next    int32
 	events  uint32
 	arrival uint32 // the latest record timestamp among them: when they were all in
 }
 
 // cells are the counts pending between two Takes.
 type cells struct {
-	arrivalIdx map[cellKey]int32 // index into arrival
-	arrival    []arrivalCell
-	eventIdx   map[cellKey]int32 // index into event
-	event      []eventCell
+	arrival []arrivalCell
+	event   []eventCell
+	// The cells of the streams with more than listCells of a clock, by key.
+	arrivalIdx, eventIdx map[cellKey]int32
 }
 
 func newCells() *cells {
@@ -360,14 +364,21 @@ func newCells() *cells {
 
 func (x *cells) len() int { return len(x.arrival) + len(x.event) }
 
-// slot caches, per stream id, the stream's last arrival and event cells of the
-// current epoch: most events of a stream fall in the same buckets, and a slice
-// index is far cheaper than a lookup in maps of 100 k cells. The cells hold
-// their buckets; 12 bytes a stream keeps every shard's slots small.
+// slot holds, per stream id, the stream's newest arrival and event cells of
+// the current epoch, each the head of a list of its cells of that clock
+// (linked by next). Most events of a stream fall in its newest cells, and a
+// stream has a few cells between two Takes, so finding one is a walk of a few
+// steps: far cheaper than a lookup in maps of 100 k cells. Past listCells of a
+// clock (a stream catching up over many buckets), its cells of that clock go
+// in a map as well.
 type slot struct {
 	epoch                uint32
 	arrivalIdx, eventIdx int32
+	arrivalN, eventN     uint16 // cells in each list, up to listCells+1
 }
+
+// listCells is the most cells of a stream and clock found by walking its list.
+const listCells = 4
 
 type topicPartition struct {
 	topic     string
@@ -514,19 +525,21 @@ func (c *Counter) Apply(m *Message, s *Staged) (refused int, err error) {
 		if sl.epoch != slotEpoch {
 			*sl = slot{epoch: slotEpoch, arrivalIdx: -1, eventIdx: -1}
 		}
-		if sl.arrivalIdx < 0 || cur.arrival[sl.arrivalIdx].key.bucket != arrivalBucket {
-			sl.arrivalIdx = cur.arrivalCell(cellKey{id, arrivalBucket})
+		ai := sl.arrivalIdx // the newest cell: most events are in it
+		if ai < 0 || cur.arrival[ai].bucket != arrivalBucket {
+			ai = cur.arrivalCell(sl, id, arrivalBucket)
 		}
-		a := &cur.arrival[sl.arrivalIdx]
+		a := &cur.arrival[ai]
 		if a.events == 0 || arrivalSec < a.arrival {
 			a.arrival = arrivalSec // the earliest: the bucket had events from then on
 		}
 		a.events++
 		a.lateness[storage.LatenessBucket(m.Arrival.Sub(t))]++
-		if eb := storage.BucketStart(t, width); sl.eventIdx < 0 || cur.event[sl.eventIdx].key.bucket != eb {
-			sl.eventIdx = cur.eventCell(cellKey{id, eb})
+		ei := sl.eventIdx
+		if eb := storage.BucketStart(t, width); ei < 0 || cur.event[ei].bucket != eb {
+			ei = cur.eventCell(sl, id, eb)
 		}
-		e := &cur.event[sl.eventIdx]
+		e := &cur.event[ei]
 		e.events++
 		e.arrival = max(e.arrival, arrivalSec)
 	}
@@ -579,26 +592,73 @@ func (c *Counter) wait(ln *lane, n int) error {
 	return nil
 }
 
-// arrivalCell returns the index of k's arrival cell, adding it if new.
-func (x *cells) arrivalCell(k cellKey) int32 {
-	return cellIndex(x.arrivalIdx, &x.arrival, k, func() arrivalCell { return arrivalCell{key: k} })
+// arrivalCell returns the index of the arrival cell of stream id (slot sl)
+// and bucket, adding it if new.
+func (x *cells) arrivalCell(sl *slot, id uint32, bucket int64) int32 {
+	return cellOf(&x.arrival, x.arrivalIdx, &sl.arrivalIdx, &sl.arrivalN, id, bucket)
 }
 
-// eventCell returns the index of k's event cell, adding it if new.
-func (x *cells) eventCell(k cellKey) int32 {
-	return cellIndex(x.eventIdx, &x.event, k, func() eventCell { return eventCell{key: k} })
+// eventCell is arrivalCell for the event clock.
+func (x *cells) eventCell(sl *slot, id uint32, bucket int64) int32 {
+	return cellOf(&x.event, x.eventIdx, &sl.eventIdx, &sl.eventN, id, bucket)
 }
 
-// cellIndex returns the index in *cs of k's cell, appending fresh() if idx
-// has none.
-func cellIndex[C any](idx map[cellKey]int32, cs *[]C, k cellKey, fresh func() C) int32 {
-	j, ok := idx[k]
-	if !ok {
-		j = int32(len(*cs))
-		*cs = append(*cs, fresh())
-		idx[k] = j
+// cell is what cellOf needs of a cell.
+type cell interface {
+	arrivalCell | eventCell
+}
+
+// cellOf returns the index in *cs of the cell of stream id and bucket, whose
+// list of cells starts at *head and holds *n (see slot), adding it if new.
+func cellOf[C cell](cs *[]C, idx map[cellKey]int32, head *int32, n *uint16, id uint32, bucket int64) int32 {
+	if *n > listCells {
+		if j, ok := idx[cellKey{id, bucket}]; ok {
+			return j
+		}
+	} else {
+		for j := *head; j >= 0; {
+			b, next := cellLink(&(*cs)[j])
+			if b == bucket {
+				return j
+			}
+			j = next
+		}
+	}
+	j := int32(len(*cs))
+	var c C
+	switch c := any(&c).(type) {
+	case *arrivalCell:
+		c.bucket, c.stream, c.next = bucket, id, *head
+	case *eventCell:
+		c.bucket, c.stream, c.next = bucket, id, *head
+	}
+	*cs = append(*cs, c)
+	*head = j
+	switch {
+	case *n > listCells:
+		idx[cellKey{id, bucket}] = j
+	case *n == listCells: // the list is long now: index all of it
+		for k := j; k >= 0; {
+			b, next := cellLink(&(*cs)[k])
+			idx[cellKey{id, b}] = k
+			k = next
+		}
+		*n++
+	default:
+		*n++
 	}
 	return j
+}
+
+// cellLink returns a cell's bucket and the index of the next in its list.
+func cellLink[C cell](c *C) (bucket int64, next int32) {
+	switch c := any(c).(type) {
+	case *arrivalCell:
+		return c.bucket, c.next
+	case *eventCell:
+		return c.bucket, c.next
+	}
+	panic("unreachable")
 }
 
 // Idle records that partition has delivered everything before next and nothing
@@ -713,10 +773,10 @@ func (c *Counter) take(lanes []int) (storage.Batch, []DeadLetter) {
 			continue
 		}
 		for i := range cur.arrival {
-			touched = append(touched, cur.arrival[i].key.stream)
+			touched = append(touched, cur.arrival[i].stream)
 		}
 		for i := range cur.event {
-			touched = append(touched, cur.event[i].key.stream)
+			touched = append(touched, cur.event[i].stream)
 		}
 	}
 	o.touched = touched
@@ -727,11 +787,11 @@ func (c *Counter) take(lanes []int) (storage.Batch, []DeadLetter) {
 			continue
 		}
 		for i := range cur.arrival {
-			k := cur.arrival[i].key
+			k := &cur.arrival[i]
 			refs = append(refs, cellRef{rank: rank[k.stream], clock: storage.Arrival, shard: uint8(si), bucket: k.bucket, i: int32(i)})
 		}
 		for i := range cur.event {
-			k := cur.event[i].key
+			k := &cur.event[i]
 			refs = append(refs, cellRef{rank: rank[k.stream], clock: storage.Event, shard: uint8(si), bucket: k.bucket, i: int32(i)})
 		}
 	}
@@ -760,7 +820,7 @@ func (c *Counter) take(lanes []int) (storage.Batch, []DeadLetter) {
 				}
 				x = &sum
 			}
-			tenant, source := c.streams.name(x.key.stream)
+			tenant, source := c.streams.name(x.stream)
 			n := histLen(&x.lateness)
 			lat := slab[:n:n]
 			slab = slab[n:]
@@ -768,7 +828,7 @@ func (c *Counter) take(lanes []int) (storage.Batch, []DeadLetter) {
 				lat[j] = uint64(x.lateness[j])
 			}
 			b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Arrival,
-				Bucket: x.key.bucket, Events: uint64(x.events), Lateness: lat, Arrival: int64(x.arrival)})
+				Bucket: x.bucket, Events: uint64(x.events), Lateness: lat, Arrival: int64(x.arrival)})
 		} else {
 			x := taken[r.shard].event[r.i]
 			for _, q := range o.sorted[lo+1 : hi] {
@@ -776,8 +836,8 @@ func (c *Counter) take(lanes []int) (storage.Batch, []DeadLetter) {
 				x.events += y.events
 				x.arrival = max(x.arrival, y.arrival)
 			}
-			tenant, source := c.streams.name(x.key.stream)
-			b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Event, Bucket: x.key.bucket, Events: uint64(x.events),
+			tenant, source := c.streams.name(x.stream)
+			b.Counts = append(b.Counts, storage.Count{Tenant: tenant, Source: source, Clock: storage.Event, Bucket: x.bucket, Events: uint64(x.events),
 				Arrival: int64(x.arrival)})
 		}
 		lo = hi

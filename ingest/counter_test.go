@@ -281,8 +281,9 @@ func TestStreamsForgetIdleInLanes(t *testing.T) {
 	require.Zero(t, apply(0, later.Add(5*time.Minute), cev("b", "2", later)), "a/1 taken: forgotten")
 }
 
-// BenchmarkCounterManyStreams: 100 k streams, one event per message, a Take
-// every 200 k events (the bench's sparse worst case: a cell per event).
+// BenchmarkCounterManyStreams: 100 k streams over 6 partitions (both lanes),
+// one event per message, a Take every 200 k events (the bench's sparse worst
+// case: a cell per event).
 func BenchmarkCounterManyStreams(b *testing.B) {
 	const streams = 100_000
 	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{})
@@ -296,7 +297,7 @@ func BenchmarkCounterManyStreams(b *testing.B) {
 	for i := range b.N {
 		s.Reset()
 		s.Add(Event{Tenant: names[i%streams], Source: src[i%6], Time: ct0})
-		if _, err := c.Apply(msgAt(0, int64(i+1), ct0.Add(time.Duration(i/streams)*time.Minute)), s); err != nil {
+		if _, err := c.Apply(msgAt(int32(i%streams%6), int64(i+1), ct0.Add(time.Duration(i/streams)*time.Minute)), s); err != nil {
 			b.Fatal(err)
 		}
 		if i%200_000 == 199_999 {
@@ -461,4 +462,35 @@ func TestTakeMergesShards(t *testing.T) {
 		{Topic: "logs", Partition: 1 + counterShards, Next: 3, ArrivalHW: ct0.Add(50 * time.Second)},
 	}, b.Offsets)
 	require.Zero(t, c.Pending())
+}
+
+// TestCellListsAndIndex: a stream's cells are found by walking its list while
+// it has a few per clock, and by the index once it has more (catching up over
+// many buckets); either way each bucket is one count, exact, across repeats
+// in any order and on both clocks.
+func TestCellListsAndIndex(t *testing.T) {
+	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{})
+	r := rand.New(rand.NewPCG(3, 4))
+	want := map[[2]int64]uint64{}
+	offset := int64(0)
+	for _, buckets := range []int{1, listCells, listCells + 1, 3 * listCells} {
+		clear(want)
+		for range 5 * buckets {
+			arrival := ct0.Add(time.Duration(r.IntN(buckets)) * time.Minute)
+			ev := ct0.Add(-time.Duration(r.IntN(buckets)) * time.Minute)
+			offset++
+			_, err := c.Apply(msgAt(0, offset, arrival), stage(cev("acme", "fw", ev)))
+			require.NoError(t, err)
+			want[[2]int64{int64(storage.Arrival), storage.BucketStart(arrival, time.Minute)}]++
+			want[[2]int64{int64(storage.Event), storage.BucketStart(ev, time.Minute)}]++
+		}
+		require.Equal(t, len(want), c.Pending(), "%d buckets: one cell per bucket and clock", buckets)
+		got := map[[2]int64]uint64{}
+		for _, x := range take(c).Counts {
+			k := [2]int64{int64(x.Clock), x.Bucket}
+			require.NotContains(t, got, k, "%d buckets: one count per bucket", buckets)
+			got[k] = x.Events
+		}
+		require.Equal(t, want, got, "%d buckets", buckets)
+	}
 }
