@@ -138,7 +138,7 @@ func runRoles(ctx context.Context, cfg config.Config, roles map[string]bool, st 
 		}})
 		g.Go(func() error { return in.Run(ctx) })
 		if ch, ok := st.(*chstore.Store); ok {
-			g.Go(func() error { return ch.RunRetention(ctx, time.Hour) })
+			g.Go(func() error { return ch.RunRetention(ctx, time.Hour, reg) })
 		}
 	}
 	var streams api.StreamLister

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gapwatch/gapwatch/storage"
@@ -178,4 +179,47 @@ func TestRetentionKeepsRawDaysNotRolledUp(t *testing.T) {
 	var rows uint64
 	require.NoError(t, s.conn.QueryRow(ctx, s.q("SELECT count() FROM {db}.counts")).Scan(&rows))
 	require.Equal(t, uint64(1), rows)
+}
+
+// TestRetentionPassMetrics: the pass shows what it rolled up, what is still
+// pending and whether it failed.
+func TestRetentionPassMetrics(t *testing.T) {
+	s := openUnmigrated(t)
+	_, err := s.Migrate(context.Background())
+	require.NoError(t, err)
+	yesterday := time.Now().UTC().Add(-rollupGrace).Truncate(24*time.Hour).AddDate(0, 0, -1)
+	insertRaw(t, s, yesterday, storage.Count{Tenant: "acme", Source: "fw", Bucket: yesterday.Unix(), Events: 3})
+	pass := func() map[string]float64 {
+		t.Helper()
+		reg := prometheus.NewRegistry()
+		s.metrics = newRetentionMetrics(reg)
+		s.retentionPass(context.Background(), time.Now())
+		return gather(t, reg)
+	}
+	got := pass()
+	require.Equal(t, 1.0, got["gapwatch_rollup_days_total"])
+	require.Zero(t, got["gapwatch_rollup_pending_days"])
+	require.Zero(t, got["gapwatch_rollup_failures_total"])
+
+	require.NoError(t, s.Exec(context.Background(), s.q("DROP TABLE {db}.counts_rollup")))
+	insertRaw(t, s, yesterday.AddDate(0, 0, -1), storage.Count{Tenant: "acme", Source: "fw", Bucket: yesterday.Unix(), Events: 4})
+	got = pass()
+	require.Zero(t, got["gapwatch_rollup_days_total"])
+	require.Equal(t, 1.0, got["gapwatch_rollup_failures_total"])
+	require.Equal(t, 1.0, got["gapwatch_rollup_pending_days"])
+	require.Zero(t, got["gapwatch_retention_last_pass_timestamp_seconds"])
+}
+
+// gather returns the value of every counter and gauge in reg by name.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			out[mf.GetName()] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return out
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gapwatch/gapwatch/storage"
 )
@@ -78,6 +79,32 @@ type Store struct {
 	version  string
 	features Features
 	log      *slog.Logger
+	metrics  *retentionMetrics // nil until RunRetention registers them
+}
+
+// retentionMetrics are the series of the hourly rollup and retention pass.
+type retentionMetrics struct {
+	rolled, failures, dropped prometheus.Counter
+	pending, lastPass         prometheus.Gauge
+}
+
+func newRetentionMetrics(reg prometheus.Registerer) *retentionMetrics {
+	m := &retentionMetrics{
+		rolled: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_rollup_days_total",
+			Help: "Write days of raw counts this process rolled up into the hourly rollup."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_rollup_failures_total",
+			Help: "Rollup passes that failed (the days stay raw and are tried again)."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_retention_partitions_dropped_total",
+			Help: "Daily partitions dropped past retention."}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_rollup_pending_days",
+			Help: "Closed write days of raw counts not rolled up yet, after the last pass (more than 1 for long: rollups are failing)."}),
+		lastPass: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_retention_last_pass_timestamp_seconds",
+			Help: "When the last rollup and retention pass completed without error (Unix seconds)."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.rolled, m.failures, m.dropped, m.pending, m.lastPass)
+	}
+	return m
 }
 
 // Open connects to ClickHouse and reads the server's version. It does not
@@ -391,6 +418,9 @@ func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (int, error
 	if _, err := s.Rollup(ctx, now); err != nil {
 		// Raw days not rolled up are kept below: nothing is lost by going on.
 		s.log.Warn("rolling up closed days failed; will retry", "err", err)
+		if s.metrics != nil {
+			s.metrics.failures.Inc()
+		}
 	}
 	marks, err := s.rollupMarkers(ctx)
 	if err != nil {
@@ -446,6 +476,9 @@ func (s *Store) EnforceRetention(ctx context.Context, now time.Time) (int, error
 			return i, fmt.Errorf("dropping partition %s of %s: %w", p.id, p.table, err)
 		}
 		s.log.Info("dropped partition past retention", "table", p.table, "partition", p.id)
+		if s.metrics != nil {
+			s.metrics.dropped.Inc()
+		}
 	}
 	return len(old), nil
 }
@@ -490,31 +523,42 @@ func (s *Store) rollupMarkers(ctx context.Context) ([]marker, error) {
 // and two processes rolling up the same day both write complete rollups, of
 // which readers take one.
 func (s *Store) Rollup(ctx context.Context, now time.Time) (int, error) {
-	cutoff := now.UTC().Add(-rollupGrace).Truncate(24 * time.Hour)
-	rows, err := s.conn.Query(ctx, s.q(qRollupDue), cutoff.Format(time.DateOnly))
+	days, err := s.rollupDue(ctx, now)
 	if err != nil {
-		return 0, fmt.Errorf("listing days to roll up: %w", err)
+		return 0, err
 	}
-	var days []string
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("listing days to roll up: %w", err)
-		}
-		days = append(days, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("listing days to roll up: %w", err)
-	}
-	slices.Sort(days)
 	for i, day := range days {
 		if err := s.rollupDay(ctx, day); err != nil {
 			return i, err
 		}
+		if s.metrics != nil {
+			s.metrics.rolled.Inc()
+		}
 	}
 	return len(days), nil
+}
+
+// rollupDue returns the closed write days of counts not rolled up yet, in order.
+func (s *Store) rollupDue(ctx context.Context, now time.Time) ([]string, error) {
+	cutoff := now.UTC().Add(-rollupGrace).Truncate(24 * time.Hour)
+	rows, err := s.conn.Query(ctx, s.q(qRollupDue), cutoff.Format(time.DateOnly))
+	if err != nil {
+		return nil, fmt.Errorf("listing days to roll up: %w", err)
+	}
+	defer rows.Close()
+	var days []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("listing days to roll up: %w", err)
+		}
+		days = append(days, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing days to roll up: %w", err)
+	}
+	slices.Sort(days)
+	return days, nil
 }
 
 func (s *Store) rollupDay(ctx context.Context, day string) error {
@@ -559,14 +603,28 @@ func (s *Store) rollupDay(ctx context.Context, day string) error {
 	return nil
 }
 
-// RunRetention enforces retention now and then every interval until ctx ends.
-func (s *Store) RunRetention(ctx context.Context, every time.Duration) error {
+// retentionPass is one pass of RunRetention, with its metrics.
+func (s *Store) retentionPass(ctx context.Context, now time.Time) {
+	_, err := s.EnforceRetention(ctx, now)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Warn("retention pass failed; will retry", "err", err)
+	}
+	if due, derr := s.rollupDue(ctx, now); derr == nil {
+		s.metrics.pending.Set(float64(len(due)))
+		if err == nil && len(due) == 0 {
+			s.metrics.lastPass.SetToCurrentTime()
+		}
+	}
+}
+
+// RunRetention rolls up and enforces retention now and then every interval
+// until ctx ends, with its metrics in reg (nil: none).
+func (s *Store) RunRetention(ctx context.Context, every time.Duration, reg prometheus.Registerer) error {
+	s.metrics = newRetentionMetrics(reg)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if _, err := s.EnforceRetention(ctx, time.Now()); err != nil && !errors.Is(err, context.Canceled) {
-			s.log.Warn("retention pass failed; will retry", "err", err)
-		}
+		s.retentionPass(ctx, time.Now())
 		select {
 		case <-ctx.Done():
 			return nil
