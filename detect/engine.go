@@ -143,8 +143,9 @@ type thresholds struct {
 	retire     int64   // seconds without events before a stream is retired
 	// rhos are the drop CUSUMs' alternatives: the share of events kept under
 	// the configured drop fraction, and under a heavy drop (90 % lost), which
-	// a heavy loss crosses in far fewer blocks. Each runs at hDrop = h + ln 2
-	// (their false alarms add up to at most one test's).
+	// a heavy loss crosses in far fewer blocks. Each runs at hDrop = ln(blocks
+	// per week / budget) + ln 2 (their false alarms add up to at most one
+	// test's).
 	rhos  [2]float64
 	hDrop float64
 }
@@ -159,6 +160,9 @@ func newThresholds(c Config) thresholds {
 	// stream-week stay within its share of the budget.
 	budget := c.FalseAlarmsPerWeek / 3
 	h := math.Log(perWeek / budget)
+	// The drop test's CUSUMs move once per block (see Engine.blockLen), so
+	// they may cross at most once per e^h blocks.
+	blocksPerWeek := perWeek / float64(max(1, (1800+int64(w)/2)/int64(w)))
 	return thresholds{
 		lnAlpha:    -h,
 		h:          h,
@@ -170,7 +174,7 @@ func newThresholds(c Config) thresholds {
 		hold:       int32(max(2, math.Ceil(c.ResolveAfter.Seconds()/w))),
 		retire:     int64(c.RetireAfter / time.Second),
 		rhos:       [2]float64{1 - c.DropFraction, heavyDrop},
-		hDrop:      h + math.Ln2,
+		hDrop:      math.Log(blocksPerWeek/budget) + math.Ln2,
 	}
 }
 
@@ -502,11 +506,12 @@ func (s *shard) advance(counts []storage.Count, last int64) {
 // configuration (see newThresholds).
 type Thresholds struct {
 	SilenceAlpha float64 // a run of empty buckets is a silence when its probability is below this
-	CUSUM        float64 // drop and late tests fire when their log-likelihood-ratio CUSUM exceeds this
+	CUSUM        float64 // the late test fires when its log-likelihood-ratio CUSUM exceeds this
+	DropCUSUM    float64 // each drop CUSUM (over 30-minute blocks) fires above this
 	HoldBuckets  int     // healthy buckets before a gap resolves
 }
 
 // Thresholds returns the engine's decision thresholds.
 func (e *Engine) Thresholds() Thresholds {
-	return Thresholds{SilenceAlpha: math.Exp(e.th.lnAlpha), CUSUM: e.th.h, HoldBuckets: int(e.th.hold)}
+	return Thresholds{SilenceAlpha: math.Exp(e.th.lnAlpha), CUSUM: e.th.h, DropCUSUM: e.th.hDrop, HoldBuckets: int(e.th.hold)}
 }

@@ -146,6 +146,21 @@ func TestDrop(t *testing.T) {
 	}
 }
 
+// TestDropThresholdCountsBlocks: the drop test's CUSUMs move once per 30-minute
+// block, so their threshold allows e^h blocks, not buckets, between false
+// alarms at the budget. Counting buckets (ln 6 more at 5-minute buckets) made
+// a 60 % loss of a stream of one event a minute wait an hour longer (3 h).
+func TestDropThresholdCountsBlocks(t *testing.T) {
+	const n = 8 * 288
+	h := diurnal(4, n, 5*time.Minute, 1, 0.05)
+	after := diurnal(5, 96, 5*time.Minute, 0.4, 0.05)
+	evs := replay(t, Config{Bucket: 5 * time.Minute}, []series{{"acme", "edr", append(h, after...)}})
+	opened := of(evs, TypeGapOpened)
+	require.Len(t, opened, 1, "events: %v", evs)
+	require.Equal(t, KindDrop, opened[0].Kind)
+	require.LessOrEqual(t, opened[0].DetectedAt.Unix()-(t0+n*300), int64(150*60))
+}
+
 func TestFlappingStreamGivesOneGap(t *testing.T) {
 	counts := diurnal(6, 2*1440, time.Minute, 100, 0.05)
 	for i := range 60 { // an hour: 2 minutes off, 2 on

@@ -298,6 +298,13 @@ func row(name string, width int64, det string, sc *score) string {
 }
 
 func printQuality(sets []*dataset) {
+	// The synthetic set's thresholds (5-minute buckets, default budget), for
+	// what a test knowing the true means could detect at the same alpha.
+	e5, err := detect.New(detect.Config{Bucket: 5 * time.Minute})
+	if err != nil {
+		panic(err) // the defaults are valid
+	}
+	th5 := e5.Thresholds()
 	fmt.Println("\n## Detection quality (gapwatch vs static rule \"no events for 60 minutes\")")
 	fmt.Println()
 	fmt.Println("| data set               | bkt  | detector | silence recall  | TTD p50 | TTD p95 | drop recall     | TTD p50 | TTD p95 | FA    | str-wk  | FA/str-wk |")
@@ -365,31 +372,32 @@ func printQuality(sets []*dataset) {
 				continue
 			}
 			dur := float64(t.inj.end-t.inj.start) * float64(ds.width) / 60
-			if t.perMin*dur >= math.Log(2016/0.01) {
+			if t.perMin*dur >= -math.Log(th5.SilenceAlpha) {
 				ds.scoreInto(g, t, t.alerts)
 				ds.scoreInto(s, t, t.static)
 			}
 		}
 		fmt.Printf("\nsilences with ≥ %.1f expected events (statistically detectable at the detector's alpha): gapwatch %s, p50 %s, p95 %s; static %s\n",
-			math.Log(2016/0.01), fmtRecall(g, detect.KindSilence), fmtMin(quantile(g.ttd[detect.KindSilence], 0.5)),
+			-math.Log(th5.SilenceAlpha), fmtRecall(g, detect.KindSilence), fmtMin(quantile(g.ttd[detect.KindSilence], 0.5)),
 			fmtMin(quantile(g.ttd[detect.KindSilence], 0.95)), fmtRecall(s, detect.KindSilence))
 	}
 	// Detectable drops: the expected evidence of the loss, summed over its
 	// 30-minute blocks, reaches the drop test's threshold even for a test
 	// that knew each bucket's true mean and dispersion (no drift, no learning).
+	hDrop := th5.DropCUSUM
 	for _, ds := range sets {
 		if ds.group != "synthetic" {
 			continue
 		}
 		g, s := newScore(), newScore()
 		for _, t := range ds.trials {
-			if t.inj.kind == detect.KindDrop && dropEvidence(t, int(1800/ds.width)) >= math.Log(2016/0.01)+math.Ln2 {
+			if t.inj.kind == detect.KindDrop && dropEvidence(t, int(1800/ds.width)) >= hDrop {
 				ds.scoreInto(g, t, t.alerts)
 				ds.scoreInto(s, t, t.static)
 			}
 		}
 		fmt.Printf("drops whose expected evidence reaches %.1f (detectable by a test knowing the true means and dispersion, at the detector's alpha): gapwatch %s, p50 %s, p95 %s; static %s\n",
-			math.Log(2016/0.01)+math.Ln2, fmtRecall(g, detect.KindDrop), fmtMin(quantile(g.ttd[detect.KindDrop], 0.5)),
+			hDrop, fmtRecall(g, detect.KindDrop), fmtMin(quantile(g.ttd[detect.KindDrop], 0.5)),
 			fmtMin(quantile(g.ttd[detect.KindDrop], 0.95)), fmtRecall(s, detect.KindDrop))
 	}
 	fmt.Println("\nTTD = detected_at − injected start (minutes/hours); FA = gaps opened after warm-up matching no injection (NAB: outside labelled windows); str-wk = stream-weeks watched.")
