@@ -747,7 +747,7 @@ func (c *Counter) take(lanes []int) (storage.Batch, []DeadLetter) {
 	c.taken.Broadcast()
 	c.mu.Unlock()
 
-	// The ids in the taken cells stay valid until the next Take (see Streams.sweep).
+	// The ids in the taken cells stay valid until this Take completes (see Streams.sweep).
 	b := storage.Batch{Counts: make([]storage.Count, 0, cells), Offsets: offsets}
 	// One allocation for every histogram, without their trailing zeros (most
 	// events fall in the first classes; cells merged from several shards need

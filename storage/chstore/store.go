@@ -97,7 +97,7 @@ func newRetentionMetrics(reg prometheus.Registerer) *retentionMetrics {
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_retention_partitions_dropped_total",
 			Help: "Daily partitions dropped past retention."}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_rollup_pending_days",
-			Help: "Closed write days of raw counts not rolled up yet, after the last pass (more than 1 for long: rollups are failing)."}),
+			Help: "Closed write days of raw counts not rolled up yet, after the last pass (above 0: rollups are failing)."}),
 		lastPass: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_retention_last_pass_timestamp_seconds",
 			Help: "When the last rollup and retention pass completed without error (Unix seconds)."}),
 	}
@@ -187,8 +187,7 @@ func (s *Store) Write(ctx context.Context, b storage.Batch) error {
 	zero := time.Unix(0, 0).UTC()
 	empty := []uint64{}
 	// The column slices are reused from write to write (the driver copies
-	// them into its own buffers): a million rows would otherwise allocate
-	// ~200 MB of them per million rows for the GC.
+	// them into its own buffers): else ~200 MB of garbage per million rows.
 	w := writeScratchPool.Get().(*writeScratch)
 	w.grow(n)
 	defer func() {
