@@ -529,7 +529,13 @@ func (in *Ingester) flushLoop(ctx context.Context, gen *kafka.Generation, counte
 			continue
 		}
 		waited = 0
-		p.add(counter.TakeLane(lane))
+		// While a write fails, retry what is held and take nothing more: the
+		// counter fills to its cap and the partition goroutines wait
+		// (backpressure), instead of the held batch growing with the input
+		// for as long as the store is down.
+		if p.empty() {
+			p.add(counter.TakeLane(lane))
+		}
 		in.metrics.pending.Set(float64(counter.Pending()))
 		if err := in.flush(context.Background(), &p); err != nil { // not ctx: see flush
 			in.log.Warn("flush failed; retrying with the next one", "counts", len(p.inflight.Counts)+len(p.batch.Counts), "dead_letters", len(p.dead), "err", err)
@@ -553,6 +559,12 @@ type pending struct {
 	batch     storage.Batch // taken since, not yet tried
 	dead      []DeadLetter
 	committed storage.Batch // the offsets last stored, for the Kafka commit
+}
+
+// empty reports whether p holds nothing to write.
+func (p *pending) empty() bool {
+	return len(p.dead) == 0 && len(p.inflight.Offsets) == 0 && len(p.inflight.Counts) == 0 &&
+		len(p.batch.Offsets) == 0 && len(p.batch.Counts) == 0
 }
 
 func (p *pending) add(b storage.Batch, dead []DeadLetter) {

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -362,4 +364,64 @@ func TestIdlePartitionsAdvanceTheWatermark(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "watermarks did not advance: %+v", stored)
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// downSink is a store that fails every call while down.
+type downSink struct {
+	ingest.Sink
+	down atomic.Bool
+}
+
+func (s *downSink) Write(ctx context.Context, b storage.Batch) error {
+	if s.down.Load() {
+		return errors.New("store down")
+	}
+	return s.Sink.Write(ctx, b)
+}
+
+func (s *downSink) Offsets(ctx context.Context, topic string) (map[int32]storage.Offset, error) {
+	if s.down.Load() {
+		return nil, errors.New("store down")
+	}
+	return s.Sink.Offsets(ctx, topic)
+}
+
+// A store outage stalls ingest at the pending caps: the flushers keep trying
+// the batch they hold and take no more counts meanwhile (which would grow
+// memory with the input for as long as the outage lasts). When the store is
+// back, everything is stored, exactly.
+func TestStoreOutageStallsIngest(t *testing.T) {
+	brokers := servers.Kafka(t)
+	topic := servers.Unique("it_outage")
+	servers.CreateTopic(t, brokers, topic, 6)
+	f := newFixture(time.Now().UTC().Truncate(time.Minute).Add(-15 * time.Minute))
+	half := len(f.msgs) / 2
+	produce(t, brokers, topic, f.msgs[:half])
+
+	mem := memstore.New(24 * time.Hour)
+	sink := &downSink{Sink: mem}
+	reg := prometheus.NewRegistry()
+	cfg := ingest.Config{Brokers: brokers, Topics: []string{topic}, Group: servers.Unique("it_outage"),
+		FlushInterval: 50 * time.Millisecond, Limits: ingest.Limits{MaxPendingCells: 64}}
+	in, err := ingest.New(cfg, ingest.Deps{Sink: sink, Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	servers.WaitStored(t, mem, topic, servers.EndOffsets(t, brokers, topic, 6), 60*time.Second)
+
+	sink.down.Store(true)
+	consumed := metric(t, reg, "gapwatch_ingest_messages_total", "")
+	produce(t, brokers, topic, f.msgs[half:])
+	end := servers.EndOffsets(t, brokers, topic, 6)
+	time.Sleep(3 * time.Second) // dozens of flush attempts
+	require.Positive(t, metric(t, reg, "gapwatch_ingest_flush_errors_total", ""))
+	require.Less(t, metric(t, reg, "gapwatch_ingest_messages_total", "")-consumed, float64(len(f.msgs)-half),
+		"ingest stalls while the store is down")
+	sink.down.Store(false)
+	servers.WaitStored(t, mem, topic, end, 60*time.Second)
+	require.Eventually(t, func() bool {
+		return metric(t, reg, "gapwatch_ingest_events_stored_total", "") == float64(f.events)
+	}, 10*time.Second, 20*time.Millisecond, "every event stored, once")
 }
