@@ -561,10 +561,10 @@ type pending struct {
 	committed storage.Batch // the offsets last stored, for the Kafka commit
 }
 
-// empty reports whether p holds nothing to write.
+// empty reports whether p holds nothing to write (as flush sees it: a batch
+// with counts always has offsets).
 func (p *pending) empty() bool {
-	return len(p.dead) == 0 && len(p.inflight.Offsets) == 0 && len(p.inflight.Counts) == 0 &&
-		len(p.batch.Offsets) == 0 && len(p.batch.Counts) == 0
+	return len(p.dead) == 0 && len(p.inflight.Offsets) == 0 && len(p.batch.Offsets) == 0
 }
 
 func (p *pending) add(b storage.Batch, dead []DeadLetter) {
