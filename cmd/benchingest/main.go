@@ -31,11 +31,13 @@
 //
 // With -cpuprofile FILE it adds one in-process ingest run (the same ingest
 // code and configuration as the binary, inside this process) under the Go CPU
-// profiler; -memprofile and -mutexprofile add heap and lock profiles of it.
+// profiler; -memprofile and -mutexprofile add heap and lock profiles of it,
+// -trace an execution trace (where goroutines wait: go tool trace -pprof=sync).
+// -log-dir keeps the gapwatch children's logs (-log-level debug shows each store).
 //
 //	go run ./cmd/benchingest                          # 1 M events, 100 k streams, 3 runs
 //	go run ./cmd/benchingest -events 100000 -runs 1   # quick
-//	go run ./cmd/benchingest -runs 1 -cpuprofile cpu.pprof -mutexprofile mutex.pprof
+//	go run ./cmd/benchingest -runs 1 -cpuprofile cpu.pprof -mutexprofile mutex.pprof -trace run.trace
 package main
 
 import (
