@@ -160,9 +160,9 @@ func newThresholds(c Config) thresholds {
 	// stream-week stay within its share of the budget.
 	budget := c.FalseAlarmsPerWeek / 3
 	h := math.Log(perWeek / budget)
-	// The drop test's CUSUMs move once per block (see Engine.blockLen), so
-	// they may cross at most once per e^h blocks.
-	blocksPerWeek := perWeek / float64(max(1, (1800+int64(w)/2)/int64(w)))
+	// The drop test's CUSUMs move once per block, so they may cross at most
+	// once per e^h blocks.
+	blocksPerWeek := perWeek / float64(blockBuckets(int64(w)))
 	return thresholds{
 		lnAlpha:    -h,
 		h:          h,
@@ -177,6 +177,10 @@ func newThresholds(c Config) thresholds {
 		hDrop:      math.Log(blocksPerWeek/budget) + math.Ln2,
 	}
 }
+
+// blockBuckets is the drop test's block, in buckets of width seconds: about
+// 30 minutes.
+func blockBuckets(width int64) int64 { return max(1, (1800+width/2)/width) }
 
 // heavyDrop is the share of events kept in the heavy-drop alternative.
 const heavyDrop = 0.1
@@ -219,15 +223,14 @@ type StreamRef struct {
 // shard is owned by one goroutine, so the hot path takes no lock. An Engine
 // itself is not safe for concurrent calls to Advance.
 type Engine struct {
-	cfg    Config
-	width  int64
-	phase  int64
-	th     thresholds
-	model  model
-	shards []*shard
-	wm     int64 // every bucket ending at or before wm has been judged
-	// blockLen is the drop test's block, in buckets: about 30 minutes.
-	blockLen int64
+	cfg      Config
+	width    int64
+	phase    int64
+	th       thresholds
+	model    model
+	shards   []*shard
+	wm       int64 // every bucket ending at or before wm has been judged
+	blockLen int64 // blockBuckets(width)
 	parts    [][]storage.Count
 	expect   ExpectMode
 }
@@ -283,7 +286,7 @@ func New(cfg Config) (*Engine, error) {
 		e.expect = ExpectEvery
 	}
 	e.model = newModel(e.width)
-	e.blockLen = max(1, (1800+e.width/2)/e.width)
+	e.blockLen = blockBuckets(e.width)
 	for range cfg.Workers {
 		e.shards = append(e.shards, &shard{e: e, streams: make(map[streamKey]*stream)})
 	}
