@@ -384,16 +384,10 @@ func (d *Detector) warmUp(ctx context.Context) error {
 	d.engine.SetExpectations(detect.ExpectLast)
 	defer d.engine.SetExpectations(detect.ExpectEvery)
 	for t := from; t < end; {
-		// Bounded like a live catch-up: about stepCells stream-buckets (and as
-		// many expectations) per Advance, at most 6 hours; until the streams
+		// Bounded like a live catch-up, at most 6 hours; until the streams
 		// are known, as if there were 64 k of them. (6-hour steps of 100 k
 		// streams held 36 M expectations, ~4 GB.)
-		n := int64(d.engine.Streams())
-		if n == 0 {
-			n = 1 << 16
-		}
-		span := min(chunk, max(1, d.stepCells/n)*d.width)
-		to := min(t+span, end)
+		to := min(t+min(chunk, d.stepBuckets(1<<16)*d.width), end)
 		counts, err := d.counts(ctx, t, to)
 		if err != nil {
 			return err
@@ -539,7 +533,7 @@ func (d *Detector) tick(ctx context.Context) error {
 	}
 	// After an outage, catch up in steps of bounded size (counts and
 	// expectations in memory); Run goes on at once while behind.
-	span := max(1, d.stepCells/max(1, int64(d.engine.Streams())))
+	span := d.stepBuckets(1)
 	d.behind = to > d.judged+span*d.width
 	to = min(to, d.judged+span*d.width)
 	var alerts []storage.Alert
@@ -622,6 +616,17 @@ func (d *Detector) peek(ctx context.Context, wm int64) error {
 		return err
 	}
 	return d.step(ctx, alerts, d.judged)
+}
+
+// stepBuckets is how many buckets one Advance may judge: about stepCells
+// stream-buckets (and as many counts and expectations in memory), counting
+// unknown streams when none is known yet; at least one.
+func (d *Detector) stepBuckets(unknown int64) int64 {
+	n := int64(d.engine.Streams())
+	if n == 0 {
+		n = unknown
+	}
+	return max(1, d.stepCells/n)
 }
 
 // maxStepCells bounds the stream-buckets one tick judges: a detector catching
