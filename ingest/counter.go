@@ -333,19 +333,24 @@ type cellKey struct {
 
 // Cells count in uint32: one stream and bucket between two Takes (a quarter
 // of max_pending_cells or one flush interval, seconds) is far from 2^32 events.
+// cellHead is what every cell has: its key and its place in its stream's list.
+type cellHead struct {
+	bucket int64
+	stream uint32
+	next   int32 // the stream's cell made before this one, -1 if none (see slot)
+}
+
+func (h *cellHead) head() *cellHead { return h }
+
 type arrivalCell struct {
-	bucket   int64
-	stream   uint32
-	next     int32 // the stream's cell made before this one, -1 if none (see slot)
+	cellHead
 	events   uint32
 	arrival  uint32 // the earliest record timestamp among them, Unix seconds (as a DateTime)
 	lateness [storage.LatenessBuckets]uint32
 }
 
 type eventCell struct {
-	bucket  int64
-	stream  uint32
-	next    int32
+	cellHead
 	events  uint32
 	arrival uint32 // the latest record timestamp among them: when they were all in
 }
@@ -595,70 +600,51 @@ func (c *Counter) wait(ln *lane, n int) error {
 // arrivalCell returns the index of the arrival cell of stream id (slot sl)
 // and bucket, adding it if new.
 func (x *cells) arrivalCell(sl *slot, id uint32, bucket int64) int32 {
-	return cellOf(&x.arrival, x.arrivalIdx, &sl.arrivalIdx, &sl.arrivalN, id, bucket)
+	return cellOf[arrivalCell](&x.arrival, x.arrivalIdx, &sl.arrivalIdx, &sl.arrivalN, id, bucket)
 }
 
 // eventCell is arrivalCell for the event clock.
 func (x *cells) eventCell(sl *slot, id uint32, bucket int64) int32 {
-	return cellOf(&x.event, x.eventIdx, &sl.eventIdx, &sl.eventN, id, bucket)
+	return cellOf[eventCell](&x.event, x.eventIdx, &sl.eventIdx, &sl.eventN, id, bucket)
 }
 
-// cell is what cellOf needs of a cell.
-type cell interface {
-	arrivalCell | eventCell
+// cellPtr is a pointer to a cell type.
+type cellPtr[C any] interface {
+	*C
+	head() *cellHead
 }
 
 // cellOf returns the index in *cs of the cell of stream id and bucket, whose
 // list of cells starts at *head and holds *n (see slot), adding it if new.
-func cellOf[C cell](cs *[]C, idx map[cellKey]int32, head *int32, n *uint16, id uint32, bucket int64) int32 {
+func cellOf[C any, P cellPtr[C]](cs *[]C, idx map[cellKey]int32, head *int32, n *uint16, id uint32, bucket int64) int32 {
 	if *n > listCells {
 		if j, ok := idx[cellKey{id, bucket}]; ok {
 			return j
 		}
 	} else {
-		for j := *head; j >= 0; {
-			b, next := cellLink(&(*cs)[j])
-			if b == bucket {
+		for j := *head; j >= 0; j = P(&(*cs)[j]).head().next {
+			if P(&(*cs)[j]).head().bucket == bucket {
 				return j
 			}
-			j = next
 		}
 	}
 	j := int32(len(*cs))
-	var c C
-	switch c := any(&c).(type) {
-	case *arrivalCell:
-		c.bucket, c.stream, c.next = bucket, id, *head
-	case *eventCell:
-		c.bucket, c.stream, c.next = bucket, id, *head
-	}
-	*cs = append(*cs, c)
+	var zero C
+	*cs = append(*cs, zero)
+	*P(&(*cs)[j]).head() = cellHead{bucket: bucket, stream: id, next: *head}
 	*head = j
 	switch {
 	case *n > listCells:
 		idx[cellKey{id, bucket}] = j
 	case *n == listCells: // the list is long now: index all of it
-		for k := j; k >= 0; {
-			b, next := cellLink(&(*cs)[k])
-			idx[cellKey{id, b}] = k
-			k = next
+		for k := j; k >= 0; k = P(&(*cs)[k]).head().next {
+			idx[cellKey{id, P(&(*cs)[k]).head().bucket}] = k
 		}
 		*n++
 	default:
 		*n++
 	}
 	return j
-}
-
-// cellLink returns a cell's bucket and the index of the next in its list.
-func cellLink[C cell](c *C) (bucket int64, next int32) {
-	switch c := any(c).(type) {
-	case *arrivalCell:
-		return c.bucket, c.next
-	case *eventCell:
-		return c.bucket, c.next
-	}
-	panic("unreachable")
 }
 
 // Idle records that partition has delivered everything before next and nothing
