@@ -510,11 +510,12 @@ func (s *shard) advance(counts []storage.Count, last int64) {
 type Thresholds struct {
 	SilenceAlpha float64 // a run of empty buckets is a silence when its probability is below this
 	CUSUM        float64 // the late test fires when its log-likelihood-ratio CUSUM exceeds this
-	DropCUSUM    float64 // each drop CUSUM (over 30-minute blocks) fires above this
+	DropCUSUM    float64 // each drop CUSUM (over blocks of about 30 minutes) fires above this
+	DropBlock    int     // the drop test's block, in buckets
 	HoldBuckets  int     // healthy buckets before a gap resolves
 }
 
 // Thresholds returns the engine's decision thresholds.
 func (e *Engine) Thresholds() Thresholds {
-	return Thresholds{SilenceAlpha: math.Exp(e.th.lnAlpha), CUSUM: e.th.h, DropCUSUM: e.th.hDrop, HoldBuckets: int(e.th.hold)}
+	return Thresholds{SilenceAlpha: math.Exp(e.th.lnAlpha), CUSUM: e.th.h, DropCUSUM: e.th.hDrop, DropBlock: int(e.blockLen), HoldBuckets: int(e.th.hold)}
 }

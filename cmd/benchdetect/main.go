@@ -391,7 +391,7 @@ func printQuality(sets []*dataset) {
 		}
 		g, s := newScore(), newScore()
 		for _, t := range ds.trials {
-			if t.inj.kind == detect.KindDrop && dropEvidence(t, int(1800/ds.width)) >= hDrop {
+			if t.inj.kind == detect.KindDrop && dropEvidence(t, th5.DropBlock) >= hDrop {
 				ds.scoreInto(g, t, t.alerts)
 				ds.scoreInto(s, t, t.static)
 			}
