@@ -349,6 +349,7 @@ type partitionState struct {
 	partition int32
 	decoder   *Decoder
 	staged    Staged
+	rec       record
 	msg       Message
 	emit      func(Event)
 	reject    func(Reason, string)
@@ -374,12 +375,12 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 	defer f.close()
 	lastRecord := time.Now()
 	for {
-		b, err := f.batch(ctx)
+		resp, err := f.fetch(ctx)
 		if err != nil {
 			return // ctx ended
 		}
-		n, err := in.apply(b, ps, counter)
-		lag, ok := f.done(ctx, b)
+		n, err := in.apply(resp, ps, counter)
+		lag, ok := f.done(ctx, resp)
 		if err != nil {
 			return // closed: the generation is ending
 		}
@@ -399,18 +400,15 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 	}
 }
 
-// apply decodes and counts the records of b, returning how many it read; it
-// stops early only when the counter is closed.
-func (in *Ingester) apply(b *kafka.Batch, ps *partitionState, counter *Counter) (int, error) {
+// apply decodes and counts the records of a fetch response, returning how
+// many it read; it stops early only when the counter is closed.
+func (in *Ingester) apply(resp *fetchResponse, ps *partitionState, counter *Counter) (int, error) {
 	n := 0
-	for {
-		m, err := b.ReadMessage()
-		if err != nil {
-			return n, nil // end of the batch, or its error (see fetcher.done)
-		}
+	m := &ps.rec
+	for resp.read(m) {
 		n++
 		ps.msg = Message{Topic: ps.topic, Partition: ps.partition, Offset: m.Offset, Arrival: m.Time, Key: m.Key, Value: m.Value}
-		if m.Time.IsZero() || m.Time.Unix() <= 0 {
+		if m.Time.IsZero() {
 			ps.msg.Arrival = time.Now() // a record without timestamp arrives now
 		}
 		ps.staged.Reset()
@@ -423,6 +421,7 @@ func (in *Ingester) apply(b *kafka.Batch, ps *partitionState, counter *Counter) 
 			in.rejected(ReasonStreamLimit, refused, fmt.Sprintf("%d events of new streams over the caps (%d streams, %d per tenant)", refused, in.cfg.Limits.MaxStreams, in.cfg.Limits.MaxStreamsPerTenant), ps.topic, ps.partition, m.Offset)
 		}
 	}
+	return n, nil // the end of the response, or its error (see fetcher.done)
 }
 
 // absoluteOffset turns kafka.FirstOffset/LastOffset into the partition's actual

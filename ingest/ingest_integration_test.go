@@ -36,6 +36,7 @@ type record struct {
 // records themselves, not by gapwatch's decoder.
 type fixture struct {
 	msgs     []kafka.Message
+	recs     [][]record // what each message of msgs holds (nil: rejected)
 	expected map[storage.Clock]map[[2]string]map[int64]uint64
 	rejected map[ingest.Reason]int
 	events   int
@@ -43,6 +44,7 @@ type fixture struct {
 
 func (f *fixture) add(arrival time.Time, value string, recs ...record) {
 	f.msgs = append(f.msgs, kafka.Message{Value: []byte(value), Time: arrival})
+	f.recs = append(f.recs, recs)
 	for _, r := range recs {
 		f.count(storage.Arrival, r, arrival)
 		f.count(storage.Event, r, r.event)
@@ -60,6 +62,7 @@ func (f *fixture) count(c storage.Clock, r record, at time.Time) {
 
 func (f *fixture) reject(arrival time.Time, value string, reason ingest.Reason) {
 	f.msgs = append(f.msgs, kafka.Message{Value: []byte(value), Time: arrival})
+	f.recs = append(f.recs, nil)
 	f.rejected[reason]++
 }
 

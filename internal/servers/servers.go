@@ -57,14 +57,15 @@ func Kafka(tb testing.TB) []string {
 	return brokers
 }
 
-// CreateTopic creates a fresh topic with n partitions and deletes it when tb ends.
-func CreateTopic(tb testing.TB, brokers []string, name string, partitions int) {
+// CreateTopic creates a fresh topic with n partitions (and the topic configs
+// given) and deletes it when tb ends.
+func CreateTopic(tb testing.TB, brokers []string, name string, partitions int, configs ...kafka.ConfigEntry) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 20 * time.Second}
 	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: name, NumPartitions: partitions, ReplicationFactor: 1}}})
+		Topic: name, NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs}}})
 	if err != nil {
 		tb.Fatalf("creating topic %s: %v", name, err)
 	}
