@@ -21,7 +21,8 @@ import (
 // about 2 µs per message in those), and no allocation per record either: the
 // response is read batch by batch into a reused buffer and records are parsed
 // in place (batchReader). kafka-go's Dialer still opens the connection (leader
-// lookup, TLS, SASL); gapwatch speaks only Fetch on it. See
+// lookup, SASL, ApiVersions; TLS in bufferedDialer); gapwatch speaks only
+// Fetch on it. See
 // docs/ingest-speed.md. It reconnects on errors with backoff, like the Reader.
 type fetcher struct {
 	in        *Ingester

@@ -45,19 +45,7 @@ type fixture struct {
 func (f *fixture) add(arrival time.Time, value string, recs ...record) {
 	f.msgs = append(f.msgs, kafka.Message{Value: []byte(value), Time: arrival})
 	f.recs = append(f.recs, recs)
-	for _, r := range recs {
-		f.count(storage.Arrival, r, arrival)
-		f.count(storage.Event, r, r.event)
-		f.events++
-	}
-}
-
-func (f *fixture) count(c storage.Clock, r record, at time.Time) {
-	k := [2]string{r.tenant, r.source}
-	if f.expected[c][k] == nil {
-		f.expected[c][k] = map[int64]uint64{}
-	}
-	f.expected[c][k][storage.BucketStart(at, time.Minute)]++
+	f.events += len(recs)
 }
 
 func (f *fixture) reject(arrival time.Time, value string, reason ingest.Reason) {
@@ -67,10 +55,7 @@ func (f *fixture) reject(arrival time.Time, value string, reason ingest.Reason) 
 }
 
 func newFixture(base time.Time) *fixture {
-	f := &fixture{
-		expected: map[storage.Clock]map[[2]string]map[int64]uint64{storage.Arrival: {}, storage.Event: {}},
-		rejected: map[ingest.Reason]int{},
-	}
+	f := &fixture{rejected: map[ingest.Reason]int{}}
 	// Plain JSON: a firewall every 7 s for 10 minutes, event time 3 s before arrival
 	// (so some events fall in the previous minute on the event clock).
 	for i := range 86 {
@@ -132,6 +117,8 @@ func newFixture(base time.Time) *fixture {
 	f.add(bad, fmt.Sprintf(`{"records":[{"time":%q,"tenantId":"t-mixed","category":"AuditLogs"},{"tenantId":"t-mixed","category":"AuditLogs"}]}`, ev.Format(time.RFC3339Nano)),
 		record{"t-mixed", "AuditLogs", ev})
 	f.rejected[ingest.ReasonMissingTime]++
+	f.expected = map[storage.Clock]map[[2]string]map[int64]uint64{
+		storage.Arrival: f.countsFrom(0, storage.Arrival), storage.Event: f.countsFrom(0, storage.Event)}
 	return f
 }
 
