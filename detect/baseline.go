@@ -183,6 +183,73 @@ func (m *model) blockDispersion(b *baseline) float64 {
 	return (priorN*prior + n*ahat) / (priorN + n)
 }
 
+// runBlockDispersion is the block dispersion for the run-length corrections
+// (runDispersion, runInflationBuckets): the learned one shrunk towards a1/L,
+// the independent case, not towards a1 as blockDispersion is, and kept
+// within [a1/L, a1].
+func (m *model) runBlockDispersion(b *baseline, a1, blockLen float64) float64 {
+	ablk := a1 / blockLen
+	if b.bq > 0 {
+		ahat := math.Max(0, float64(b.bv-b.bm)/float64(b.bq))
+		n := math.Min(float64(b.nb), 1/m.blockRate)
+		const priorN = 16
+		ablk = (priorN*ablk + n*ahat) / (priorN + n)
+	}
+	return math.Min(math.Max(ablk, a1/blockLen), a1)
+}
+
+// runDispersion is the NB dispersion of the sum of a run of k buckets (k may
+// be fractional: early-silence slots), for the silence test. A variance-
+// components reading of what the stream taught: the bucket dispersion a1
+// splits into a part independent from bucket to bucket and a part shared by
+// a block's buckets, in the shares that make the block's sums as dispersed as
+// they were learned (a_blk = a1·((1−c)/L + c)); so a run of k ≤ L buckets has
+// a1·((1−c)/k + c). A longer run is k/L blocks whose errors follow the
+// blocks' lag-1 correlation: a_blk·runInflation(rho, k/L)/(k/L). With no
+// shared part (c = 0, rho = 0) this is a1/k, and the probability of an empty
+// run is the product of its buckets' (for equal means): the independent case.
+func (m *model) runDispersion(b *baseline, k, blockLen float64) float64 {
+	a1 := m.dispersion(b)
+	k = math.Max(k, 1) // a part of one bucket shares its gamma rate: a1
+	blockLen = math.Max(blockLen, 1)
+	ablk := m.runBlockDispersion(b, a1, blockLen)
+	if k <= blockLen {
+		if a1 <= 0 || blockLen == 1 {
+			return a1
+		}
+		c := (ablk/a1 - 1/blockLen) / (1 - 1/blockLen)
+		return a1 * ((1-c)/k + c)
+	}
+	n := k / blockLen
+	return ablk * runInflation(m.blockRho(b), n) / n
+}
+
+// runInflationBuckets is how much the summed evidence of a run of k buckets
+// of mean mu each is overstated by treating the buckets as independent: the
+// variance of the run's sum over k times a bucket's. Within a block it grows
+// as 1 + (k−1)·c', c' the correlation of a block's buckets that makes a block
+// sum's variance what was learned, r = Var(block)/(L·Var(bucket)) =
+// (1 + a_blk·L·mu)/(1 + a1·mu); beyond a block, r times the AR(1) inflation of
+// k/L blocks at their lag-1 correlation (runInflation). For a busy stream r
+// is mostly the shared drift; for a sparse one Poisson noise dominates, r is
+// near 1, and what remains is the blocks' own correlation (e.g. a profile
+// that is wrong for hours).
+func (m *model) runInflationBuckets(b *baseline, k, mu, blockLen float64) float64 {
+	if k <= 1 {
+		return 1
+	}
+	a1 := m.dispersion(b)
+	blockLen = math.Max(blockLen, 1)
+	r := 1.0
+	if blockLen > 1 {
+		r = (1 + m.runBlockDispersion(b, a1, blockLen)*blockLen*mu) / (1 + a1*mu)
+	}
+	if k <= blockLen {
+		return 1 + (k-1)*(r-1)/(blockLen-1)
+	}
+	return r * runInflation(m.blockRho(b), k/blockLen)
+}
+
 // learnBlock updates the block dispersion with a complete, normal block's
 // observed and expected sums.
 func (m *model) learnBlock(b *baseline, x, mu, a float64) {
@@ -213,23 +280,22 @@ func (m *model) blockRho(b *baseline) float64 {
 	return math.Min(math.Max(float64(b.bzp/b.bzz), 0), 0.8)
 }
 
-// runInflation is how much the evidence of a run of k blocks is overstated
-// when their errors follow an AR(1) of lag-1 correlation rho: the variance of
-// the run's sum relative to independent blocks,
+// runInflation is how much the evidence of a run of k blocks (k ≥ 1, not
+// necessarily whole) is overstated when their errors follow an AR(1) of lag-1
+// correlation rho: the variance of the run's sum relative to independent
+// blocks,
 //
 //	1 + 2·Σ_{h<k} (1 − h/k)·rho^h = (1+rho)/(1−rho) − 2·rho·(1 − rho^k) / (k·(1−rho)²),
 //
-// 1 for a single block (whose dispersion, learned from the residuals, already
-// holds the drift's variance) and (1+rho)/(1−rho) for long runs. The drop test
-// divides a CUSUM excursion's evidence by it for the excursion's length, so
-// that drift and slow bursts do not add up to a false drop, while a sudden
-// loss is not discounted as if it had lasted for hours.
-func runInflation(rho float64, k int32) float64 {
+// 1 for a single block and (1+rho)/(1−rho) for long runs
+// (runInflationBuckets, runDispersion), so that drift and slow bursts do not
+// add up to a false drop, while a sudden loss is not discounted as if it had
+// lasted for hours.
+func runInflation(rho, k float64) float64 {
 	if rho <= 0 || k <= 1 {
 		return 1
 	}
-	kf := float64(k)
-	return (1+rho)/(1-rho) - 2*rho*(1-math.Pow(rho, kf))/(kf*(1-rho)*(1-rho))
+	return (1+rho)/(1-rho) - 2*rho*(1-math.Pow(rho, k))/(k*(1-rho)*(1-rho))
 }
 
 // learn updates the baseline with the count x of a normal bucket, given the

@@ -143,9 +143,8 @@ type thresholds struct {
 	retire     int64   // seconds without events before a stream is retired
 	// rhos are the drop CUSUMs' alternatives: the share of events kept under
 	// the configured drop fraction, and under a heavy drop (90 % lost), which
-	// a heavy loss crosses in far fewer blocks. Each runs at hDrop = ln(blocks
-	// per week / budget) + ln 2 (their false alarms add up to at most one
-	// test's).
+	// a heavy loss crosses in far fewer buckets. Each runs at hDrop = h + ln 2
+	// (their false alarms add up to at most one test's).
 	rhos  [2]float64
 	hDrop float64
 }
@@ -160,9 +159,6 @@ func newThresholds(c Config) thresholds {
 	// stream-week stay within its share of the budget.
 	budget := c.FalseAlarmsPerWeek / 3
 	h := math.Log(perWeek / budget)
-	// The drop test's CUSUMs move once per block, so they may cross at most
-	// once per e^h blocks.
-	blocksPerWeek := perWeek / float64(blockBuckets(int64(w)))
 	return thresholds{
 		lnAlpha:    -h,
 		h:          h,
@@ -174,7 +170,7 @@ func newThresholds(c Config) thresholds {
 		hold:       int32(max(2, math.Ceil(c.ResolveAfter.Seconds()/w))),
 		retire:     int64(c.RetireAfter / time.Second),
 		rhos:       [2]float64{1 - c.DropFraction, heavyDrop},
-		hDrop:      math.Log(blocksPerWeek/budget) + math.Ln2,
+		hDrop:      h + math.Ln2,
 	}
 }
 
@@ -510,8 +506,8 @@ func (s *shard) advance(counts []storage.Count, last int64) {
 type Thresholds struct {
 	SilenceAlpha float64 // a run of empty buckets is a silence when its probability is below this
 	CUSUM        float64 // the late test fires when its log-likelihood-ratio CUSUM exceeds this
-	DropCUSUM    float64 // each drop CUSUM (over blocks of about 30 minutes) fires above this
-	DropBlock    int     // the drop test's block, in buckets
+	DropCUSUM    float64 // each drop CUSUM (over buckets) fires above this
+	DropBlock    int     // the block whose sums teach the drop test how correlated buckets are, in buckets
 	HoldBuckets  int     // healthy buckets before a gap resolves
 }
 

@@ -103,11 +103,13 @@ func TestRunInflation(t *testing.T) {
 			for h := 1; h < int(k); h++ {
 				want += 2 * (1 - float64(h)/float64(k)) * math.Pow(rho, float64(h))
 			}
-			require.InDelta(t, want, runInflation(rho, k), 1e-9, "rho %v k %d", rho, k)
+			require.InDelta(t, want, runInflation(rho, float64(k)), 1e-9, "rho %v k %d", rho, k)
 		}
 		require.InDelta(t, (1+rho)/(1-rho), runInflation(rho, 1_000_000), 1e-4)
 	}
 	require.Equal(t, 1.0, runInflation(0.8, 1), "one block: its dispersion holds the drift already")
+	require.Greater(t, runInflation(0.5, 2.5), runInflation(0.5, 2))
+	require.Less(t, runInflation(0.5, 2.5), runInflation(0.5, 3))
 }
 
 // A busy stream whose rate wanders slowly (log-normal AR(1) drift, as in the

@@ -44,7 +44,7 @@ type stream struct {
 }
 
 // cusum is a one-sided CUSUM of log-likelihood ratios, with the start of its
-// current excursion, its length in blocks and the expected and observed events since.
+// current excursion, its length in buckets and the expected and observed events since.
 type cusum struct {
 	v        float64
 	start    int64
@@ -52,7 +52,7 @@ type cusum struct {
 	exp, obs float64
 }
 
-// add accounts the ratio l of a block starting at from.
+// add accounts the ratio l of the bucket from.
 func (c *cusum) add(l float64, from int64, exp, obs float64) {
 	if c.v == 0 && l > 0 {
 		c.start, c.n, c.exp, c.obs = from, 0, 0, 0
@@ -66,12 +66,13 @@ func (c *cusum) add(l float64, from int64, exp, obs float64) {
 }
 
 // evidence is the excursion's log-likelihood ratio corrected for serially
-// correlated blocks (runInflation).
-func (c *cusum) evidence(rho float64) float64 {
+// correlated buckets (model.runInflationBuckets).
+func (c *cusum) evidence(m *model, b *baseline, blockLen int64) float64 {
 	if c.v == 0 { // at rest, the usual case: judged every bucket of every stream
 		return 0
 	}
-	return c.v / runInflation(rho, c.n)
+	k := float64(c.n)
+	return c.v / m.runInflationBuckets(b, k, c.exp/k, float64(blockLen))
 }
 
 type pendingCount struct {
@@ -260,8 +261,11 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		default:
 			st.zeroRun = 0
 		}
-		// Drop: CUSUM, block by block, of the log-likelihood ratio of "rho of
-		// the events" vs "all" for the block's sum, with the block dispersion.
+		// Drop: CUSUMs, bucket by bucket, of the log-likelihood ratio of "rho
+		// of the events" vs "all", their excursions' evidence divided by how
+		// much correlated buckets overstate it (drift, a profile wrong for
+		// hours). Bucket by bucket, a loss is weighed from the bucket it
+		// started in, not diluted by the healthy start of a fixed block.
 		// The drop test waits for the hourly profile: before it, the short-term
 		// rate trails every daily swing, and a gap would stop the profile from
 		// being learned (cold start protects against silence only).
@@ -269,21 +273,15 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		fired := -1 // the drop CUSUM over its threshold
 		var dropEv [2]float64
 		if seasonal {
-			corr := e.model.blockRho(&st.base)
-			if blockEnd {
-				disp := e.model.blockDispersion(&st.base)
-				for i, rho := range th.rhos {
-					st.cus[i].add(llrLoss(st.blkObs, st.blkExp, disp, rho), st.blkStart, st.blkExp, st.blkObs)
-				}
-			}
-			for i := range st.cus {
-				if dropEv[i] = st.cus[i].evidence(corr); dropEv[i] > th.hDrop && blockEnd && fired < 0 {
+			for i, rho := range th.rhos {
+				st.cus[i].add(llrLoss(x, mu, a, rho), b, mu, x)
+				if dropEv[i] = st.cus[i].evidence(&e.model, &st.base, e.blockLen); dropEv[i] > th.hDrop && fired < 0 {
 					fired = i
 				}
 			}
 		}
 		switch {
-		case st.zeroRun > 0 && st.zeroLogP < th.lnAlpha:
+		case st.zeroRun > 0 && s.runLogP(st, st.zeroLogP, st.zeroExp, float64(st.zeroObs), float64(st.zeroRun)) < th.lnAlpha:
 			s.open(st, &st.vol, KindSilence, st.zeroStart, b, st.zeroExp, float64(st.zeroObs))
 			st.zeroRun, st.cus = 0, [2]cusum{}
 			learn = false
@@ -395,7 +393,7 @@ func (s *shard) earlySilence(st *stream, b int64, mu, a float64, first, until in
 			return false
 		}
 		part := mu * float64(k) / (earlySlots + 1)
-		if logP+logP0(part, a) < e.th.lnAlpha {
+		if s.runLogP(st, logP+logP0(part, a), exp+part, obs, float64(st.zeroRun)+float64(k)/(earlySlots+1)) < e.th.lnAlpha {
 			s.openAt(st, &st.vol, KindSilence, start, t, exp+part, obs)
 			st.vol.expected -= part // b is accounted whole by the caller
 			st.zeroRun, st.cus = 0, [2]cusum{}
@@ -403,6 +401,22 @@ func (s *shard) earlySilence(st *stream, b int64, mu, a float64, first, until in
 		}
 	}
 	return false
+}
+
+// runLogP is the log-probability of a silence run of k buckets with expected
+// events exp and observed obs (all in its first bucket): the larger of the
+// product of its buckets' probabilities (logP) and that of its sum with the
+// run's dispersion (runDispersion), so that a stream whose quiet spells
+// cluster (a rate that wanders for longer than a bucket) needs a longer run.
+func (s *shard) runLogP(st *stream, logP, exp, obs, k float64) float64 {
+	a := s.e.model.runDispersion(&st.base, k, float64(s.e.blockLen))
+	var sum float64
+	if obs == 0 {
+		sum = logP0(exp, a)
+	} else {
+		sum = logLowerTailBound(obs, exp, a)
+	}
+	return math.Max(logP, sum)
 }
 
 // continueGap accounts bucket b to an open silence or drop gap. Recovery from
