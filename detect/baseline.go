@@ -173,7 +173,12 @@ func (m *model) dispersion(b *baseline) float64 {
 // stream's bucket dispersion: the most a sum can keep of its terms' relative
 // noise (when their errors are perfectly correlated).
 func (m *model) blockDispersion(b *baseline) float64 {
-	prior := m.dispersion(b)
+	return m.shrunkBlockDispersion(b, m.dispersion(b))
+}
+
+// shrunkBlockDispersion is the learned dispersion of block sums, shrunk
+// towards prior while fewer than about 16 blocks (8 hours) informed it.
+func (m *model) shrunkBlockDispersion(b *baseline, prior float64) float64 {
 	ahat := prior
 	if b.bq > 0 {
 		ahat = math.Max(0, float64(b.bv-b.bm)/float64(b.bq))
@@ -188,14 +193,7 @@ func (m *model) blockDispersion(b *baseline) float64 {
 // the independent case, not towards a1 as blockDispersion is, and kept
 // within [a1/L, a1].
 func (m *model) runBlockDispersion(b *baseline, a1, blockLen float64) float64 {
-	ablk := a1 / blockLen
-	if b.bq > 0 {
-		ahat := math.Max(0, float64(b.bv-b.bm)/float64(b.bq))
-		n := math.Min(float64(b.nb), 1/m.blockRate)
-		const priorN = 16
-		ablk = (priorN*ablk + n*ahat) / (priorN + n)
-	}
-	return math.Min(math.Max(ablk, a1/blockLen), a1)
+	return math.Min(math.Max(m.shrunkBlockDispersion(b, a1/blockLen), a1/blockLen), a1)
 }
 
 // runDispersion is the NB dispersion of the sum of a run of k buckets (k may
@@ -234,11 +232,11 @@ func (m *model) runDispersion(b *baseline, k, blockLen float64) float64 {
 // is mostly the shared drift; for a sparse one Poisson noise dominates, r is
 // near 1, and what remains is the blocks' own correlation (e.g. a profile
 // that is wrong for hours).
-func (m *model) runInflationBuckets(b *baseline, k, mu, blockLen float64) float64 {
+// a1 is the stream's bucket dispersion (model.dispersion).
+func (m *model) runInflationBuckets(b *baseline, a1, k, mu, blockLen float64) float64 {
 	if k <= 1 {
 		return 1
 	}
-	a1 := m.dispersion(b)
 	blockLen = math.Max(blockLen, 1)
 	r := 1.0
 	if blockLen > 1 {

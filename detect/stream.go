@@ -66,13 +66,14 @@ func (c *cusum) add(l float64, from int64, exp, obs float64) {
 }
 
 // evidence is the excursion's log-likelihood ratio corrected for serially
-// correlated buckets (model.runInflationBuckets).
-func (c *cusum) evidence(m *model, b *baseline, blockLen int64) float64 {
+// correlated buckets (model.runInflationBuckets); a is the stream's bucket
+// dispersion.
+func (c *cusum) evidence(m *model, b *baseline, a float64, blockLen int64) float64 {
 	if c.v == 0 { // at rest, the usual case: judged every bucket of every stream
 		return 0
 	}
 	k := float64(c.n)
-	return c.v / m.runInflationBuckets(b, k, c.exp/k, float64(blockLen))
+	return c.v / m.runInflationBuckets(b, a, k, c.exp/k, float64(blockLen))
 }
 
 type pendingCount struct {
@@ -275,7 +276,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		if seasonal {
 			for i, rho := range th.rhos {
 				st.cus[i].add(llrLoss(x, mu, a, rho), b, mu, x)
-				if dropEv[i] = st.cus[i].evidence(&e.model, &st.base, e.blockLen); dropEv[i] > th.hDrop && fired < 0 {
+				if dropEv[i] = st.cus[i].evidence(&e.model, &st.base, a, e.blockLen); dropEv[i] > th.hDrop && fired < 0 {
 					fired = i
 				}
 			}
