@@ -5,8 +5,11 @@ LDFLAGS := -X main.version=$(VERSION)
 # Packages with goroutines of their own: always tested with -race.
 RACE_PKGS := ./ingest/... ./storage/... ./dashboards/... ./detect/... ./cmd/...
 FUZZTIME ?= 15s
+# Tools that deploy/tools.sh installs on first use live here (git-ignored), as do the services' state.
+STATE   ?= $(or $(GAPWATCH_STATE_DIR),$(CURDIR)/.state)
+export GAPWATCH_PYTHON ?= $(STATE)/venv/bin/python
 
-.PHONY: help build test unit lint services services-stop demo bench fuzz clean
+.PHONY: help build test unit lint services services-stop tools demo bench fuzz clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -20,6 +23,9 @@ services: ## install (first time) and start Kafka and ClickHouse on loopback
 services-stop: ## stop Kafka and ClickHouse
 	@deploy/services.sh stop
 
+tools: ## install what the tests need beyond Go on first use: chDB (virtualenv in .state), chromium, Node.js
+	@deploy/tools.sh all >/dev/null
+
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -28,7 +34,7 @@ lint: ## gofmt and go vet
 unit: ## unit tests only (no servers needed)
 	$(GO) test -count=1 ./...
 
-test: lint services ## everything CI runs: lint, unit + integration tests on the real servers (race), SQL on chDB, fuzz
+test: lint services tools ## everything CI runs: lint, unit + integration tests on the real servers (race), SQL on chDB, fuzz
 	GAPWATCH_INTEGRATION=1 $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 	GAPWATCH_INTEGRATION=1 $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -vE '/(ingest|storage|dashboards|detect|cmd)(/|$$)')
 	$(MAKE) fuzz

@@ -78,13 +78,19 @@ func queryConstants(t *testing.T) []string {
 // every query of queries.go on current ClickHouse through chDB, and checks the
 // answers of the reads. CI's server is 18.16; this covers what users run.
 func TestStatementsOnCurrentClickHouse(t *testing.T) {
-	python, err := exec.LookPath("python3")
+	// make test sets GAPWATCH_PYTHON to the interpreter of the virtualenv that
+	// deploy/tools.sh chdb makes.
+	python := os.Getenv("GAPWATCH_PYTHON")
+	var err error
+	if python == "" {
+		python, err = exec.LookPath("python3")
+	}
 	if err == nil {
 		err = exec.Command(python, "-c", "import chdb").Run()
 	}
 	if err != nil {
 		if os.Getenv("GAPWATCH_INTEGRATION") != "" {
-			t.Fatalf("chdb is required for the SQL check (python3 -m pip install chdb): %v", err)
+			t.Fatalf("chdb is required for the SQL check (deploy/tools.sh chdb, then GAPWATCH_PYTHON=<its output>): %v", err)
 		}
 		t.Skip("chdb not installed")
 	}
