@@ -92,6 +92,7 @@ func run(nabDir string, trials, streams, weeks, scale int, seed uint64) error {
 		}
 	}
 	printQuality(sets)
+	printTargets(sets)
 	if scale > 0 {
 		if err := scaleBench(scale); err != nil {
 			return err
@@ -106,6 +107,9 @@ type injection struct {
 	kind       detect.Kind
 	start, end int
 	loss       float64
+	// held is the events the gap's buckets held before the injection,
+	// missing how many of them it took.
+	held, missing uint64
 }
 
 // trial is one stream: counts per bucket (with the injection applied).
@@ -121,8 +125,10 @@ type trial struct {
 	// base is mean without the drift: what a test knowing the model, but
 	// not the drift's path, expects.
 	base []float32
-	// alerts, per detector: (started, detected) bucket-end times, Unix seconds
-	alerts, static []alert
+	// alerts: gapwatch's, (started, detected) bucket-end times, Unix
+	// seconds; refs: each reference rule's (references), by index.
+	alerts []alert
+	refs   [][]alert
 }
 
 type dataset struct {
@@ -164,23 +170,10 @@ func (ds *dataset) run(cfg detect.Config) error {
 			}
 		}
 	}
-	// The static rule: an alert when a run of empty buckets reaches 60 minutes.
-	need := int((3600 + ds.width - 1) / ds.width)
 	for _, t := range ds.trials {
-		run := 0
-		seen := false
-		for i, c := range t.counts {
-			if c > 0 {
-				seen, run = true, 0
-				continue
-			}
-			if !seen {
-				continue
-			}
-			run++
-			if run == need {
-				t.static = append(t.static, alert{ds.start + int64(i-need+1)*ds.width, ds.start + int64(i+1)*ds.width, detect.KindSilence})
-			}
+		t.refs = make([][]alert, len(references))
+		for i, ref := range references {
+			t.refs[i] = ref.run(ds, t)
 		}
 	}
 	return nil
@@ -374,7 +367,7 @@ func printQuality(sets []*dataset) {
 		g, s := newScore(), newScore()
 		for _, t := range ds.trials {
 			ds.scoreInto(g, t, t.alerts)
-			ds.scoreInto(s, t, t.static)
+			ds.scoreInto(s, t, t.refs[0])
 		}
 		fmt.Println(row(ds.name, ds.width, "gapwatch", g))
 		fmt.Println(row(ds.name, ds.width, "static", s))
@@ -385,7 +378,7 @@ func printQuality(sets []*dataset) {
 		}
 		for _, t := range ds.trials {
 			ds.scoreInto(totals[ds.group][0], t, t.alerts)
-			ds.scoreInto(totals[ds.group][1], t, t.static)
+			ds.scoreInto(totals[ds.group][1], t, t.refs[0])
 		}
 	}
 	for _, gname := range order {
@@ -415,7 +408,7 @@ func printQuality(sets []*dataset) {
 			for _, t := range ds.trials {
 				if t.perMin >= lo && t.perMin < lo*10 {
 					ds.scoreInto(g, t, t.alerts)
-					ds.scoreInto(s, t, t.static)
+					ds.scoreInto(s, t, t.refs[0])
 				}
 			}
 			name := fmt.Sprintf("%g–%g", lo, lo*10)
@@ -432,7 +425,7 @@ func printQuality(sets []*dataset) {
 			dur := float64(t.inj.end-t.inj.start) * float64(ds.width) / 60
 			if t.perMin*dur >= -math.Log(th5.SilenceAlpha) {
 				ds.scoreInto(g, t, t.alerts)
-				ds.scoreInto(s, t, t.static)
+				ds.scoreInto(s, t, t.refs[0])
 			}
 		}
 		fmt.Printf("\nsilences with ≥ %.1f expected events (statistically detectable at the detector's alpha): gapwatch %s, p50 %s, p95 %s; static %s\n",
@@ -454,7 +447,7 @@ func printQuality(sets []*dataset) {
 		for _, t := range ds.trials {
 			if t.inj.kind == detect.KindDrop && dropEvidence(t, th5.DropBlock) >= hDrop {
 				ds.scoreInto(g, t, t.alerts)
-				ds.scoreInto(s, t, t.static)
+				ds.scoreInto(s, t, t.refs[0])
 			}
 		}
 		fmt.Printf("drops whose expected evidence reaches %.1f (detectable by a block test knowing the true means, drift path included, and dispersion): gapwatch %s, p50 %s, p95 %s; static %s\n",
@@ -464,7 +457,7 @@ func printQuality(sets []*dataset) {
 		for _, t := range ds.trials {
 			if t.inj.kind == detect.KindDrop && modelEvidence(t, th5.DropBlock) >= hDrop {
 				ds.scoreInto(g, t, t.alerts)
-				ds.scoreInto(s, t, t.static)
+				ds.scoreInto(s, t, t.refs[0])
 			}
 		}
 		fmt.Printf("drops detectable by a test knowing the model but not the drift's path (same threshold): gapwatch %s, p50 %s, p95 %s; static %s\n",
@@ -496,11 +489,14 @@ func inject(r *rand.Rand, counts []uint64, kind detect.Kind, width int64, warm i
 			inj.loss = 0.5 + 0.4*r.Float64()
 		}
 		for i := s; i < s+dur; i++ {
+			held := counts[i]
 			if kind == detect.KindSilence {
 				counts[i] = 0
 			} else {
 				counts[i] = binomial(r, counts[i], 1-inj.loss)
 			}
+			inj.held += held
+			inj.missing += held - counts[i]
 		}
 		return inj
 	}
