@@ -44,7 +44,8 @@ type baseline struct {
 	prevD       uint8   // dirtyD of the previous week
 	recurH      uint32  // hour slots of the current day with a recurring hole (see impute)
 	recurD      uint8   // day slots of the current week with a recurring hole
-	learned     int64   // the last bucket learned
+	learned     int64   // the last bucket that ended an hour of buckets all learned
+	steadyN     uint16  // buckets learned since the last one that was not
 	days, weeks uint16  // complete periods folded in
 	v, m, q     float32 // moments of the dispersion: E[(x−mu)²], E[mu], E[mu²]
 	// The same over blocks (sums over the engine's block), for the drop test.
@@ -156,6 +157,38 @@ func (m *model) expect(b *baseline, bucket int64) (mu, a float64) {
 		mu = b.short
 	}
 	return mu, m.dispersion(b)
+}
+
+// coldDayFloor is how much quieter than the days learned a weekend may be
+// while a stream's daily profile is not in use (its first two weeks): a
+// weekday→weekend step is then possible, not evidence of a loss (weekends of
+// security logs commonly carry a quarter to a half of a weekday's events).
+const coldDayFloor = 0.25
+
+// Weekends as the calendar has them somewhere between UTC−8 and UTC+10:
+// from Friday 14:00 to Monday 08:00 UTC, in seconds since Monday 00:00 UTC.
+const (
+	weekendFrom = 4*86400 + 14*3600
+	weekendTo   = 7*86400 + 8*3600
+)
+
+// judged returns the mean that the silence and drop tests judge a bucket of
+// expectation mu against: mu itself, except in a possible weekend of a stream
+// whose expectation follows its hourly profile but not yet a daily one
+// (two days to two weeks of history): there mu·coldDayFloor, the quietest
+// weekend the stream might have. Its first weekends then raise no drop and a
+// silence needs the evidence of one at a quarter of the rate; a heavy loss
+// (below the floor) is still found. Before two days the short-term rate
+// predicts, which follows a step within hours. Expectations shown and gap
+// estimates keep mu.
+func (m *model) judged(b *baseline, bucket int64, mu float64) float64 {
+	if b.days < 2 || b.weeks >= 2 {
+		return mu
+	}
+	if s := floorMod(bucket+3*86400, 7*86400); s >= weekendFrom || s+7*86400 < weekendTo {
+		return mu * coldDayFloor
+	}
+	return mu
 }
 
 // dispersion is the method-of-moments NB dispersion of the residuals,
@@ -324,7 +357,12 @@ func (m *model) learn(b *baseline, bucket int64, x, mu, a float64) {
 	} else {
 		b.level = math.Max(0, b.level+r*(x-f*b.level))
 	}
-	b.learned = bucket
+	if b.steadyN < math.MaxUint16 {
+		b.steadyN++
+	}
+	if float64(b.steadyN) >= m.perHour {
+		b.learned = bucket
+	}
 	m.accumulate(b, bucket, x, false)
 }
 
@@ -334,12 +372,14 @@ func (m *model) learn(b *baseline, bucket int64, x, mu, a float64) {
 //
 // Except for a hole that recurs: when the same hour of the previous day (the
 // same weekday of the previous week) had a bucket not learned too, and the
-// stream was learned normally since then (so it is not one long outage), the
+// stream was learned normally since then, for an hour running (so it is not
+// one long outage, nor one with a stray bucket that looked normal), the
 // hole is the stream's rhythm — a source idle every night, or every weekend
 // — and it enters that slot's sum as counted; the slot's factor is then
 // replaced by this period's at the fold. Such a hole is alerted twice (the
 // first and the second time), then expected.
 func (m *model) impute(b *baseline, bucket int64, x, mu float64) {
+	b.steadyN = 0
 	m.accumulate(b, bucket, mu, true)
 	_, _, h, d := slots(bucket)
 	hole := math.Min(x, mu) - mu // a burst (a backlog after the hole) is not rhythm

@@ -238,3 +238,53 @@ func BenchmarkReplayStep(b *testing.B) {
 		})
 	}
 }
+
+// A fresh stream has no daily profile for two weeks: its first weekends,
+// quieter than its weekdays by up to the cold-start floor, raise nothing —
+// in UTC, or shifted by a time zone (UTC+9: Friday 15:00 to Sunday 15:00 UTC).
+// Before the floor, each of them was a drop.
+func TestFirstWeekendsDoNotPage(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		share float64 // the weekend's rate, of a weekday's
+		shift int64   // seconds east of UTC
+	}{{"UTC at 30 %", 0.3, 0}, {"UTC at 50 %", 0.5, 0}, {"UTC+9 at 30 %", 0.3, 9 * 3600}, {"UTC−8 at 40 %", 0.4, -8 * 3600}} {
+		t.Run(c.name, func(t *testing.T) {
+			opened := runRhythm(t, 14, func(b int64) float64 {
+				if weekday(b+c.shift) >= 5 {
+					return 100 * c.share
+				}
+				return 100
+			})
+			require.Empty(t, opened, "a fresh stream's weekend paged")
+		})
+	}
+}
+
+// The floor leaves what is clearly not a weekend: a silence and a heavy loss
+// in a fresh stream's first weekend are still found.
+func TestFirstWeekendLossesAreFound(t *testing.T) {
+	sat := rhythmMonday + 5*86400
+	for _, c := range []struct {
+		name string
+		kind Kind
+		keep float64
+	}{{"silence", KindSilence, 0}, {"95 % lost", KindDrop, 0.05}} {
+		t.Run(c.name, func(t *testing.T) {
+			from, to := sat+10*3600, sat+16*3600
+			opened := runRhythm(t, 7, func(b int64) float64 {
+				rate := 100.0
+				if weekday(b) >= 5 {
+					rate = 40
+				}
+				if b >= from && b < to {
+					rate *= c.keep
+				}
+				return rate
+			})
+			require.Len(t, opened, 1, "events: %+v", opened)
+			require.Equal(t, from, opened[0].StartedAt.Unix())
+			require.Less(t, opened[0].DetectedAt.Unix(), from+3600)
+		})
+	}
+}

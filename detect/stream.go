@@ -26,6 +26,7 @@ type stream struct {
 	zeroStart int64
 	zeroLogP  float64 // log P(the run as low as it is | baseline)
 	zeroExp   float64
+	zeroJudge float64 // the run's expected events as the test judges them (model.judged)
 
 	// Drop: one-sided CUSUMs of log-likelihood ratios "loss" vs "normal",
 	// for the drop fraction and for a heavy drop (see thresholds.rhos).
@@ -248,17 +249,19 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		// tail where the normal approximation is far too generous). Under the
 		// model, the run's probability bounds the test's false alarms either
 		// way: it fires for every first bucket at most as high as the one seen.
+		mt := e.model.judged(&st.base, b, mu)
 		switch {
 		case x == 0:
 			if st.zeroRun == 0 {
-				st.zeroStart, st.zeroLogP, st.zeroExp, st.zeroObs = b, 0, 0, 0
+				st.zeroStart, st.zeroLogP, st.zeroExp, st.zeroJudge, st.zeroObs = b, 0, 0, 0, 0
 			}
 			st.zeroRun++
-			st.zeroLogP += logP0(mu, a)
+			st.zeroLogP += logP0(mt, a)
 			st.zeroExp += mu
-		case x <= partialSilence*mu:
-			st.zeroRun, st.zeroStart, st.zeroExp, st.zeroObs = 1, b, mu, float32(x)
-			st.zeroLogP = logLowerTailBound(x, mu, a)
+			st.zeroJudge += mt
+		case x <= partialSilence*mt:
+			st.zeroRun, st.zeroStart, st.zeroExp, st.zeroJudge, st.zeroObs = 1, b, mu, mt, float32(x)
+			st.zeroLogP = logLowerTailBound(x, mt, a)
 		default:
 			st.zeroRun = 0
 		}
@@ -275,14 +278,20 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		var dropEv [2]float64
 		if seasonal {
 			for i, rho := range th.rhos {
-				st.cus[i].add(llrLoss(x, mu, a, rho), b, mu, x)
+				// While the day may be quieter (mt < mu), a loss is "rho of
+				// mu" against "the quietest day": none below it.
+				l := 0.0
+				if rho*mu < mt {
+					l = llrLoss(x, mt, a, rho*mu/mt)
+				}
+				st.cus[i].add(l, b, mu, x)
 				if dropEv[i] = st.cus[i].evidence(&e.model, &st.base, a, e.blockLen); dropEv[i] > th.hDrop && fired < 0 {
 					fired = i
 				}
 			}
 		}
 		switch {
-		case st.zeroRun > 0 && s.runLogP(st, st.zeroLogP, st.zeroExp, float64(st.zeroObs), float64(st.zeroRun)) < th.lnAlpha:
+		case st.zeroRun > 0 && s.runLogP(st, st.zeroLogP, st.zeroJudge, float64(st.zeroObs), float64(st.zeroRun)) < th.lnAlpha:
 			s.open(st, &st.vol, KindSilence, st.zeroStart, b, st.zeroExp, float64(st.zeroObs))
 			st.zeroRun, st.cus = 0, [2]cusum{}
 			learn = false
@@ -383,18 +392,20 @@ func (s *shard) earlySilence(st *stream, b int64, mu, a float64, first, until in
 	if first == 0 || e.width < earlySlots+1 || st.vol != nil {
 		return false
 	}
-	logP, start, exp := 0.0, b, 0.0
+	mt := e.model.judged(&st.base, b, mu)
+	logP, start, exp, judge := 0.0, b, 0.0, 0.0
 	obs := 0.0
 	if st.zeroRun > 0 {
-		logP, start, exp, obs = st.zeroLogP, st.zeroStart, st.zeroExp, float64(st.zeroObs)
+		logP, start, exp, judge, obs = st.zeroLogP, st.zeroStart, st.zeroExp, st.zeroJudge, float64(st.zeroObs)
 	}
 	for k := int64(1); k <= earlySlots; k++ {
 		t := b + k*e.width/(earlySlots+1)
 		if t > until || first < t {
 			return false
 		}
-		part := mu * float64(k) / (earlySlots + 1)
-		if s.runLogP(st, logP+logP0(part, a), exp+part, obs, float64(st.zeroRun)+float64(k)/(earlySlots+1)) < e.th.lnAlpha {
+		share := float64(k) / (earlySlots + 1)
+		part := mu * share
+		if s.runLogP(st, logP+logP0(mt*share, a), judge+mt*share, obs, float64(st.zeroRun)+share) < e.th.lnAlpha {
 			s.openAt(st, &st.vol, KindSilence, start, t, exp+part, obs)
 			st.vol.expected -= part // b is accounted whole by the caller
 			st.zeroRun, st.cus = 0, [2]cusum{}
@@ -425,7 +436,7 @@ func (s *shard) runLogP(st *stream, logP, exp, obs, k float64) float64 {
 // drop per block, against the drop test's alternative.
 func (s *shard) continueGap(st *stream, g *gap, b int64, x, mu, a float64, blockEnd bool) {
 	th := &s.e.th
-	healthy := lowerTail(x, mu, a) >= th.anomalous
+	healthy := lowerTail(x, s.e.model.judged(&st.base, b, mu), a) >= th.anomalous
 	ev := evidence{from: b, expected: mu, observed: x}
 	if g.kind == KindSilence {
 		ev.llr = llrLoss(x, mu, a, th.rhoSilence)
