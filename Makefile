@@ -51,7 +51,7 @@ demo: build ## the all-in-one demo: embedded Kafka, in-memory store, simulated t
 
 bench: services ## ingest vs kcat on the real servers, detection quality (NAB + synthetic, vs a static rule) and scale, hot-path micro-benchmarks (decoder, counter, start-up replay); BENCHFLAGS="-events 100000 -runs 1" for a quick ingest run
 	$(GO) run ./cmd/benchingest $(BENCHFLAGS)
-	$(GO) run ./cmd/benchdetect
+	$(GO) run ./cmd/benchdetect -bikeshare "$$(deploy/tools.sh bikeshare)"
 	$(GO) test -run '^$$' -bench . -benchmem ./ingest/...
 	$(GO) test -run '^$$' -bench ReplayStep -benchtime 20x ./detect/
 

@@ -6,7 +6,9 @@
 #                              for the SQL check; prints the interpreter's path
 #   deploy/tools.sh chromium   Debian's chromium for the coverage page's browser test (apt)
 #   deploy/tools.sh node       Node.js and npm for the Grafana plugin's frontend (apt, if missing)
-#   deploy/tools.sh all        all of the above
+#   deploy/tools.sh bikeshare  the ISLP package (PyPI, into the virtualenv) for its copy of the UCI
+#                              Bike Sharing counts that benchdetect scores on; prints the CSV's path
+#   deploy/tools.sh all        chdb, chromium and node
 #
 # Everything lands in $GAPWATCH_STATE_DIR (default <repo>/.state, git-ignored) or comes from apt.
 set -euo pipefail
@@ -78,10 +80,26 @@ install_node() {
   command -v node
 }
 
+install_bikeshare() {
+  local py csv find
+  py=$(install_chdb)
+  # Found, not imported: only its data is wanted (installed without its dependencies).
+  find='import importlib.util, os; s = importlib.util.find_spec("ISLP"); print(os.path.join(os.path.dirname(s.origin), "data", "Bikeshare.csv") if s else "")'
+  csv=$("$py" -c "$find")
+  if [[ -z $csv || ! -f $csv ]]; then
+    log "installing ISLP (PyPI) for the Bikeshare counts"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 "$py" -m pip install --quiet --no-deps islp
+    csv=$("$py" -c "$find")
+  fi
+  [[ -f $csv ]] || die "no Bikeshare.csv in the ISLP package"
+  echo "$csv"
+}
+
 case ${1:-all} in
   chdb) install_chdb ;;
   chromium) install_chromium ;;
   node) install_node ;;
+  bikeshare) install_bikeshare ;;
   all) install_chdb; install_chromium; install_node ;;
-  *) die "usage: deploy/tools.sh chdb|chromium|node|all" ;;
+  *) die "usage: deploy/tools.sh chdb|chromium|node|bikeshare|all" ;;
 esac
