@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/gapwatch/gapwatch/ingest/decode"
 	"github.com/gapwatch/gapwatch/internal/failpoint"
 	"github.com/gapwatch/gapwatch/storage"
 )
@@ -31,20 +32,20 @@ type Sink interface {
 
 // Config is the ingest role's configuration. Zero values take the documented defaults.
 type Config struct {
-	Brokers       []string               `yaml:"brokers"`        // default 127.0.0.1:9092
-	Topics        []string               `yaml:"topics"`         // raw log topics; default logs
-	Group         string                 `yaml:"group"`          // consumer group; default gapwatch-ingest
-	Bucket        time.Duration          `yaml:"bucket"`         // count bucket width; default 1m
-	FlushInterval time.Duration          `yaml:"flush_interval"` // how often counts are written; default 1s
-	Fields        FieldConfig            `yaml:"fields"`         // field resolution for every topic
-	TopicFields   map[string]FieldConfig `yaml:"topic_fields"`   // per-topic field resolution, replacing Fields
-	Limits        Limits                 `yaml:"limits"`
-	MaxFuture     time.Duration          `yaml:"max_future"`      // events stamped further ahead of their arrival are rejected; default 1h
-	MaxLateness   time.Duration          `yaml:"max_lateness"`    // events older than this at arrival are rejected; default 168h
-	StartOffset   string                 `yaml:"start_offset"`    // where a partition with no stored or committed progress starts: earliest (default) or latest
-	FetchMaxBytes int                    `yaml:"fetch_max_bytes"` // per partition fetch; default 8 MiB
-	FetchMaxWait  time.Duration          `yaml:"fetch_max_wait"`  // default 250ms
-	WriteTimeout  time.Duration          `yaml:"write_timeout"`   // one store write; default 20s; twice it must stay below the rebalance timeout
+	Brokers       []string                      `yaml:"brokers"`        // default 127.0.0.1:9092
+	Topics        []string                      `yaml:"topics"`         // raw log topics; default logs
+	Group         string                        `yaml:"group"`          // consumer group; default gapwatch-ingest
+	Bucket        time.Duration                 `yaml:"bucket"`         // count bucket width; default 1m
+	FlushInterval time.Duration                 `yaml:"flush_interval"` // how often counts are written; default 1s
+	Fields        decode.FieldConfig            `yaml:"fields"`         // field resolution for every topic
+	TopicFields   map[string]decode.FieldConfig `yaml:"topic_fields"`   // per-topic field resolution, replacing Fields
+	Limits        Limits                        `yaml:"limits"`
+	MaxFuture     time.Duration                 `yaml:"max_future"`      // events stamped further ahead of their arrival are rejected; default 1h
+	MaxLateness   time.Duration                 `yaml:"max_lateness"`    // events older than this at arrival are rejected; default 168h
+	StartOffset   string                        `yaml:"start_offset"`    // where a partition with no stored or committed progress starts: earliest (default) or latest
+	FetchMaxBytes int                           `yaml:"fetch_max_bytes"` // per partition fetch; default 8 MiB
+	FetchMaxWait  time.Duration                 `yaml:"fetch_max_wait"`  // default 250ms
+	WriteTimeout  time.Duration                 `yaml:"write_timeout"`   // one store write; default 20s; twice it must stay below the rebalance timeout
 	// RebalanceTimeout bounds how long a member may take to hand its partitions over
 	// (final write included); default 60s.
 	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
@@ -141,7 +142,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func (c Config) fieldsFor(topic string) FieldConfig {
+func (c Config) fieldsFor(topic string) decode.FieldConfig {
 	if f, ok := c.TopicFields[topic]; ok {
 		return f
 	}
@@ -175,7 +176,7 @@ type Ingester struct {
 
 	loggedMu sync.Mutex
 	commitMu sync.Mutex // the lanes' flushers commit one at a time
-	logged   map[Reason]bool
+	logged   map[decode.Reason]bool
 }
 
 // New checks cfg and returns an Ingester; Run starts it.
@@ -185,7 +186,7 @@ func New(cfg Config, deps Deps) (*Ingester, error) {
 		return nil, err
 	}
 	for _, t := range cfg.Topics {
-		if _, err := NewDecoder(cfg.fieldsFor(t)); err != nil {
+		if _, err := decode.New(cfg.fieldsFor(t)); err != nil {
 			return nil, fmt.Errorf("topic %s: %w", t, err)
 		}
 	}
@@ -207,7 +208,7 @@ func New(cfg Config, deps Deps) (*Ingester, error) {
 	streams := NewStreams(cfg.Limits)
 	return &Ingester{
 		cfg: cfg, sink: deps.Sink, log: deps.Log.With("component", "ingest"), dialer: deps.Dialer, fetchDialer: bufferedDialer(deps.Dialer), dlq: deps.DeadLetters,
-		streams: streams, metrics: NewMetrics(deps.Registry, streams), logged: map[Reason]bool{},
+		streams: streams, metrics: NewMetrics(deps.Registry, streams), logged: map[decode.Reason]bool{},
 	}, nil
 }
 
@@ -347,16 +348,16 @@ type partitionState struct {
 	in        *Ingester
 	topic     string
 	partition int32
-	decoder   *Decoder
+	decoder   *decode.Decoder
 	staged    Staged
 	rec       record
 	msg       Message
-	emit      func(Event)
-	reject    func(Reason, string)
+	emit      func(decode.Event)
+	reject    func(decode.Reason, string)
 }
 
 func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string, partition int32, offset int64) {
-	dec, err := NewDecoder(in.cfg.fieldsFor(topic))
+	dec, err := decode.New(in.cfg.fieldsFor(topic))
 	if err != nil { // checked in New
 		panic(err)
 	}
@@ -456,7 +457,7 @@ func (in *Ingester) absoluteOffset(ctx context.Context, topic string, partition 
 	}
 }
 
-func (ps *partitionState) onEvent(ev Event) {
+func (ps *partitionState) onEvent(ev decode.Event) {
 	cfg := &ps.in.cfg
 	if arrival := ps.msg.Arrival; ev.Time.After(arrival.Add(cfg.MaxFuture)) || ev.Time.Before(arrival.Add(-cfg.MaxLateness)) {
 		ps.onReject(ReasonTimeOutOfRange, "event time "+ev.Time.Format(time.RFC3339)+" vs arrival "+arrival.UTC().Format(time.RFC3339))
@@ -465,13 +466,13 @@ func (ps *partitionState) onEvent(ev Event) {
 	ps.staged.Add(ev)
 }
 
-func (ps *partitionState) onReject(reason Reason, detail string) {
+func (ps *partitionState) onReject(reason decode.Reason, detail string) {
 	ps.staged.Reject(reason, detail)
 	ps.in.rejected(reason, 1, detail, ps.topic, ps.partition, ps.msg.Offset)
 }
 
 // rejected counts n rejections and logs the first of each reason.
-func (in *Ingester) rejected(reason Reason, n int, detail, topic string, partition int32, offset int64) {
+func (in *Ingester) rejected(reason decode.Reason, n int, detail, topic string, partition int32, offset int64) {
 	in.metrics.rejected.WithLabelValues(string(reason)).Add(float64(n))
 	in.loggedMu.Lock()
 	first := !in.logged[reason]

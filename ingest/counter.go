@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gapwatch/gapwatch/ingest/decode"
 	"github.com/gapwatch/gapwatch/storage"
 )
 
@@ -281,7 +282,7 @@ type Staged struct {
 }
 
 type rejection struct {
-	reason Reason
+	reason decode.Reason
 	detail string
 }
 
@@ -294,12 +295,12 @@ type stagedEvent struct {
 func (s *Staged) Reset() { s.buf, s.events, s.rejects = s.buf[:0], s.events[:0], s.rejects[:0] }
 
 // Reject records that a record of the message (or the whole message) is not counted.
-func (s *Staged) Reject(reason Reason, detail string) {
+func (s *Staged) Reject(reason decode.Reason, detail string) {
 	s.rejects = append(s.rejects, rejection{reason, detail})
 }
 
 // Add copies ev into s.
-func (s *Staged) Add(ev Event) {
+func (s *Staged) Add(ev decode.Event) {
 	s.buf = append(s.buf, ev.Tenant...)
 	t := len(s.buf)
 	s.buf = append(s.buf, ev.Source...)

@@ -1,4 +1,4 @@
-package ingest
+package decode
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 )
 
 // The extractor reads tenant, source and time straight from the bytes of a
-// message that decValidJSON has accepted: it walks an object's members once,
+// message that validJSON has accepted: it walks an object's members once,
 // notes where the values of the keys it wants start, and skips every other
 // value without looking inside (a string to its closing quote, an array or
 // object by counting brackets outside strings). Nothing is copied but
@@ -19,23 +19,23 @@ import (
 //
 // Every function here assumes valid JSON and indexes without checking
 // whether the input ends early; on anything else it may panic. Decode only
-// calls them on messages that passed decValidJSON.
+// calls them on messages that passed validJSON.
 
-// decKeySet is the set of keys a kind of record is read by: the first
+// keySet is the set of keys a kind of record is read by: the first
 // element of every path, and every dotted path as one literal key.
-type decKeySet struct {
+type keySet struct {
 	names []string
 	byLen [][]int // byLen[n] holds the indices of the names n bytes long
-	bloom uint64  // bit decKeyHash(name) set for every name
+	bloom uint64  // bit keyHash(name) set for every name
 }
 
-// decKeyHash hashes a key (of at least one byte) to a bit of decKeySet.bloom.
-func decKeyHash[S ~string | ~[]byte](key S) uint {
+// keyHash hashes a key (of at least one byte) to a bit of keySet.bloom.
+func keyHash[S ~string | ~[]byte](key S) uint {
 	return (uint(len(key)) ^ uint(key[0])<<1 ^ uint(key[len(key)-1])<<2) % 64
 }
 
 // add returns the index of name, adding it if it is new.
-func (s *decKeySet) add(name string) int {
+func (s *keySet) add(name string) int {
 	if i := slices.Index(s.names, name); i >= 0 {
 		return i
 	}
@@ -44,13 +44,13 @@ func (s *decKeySet) add(name string) int {
 		s.byLen = append(s.byLen, nil)
 	}
 	s.byLen[len(name)] = append(s.byLen[len(name)], len(s.names)-1)
-	s.bloom |= 1 << decKeyHash(name)
+	s.bloom |= 1 << keyHash(name)
 	return len(s.names) - 1
 }
 
 // find returns the index of the (unescaped) key, or -1.
-func (s *decKeySet) find(key []byte) int {
-	if len(key) == 0 || len(key) >= len(s.byLen) || s.bloom&(1<<decKeyHash(key)) == 0 {
+func (s *keySet) find(key []byte) int {
+	if len(key) == 0 || len(key) >= len(s.byLen) || s.bloom&(1<<keyHash(key)) == 0 {
 		return -1
 	}
 	for _, i := range s.byLen[len(key)] {
@@ -61,17 +61,17 @@ func (s *decKeySet) find(key []byte) int {
 	return -1
 }
 
-// decPath is one configured path, resolved against a decKeySet.
-type decPath struct {
+// keyPath is one configured path, resolved against a keySet.
+type keyPath struct {
 	key     int      // index of the first element (of the whole path if it has no '.')
 	rest    []string // the elements after the first; nil without a '.'
 	literal int      // index of the whole dotted path as one key; -1 without a '.'
 }
 
 // path returns the lookup of the dotted path p, adding the keys it needs.
-func (s *decKeySet) path(p string) decPath {
+func (s *keySet) path(p string) keyPath {
 	first, rest, dotted := strings.Cut(p, ".")
-	dp := decPath{key: s.add(first), literal: -1}
+	dp := keyPath{key: s.add(first), literal: -1}
 	if dotted {
 		dp.rest = strings.Split(rest, ".")
 		dp.literal = s.add(p)
@@ -79,128 +79,128 @@ func (s *decKeySet) path(p string) decPath {
 	return dp
 }
 
-// decMember reads the member whose key starts with the quote at b[i]: it
+// member reads the member whose key starts with the quote at b[i]: it
 // returns the index of the key in keys (-1 if it is not one of them) and
 // where the value starts. Escaped keys are decoded into *scratch.
-func decMember(b []byte, i int, keys *decKeySet, scratch *[]byte) (k, v int) {
-	end, escaped := decStringEnd(b, i+1)
+func member(b []byte, i int, keys *keySet, scratch *[]byte) (k, v int) {
+	end, escaped := stringEnd(b, i+1)
 	key := b[i+1 : end]
 	if escaped {
-		*scratch = decUnescape((*scratch)[:0], key)
+		*scratch = unescape((*scratch)[:0], key)
 		key = *scratch
 	}
-	return keys.find(key), decSkipColon(b, end+1)
+	return keys.find(key), skipColon(b, end+1)
 }
 
-// decSkipColon returns where the value starts after the key that ends
+// skipColon returns where the value starts after the key that ends
 // before b[i]: past the colon and any whitespace around it.
-func decSkipColon(b []byte, i int) int {
+func skipColon(b []byte, i int) int {
 	if b[i] != ':' {
-		i = decSkipWS(b, i)
+		i = skipWS(b, i)
 	}
 	i++
 	if b[i] <= ' ' {
-		i = decSkipWS(b, i)
+		i = skipWS(b, i)
 	}
 	return i
 }
 
-// decNextMember is called after a member's value, which ends before b[i]. It
+// nextMember is called after a member's value, which ends before b[i]. It
 // returns where the next member's key starts, or -1 and the index after the
 // object's closing brace.
-func decNextMember(b []byte, i int) (next, end int) {
+func nextMember(b []byte, i int) (next, end int) {
 	if b[i] <= ' ' {
-		i = decSkipWS(b, i)
+		i = skipWS(b, i)
 	}
 	if b[i] == '}' {
 		return -1, i + 1
 	}
 	i++ // the comma
 	if b[i] <= ' ' {
-		i = decSkipWS(b, i)
+		i = skipWS(b, i)
 	}
 	return i, 0
 }
 
-// decSpan is where a value is: its start (0 for none) and, once known,
+// span is where a value is: its start (0 for none) and, once known,
 // the index after it and whether it is a string with escapes.
-type decSpan struct {
+type span struct {
 	start, end int
 	escaped    bool
 }
 
-// decSpanAt returns the span of the value that starts at b[v]; it finds the
+// spanAt returns the span of the value that starts at b[v]; it finds the
 // end of a string, not of other values.
-func decSpanAt(b []byte, v int) decSpan {
+func spanAt(b []byte, v int) span {
 	if b[v] != '"' {
-		return decSpan{start: v}
+		return span{start: v}
 	}
-	end, escaped := decStringEnd(b, v+1)
-	return decSpan{start: v, end: end + 1, escaped: escaped}
+	end, escaped := stringEnd(b, v+1)
+	return span{start: v, end: end + 1, escaped: escaped}
 }
 
-// decScanObject notes in vals, by key index, where the value of the first
+// scanObject notes in vals, by key index, where the value of the first
 // occurrence of each key of keys is in the object at b[i] (start 0: the key
 // is absent), and returns the index after the object.
-func decScanObject(b []byte, i int, keys *decKeySet, vals []decSpan, scratch *[]byte) int {
-	i = decSkipWS(b, i+1)
+func scanObject(b []byte, i int, keys *keySet, vals []span, scratch *[]byte) int {
+	i = skipWS(b, i+1)
 	if b[i] == '}' {
 		return i + 1
 	}
 	for {
-		k, v := decMember(b, i, keys, scratch)
+		k, v := member(b, i, keys, scratch)
 		i = 0 // the end of the value, if known
 		if k >= 0 && vals[k].start == 0 {
-			vals[k] = decSpanAt(b, v)
+			vals[k] = spanAt(b, v)
 			i = vals[k].end
 		}
 		if i == 0 {
-			// decSkipValue, inlined by hand: this loop is the hot path.
+			// skipValue, inlined by hand: this loop is the hot path.
 			switch b[v] {
 			case '"':
-				i = decSkipString(b, v+1) + 1
+				i = skipString(b, v+1) + 1
 			case '{', '[':
-				i = decSkipContainer(b, v)
+				i = skipContainer(b, v)
 			case 't', 'n':
 				i = v + len("true")
 			case 'f':
 				i = v + len("false")
 			default:
-				i = decNumberEnd(b, v)
+				i = numberEnd(b, v)
 			}
 		}
 		if b[i] <= ' ' {
-			i = decSkipWS(b, i)
+			i = skipWS(b, i)
 		}
 		if b[i] == '}' {
 			return i + 1
 		}
 		i++ // the comma
 		if b[i] <= ' ' {
-			i = decSkipWS(b, i)
+			i = skipWS(b, i)
 		}
 	}
 }
 
-// decObjectGet returns where the value of the first occurrence of key in
+// objectGet returns where the value of the first occurrence of key in
 // the object at b[i] starts, or 0 if key is absent.
-func decObjectGet(b []byte, i int, key string, scratch *[]byte) int {
-	i = decSkipWS(b, i+1)
+func objectGet(b []byte, i int, key string, scratch *[]byte) int {
+	i = skipWS(b, i+1)
 	if b[i] == '}' {
 		return 0
 	}
 	for {
-		end, escaped := decStringEnd(b, i+1)
+		end, escaped := stringEnd(b, i+1)
 		name := b[i+1 : end]
 		if escaped {
-			*scratch = decUnescape((*scratch)[:0], name)
+			*scratch = unescape((*scratch)[:0], name)
 			name = *scratch
 		}
-		v := decSkipColon(b, end+1)
+		v := skipColon(b, end+1)
 		if string(name) == key {
 			return v
 		}
-		next, _ := decNextMember(b, decSkipValue(b, v))
+		next, _ := nextMember(b, skipValue(b, v))
 		if next < 0 {
 			return 0
 		}
@@ -209,50 +209,50 @@ func decObjectGet(b []byte, i int, key string, scratch *[]byte) int {
 }
 
 // present reports whether the value was found and is not null.
-func (s decSpan) present(b []byte) bool {
+func (s span) present(b []byte) bool {
 	return s.start != 0 && b[s.start] != 'n'
 }
 
-// decSkipValue returns the index after the value that starts at b[i].
-func decSkipValue(b []byte, i int) int {
+// skipValue returns the index after the value that starts at b[i].
+func skipValue(b []byte, i int) int {
 	switch b[i] {
 	case '"':
-		return decSkipString(b, i+1) + 1
+		return skipString(b, i+1) + 1
 	case '{', '[':
-		return decSkipContainer(b, i)
+		return skipContainer(b, i)
 	case 't', 'n':
 		return i + len("true")
 	case 'f':
 		return i + len("false")
 	}
-	return decNumberEnd(b, i)
+	return numberEnd(b, i)
 }
 
-// decNumberEnd returns the index after the number that starts at b[i].
-func decNumberEnd(b []byte, i int) int {
-	for i < len(b) && decNumberByte[b[i]] {
+// numberEnd returns the index after the number that starts at b[i].
+func numberEnd(b []byte, i int) int {
+	for i < len(b) && numberByte[b[i]] {
 		i++
 	}
 	return i
 }
 
-var decNumberByte = func() (t [256]bool) {
+var numberByte = func() (t [256]bool) {
 	for _, c := range []byte("0123456789+-.eE") {
 		t[c] = true
 	}
 	return t
 }()
 
-// decStringEnd returns the index of the closing quote of the string whose
+// stringEnd returns the index of the closing quote of the string whose
 // content starts at b[i], and whether the string has an escape.
-func decStringEnd(b []byte, i int) (end int, escaped bool) {
+func stringEnd(b []byte, i int) (end int, escaped bool) {
 	for {
 		// Eight bytes at a time while none is a quote or a backslash. The
-		// lowest flagged byte of decHasZero is exact (only bytes above a
+		// lowest flagged byte of hasZero is exact (only bytes above a
 		// real zero byte may be flagged falsely).
 		for i+8 <= len(b) {
 			w := binary.LittleEndian.Uint64(b[i:])
-			if m := decHasZero(w^(decOnes*'"')) | decHasZero(w^(decOnes*'\\')); m != 0 {
+			if m := hasZero(w^(ones*'"')) | hasZero(w^(ones*'\\')); m != 0 {
 				i += bits.TrailingZeros64(m) / 8
 				break
 			}
@@ -269,14 +269,14 @@ func decStringEnd(b []byte, i int) (end int, escaped bool) {
 	}
 }
 
-// decSkipString returns the index of the closing quote of the string whose
-// content starts at b[i]. Unlike decStringEnd it looks for quotes only: a
+// skipString returns the index of the closing quote of the string whose
+// content starts at b[i]. Unlike stringEnd it looks for quotes only: a
 // quote after an odd number of backslashes is escaped.
-func decSkipString(b []byte, i int) int {
+func skipString(b []byte, i int) int {
 	for {
 		for i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i:]) ^ (decOnes * '"')
-			if m := decHasZero(x); m != 0 {
+			x := binary.LittleEndian.Uint64(b[i:]) ^ (ones * '"')
+			if m := hasZero(x); m != 0 {
 				i += bits.TrailingZeros64(m) / 8
 				break
 			}
@@ -299,17 +299,17 @@ func decSkipString(b []byte, i int) int {
 	}
 }
 
-// decSkipContainer returns the index after the array or object that starts
+// skipContainer returns the index after the array or object that starts
 // at b[i].
-func decSkipContainer(b []byte, i int) int {
+func skipContainer(b []byte, i int) int {
 	depth := 0
 	for {
-		switch decStructure[b[i]] {
-		case decQuote:
-			i = decSkipString(b, i+1)
-		case decOpen:
+		switch structure[b[i]] {
+		case classQuote:
+			i = skipString(b, i+1)
+		case classOpen:
 			depth++
-		case decClose:
+		case classClose:
 			depth--
 			if depth == 0 {
 				return i + 1
@@ -319,37 +319,37 @@ func decSkipContainer(b []byte, i int) int {
 	}
 }
 
-// Classes of bytes for decSkipContainer; other bytes are 0.
+// Classes of bytes for skipContainer; other bytes are 0.
 const (
-	decQuote = 1 + iota
-	decOpen
-	decClose
+	classQuote = 1 + iota
+	classOpen
+	classClose
 )
 
-var decStructure = func() (t [256]uint8) {
-	t['"'] = decQuote
-	t['{'], t['['] = decOpen, decOpen
-	t['}'], t[']'] = decClose, decClose
+var structure = func() (t [256]uint8) {
+	t['"'] = classQuote
+	t['{'], t['['] = classOpen, classOpen
+	t['}'], t[']'] = classClose, classClose
 	return t
 }()
 
-// decText returns the decoded content of the string at s: a part of b if it
+// stringText returns the decoded content of the string at s: a part of b if it
 // has no escape, else *scratch decoded into.
-func decText(b []byte, s decSpan, scratch *[]byte) []byte {
+func stringText(b []byte, s span, scratch *[]byte) []byte {
 	if s.end == 0 {
-		s = decSpanAt(b, s.start)
+		s = spanAt(b, s.start)
 	}
 	if !s.escaped {
 		return b[s.start+1 : s.end-1]
 	}
-	*scratch = decUnescape((*scratch)[:0], b[s.start+1:s.end-1])
+	*scratch = unescape((*scratch)[:0], b[s.start+1:s.end-1])
 	return *scratch
 }
 
-// decUnescape appends the decoded content of a valid JSON string (without
+// unescape appends the decoded content of a valid JSON string (without
 // its quotes) to dst. A \u escape of a UTF-16 surrogate that is not half
 // of a valid pair decodes to U+FFFD, as in encoding/json.
-func decUnescape(dst, s []byte) []byte {
+func unescape(dst, s []byte) []byte {
 	for {
 		j := bytes.IndexByte(s, '\\')
 		if j < 0 || j+1 >= len(s) {
@@ -370,7 +370,7 @@ func decUnescape(dst, s []byte) []byte {
 		case 't':
 			dst = append(dst, '\t')
 		case 'u':
-			r, ok := decHex4(s)
+			r, ok := hex4(s)
 			if !ok {
 				return append(dst, s...) // not valid JSON; not reached
 			}
@@ -378,7 +378,7 @@ func decUnescape(dst, s []byte) []byte {
 			if utf16.IsSurrogate(r) {
 				r2 := rune(-1)
 				if len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
-					r2, _ = decHex4(s[2:])
+					r2, _ = hex4(s[2:])
 				}
 				if r = utf16.DecodeRune(r, r2); r != utf8.RuneError {
 					s = s[6:]
@@ -391,14 +391,14 @@ func decUnescape(dst, s []byte) []byte {
 	}
 }
 
-// decHex4 decodes the four hex digits at the start of s.
-func decHex4(s []byte) (rune, bool) {
+// hex4 decodes the four hex digits at the start of s.
+func hex4(s []byte) (rune, bool) {
 	if len(s) < 4 {
 		return 0, false
 	}
 	r := 0
 	for _, c := range s[:4] {
-		v, ok := tsHexVal(c)
+		v, ok := hexVal(c)
 		if !ok {
 			return 0, false
 		}
