@@ -54,43 +54,22 @@ type Event struct {
 // value). Arrays and objects nested deeper than 256 levels are reported as
 // invalid JSON.
 //
-// After that check no tree is built: the members of each record are walked
-// once, the values of the keys the paths name are noted, and all else is
-// skipped (see extract.go).
+// No tree is built: one walk over the message checks it and notes where the
+// values of the keys the paths name start (json.go, extract.go); records are
+// resolved from those notes once the whole message is known to be valid.
 type Decoder struct {
 	maxMessage int
 	maxName    int
 	envelopes  bool
 
 	plain, azure, cloudTrail recordSpec
-	// Indices of "records" and "Records" in plain.keys, with envelopes.
-	azureKey, cloudTrailKey int
 
-	// Where the values of a record's keys start, by key index: top for the
-	// top-level object, vals for an envelope record.
-	top, vals []span
+	// What the walk over the last message noted.
+	notes notes
 
 	// Decoded escaped strings: one buffer per field, so that the tenant
 	// survives decoding the source; key for object keys.
 	tenantBuf, sourceBuf, timeBuf, keyBuf []byte
-
-	// A CloudTrail envelope is decoded before the rest of the top level is
-	// read, as a later "records" array would make the message Azure; its
-	// results wait here until then. arena holds their tenants and sources.
-	pending    []heldResult
-	arena      []byte
-	holdEvent  func(Event)
-	holdReject func(Reason, string)
-}
-
-// heldResult is one held result: an event if reason is "".
-type heldResult struct {
-	reason      Reason
-	detail      string
-	tenantStart int
-	sourceStart int
-	sourceEnd   int
-	time        time.Time
 }
 
 // recordSpec says how to resolve the three fields of one kind of record.
@@ -132,13 +111,12 @@ func New(cfg FieldConfig) (*Decoder, error) {
 		return nil, err
 	}
 	d := &Decoder{
-		maxMessage:    cfg.MaxMessageBytes,
-		maxName:       cfg.MaxNameBytes,
-		envelopes:     cfg.Format == FormatAuto,
-		azureKey:      -1,
-		cloudTrailKey: -1,
+		maxMessage: cfg.MaxMessageBytes,
+		maxName:    cfg.MaxNameBytes,
+		envelopes:  cfg.Format == FormatAuto,
 	}
-	d.holdEvent, d.holdReject = d.hold, d.holdRejection
+	n := &d.notes
+	n.azureKey, n.cloudTrailKey = -1, -1
 	var fixed []byte
 	if cfg.FixedSource != "" {
 		fixed = []byte(cfg.FixedSource)
@@ -153,8 +131,8 @@ func New(cfg FieldConfig) (*Decoder, error) {
 	}
 	p.time = newTimeSpec(&p.keys, slices.Clone(cfg.Time))
 	if d.envelopes {
-		d.azureKey = p.keys.add("records")
-		d.cloudTrailKey = p.keys.add("Records")
+		n.azureKey = p.keys.add("records")
+		n.cloudTrailKey = p.keys.add("Records")
 	}
 
 	a := &d.azure
@@ -177,8 +155,8 @@ func New(cfg FieldConfig) (*Decoder, error) {
 	}
 	c.time = newTimeSpec(&c.keys, append(userTime, "eventTime"))
 
-	d.top = make([]span, len(p.keys.names))
-	d.vals = make([]span, max(len(a.keys.names), len(c.keys.names)))
+	n.top, n.topKeys = make([]span, len(p.keys.names)), &p.keys
+	n.azure.keys, n.cloudTrail.keys = &a.keys, &c.keys
 	return d, nil
 }
 
@@ -232,11 +210,15 @@ func (d *Decoder) Decode(value []byte, emit func(Event), reject func(reason Reas
 		rejectClipped(reject, ReasonOversized, fmt.Sprintf("message is %d bytes, limit %d", len(value), d.maxMessage))
 		return 0, 1
 	}
-	// The extractor relies on valid JSON, so a strict RFC 8259 check comes
-	// first. It also checks UTF-8 (only strings may hold non-ASCII bytes): a
-	// message that passes is valid UTF-8, and one that fails is looked at
-	// again to give invalid UTF-8 anywhere precedence as the reason.
-	if pos, why := validJSON(value); why != "" {
+	// One walk checks the message strictly (RFC 8259) and notes where the
+	// values the paths name are (notes). It also checks UTF-8 (only strings
+	// may hold non-ASCII bytes): a message that passes is valid UTF-8, and one
+	// that fails is looked at again to give invalid UTF-8 anywhere precedence
+	// as the reason. Nothing is resolved before the whole message is known to
+	// be valid.
+	n := &d.notes
+	n.reset()
+	if pos, why := walk(value, n); why != "" {
 		if !utf8.Valid(value) {
 			rejectClipped(reject, ReasonInvalidUTF8, fmt.Sprintf("invalid UTF-8 at byte %d", invalidUTF8At(value)))
 			return 0, 1
@@ -245,124 +227,45 @@ func (d *Decoder) Decode(value []byte, emit func(Event), reject func(reason Reas
 		return 0, 1
 	}
 	b := value
-	i := skipWS(b, 0)
-	if b[i] != '{' {
+	if i := skipWS(b, 0); b[i] != '{' {
 		rejectClipped(reject, ReasonNotObject, "top-level value is "+typeName(b[i])+", want an object")
 		return 0, 1
 	}
-
-	// One walk over the top level notes the plain event's fields and looks
-	// for the envelopes: the first "records" if it is an array, else the
-	// first "Records" if it is an array.
-	top := d.top
-	clear(top)
-	held := false // a CloudTrail envelope was decoded into d.pending
-	i = skipWS(b, i+1)
-	for b[i] != '}' {
-		k, v := member(b, i, &d.plain.keys, &d.keyBuf)
-		end := 0
-		if k >= 0 && top[k].start == 0 {
-			top[k] = spanAt(b, v)
-			end = top[k].end
-			if b[v] == '[' && k == d.azureKey {
-				clear(d.pending) // a held CloudTrail envelope is not the message's
-				d.pending = d.pending[:0]
-				events, rejected, _ = d.envelope(b, v, "records", &d.azure, emit, reject)
-				return events, rejected
-			}
-			if b[v] == '[' && k == d.cloudTrailKey {
-				if top[d.azureKey].start != 0 { // the first "records" is no array
-					events, rejected, _ = d.envelope(b, v, "Records", &d.cloudTrail, emit, reject)
-					return events, rejected
-				}
-				d.pending, d.arena = d.pending[:0], d.arena[:0]
-				events, rejected, end = d.envelope(b, v, "Records", &d.cloudTrail, d.holdEvent, d.holdReject)
-				held = true
-			}
-		}
-		if end == 0 {
-			end = skipValue(b, v)
-		}
-		next, _ := nextMember(b, end)
-		if next < 0 {
-			break
-		}
-		i = next
+	// The first "records" if it is an array, else the first "Records" if it
+	// is an array, else a plain event.
+	switch {
+	case n.azure.found:
+		return d.envelope(b, "records", &d.azure, &n.azure, emit, reject)
+	case n.cloudTrail.found:
+		return d.envelope(b, "Records", &d.cloudTrail, &n.cloudTrail, emit, reject)
 	}
-	if held {
-		d.release(emit, reject)
-		return events, rejected
-	}
-	if d.record(b, top, -1, &d.plain, emit, reject) {
+	if d.record(b, n.top, -1, &d.plain, emit, reject) {
 		return 1, 0
 	}
 	return 0, 1
 }
 
-// envelope decodes the records of the array at b[i] (under key) and returns
-// the counts and the index after the array.
-func (d *Decoder) envelope(b []byte, i int, key string, spec *recordSpec, emit func(Event), reject func(Reason, string)) (events, rejected, end int) {
-	i = skipWS(b, i+1)
-	if b[i] == ']' {
+// envelope decodes the records of an envelope array (under key), as noted
+// in e, and returns the counts.
+func (d *Decoder) envelope(b []byte, key string, spec *recordSpec, e *envelopeNotes, emit func(Event), reject func(Reason, string)) (events, rejected int) {
+	if len(e.elems) == 0 {
 		rejectClipped(reject, ReasonEmptyEnvelope, key+" array is empty")
-		return 0, 1, i + 1
+		return 0, 1
 	}
-	vals := d.vals[:len(spec.keys.names)]
-	for n := 0; ; n++ {
-		if b[i] == '{' {
-			clear(vals)
-			i = scanObject(b, i, &spec.keys, vals, &d.keyBuf)
-			if d.record(b, vals, n, spec, emit, reject) {
-				events++
-			} else {
-				rejected++
-			}
-		} else {
-			rejectClipped(reject, ReasonNotObject, recordPrefix(n)+"value is "+typeName(b[i])+", want an object")
+	m := len(spec.keys.names)
+	for n, at := range e.elems {
+		if b[at] != '{' {
+			rejectClipped(reject, ReasonNotObject, recordPrefix(n)+"value is "+typeName(b[at])+", want an object")
 			rejected++
-			i = skipValue(b, i)
+			continue
 		}
-		if b[i] <= ' ' {
-			i = skipWS(b, i)
-		}
-		if b[i] == ']' {
-			return events, rejected, i + 1
-		}
-		i = skipWS(b, i+1)
-	}
-}
-
-// hold is the emit callback of a held envelope: it keeps a copy of e.
-func (d *Decoder) hold(e Event) {
-	start := len(d.arena)
-	d.arena = append(d.arena, e.Tenant...)
-	d.arena = append(d.arena, e.Source...)
-	d.pending = append(d.pending, heldResult{tenantStart: start, sourceStart: start + len(e.Tenant), sourceEnd: len(d.arena), time: e.Time})
-}
-
-// holdRejection is the reject callback of a held envelope.
-func (d *Decoder) holdRejection(reason Reason, detail string) {
-	d.pending = append(d.pending, heldResult{reason: reason, detail: detail})
-}
-
-// release passes the held results on, in order.
-func (d *Decoder) release(emit func(Event), reject func(Reason, string)) {
-	for _, p := range d.pending {
-		switch {
-		case p.reason != "":
-			if reject != nil {
-				reject(p.reason, p.detail)
-			}
-		case emit != nil:
-			emit(Event{
-				Tenant: d.arena[p.tenantStart:p.sourceStart:p.sourceStart],
-				Source: d.arena[p.sourceStart:p.sourceEnd:p.sourceEnd],
-				Time:   p.time,
-			})
+		if d.record(b, e.vals[n*m:(n+1)*m], n, spec, emit, reject) {
+			events++
+		} else {
+			rejected++
 		}
 	}
-	clear(d.pending) // drop the details
-	d.pending = d.pending[:0]
+	return events, rejected
 }
 
 // record resolves one object record, whose values by key index vals holds,

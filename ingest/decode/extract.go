@@ -11,15 +11,94 @@ import (
 )
 
 // The extractor reads tenant, source and time straight from the bytes of a
-// message that validJSON has accepted: it walks an object's members once,
-// notes where the values of the keys it wants start, and skips every other
-// value without looking inside (a string to its closing quote, an array or
-// object by counting brackets outside strings). Nothing is copied but
-// escaped strings, which are decoded into the decoder's scratch buffers.
+// message. The one walk over it (walk, in json.go) checks it and notes, on
+// the way, where the values of the keys the paths name start (notes); values
+// under a dotted path are then looked up in the object noted (objectGet),
+// skipping the other members without looking inside (a string to its
+// closing quote, an array or object by counting brackets outside strings).
+// Nothing is copied but escaped strings, which are decoded into the
+// decoder's scratch buffers.
 //
-// Every function here assumes valid JSON and indexes without checking
-// whether the input ends early; on anything else it may panic. Decode only
-// calls them on messages that passed validJSON.
+// Every function here but notes' methods assumes valid JSON and indexes
+// without checking whether the input ends early; on anything else it may
+// panic. Decode only calls them on messages that walk accepted.
+
+// notes is what walk notes in one message for the extractor.
+type notes struct {
+	top     []span  // by index in topKeys: where the top-level object's first occurrence of each key's value starts
+	topKeys *keySet // the plain record's keys, and the envelopes' array keys
+	// Indices of "records" and "Records" in topKeys, or -1.
+	azureKey, cloudTrailKey int
+	// azure and cloudTrail note the records of the first "records" and
+	// the first "Records" of the top level, when that is an array.
+	azure, cloudTrail envelopeNotes
+	cur               *envelopeNotes // the envelope whose array is being walked, or nil
+	keyBuf            []byte         // an escaped key, decoded
+}
+
+// envelopeNotes are the notes of one envelope's array.
+type envelopeNotes struct {
+	keys  *keySet // its records' keys
+	found bool    // the array is there
+	elems []int   // where each element starts
+	vals  []span  // by element, len(keys.names) each: where its keys' values start (all 0 for an element that is no object)
+}
+
+// reset forgets the last message.
+func (n *notes) reset() {
+	clear(n.top)
+	n.cur = nil
+	for _, e := range [...]*envelopeNotes{&n.azure, &n.cloudTrail} {
+		e.found, e.elems, e.vals = false, e.elems[:0], e.vals[:0]
+	}
+}
+
+// member notes the member of the object at depth (1: the top level, 3: an
+// element of the envelope array being walked) whose key is key (as written,
+// escapes and all) and whose value starts at b[v] (v may be len(b) in an
+// invalid message).
+func (n *notes) member(b, key []byte, v, depth int) {
+	if bytes.IndexByte(key, '\\') >= 0 {
+		n.keyBuf = unescape(n.keyBuf[:0], key)
+		key = n.keyBuf
+	}
+	if depth == 3 {
+		e := n.cur
+		if k := e.keys.find(key); k >= 0 && len(e.elems) > 0 {
+			row := e.vals[len(e.vals)-len(e.keys.names):]
+			if row[k].start == 0 {
+				row[k].start = v
+			}
+		}
+		return
+	}
+	n.cur = nil // a new top-level member: any envelope array before it has ended
+	k := n.topKeys.find(key)
+	if k < 0 || n.top[k].start != 0 {
+		return
+	}
+	n.top[k].start = v
+	if v < len(b) && b[v] == '[' {
+		switch k {
+		case n.azureKey:
+			n.cur = &n.azure
+		case n.cloudTrailKey:
+			n.cur = &n.cloudTrail
+		default:
+			return
+		}
+		n.cur.found = true
+	}
+}
+
+// element notes an element of the envelope array that starts at b[i],
+// with a row of vals for its keys.
+func (e *envelopeNotes) element(i int) {
+	e.elems = append(e.elems, i)
+	m := len(e.keys.names)
+	e.vals = slices.Grow(e.vals, m)[:len(e.vals)+m]
+	clear(e.vals[len(e.vals)-m:])
+}
 
 // keySet is the set of keys a kind of record is read by: the first
 // element of every path, and every dotted path as one literal key.
@@ -79,19 +158,6 @@ func (s *keySet) path(p string) keyPath {
 	return dp
 }
 
-// member reads the member whose key starts with the quote at b[i]: it
-// returns the index of the key in keys (-1 if it is not one of them) and
-// where the value starts. Escaped keys are decoded into *scratch.
-func member(b []byte, i int, keys *keySet, scratch *[]byte) (k, v int) {
-	end, escaped := stringEnd(b, i+1)
-	key := b[i+1 : end]
-	if escaped {
-		*scratch = unescape((*scratch)[:0], key)
-		key = *scratch
-	}
-	return keys.find(key), skipColon(b, end+1)
-}
-
 // skipColon returns where the value starts after the key that ends
 // before b[i]: past the colon and any whitespace around it.
 func skipColon(b []byte, i int) int {
@@ -137,49 +203,6 @@ func spanAt(b []byte, v int) span {
 	}
 	end, escaped := stringEnd(b, v+1)
 	return span{start: v, end: end + 1, escaped: escaped}
-}
-
-// scanObject notes in vals, by key index, where the value of the first
-// occurrence of each key of keys is in the object at b[i] (start 0: the key
-// is absent), and returns the index after the object.
-func scanObject(b []byte, i int, keys *keySet, vals []span, scratch *[]byte) int {
-	i = skipWS(b, i+1)
-	if b[i] == '}' {
-		return i + 1
-	}
-	for {
-		k, v := member(b, i, keys, scratch)
-		i = 0 // the end of the value, if known
-		if k >= 0 && vals[k].start == 0 {
-			vals[k] = spanAt(b, v)
-			i = vals[k].end
-		}
-		if i == 0 {
-			// skipValue, inlined by hand: this loop is the hot path.
-			switch b[v] {
-			case '"':
-				i = skipString(b, v+1) + 1
-			case '{', '[':
-				i = skipContainer(b, v)
-			case 't', 'n':
-				i = v + len("true")
-			case 'f':
-				i = v + len("false")
-			default:
-				i = numberEnd(b, v)
-			}
-		}
-		if b[i] <= ' ' {
-			i = skipWS(b, i)
-		}
-		if b[i] == '}' {
-			return i + 1
-		}
-		i++ // the comma
-		if b[i] <= ' ' {
-			i = skipWS(b, i)
-		}
-	}
 }
 
 // objectGet returns where the value of the first occurrence of key in

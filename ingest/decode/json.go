@@ -7,11 +7,17 @@ import (
 	"unicode/utf8"
 )
 
-// validJSON checks that b is exactly one RFC 8259 JSON value (surrounded
-// by optional whitespace), nested at most maxDepth deep, in valid UTF-8
-// (a non-ASCII byte outside a string is not JSON). It returns "" or why not and the byte offset where it
-// failed. It is iterative, allocation-free and a single pass.
-func validJSON(b []byte) (pos int, why string) {
+// walk checks that b is exactly one RFC 8259 JSON value (surrounded by
+// optional whitespace), nested at most maxDepth deep, in valid UTF-8 (a
+// non-ASCII byte outside a string is not JSON). It returns "" or why not and
+// the byte offset where it failed. It is iterative, allocation-free (once
+// n's buffers have grown) and a single pass.
+//
+// With n, the same pass notes what the extractor needs (see notes): where
+// the values of the top-level object's keys start and, for an envelope
+// array, where each element and each element's keys' values start. What it
+// notes is only meaningful when b is valid.
+func walk(b []byte, n *notes) (pos int, why string) {
 	// open has a bit per nesting level, set when that container is an object.
 	var open [maxDepth / 64]uint64
 	depth := 0
@@ -22,6 +28,9 @@ func validJSON(b []byte) (pos int, why string) {
 		// A value starts at i.
 		if i >= len(b) {
 			return i, "unexpected end of input"
+		}
+		if depth == 2 && n != nil && n.cur != nil {
+			n.cur.element(i)
 		}
 		switch c := b[i]; {
 		case c == '"':
@@ -47,7 +56,7 @@ func validJSON(b []byte) (pos int, why string) {
 				break
 			}
 			if obj {
-				if i, why = scanKey(b, i); why != "" {
+				if i, why = scanKey(b, i, n, depth); why != "" {
 					return i, why
 				}
 			}
@@ -90,7 +99,7 @@ func validJSON(b []byte) (pos int, why string) {
 			if c == ',' {
 				i = skipWS(b, i+1)
 				if obj {
-					if i, why = scanKey(b, i); why != "" {
+					if i, why = scanKey(b, i, n, depth); why != "" {
 						return i, why
 					}
 				}
@@ -109,19 +118,25 @@ func validJSON(b []byte) (pos int, why string) {
 	}
 }
 
+// validJSON is walk without notes.
+func validJSON(b []byte) (pos int, why string) { return walk(b, nil) }
+
 // scanKey checks an object key and its colon at b[i:] and returns the
-// index where the value starts.
-func scanKey(b []byte, i int) (int, string) {
+// index where the value starts. The key is noted in n (if not nil) when
+// its object is at depth 1 (the top level) or an envelope's element (3).
+func scanKey(b []byte, i int, n *notes, depth int) (int, string) {
 	if i >= len(b) {
 		return i, "unexpected end of input"
 	}
 	if b[i] != '"' {
 		return i, "unexpected " + charAt(b, i) + ", want an object key"
 	}
+	start := i
 	i, why := scanString(b, i)
 	if why != "" {
 		return i, why
 	}
+	end := i
 	i = skipWS(b, i)
 	if i >= len(b) {
 		return i, "unexpected end of input"
@@ -129,7 +144,11 @@ func scanKey(b []byte, i int) (int, string) {
 	if b[i] != ':' {
 		return i, "unexpected " + charAt(b, i) + ", want ':'"
 	}
-	return skipWS(b, i+1), ""
+	v := skipWS(b, i+1)
+	if n != nil && (depth == 1 || depth == 3 && n.cur != nil) {
+		n.member(b, b[start+1:end-1], v, depth)
+	}
+	return v, ""
 }
 
 func skipWS(b []byte, i int) int {
