@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/gapwatch/gapwatch/ingest/decode"
+	"github.com/gapwatch/gapwatch/ingest/fetch"
 	"github.com/gapwatch/gapwatch/internal/failpoint"
 	"github.com/gapwatch/gapwatch/storage"
 )
@@ -163,16 +164,14 @@ type Deps struct {
 // Ingester consumes the input topics as one member of the consumer group and
 // writes counts with their offsets to the sink. See docs/exactly-once.md.
 type Ingester struct {
-	cfg    Config
-	sink   Sink
-	log    *slog.Logger
-	dialer *kafka.Dialer
-	// fetchDialer is dialer with a large read buffer, for the partition fetches.
-	fetchDialer *kafka.Dialer
-	dlq         DeadLetterPublisher
-	streams     *Streams
-	metrics     *Metrics
-	ready       atomic.Bool
+	cfg     Config
+	sink    Sink
+	log     *slog.Logger
+	dialer  *kafka.Dialer
+	dlq     DeadLetterPublisher
+	streams *Streams
+	metrics *Metrics
+	ready   atomic.Bool
 
 	loggedMu sync.Mutex
 	commitMu sync.Mutex // the lanes' flushers commit one at a time
@@ -207,7 +206,7 @@ func New(cfg Config, deps Deps) (*Ingester, error) {
 	}
 	streams := NewStreams(cfg.Limits)
 	return &Ingester{
-		cfg: cfg, sink: deps.Sink, log: deps.Log.With("component", "ingest"), dialer: deps.Dialer, fetchDialer: bufferedDialer(deps.Dialer), dlq: deps.DeadLetters,
+		cfg: cfg, sink: deps.Sink, log: deps.Log.With("component", "ingest"), dialer: deps.Dialer, dlq: deps.DeadLetters,
 		streams: streams, metrics: NewMetrics(deps.Registry, streams), logged: map[decode.Reason]bool{},
 	}, nil
 }
@@ -350,7 +349,7 @@ type partitionState struct {
 	partition int32
 	decoder   *decode.Decoder
 	staged    Staged
-	rec       record
+	rec       fetch.Record
 	msg       Message
 	emit      func(decode.Event)
 	reject    func(decode.Reason, string)
@@ -361,27 +360,28 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 	if err != nil { // checked in New
 		panic(err)
 	}
-	offset, err = in.absoluteOffset(ctx, topic, partition, offset)
-	if err != nil {
-		if ctx.Err() == nil {
-			in.log.Error("resolving start offset", "topic", topic, "partition", partition, "err", err)
-		}
-		return
+	lost := in.metrics.lostRecords.WithLabelValues(topic)
+	r, err := fetch.NewReader(fetch.Config{
+		Brokers: in.cfg.Brokers, Topic: topic, Partition: partition, Dialer: in.dialer,
+		MaxBytes: in.cfg.FetchMaxBytes, MaxWait: in.cfg.FetchMaxWait, Log: in.log,
+		OnLost: func(from, to int64) { lost.Add(float64(to - from)) },
+	}, offset)
+	if err != nil { // the config was checked in New
+		panic(err)
 	}
+	defer r.Close()
 	in.log.Debug("consuming partition", "topic", topic, "partition", partition, "offset", offset)
 	ps := &partitionState{in: in, topic: topic, partition: partition, decoder: dec}
 	ps.emit = ps.onEvent
 	ps.reject = ps.onReject
-	f := &fetcher{in: in, topic: topic, partition: partition, next: offset}
-	defer f.close()
 	lastRecord := time.Now()
 	for {
-		resp, err := f.fetch(ctx)
+		resp, err := r.Fetch(ctx)
 		if err != nil {
 			return // ctx ended
 		}
 		n, err := in.apply(resp, ps, counter)
-		lag, ok := f.done(ctx, resp)
+		lag, ok := r.Done(ctx, resp)
 		if err != nil {
 			return // closed: the generation is ending
 		}
@@ -396,17 +396,17 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 			// Idle and caught up: the watermark follows the clock at every
 			// empty fetch (each fetch_max_wait), so a quiet partition holds
 			// detection back by well under a second, not by idle_after.
-			counter.Idle(topic, partition, f.next, now)
+			counter.Idle(topic, partition, r.Offset(), now)
 		}
 	}
 }
 
 // apply decodes and counts the records of a fetch response, returning how
 // many it read; it stops early only when the counter is closed.
-func (in *Ingester) apply(resp *fetchResponse, ps *partitionState, counter *Counter) (int, error) {
+func (in *Ingester) apply(resp *fetch.Response, ps *partitionState, counter *Counter) (int, error) {
 	n := 0
 	m := &ps.rec
-	for resp.read(m) {
+	for resp.Next(m) {
 		n++
 		ps.msg = Message{Topic: ps.topic, Partition: ps.partition, Offset: m.Offset, Arrival: m.Time, Key: m.Key, Value: m.Value}
 		if m.Time.IsZero() {
@@ -422,39 +422,7 @@ func (in *Ingester) apply(resp *fetchResponse, ps *partitionState, counter *Coun
 			in.rejected(ReasonStreamLimit, refused, fmt.Sprintf("%d events of new streams over the caps (%d streams, %d per tenant)", refused, in.cfg.Limits.MaxStreams, in.cfg.Limits.MaxStreamsPerTenant), ps.topic, ps.partition, m.Offset)
 		}
 	}
-	return n, nil // the end of the response, or its error (see fetcher.done)
-}
-
-// absoluteOffset turns kafka.FirstOffset/LastOffset into the partition's actual
-// first or end offset, so that progress can be stored before any record arrives.
-func (in *Ingester) absoluteOffset(ctx context.Context, topic string, partition int32, offset int64) (int64, error) {
-	if offset >= 0 {
-		return offset, nil
-	}
-	req := kafka.FirstOffsetOf(int(partition))
-	if offset == kafka.LastOffset {
-		req = kafka.LastOffsetOf(int(partition))
-	}
-	client := &kafka.Client{Addr: kafka.TCP(in.cfg.Brokers...), Transport: &kafka.Transport{Dial: in.dialer.DialFunc}}
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {req}}})
-		if err == nil && len(resp.Topics[topic]) == 1 && resp.Topics[topic][0].Error == nil {
-			po := resp.Topics[topic][0]
-			if offset == kafka.LastOffset {
-				return po.LastOffset, nil
-			}
-			return po.FirstOffset, nil
-		}
-		if err == nil && len(resp.Topics[topic]) == 1 {
-			err = resp.Topics[topic][0].Error
-		}
-		in.log.Debug("resolving start offset failed; retrying", "topic", topic, "partition", partition, "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
+	return n, nil // the end of the response, or its error (see fetch.Reader.Done)
 }
 
 func (ps *partitionState) onEvent(ev decode.Event) {
