@@ -42,9 +42,9 @@ test: lint services tools ## everything CI runs: lint, unit + integration tests 
 	@echo "make test: all passed"
 
 fuzz: ## run every fuzz target briefly (FUZZTIME, default 15s each)
-	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzParseTime$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzRecordBatch$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingest/decode -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingest/decode -run '^$$' -fuzz '^FuzzParseTime$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingest/fetch -run '^$$' -fuzz '^FuzzRecordBatch$$' -fuzztime $(FUZZTIME)
 
 demo: build ## the all-in-one demo: embedded Kafka, in-memory store, simulated tenants, API on 127.0.0.1:8080
 	./bin/gapwatch demo

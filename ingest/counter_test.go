@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gapwatch/gapwatch/ingest/decode"
 	"github.com/gapwatch/gapwatch/storage"
 )
 
@@ -27,7 +28,7 @@ func take(c *Counter) storage.Batch {
 	return b
 }
 
-func stage(evs ...Event) *Staged {
+func stage(evs ...decode.Event) *Staged {
 	s := &Staged{}
 	for _, e := range evs {
 		s.Add(e)
@@ -35,8 +36,8 @@ func stage(evs ...Event) *Staged {
 	return s
 }
 
-func cev(tenant, source string, at time.Time) Event {
-	return Event{Tenant: []byte(tenant), Source: []byte(source), Time: at}
+func cev(tenant, source string, at time.Time) decode.Event {
+	return decode.Event{Tenant: []byte(tenant), Source: []byte(source), Time: at}
 }
 
 func TestCounterCountsBothClocks(t *testing.T) {
@@ -196,8 +197,8 @@ func TestStreamCaps(t *testing.T) {
 func TestDeadLetters(t *testing.T) {
 	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{})
 	s := stage(cev("a", "1", ct0))
-	s.Reject(ReasonMissingTime, "record 1: no time")
-	s.Reject(ReasonBadTenant, "record 2: control character")
+	s.Reject(decode.ReasonMissingTime, "record 1: no time")
+	s.Reject(decode.ReasonBadTenant, "record 2: control character")
 	m := msgAt(3, 8, ct0)
 	m.Key, m.Value = []byte("k"), []byte(`{"records":[...]}`)
 	_, err := c.Apply(m, s)
@@ -207,7 +208,7 @@ func TestDeadLetters(t *testing.T) {
 	b, dead := c.Take()
 	require.Equal(t, uint64(2), b.Events(), "the good record of the mixed message still counts")
 	require.Equal(t, []DeadLetter{{Topic: "logs", Partition: 3, Offset: 7, Arrival: ct0, Key: []byte("k"),
-		Value: []byte(`{"records":[...]}`), Size: 17, Reason: ReasonMissingTime,
+		Value: []byte(`{"records":[...]}`), Size: 17, Reason: decode.ReasonMissingTime,
 		Detail: "missing_time: record 1: no time; bad_tenant: record 2: control character", Rejected: 2}}, dead)
 	m.Value = make([]byte, MaxDeadLetterValue+10)
 	_, err = c.Apply(m, s)
@@ -233,7 +234,7 @@ func BenchmarkCounterApply(b *testing.B) {
 // in a batch being built; ids are reused and the names stay right.
 func TestStreamsForgetIdle(t *testing.T) {
 	c := NewCounter(time.Minute, NewStreams(Limits{MaxStreams: 2, MaxStreamsPerTenant: 2}), Limits{})
-	apply := func(offset int64, at time.Time, evs ...Event) int {
+	apply := func(offset int64, at time.Time, evs ...decode.Event) int {
 		refused, err := c.Apply(msgAt(0, offset, at), stage(evs...))
 		require.NoError(t, err)
 		return refused
@@ -264,7 +265,7 @@ func TestStreamsForgetIdle(t *testing.T) {
 // however often the other lane takes.
 func TestStreamsForgetIdleInLanes(t *testing.T) {
 	c := NewCounter(time.Minute, NewStreams(Limits{MaxStreams: 1, MaxStreamsPerTenant: 1}), Limits{})
-	apply := func(partition int32, at time.Time, ev Event) int {
+	apply := func(partition int32, at time.Time, ev decode.Event) int {
 		refused, err := c.Apply(msgAt(partition, 1, at), stage(ev))
 		require.NoError(t, err)
 		return refused
@@ -296,7 +297,7 @@ func BenchmarkCounterManyStreams(b *testing.B) {
 	b.ReportAllocs()
 	for i := range b.N {
 		s.Reset()
-		s.Add(Event{Tenant: names[i%streams], Source: src[i%6], Time: ct0})
+		s.Add(decode.Event{Tenant: names[i%streams], Source: src[i%6], Time: ct0})
 		if _, err := c.Apply(msgAt(int32(i%streams%6), int64(i+1), ct0.Add(time.Duration(i/streams)*time.Minute)), s); err != nil {
 			b.Fatal(err)
 		}

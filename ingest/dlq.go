@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/gapwatch/gapwatch/ingest/decode"
 )
 
 // DLQSuffix is appended to an input topic's name to name its dead-letter topic.
@@ -24,11 +26,11 @@ type DeadLetter struct {
 	Offset    int64
 	Arrival   time.Time
 	Key       []byte
-	Value     []byte // the original value, cut at MaxDeadLetterValue
-	Size      int    // the original value's length
-	Reason    Reason // of the first rejection
-	Detail    string // the first rejections' details
-	Rejected  int    // records (or 1 for the whole message) not counted
+	Value     []byte        // the original value, cut at MaxDeadLetterValue
+	Size      int           // the original value's length
+	Reason    decode.Reason // of the first rejection
+	Detail    string        // the first rejections' details
+	Rejected  int           // records (or 1 for the whole message) not counted
 }
 
 func newDeadLetter(m *Message, rejects []rejection, refused int) DeadLetter {

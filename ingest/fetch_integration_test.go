@@ -16,7 +16,7 @@ import (
 )
 
 // The partition reader parses Fetch responses and record batches itself
-// (ingest/fetch.go, ingest/records.go). On the real broker: batches in every
+// (package ingest/fetch). On the real broker: batches in every
 // codec that producers use, a restart that resumes inside a compressed batch
 // (the batch's records before the stored offset are not counted again, none
 // after it is missed), and a topic whose timestamps are the broker's.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gapwatch/gapwatch/dashboards/api"
 	"github.com/gapwatch/gapwatch/ingest"
+	"github.com/gapwatch/gapwatch/ingest/decode"
 	"github.com/gapwatch/gapwatch/internal/servers"
 	"github.com/gapwatch/gapwatch/storage"
 	"github.com/gapwatch/gapwatch/storage/memstore"
@@ -38,7 +39,7 @@ type fixture struct {
 	msgs     []kafka.Message
 	recs     [][]record // what each message of msgs holds (nil: rejected)
 	expected map[storage.Clock]map[[2]string]map[int64]uint64
-	rejected map[ingest.Reason]int
+	rejected map[decode.Reason]int
 	events   int
 }
 
@@ -48,14 +49,14 @@ func (f *fixture) add(arrival time.Time, value string, recs ...record) {
 	f.events += len(recs)
 }
 
-func (f *fixture) reject(arrival time.Time, value string, reason ingest.Reason) {
+func (f *fixture) reject(arrival time.Time, value string, reason decode.Reason) {
 	f.msgs = append(f.msgs, kafka.Message{Value: []byte(value), Time: arrival})
 	f.recs = append(f.recs, nil)
 	f.rejected[reason]++
 }
 
 func newFixture(base time.Time) *fixture {
-	f := &fixture{rejected: map[ingest.Reason]int{}}
+	f := &fixture{rejected: map[decode.Reason]int{}}
 	// Plain JSON: a firewall every 7 s for 10 minutes, event time 3 s before arrival
 	// (so some events fall in the previous minute on the event clock).
 	for i := range 86 {
@@ -109,14 +110,14 @@ func newFixture(base time.Time) *fixture {
 	}
 	// Bad input, mixed in: each rejected with its reason, the good records beside it still counted.
 	bad := base.Add(30 * time.Second)
-	f.reject(bad, `{"tenant":"acme","source":"firewall","time":`, ingest.ReasonInvalidJSON)
-	f.reject(bad, `{"source":"firewall","time":"2026-01-01T00:00:00Z"}`, ingest.ReasonMissingTenant)
-	f.reject(bad, `{"tenant":"acme","source":"firewall","time":"yesterday"}`, ingest.ReasonBadTime)
-	f.reject(bad, "\xff\xfe{}", ingest.ReasonInvalidUTF8)
+	f.reject(bad, `{"tenant":"acme","source":"firewall","time":`, decode.ReasonInvalidJSON)
+	f.reject(bad, `{"source":"firewall","time":"2026-01-01T00:00:00Z"}`, decode.ReasonMissingTenant)
+	f.reject(bad, `{"tenant":"acme","source":"firewall","time":"yesterday"}`, decode.ReasonBadTime)
+	f.reject(bad, "\xff\xfe{}", decode.ReasonInvalidUTF8)
 	ev := bad.Add(-time.Second)
 	f.add(bad, fmt.Sprintf(`{"records":[{"time":%q,"tenantId":"t-mixed","category":"AuditLogs"},{"tenantId":"t-mixed","category":"AuditLogs"}]}`, ev.Format(time.RFC3339Nano)),
 		record{"t-mixed", "AuditLogs", ev})
-	f.rejected[ingest.ReasonMissingTime]++
+	f.rejected[decode.ReasonMissingTime]++
 	f.expected = map[storage.Clock]map[[2]string]map[int64]uint64{
 		storage.Arrival: f.countsFrom(0, storage.Arrival), storage.Event: f.countsFrom(0, storage.Event)}
 	return f
@@ -207,14 +208,14 @@ func TestIngestCountsExactlyOnRealServers(t *testing.T) {
 }
 
 // readDeadLetters reads n letters from the DLQ topic and counts them by reason.
-func readDeadLetters(t *testing.T, brokers []string, topic string, n int) map[ingest.Reason]int {
+func readDeadLetters(t *testing.T, brokers []string, topic string, n int) map[decode.Reason]int {
 	t.Helper()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: servers.Unique("it_dlq"), Topic: topic,
 		StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	got := map[ingest.Reason]int{}
+	got := map[decode.Reason]int{}
 	for range n {
 		m, err := r.ReadMessage(ctx)
 		require.NoError(t, err)
@@ -224,7 +225,7 @@ func readDeadLetters(t *testing.T, brokers []string, topic string, n int) map[in
 		}
 		require.NotEmpty(t, h["gapwatch.detail"])
 		require.Equal(t, strings.TrimSuffix(topic, ingest.DLQSuffix), h["gapwatch.topic"])
-		got[ingest.Reason(h["gapwatch.reason"])]++
+		got[decode.Reason(h["gapwatch.reason"])]++
 	}
 	return got
 }
@@ -252,7 +253,7 @@ func getJSON(t *testing.T, u string) ratesBody {
 }
 
 // metric returns the value of a counter of g, the one with label reason when reason is set.
-func metric(t *testing.T, g prometheus.Gatherer, name string, reason ingest.Reason) float64 {
+func metric(t *testing.T, g prometheus.Gatherer, name string, reason decode.Reason) float64 {
 	t.Helper()
 	fams, err := g.Gather()
 	require.NoError(t, err)

@@ -2,20 +2,22 @@ package ingest
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gapwatch/gapwatch/ingest/decode"
 )
 
 // ReasonStreamLimit refuses events of a new stream once the cardinality caps are reached.
-const ReasonStreamLimit Reason = "stream_limit"
+const ReasonStreamLimit decode.Reason = "stream_limit"
 
 // ReasonTimeOutOfRange refuses events whose time is too far from their arrival
 // (beyond Config.MaxFuture ahead or Config.MaxLateness behind).
-const ReasonTimeOutOfRange Reason = "time_out_of_range"
+const ReasonTimeOutOfRange decode.Reason = "time_out_of_range"
 
 // allReasons are pre-registered so every rejection series exists from the start.
-var allReasons = []Reason{
-	ReasonOversized, ReasonInvalidUTF8, ReasonInvalidJSON, ReasonNotObject, ReasonEmptyEnvelope,
-	ReasonMissingTenant, ReasonMissingSource, ReasonMissingTime, ReasonBadTime, ReasonBadTenant,
-	ReasonBadSource, ReasonStreamLimit, ReasonTimeOutOfRange,
+var allReasons = []decode.Reason{
+	decode.ReasonOversized, decode.ReasonInvalidUTF8, decode.ReasonInvalidJSON, decode.ReasonNotObject, decode.ReasonEmptyEnvelope,
+	decode.ReasonMissingTenant, decode.ReasonMissingSource, decode.ReasonMissingTime, decode.ReasonBadTime, decode.ReasonBadTenant,
+	decode.ReasonBadSource, ReasonStreamLimit, ReasonTimeOutOfRange,
 }
 
 // Metrics are ingest's Prometheus series.

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/gapwatch/gapwatch/detect"
-	"github.com/gapwatch/gapwatch/ingest"
+	"github.com/gapwatch/gapwatch/ingest/decode"
 	"github.com/gapwatch/gapwatch/storage"
 )
 
@@ -178,19 +178,19 @@ func sniffFormat(br *bufio.Reader) string {
 // decodes a Kafka message value, and counts the events into buckets.
 type jsonLines struct {
 	br       *bufio.Reader
-	dec      *ingest.Decoder
+	dec      *decode.Decoder
 	limit    int
 	buf      []byte
 	eof      bool
 	counter  *detect.EventCounts
 	lines    int
 	lateLine int
-	rejected map[ingest.Reason]int
+	rejected map[decode.Reason]int
 }
 
 func newJSONLines(br *bufio.Reader, step, lateness time.Duration) (*jsonLines, error) {
-	fc := ingest.FieldConfig{}.WithDefaults()
-	dec, err := ingest.NewDecoder(fc)
+	fc := decode.FieldConfig{}.WithDefaults()
+	dec, err := decode.New(fc)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +198,7 @@ func newJSONLines(br *bufio.Reader, step, lateness time.Duration) (*jsonLines, e
 	if err != nil {
 		return nil, err
 	}
-	return &jsonLines{br: br, dec: dec, limit: fc.MaxMessageBytes, counter: counter, rejected: map[ingest.Reason]int{}}, nil
+	return &jsonLines{br: br, dec: dec, limit: fc.MaxMessageBytes, counter: counter, rejected: map[decode.Reason]int{}}, nil
 }
 
 // next returns the next closed bucket's counts, reading lines as needed.
@@ -241,11 +241,11 @@ func (j *jsonLines) readLine() error {
 	}
 	j.lines++
 	late := false
-	j.dec.Decode(v, func(ev ingest.Event) {
+	j.dec.Decode(v, func(ev decode.Event) {
 		if !j.counter.Add(ev.Tenant, ev.Source, ev.Time) {
 			late = true
 		}
-	}, func(r ingest.Reason, _ string) { j.rejected[r]++ })
+	}, func(r decode.Reason, _ string) { j.rejected[r]++ })
 	if late {
 		j.lateLine++
 	}

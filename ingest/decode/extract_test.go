@@ -1,4 +1,4 @@
-package ingest
+package decode
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ func TestDecodeMatchesReference(t *testing.T) {
 	}
 	for _, tt := range decodeCases() {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := NewDecoder(tt.cfg)
+			d, err := New(tt.cfg)
 			require.NoError(t, err)
 			ref, err := newRefDecoder(tt.cfg)
 			require.NoError(t, err)
@@ -62,8 +62,8 @@ func readFuzzSeed(t testing.TB, name string) []byte {
 	return []byte(s)
 }
 
-// decUnescape decodes strings as encoding/json does, surrogates included.
-func TestDecUnescape(t *testing.T) {
+// unescape decodes strings as encoding/json does, surrogates included.
+func TestUnescape(t *testing.T) {
 	for _, lit := range []string{
 		`""`, `"plain"`, `"é日本"`, `"\"\\\/\b\f\n\r\t"`, `"a\u0041\u00e9\u65e5"`, `"\u0000"`,
 		`"\ud83d\ude00"`, `"\uD83D\uDE00x"`, `"\ud800"`, `"\udc00"`, `"\ud800x"`, `"\ud800\u0041"`,
@@ -73,16 +73,16 @@ func TestDecUnescape(t *testing.T) {
 		var want string
 		require.NoError(t, json.Unmarshal([]byte(lit), &want), lit)
 		raw := []byte(lit[1 : len(lit)-1])
-		require.Equal(t, want, string(decUnescape(nil, raw)), lit)
-		require.Equal(t, "pre"+want, string(decUnescape([]byte("pre"), raw)), lit)
-		end, escaped := decStringEnd([]byte(lit), 1)
+		require.Equal(t, want, string(unescape(nil, raw)), lit)
+		require.Equal(t, "pre"+want, string(unescape([]byte("pre"), raw)), lit)
+		end, escaped := stringEnd([]byte(lit), 1)
 		require.Equal(t, len(lit)-1, end, lit)
 		require.Equal(t, strings.Contains(lit, `\`), escaped, lit)
 	}
 }
 
-// decSkipValue finds the end of every kind of value, wherever it ends.
-func TestDecSkipValue(t *testing.T) {
+// skipValue finds the end of every kind of value, wherever it ends.
+func TestSkipValue(t *testing.T) {
 	for _, v := range []string{
 		`0`, `-1.5e+10`, `12345678901234567890`, `true`, `false`, `null`, `""`, `"a"`,
 		`"` + strings.Repeat("x", 30) + `\"` + strings.Repeat("y", 30) + `"`, `"\\"`, `"\\\\\"\\"`,
@@ -91,21 +91,21 @@ func TestDecSkipValue(t *testing.T) {
 	} {
 		for _, after := range []string{"", ",", " ]", "}"} {
 			b := []byte(v + after)
-			require.Equal(t, len(v), decSkipValue(b, 0), "%s", b)
+			require.Equal(t, len(v), skipValue(b, 0), "%s", b)
 		}
 	}
 }
 
-// decPrintableASCII agrees with a byte by byte check, whatever the length
+// printableASCII agrees with a byte by byte check, whatever the length
 // and wherever the odd byte is.
-func TestDecPrintableASCII(t *testing.T) {
+func TestPrintableASCII(t *testing.T) {
 	for n := 1; n <= 17; n++ {
 		for pos := 0; pos < n; pos++ {
 			for c := 0; c < 256; c++ {
 				b := bytes.Repeat([]byte{'a'}, n)
 				b[pos] = byte(c)
 				want := c >= 0x20 && c < 0x7f
-				require.Equal(t, want, decPrintableASCII(b), "%q", b)
+				require.Equal(t, want, printableASCII(b), "%q", b)
 			}
 		}
 	}
@@ -116,7 +116,7 @@ func BenchmarkValidJSON(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(msg)))
 			for b.Loop() {
-				decValidJSON(msg)
+				validJSON(msg)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package ingest
+package fetch
 
 import (
 	"bytes"
@@ -50,10 +50,10 @@ const maxInflatedBatch = 64 << 20
 // format gapwatch does not speak. The fetch is dropped and retried.
 var errBadBatch = errors.New("bad record batch")
 
-// record is one Kafka record. Key and Value alias the batch's buffer: they
+// Record is one Kafka record. Key and Value alias the batch's buffer: they
 // are valid until the next call of batchReader.next (nothing downstream keeps
 // them: Staged copies names, dead letters copy the value).
-type record struct {
+type Record struct {
 	Offset int64
 	Time   time.Time // zero when the record has no timestamp
 	Key    []byte    // nil for a null key
@@ -137,7 +137,7 @@ func (r *batchReader) reset(b []byte) error {
 
 // next reads the next record into rec; false at the end of the batch or on
 // a malformed record (err says which).
-func (r *batchReader) next(rec *record) (ok bool, err error) {
+func (r *batchReader) next(rec *Record) (ok bool, err error) {
 	if r.left == 0 {
 		return false, nil
 	}

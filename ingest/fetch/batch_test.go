@@ -1,4 +1,4 @@
-package ingest
+package fetch
 
 import (
 	"bufio"
@@ -70,13 +70,13 @@ func (tb testBatch) encode(t testing.TB) []byte {
 }
 
 // readAll reads every record of the batch b, copying key and value.
-func readAll(b []byte) ([]record, error) {
+func readAll(b []byte) ([]Record, error) {
 	var br batchReader
 	if err := br.reset(b); err != nil {
 		return nil, err
 	}
-	var out []record
-	var rec record
+	var out []Record
+	var rec Record
 	for {
 		ok, err := br.next(&rec)
 		if !ok {
@@ -94,7 +94,7 @@ func TestBatchReaderReadsRecords(t *testing.T) {
 		{1, 250, nil, []byte(`{"tenant":"b"}`), []kmsg.Header{{Key: "h", Value: []byte("v")}}},
 		{3, 1000, []byte{}, []byte{}, nil}, // offset 2 compacted away; an empty key is not a null key
 	}
-	want := []record{
+	want := []Record{
 		{Offset: 100, Time: time.UnixMilli(base).UTC(), Key: []byte("k0"), Value: []byte(`{"tenant":"a"}`)},
 		{Offset: 101, Time: time.UnixMilli(base + 250).UTC(), Key: nil, Value: []byte(`{"tenant":"b"}`)},
 		{Offset: 103, Time: time.UnixMilli(base + 1000).UTC(), Key: []byte{}, Value: []byte{}},
@@ -125,7 +125,7 @@ func TestBatchReaderReadsRecords(t *testing.T) {
 	t.Run("transaction marker", func(t *testing.T) {
 		var br batchReader
 		require.NoError(t, br.reset(testBatch{base: 9, baseTime: base, attrs: attrControl, recs: recs[:1]}.encode(t)))
-		ok, err := br.next(&record{})
+		ok, err := br.next(&Record{})
 		require.False(t, ok)
 		require.NoError(t, err)
 		require.Equal(t, int64(9), br.last, "the marker's offset is passed over")
@@ -177,7 +177,7 @@ func TestBatchReaderRejectsBadBatches(t *testing.T) {
 	})
 }
 
-// A response as the broker sends it, read through fetchResponse, at every
+// A response as the broker sends it, read through Response, at every
 // Fetch version gapwatch speaks: records from the fetch offset on, the
 // batches' ends passed over, a batch cut at the size limit left for the next
 // fetch.
@@ -202,13 +202,13 @@ func TestFetchResponseReadsRecords(t *testing.T) {
 			part.Partition, part.HighWatermark, part.RecordBatches = 3, 14, set
 			part.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{{ProducerID: 7, FirstOffset: 2}}
 			part.PreferredReadReplica = -1
-			resp := &fetchResponse{f: &fetcher{next: 2}, r: frame(v, 42, "logs", part), next: 2}
+			resp := &Response{f: &Reader{next: 2}, r: frame(v, 42, "logs", part), next: 2}
 			resp.br.clear()
 			require.NoError(t, resp.head(v, 42, "logs", 3))
 			var offsets []int64
 			var values []string
-			var rec record
-			for resp.read(&rec) {
+			var rec Record
+			for resp.Next(&rec) {
 				offsets = append(offsets, rec.Offset)
 				values = append(values, string(rec.Value))
 			}
@@ -223,14 +223,14 @@ func TestFetchResponseReadsRecords(t *testing.T) {
 	t.Run("partition error", func(t *testing.T) {
 		part := kmsg.NewFetchResponseTopicPartition()
 		part.Partition, part.ErrorCode, part.HighWatermark = 3, int16(kafka.OffsetOutOfRange), -1
-		resp := &fetchResponse{f: &fetcher{next: 2}, r: frame(11, 1, "logs", part), next: 2}
+		resp := &Response{f: &Reader{next: 2}, r: frame(11, 1, "logs", part), next: 2}
 		require.NoError(t, resp.head(11, 1, "logs", 3))
-		require.False(t, resp.read(&record{}))
+		require.False(t, resp.Next(&Record{}))
 		require.True(t, errors.Is(resp.err, kafka.OffsetOutOfRange))
 	})
 	t.Run("another request's response", func(t *testing.T) {
 		part := kmsg.NewFetchResponseTopicPartition()
-		resp := &fetchResponse{f: &fetcher{}, r: frame(11, 1, "logs", part)}
+		resp := &Response{f: &Reader{}, r: frame(11, 1, "logs", part)}
 		require.ErrorContains(t, resp.head(11, 2, "logs", 0), "request 1, want 2")
 	})
 }

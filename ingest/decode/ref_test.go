@@ -1,4 +1,4 @@
-package ingest
+package decode
 
 import (
 	"fmt"
@@ -57,9 +57,9 @@ type refTimeSpec struct {
 }
 
 func newRefDecoder(cfg FieldConfig) (*refDecoder, error) {
-	userTenant := decCustomPaths(cfg.Tenant, defaultTenantPaths)
-	userSource := decCustomPaths(cfg.Source, defaultSourcePaths)
-	userTime := decCustomPaths(cfg.Time, defaultTimePaths)
+	userTenant := customPaths(cfg.Tenant, defaultTenantPaths)
+	userSource := customPaths(cfg.Source, defaultSourcePaths)
+	userTime := customPaths(cfg.Time, defaultTimePaths)
 
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -85,7 +85,7 @@ func newRefDecoder(cfg FieldConfig) (*refDecoder, error) {
 
 	d.azure.tenant = refNewNameSpec("tenant", append(userTenant, "tenantId"), nil)
 	d.azure.tenant.resourceID = true
-	d.azure.tenant.missingMsg = "no tenant field among " + decListPaths(append(d.azure.tenant.paths, "resourceId"))
+	d.azure.tenant.missingMsg = "no tenant field among " + listPaths(append(d.azure.tenant.paths, "resourceId"))
 	d.azure.source = refNewNameSpec("source", append(userSource, "category"), nil)
 	d.azure.time = refNewTimeSpec(append(userTime, "time"))
 
@@ -94,7 +94,7 @@ func newRefDecoder(cfg FieldConfig) (*refDecoder, error) {
 		d.cloudTrail.source = refNewNameSpec("source", nil, fixed)
 	} else {
 		d.cloudTrail.source = refNewNameSpec("source", userSource, []byte(cloudTrailSource))
-		if why := decCheckName(d.cloudTrail.source.constant, d.maxName); why != "" {
+		if why := checkName(d.cloudTrail.source.constant, d.maxName); why != "" {
 			d.cloudTrail.source.badConst = "source " + why + " (max_name_bytes)"
 		}
 	}
@@ -110,13 +110,13 @@ func refNewNameSpec(label string, paths []string, constant []byte) refNameSpec {
 	} else {
 		s.missing, s.bad = ReasonMissingSource, ReasonBadSource
 	}
-	s.missingMsg = "no " + label + " field among " + decListPaths(paths)
+	s.missingMsg = "no " + label + " field among " + listPaths(paths)
 	return s
 }
 
 func refNewTimeSpec(paths []string) refTimeSpec {
 	paths = append([]string(nil), paths...)
-	return refTimeSpec{paths: paths, dotted: refDotted(paths), missingMsg: "no time field among " + decListPaths(paths)}
+	return refTimeSpec{paths: paths, dotted: refDotted(paths), missingMsg: "no time field among " + listPaths(paths)}
 }
 
 func refDotted(paths []string) []bool {
@@ -129,24 +129,24 @@ func refDotted(paths []string) []bool {
 
 func (d *refDecoder) Decode(value []byte, emit func(Event), reject func(reason Reason, detail string)) (events, rejected int) {
 	if len(value) > d.maxMessage {
-		decReject(reject, ReasonOversized, fmt.Sprintf("message is %d bytes, limit %d", len(value), d.maxMessage))
+		rejectClipped(reject, ReasonOversized, fmt.Sprintf("message is %d bytes, limit %d", len(value), d.maxMessage))
 		return 0, 1
 	}
-	if pos, why := decValidJSON(value); why != "" {
+	if pos, why := validJSON(value); why != "" {
 		if !utf8.Valid(value) {
-			decReject(reject, ReasonInvalidUTF8, fmt.Sprintf("invalid UTF-8 at byte %d", decInvalidUTF8At(value)))
+			rejectClipped(reject, ReasonInvalidUTF8, fmt.Sprintf("invalid UTF-8 at byte %d", invalidUTF8At(value)))
 			return 0, 1
 		}
-		decReject(reject, ReasonInvalidJSON, "invalid JSON at byte "+strconv.Itoa(pos)+": "+why+decNear(value, pos))
+		rejectClipped(reject, ReasonInvalidJSON, "invalid JSON at byte "+strconv.Itoa(pos)+": "+why+near(value, pos))
 		return 0, 1
 	}
 	root, err := d.parser.ParseBytes(value)
 	if err != nil {
-		decReject(reject, ReasonInvalidJSON, "invalid JSON: "+refJSONError(err))
+		rejectClipped(reject, ReasonInvalidJSON, "invalid JSON: "+refJSONError(err))
 		return 0, 1
 	}
 	if root.Type() != fastjson.TypeObject {
-		decReject(reject, ReasonNotObject, "top-level value is "+refTypeName(root.Type())+", want an object")
+		rejectClipped(reject, ReasonNotObject, "top-level value is "+refTypeName(root.Type())+", want an object")
 		return 0, 1
 	}
 	if d.envelopes {
@@ -166,12 +166,12 @@ func (d *refDecoder) Decode(value []byte, emit func(Event), reject func(reason R
 func (d *refDecoder) envelope(recs *fastjson.Value, key string, spec *refRecordSpec, emit func(Event), reject func(Reason, string)) (events, rejected int) {
 	arr, _ := recs.Array()
 	if len(arr) == 0 {
-		decReject(reject, ReasonEmptyEnvelope, key+" array is empty")
+		rejectClipped(reject, ReasonEmptyEnvelope, key+" array is empty")
 		return 0, 1
 	}
 	for i, rec := range arr {
 		if t := rec.Type(); t != fastjson.TypeObject {
-			decReject(reject, ReasonNotObject, decRecordPrefix(i)+"value is "+refTypeName(t)+", want an object")
+			rejectClipped(reject, ReasonNotObject, recordPrefix(i)+"value is "+refTypeName(t)+", want an object")
 			rejected++
 			continue
 		}
@@ -201,9 +201,9 @@ func (d *refDecoder) record(rec *fastjson.Value, index int, spec *refRecordSpec,
 		}
 	}
 	if index >= 0 {
-		detail = decRecordPrefix(index) + detail
+		detail = recordPrefix(index) + detail
 	}
-	decReject(reject, reason, detail)
+	rejectClipped(reject, reason, detail)
 	return false
 }
 
@@ -220,13 +220,13 @@ func (d *refDecoder) name(rec *fastjson.Value, spec *refNameSpec, num *[]byte) (
 		case fastjson.TypeNumber:
 			*num = v.MarshalTo((*num)[:0])
 			b = *num
-			if !decIsInteger(b) {
-				return nil, spec.bad, spec.label + " field " + path + " is the number " + decExcerpt(b) + ", want a string or a non-negative integer"
+			if !isInteger(b) {
+				return nil, spec.bad, spec.label + " field " + path + " is the number " + excerpt(b) + ", want a string or a non-negative integer"
 			}
 		default:
 			return nil, spec.bad, spec.label + " field " + path + " is " + refTypeName(v.Type()) + ", want a string"
 		}
-		if why := decCheckName(b, d.maxName); why != "" {
+		if why := checkName(b, d.maxName); why != "" {
 			return nil, spec.bad, spec.label + " field " + path + " " + why
 		}
 		return b, "", ""
@@ -237,13 +237,13 @@ func (d *refDecoder) name(rec *fastjson.Value, spec *refNameSpec, num *[]byte) (
 				return nil, spec.bad, spec.label + " field resourceId is " + refTypeName(v.Type()) + ", want a string"
 			}
 			rid, _ := v.StringBytes()
-			seg, ok := decResourceTenant(rid)
+			seg, ok := resourceTenant(rid)
 			if !ok {
-				return nil, spec.missing, "no " + spec.label + " field among " + decListPaths(spec.paths) +
-					" and no /tenants/ or /subscriptions/ segment in resourceId " + decExcerpt(rid)
+				return nil, spec.missing, "no " + spec.label + " field among " + listPaths(spec.paths) +
+					" and no /tenants/ or /subscriptions/ segment in resourceId " + excerpt(rid)
 			}
-			if why := decCheckName(seg, d.maxName); why != "" {
-				return nil, spec.bad, spec.label + " from resourceId " + decExcerpt(rid) + " " + why
+			if why := checkName(seg, d.maxName); why != "" {
+				return nil, spec.bad, spec.label + " from resourceId " + excerpt(rid) + " " + why
 			}
 			return seg, "", ""
 		}
@@ -271,16 +271,16 @@ func (d *refDecoder) eventTime(rec *fastjson.Value, spec *refTimeSpec) (time.Tim
 		switch v.Type() {
 		case fastjson.TypeString:
 			text, _ = v.StringBytes()
-			t, ok = tsParseText(text)
+			t, ok = parseTimeText(text)
 		case fastjson.TypeNumber:
 			d.timeNum = v.MarshalTo(d.timeNum[:0])
 			text = d.timeNum
-			t, ok = tsParseEpoch(text)
+			t, ok = parseEpoch(text)
 		default:
 			return time.Time{}, ReasonBadTime, "time field " + path + " is " + refTypeName(v.Type()) + ", want a string or a number"
 		}
 		if !ok {
-			return time.Time{}, ReasonBadTime, "time field " + path + " " + decExcerpt(text) + " is not a recognised timestamp between 1971 and 2200"
+			return time.Time{}, ReasonBadTime, "time field " + path + " " + excerpt(text) + " is not a recognised timestamp between 1971 and 2200"
 		}
 		return t, "", ""
 	}
@@ -335,7 +335,7 @@ func refJSONError(err error) string {
 		}
 		msg = trimmed
 	}
-	return decClip(msg, 160)
+	return clip(msg, 160)
 }
 
 func refTypeName(t fastjson.Type) string {

@@ -1,4 +1,4 @@
-package ingest
+package decode
 
 import (
 	"bytes"
@@ -452,7 +452,7 @@ func decodeCases() []decodeCase {
 func TestDecode(t *testing.T) {
 	for _, tt := range decodeCases() {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := NewDecoder(tt.cfg)
+			d, err := New(tt.cfg)
 			require.NoError(t, err)
 			r := decodeAll(d, []byte(tt.msg))
 			require.Equal(t, len(r.events), r.nEvents, "returned event count")
@@ -470,7 +470,7 @@ func TestDecode(t *testing.T) {
 			for i, w := range tt.rejects {
 				require.Equal(t, w.reason, r.rejects[i].Reason, "reject %d: %s", i, r.rejects[i].Detail)
 				require.Contains(t, r.rejects[i].Detail, w.detail, "reject %d", i)
-				require.LessOrEqual(t, len(r.rejects[i].Detail), decMaxDetail)
+				require.LessOrEqual(t, len(r.rejects[i].Detail), maxDetail)
 				require.True(t, utf8.ValidString(r.rejects[i].Detail))
 			}
 
@@ -484,7 +484,7 @@ func TestDecode(t *testing.T) {
 // The detail of a rejection quotes little of the input, however large.
 func TestDecodeDetailIsBounded(t *testing.T) {
 	big := strings.Repeat("é", 4000) // 8000 bytes
-	d, err := NewDecoder(FieldConfig{})
+	d, err := New(FieldConfig{})
 	require.NoError(t, err)
 	for _, msg := range []string{
 		`{"tenant":"` + big + `","source":"s","time":1}`,
@@ -497,7 +497,7 @@ func TestDecodeDetailIsBounded(t *testing.T) {
 		r := decodeAll(d, []byte(msg))
 		require.Len(t, r.rejects, 1)
 		detail := r.rejects[0].Detail
-		require.LessOrEqual(t, len(detail), decMaxDetail, detail)
+		require.LessOrEqual(t, len(detail), maxDetail, detail)
 		require.True(t, utf8.ValidString(detail))
 		// At most ~200 bytes of input: no 200-byte run of the input appears.
 		require.NotContains(t, detail, strings.Repeat("é", 100), detail)
@@ -506,7 +506,7 @@ func TestDecodeDetailIsBounded(t *testing.T) {
 
 // A nil callback is allowed.
 func TestDecodeNilCallbacks(t *testing.T) {
-	d, err := NewDecoder(FieldConfig{})
+	d, err := New(FieldConfig{})
 	require.NoError(t, err)
 	n, m := d.Decode([]byte(`{"records":[{"time":1725531072,"tenantId":"t","category":"c"},{}]}`), nil, nil)
 	require.Equal(t, 1, n)
@@ -518,7 +518,7 @@ func TestDecodeNilCallbacks(t *testing.T) {
 
 // Successful decoding allocates nothing once the parser has warmed up.
 func TestDecodeNoAllocs(t *testing.T) {
-	d, err := NewDecoder(FieldConfig{})
+	d, err := New(FieldConfig{})
 	require.NoError(t, err)
 	for name, msg := range benchMessages() {
 		count := 0
@@ -573,7 +573,7 @@ func TestFieldConfigValidate(t *testing.T) {
 	for _, tt := range tests {
 		err := tt.cfg.Validate()
 		require.ErrorContains(t, err, tt.err)
-		_, err = NewDecoder(tt.cfg)
+		_, err = New(tt.cfg)
 		require.ErrorContains(t, err, tt.err)
 	}
 	for _, ok := range []FieldConfig{
@@ -582,14 +582,14 @@ func TestFieldConfigValidate(t *testing.T) {
 		{FixedSource: strings.Repeat("s", 256)},
 	} {
 		require.NoError(t, ok.Validate())
-		_, err := NewDecoder(ok)
+		_, err := New(ok)
 		require.NoError(t, err)
 	}
 }
 
 // Paths equal to the defaults are not "user-configured": envelopes use natives only.
 func TestExplicitDefaultPathsAreDefaults(t *testing.T) {
-	d, err := NewDecoder(FieldConfig{Tenant: []string{"tenant", "tenantId", "tenant_id", "TenantId"}})
+	d, err := New(FieldConfig{Tenant: []string{"tenant", "tenantId", "tenant_id", "TenantId"}})
 	require.NoError(t, err)
 	r := decodeAll(d, []byte(`{"records":[{"tenant":"t","category":"c","time":1725531072}]}`))
 	require.Equal(t, []rej{{ReasonMissingTenant, "record 0: no tenant field among [tenantId resourceId]"}}, r.rejects)
@@ -659,7 +659,7 @@ func BenchmarkDecode(b *testing.B) {
 		{"cloudtrail_Records_10", benchCloudTrail(10), 10},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			d, err := NewDecoder(FieldConfig{})
+			d, err := New(FieldConfig{})
 			require.NoError(b, err)
 			count := 0
 			emit := func(Event) { count++ }
@@ -690,7 +690,7 @@ func fuzzDecoders(t testing.TB) ([]*Decoder, []*refDecoder) {
 	var ds []*Decoder
 	var refs []*refDecoder
 	for _, cfg := range fuzzConfigs {
-		d, err := NewDecoder(cfg)
+		d, err := New(cfg)
 		require.NoError(t, err)
 		ref, err := newRefDecoder(cfg)
 		require.NoError(t, err)
@@ -788,7 +788,7 @@ func FuzzDecode(f *testing.F) {
 				if messageReasons[rj.Reason] && (r.nEvents != 0 || r.nRejects != 1) {
 					t.Fatalf("decoder %d: message-level %s with other results: %+v", di, rj.Reason, r)
 				}
-				if len(rj.Detail) > decMaxDetail || !utf8.ValidString(rj.Detail) || rj.Detail == "" {
+				if len(rj.Detail) > maxDetail || !utf8.ValidString(rj.Detail) || rj.Detail == "" {
 					t.Fatalf("decoder %d: bad detail %q", di, rj.Detail)
 				}
 			}

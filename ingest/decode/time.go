@@ -1,20 +1,20 @@
-package ingest
+package decode
 
 import (
 	"time"
 )
 
-// Event times outside [tsMinUnix, tsMaxUnix) — years before 1971 or
+// Event times outside [minUnix, maxUnix) — years before 1971 or
 // after 2200 — are rejected: they are almost always a unit mix-up or a
 // zero value, never a real log record.
 var (
-	tsMinUnix = time.Date(1971, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
-	tsMaxUnix = time.Date(2201, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	minUnix = time.Date(1971, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	maxUnix = time.Date(2201, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 )
 
-// tsMaxEscaped bounds the unescaped length of a JSON string time that
+// maxEscaped bounds the unescaped length of a JSON string time that
 // contains escape sequences (no accepted form is anywhere near that long).
-const tsMaxEscaped = 96
+const maxEscaped = 96
 
 // ParseTime parses the raw JSON text of an event-time field: a JSON string
 // with its quotes, or a JSON number. It never allocates. Surrounding JSON
@@ -56,12 +56,12 @@ const tsMaxEscaped = 96
 // dates ("9/5/2024 10:11:12 AM"), zone names without a numeric offset, and
 // anything else not listed.
 func ParseTime(raw []byte) (time.Time, bool) {
-	raw = tsTrimSpace(raw)
+	raw = trimSpace(raw)
 	if len(raw) == 0 {
 		return time.Time{}, false
 	}
 	if raw[0] != '"' {
-		return tsParseEpoch(raw)
+		return parseEpoch(raw)
 	}
 	if len(raw) < 2 || raw[len(raw)-1] != '"' {
 		return time.Time{}, false
@@ -77,37 +77,37 @@ func ParseTime(raw []byte) (time.Time, bool) {
 		}
 	}
 	if !escaped {
-		return tsParseText(body)
+		return parseTimeText(body)
 	}
-	var buf [tsMaxEscaped]byte
-	text, ok := tsUnescapeASCII(body, buf[:0])
+	var buf [maxEscaped]byte
+	text, ok := unescapeASCII(body, buf[:0])
 	if !ok {
 		return time.Time{}, false
 	}
-	return tsParseText(text)
+	return parseTimeText(text)
 }
 
-// tsTrimSpace strips the four JSON whitespace characters from both ends.
-func tsTrimSpace(b []byte) []byte {
-	for len(b) > 0 && tsIsSpace(b[0]) {
+// trimSpace strips the four JSON whitespace characters from both ends.
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
 		b = b[1:]
 	}
-	for len(b) > 0 && tsIsSpace(b[len(b)-1]) {
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
 		b = b[:len(b)-1]
 	}
 	return b
 }
 
-func tsIsSpace(c byte) bool {
+func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
 }
 
-// tsUnescapeASCII decodes the JSON escapes of a string body (whose unescaped
+// unescapeASCII decodes the JSON escapes of a string body (whose unescaped
 // quotes and control characters the caller already ruled out) into dst,
 // which it never grows past its capacity. Escapes that decode to non-ASCII
 // runes, malformed escapes and a too long result all give false: no
 // accepted time form has anything but ASCII in it.
-func tsUnescapeASCII(body, dst []byte) ([]byte, bool) {
+func unescapeASCII(body, dst []byte) ([]byte, bool) {
 	for i := 0; i < len(body); i++ {
 		c := body[i]
 		if c == '\\' {
@@ -134,7 +134,7 @@ func tsUnescapeASCII(body, dst []byte) ([]byte, bool) {
 				}
 				r := 0
 				for _, h := range body[i+1 : i+5] {
-					v, ok := tsHexVal(h)
+					v, ok := hexVal(h)
 					if !ok {
 						return nil, false
 					}
@@ -159,7 +159,7 @@ func tsUnescapeASCII(body, dst []byte) ([]byte, bool) {
 	return dst, true
 }
 
-func tsHexVal(c byte) (int, bool) {
+func hexVal(c byte) (int, bool) {
 	switch {
 	case c >= '0' && c <= '9':
 		return int(c - '0'), true
@@ -171,36 +171,36 @@ func tsHexVal(c byte) (int, bool) {
 	return 0, false
 }
 
-// tsParseText parses the (unescaped) content of a JSON string time.
-func tsParseText(s []byte) (time.Time, bool) {
+// parseTimeText parses the (unescaped) content of a JSON string time.
+func parseTimeText(s []byte) (time.Time, bool) {
 	switch {
 	case len(s) >= 19 && (s[4] == '-' || s[4] == '/'):
-		return tsParseISO(s)
+		return parseISO(s)
 	case len(s) == len("05/Sep/2024:10:11:12 +0000") && s[2] == '/':
-		return tsParseCLF(s)
+		return parseCLF(s)
 	default:
-		return tsParseEpoch(s)
+		return parseEpoch(s)
 	}
 }
 
-// tsUnix converts a checked civil date and time plus a zone offset (in
+// unixTime converts a checked civil date and time plus a zone offset (in
 // seconds east of UTC) to a UTC time, or false when out of range.
-func tsUnix(year, month, day, hour, minute, sec, nsec, offset int) (time.Time, bool) {
+func unixTime(year, month, day, hour, minute, sec, nsec, offset int) (time.Time, bool) {
 	// Bound the year before any arithmetic; the exact check is below.
 	if year < 1970 || year > 2201 {
 		return time.Time{}, false
 	}
-	secs := tsDaysSinceEpoch(year, month, day)*86400 +
+	secs := daysSinceEpoch(year, month, day)*86400 +
 		int64(hour*3600+minute*60+sec) - int64(offset)
-	if secs < tsMinUnix || secs >= tsMaxUnix {
+	if secs < minUnix || secs >= maxUnix {
 		return time.Time{}, false
 	}
 	return time.Unix(secs, int64(nsec)).UTC(), true
 }
 
-// tsDaysSinceEpoch returns the number of days from 1970-01-01 to the given
+// daysSinceEpoch returns the number of days from 1970-01-01 to the given
 // proleptic Gregorian date (days-from-civil, valid for any year ≥ 0).
-func tsDaysSinceEpoch(year, month, day int) int64 {
+func daysSinceEpoch(year, month, day int) int64 {
 	y := int64(year)
 	if month <= 2 {
 		y--
@@ -218,14 +218,14 @@ func tsDaysSinceEpoch(year, month, day int) int64 {
 	return era*146097 + doe - 719468
 }
 
-func tsIsLeap(year int) bool {
+func isLeap(year int) bool {
 	return year%4 == 0 && (year%100 != 0 || year%400 == 0)
 }
 
-func tsDaysIn(month, year int) int {
+func daysIn(month, year int) int {
 	switch month {
 	case 2:
-		if tsIsLeap(year) {
+		if isLeap(year) {
 			return 29
 		}
 		return 28
@@ -236,7 +236,7 @@ func tsDaysIn(month, year int) int {
 }
 
 // digits parses s[i:i+n] as an unsigned decimal of exactly n digits.
-func tsDigits(s []byte, i, n int) (int, bool) {
+func digitsAt(s []byte, i, n int) (int, bool) {
 	if i < 0 || i+n > len(s) {
 		return 0, false
 	}
@@ -250,14 +250,14 @@ func tsDigits(s []byte, i, n int) (int, bool) {
 	return v, true
 }
 
-// tsParseISO parses the RFC 3339 family described on ParseTime.
-func tsParseISO(s []byte) (time.Time, bool) {
-	year, ok1 := tsDigits(s, 0, 4)
-	month, ok2 := tsDigits(s, 5, 2)
-	day, ok3 := tsDigits(s, 8, 2)
-	hour, ok4 := tsDigits(s, 11, 2)
-	minute, ok5 := tsDigits(s, 14, 2)
-	sec, ok6 := tsDigits(s, 17, 2)
+// parseISO parses the RFC 3339 family described on ParseTime.
+func parseISO(s []byte) (time.Time, bool) {
+	year, ok1 := digitsAt(s, 0, 4)
+	month, ok2 := digitsAt(s, 5, 2)
+	day, ok3 := digitsAt(s, 8, 2)
+	hour, ok4 := digitsAt(s, 11, 2)
+	minute, ok5 := digitsAt(s, 14, 2)
+	sec, ok6 := digitsAt(s, 17, 2)
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
 		return time.Time{}, false
 	}
@@ -270,7 +270,7 @@ func tsParseISO(s []byte) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
-	if month < 1 || month > 12 || day < 1 || day > tsDaysIn(month, year) ||
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
 		hour > 23 || minute > 59 || sec > 60 {
 		return time.Time{}, false
 	}
@@ -300,14 +300,14 @@ func tsParseISO(s []byte) (time.Time, bool) {
 			}
 		}
 		var ok bool
-		offset, i, ok = tsParseZone(s, i, true)
+		offset, i, ok = parseZone(s, i, true)
 		if !ok {
 			return time.Time{}, false
 		}
 		// RFC 9557 suffixes after an explicit zone: [Europe/Paris][u-ca=iso8601]
 		for i < len(s) && s[i] == '[' {
 			j := i + 1
-			for j < len(s) && j-i <= 64 && tsIsSuffixChar(s[j]) {
+			for j < len(s) && j-i <= 64 && isSuffixChar(s[j]) {
 				j++
 			}
 			if j == i+1 || j >= len(s) || s[j] != ']' {
@@ -319,18 +319,18 @@ func tsParseISO(s []byte) (time.Time, bool) {
 			return time.Time{}, false
 		}
 	}
-	return tsUnix(year, month, day, hour, minute, sec, nsec, offset)
+	return unixTime(year, month, day, hour, minute, sec, nsec, offset)
 }
 
-func tsIsSuffixChar(c byte) bool {
+func isSuffixChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 		c == '/' || c == '_' || c == '-' || c == '+' || c == '=' || c == '!' || c == '.'
 }
 
-// tsParseZone parses a zone designator at s[i:]: Z, z, UTC, GMT (when names
+// parseZone parses a zone designator at s[i:]: Z, z, UTC, GMT (when names
 // is set) or a numeric offset ±hh:mm, ±hhmm, ±hh. It returns the offset in
 // seconds east of UTC and the index after the designator.
-func tsParseZone(s []byte, i int, names bool) (offset, next int, ok bool) {
+func parseZone(s []byte, i int, names bool) (offset, next int, ok bool) {
 	if i >= len(s) {
 		return 0, i, false
 	}
@@ -353,19 +353,19 @@ func tsParseZone(s []byte, i int, names bool) (offset, next int, ok bool) {
 	if s[i] == '-' {
 		sign = -1
 	}
-	hh, ok := tsDigits(s, i+1, 2)
+	hh, ok := digitsAt(s, i+1, 2)
 	if !ok || hh > 23 {
 		return 0, i, false
 	}
 	j := i + 3
 	mm := 0
 	if j < len(s) && s[j] == ':' {
-		if mm, ok = tsDigits(s, j+1, 2); !ok {
+		if mm, ok = digitsAt(s, j+1, 2); !ok {
 			return 0, i, false
 		}
 		j += 3
 	} else if j < len(s) && s[j] >= '0' && s[j] <= '9' {
-		if mm, ok = tsDigits(s, j, 2); !ok {
+		if mm, ok = digitsAt(s, j, 2); !ok {
 			return 0, i, false
 		}
 		j += 2
@@ -376,48 +376,48 @@ func tsParseZone(s []byte, i int, names bool) (offset, next int, ok bool) {
 	return sign * (hh*3600 + mm*60), j, true
 }
 
-var tsMonths = [12]string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}
+var monthNames = [12]string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}
 
-// tsParseCLF parses the Common Log Format time 05/Sep/2024:10:11:12 +0000.
-func tsParseCLF(s []byte) (time.Time, bool) {
-	day, ok1 := tsDigits(s, 0, 2)
-	year, ok2 := tsDigits(s, 7, 4)
-	hour, ok3 := tsDigits(s, 12, 2)
-	minute, ok4 := tsDigits(s, 15, 2)
-	sec, ok5 := tsDigits(s, 18, 2)
+// parseCLF parses the Common Log Format time 05/Sep/2024:10:11:12 +0000.
+func parseCLF(s []byte) (time.Time, bool) {
+	day, ok1 := digitsAt(s, 0, 2)
+	year, ok2 := digitsAt(s, 7, 4)
+	hour, ok3 := digitsAt(s, 12, 2)
+	minute, ok4 := digitsAt(s, 15, 2)
+	sec, ok5 := digitsAt(s, 18, 2)
 	if !(ok1 && ok2 && ok3 && ok4 && ok5) ||
 		s[2] != '/' || s[6] != '/' || s[11] != ':' || s[14] != ':' || s[17] != ':' || s[20] != ' ' {
 		return time.Time{}, false
 	}
 	month := 0
-	for m, name := range tsMonths {
-		if tsLower(s[3]) == name[0] && tsLower(s[4]) == name[1] && tsLower(s[5]) == name[2] {
+	for m, name := range monthNames {
+		if lowerASCII(s[3]) == name[0] && lowerASCII(s[4]) == name[1] && lowerASCII(s[5]) == name[2] {
 			month = m + 1
 			break
 		}
 	}
-	if month == 0 || day < 1 || day > tsDaysIn(month, year) || hour > 23 || minute > 59 || sec > 60 {
+	if month == 0 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 60 {
 		return time.Time{}, false
 	}
-	offset, next, ok := tsParseZone(s, 21, false)
+	offset, next, ok := parseZone(s, 21, false)
 	if !ok || next != len(s) {
 		return time.Time{}, false
 	}
-	return tsUnix(year, month, day, hour, minute, sec, 0, offset)
+	return unixTime(year, month, day, hour, minute, sec, 0, offset)
 }
 
-func tsLower(c byte) byte {
+func lowerASCII(c byte) byte {
 	if c >= 'A' && c <= 'Z' {
 		return c + 'a' - 'A'
 	}
 	return c
 }
 
-// tsParseEpoch parses a JSON number (strict RFC 8259 grammar) as an offset
+// parseEpoch parses a JSON number (strict RFC 8259 grammar) as an offset
 // from the Unix epoch whose unit is told by magnitude; see ParseTime.
 // The conversion is exact decimal arithmetic, so any number of digits and
 // any exponent is handled without overflow or float rounding.
-func tsParseEpoch(s []byte) (time.Time, bool) {
+func parseEpoch(s []byte) (time.Time, bool) {
 	if len(s) == 0 || s[0] == '-' {
 		return time.Time{}, false
 	}
@@ -514,7 +514,7 @@ func tsParseEpoch(s []byte) (time.Time, bool) {
 		ns = ns*10 + d
 	}
 	secs := int64(ns / 1e9)
-	if secs < tsMinUnix || secs >= tsMaxUnix {
+	if secs < minUnix || secs >= maxUnix {
 		return time.Time{}, false
 	}
 	return time.Unix(secs, int64(ns%1e9)).UTC(), true

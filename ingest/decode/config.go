@@ -1,0 +1,141 @@
+package decode
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Reason is why a message or one record of it was rejected; it is the value of the
+// `reason` label of gapwatch_ingest_rejected_total and of the DLQ header.
+type Reason string
+
+// Rejection reasons of the decoder.
+const (
+	ReasonOversized     Reason = "oversized"      // message larger than FieldConfig.MaxMessageBytes
+	ReasonInvalidUTF8   Reason = "invalid_utf8"   // message is not valid UTF-8
+	ReasonInvalidJSON   Reason = "invalid_json"   // message is not one RFC 8259 JSON value
+	ReasonNotObject     Reason = "not_object"     // valid JSON but not an object (or an envelope record that is not an object)
+	ReasonEmptyEnvelope Reason = "empty_envelope" // records/Records array with no element
+	ReasonMissingTenant Reason = "missing_tenant" // no tenant field present
+	ReasonMissingSource Reason = "missing_source" // no source field present
+	ReasonMissingTime   Reason = "missing_time"   // no time field present
+	ReasonBadTime       Reason = "bad_time"       // time present but not a form we accept
+	ReasonBadTenant     Reason = "bad_tenant"     // empty string, longer than MaxNameBytes, or containing control characters (< 0x20 or 0x7f)
+	ReasonBadSource     Reason = "bad_source"     // same rules
+)
+
+// Format selects how a topic's messages are laid out.
+type Format string
+
+// Message layouts.
+const (
+	FormatAuto Format = "auto" // default: Azure `records` / CloudTrail `Records` envelopes recognised, else plain JSON event
+	FormatJSON Format = "json" // one plain JSON event per message, envelopes not looked for
+)
+
+const (
+	defaultMaxMessageBytes = 1 << 20
+	defaultMaxNameBytes    = 256
+
+	// maxDetail caps the length of a rejection detail, in bytes.
+	maxDetail = 256
+	// maxExcerpt caps how many bytes of input a detail quotes.
+	maxExcerpt = 64
+	// maxDepth is the deepest nesting of arrays and objects accepted.
+	maxDepth = 256
+)
+
+var (
+	defaultTenantPaths = []string{"tenant", "tenantId", "tenant_id", "TenantId"}
+	defaultSourcePaths = []string{"source", "category", "log_type", "Type"}
+	defaultTimePaths   = []string{"time", "@timestamp", "timestamp", "TimeGenerated"}
+)
+
+// cloudTrailSource is the source of CloudTrail records without FixedSource.
+const cloudTrailSource = "aws.cloudtrail"
+
+// FieldConfig says where a topic's events keep tenant, source and event time.
+// Zero values mean the defaults documented on each field.
+//
+// A path is a dotted list of object keys walked from the record
+// ("userIdentity.accountId"); if the walk finds nothing, the whole path is
+// also tried as one literal key of the record, for producers that flatten
+// nested names ({"cloud.account.id": "…"}). Arrays are not walked. A field is
+// present when its key exists with a non-null value; with duplicate keys the
+// first occurrence counts.
+type FieldConfig struct {
+	Format          Format   `yaml:"format"`            // default FormatAuto
+	Tenant          []string `yaml:"tenant"`            // dotted paths, first present wins; default: tenant, tenantId, tenant_id, TenantId
+	Source          []string `yaml:"source"`            // default: source, category, log_type, Type
+	Time            []string `yaml:"time"`              // default: time, @timestamp, timestamp, TimeGenerated
+	FixedSource     string   `yaml:"fixed_source"`      // if set, every plain event (and CloudTrail record) of this topic has this source (paths ignored)
+	MaxMessageBytes int      `yaml:"max_message_bytes"` // default 1 MiB (1<<20)
+	MaxNameBytes    int      `yaml:"max_name_bytes"`    // default 256: longest tenant or source accepted
+}
+
+// WithDefaults returns c with every zero field set to its documented default.
+// The path slices it fills in are fresh copies.
+func (c FieldConfig) WithDefaults() FieldConfig {
+	if c.Format == "" {
+		c.Format = FormatAuto
+	}
+	if len(c.Tenant) == 0 {
+		c.Tenant = slices.Clone(defaultTenantPaths)
+	}
+	if len(c.Source) == 0 {
+		c.Source = slices.Clone(defaultSourcePaths)
+	}
+	if len(c.Time) == 0 {
+		c.Time = slices.Clone(defaultTimePaths)
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = defaultMaxMessageBytes
+	}
+	if c.MaxNameBytes == 0 {
+		c.MaxNameBytes = defaultMaxNameBytes
+	}
+	return c
+}
+
+// Validate reports the first problem of c as an error starting with
+// "ingest: fields: ": an unknown format, an empty path or path element, a
+// negative size, or a FixedSource that no record could carry (too long, not
+// UTF-8, or with control characters). Zero values are valid (they mean the
+// defaults), so Validate may be called before or after WithDefaults.
+func (c FieldConfig) Validate() error {
+	switch c.Format {
+	case "", FormatAuto, FormatJSON:
+	default:
+		return fmt.Errorf("ingest: fields: unknown format %q (want %q or %q)", string(c.Format), FormatAuto, FormatJSON)
+	}
+	for _, f := range [...]struct {
+		name  string
+		paths []string
+	}{{"tenant", c.Tenant}, {"source", c.Source}, {"time", c.Time}} {
+		for i, p := range f.paths {
+			if p == "" {
+				return fmt.Errorf("ingest: fields: %s path %d is empty", f.name, i)
+			}
+			if p[0] == '.' || p[len(p)-1] == '.' || strings.Contains(p, "..") {
+				return fmt.Errorf("ingest: fields: %s path %q has an empty element", f.name, p)
+			}
+		}
+	}
+	if c.MaxMessageBytes < 0 {
+		return fmt.Errorf("ingest: fields: max_message_bytes is negative (%d)", c.MaxMessageBytes)
+	}
+	if c.MaxNameBytes < 0 {
+		return fmt.Errorf("ingest: fields: max_name_bytes is negative (%d)", c.MaxNameBytes)
+	}
+	if c.FixedSource != "" {
+		maxName := c.MaxNameBytes
+		if maxName == 0 {
+			maxName = defaultMaxNameBytes
+		}
+		if why := checkName([]byte(c.FixedSource), maxName); why != "" {
+			return fmt.Errorf("ingest: fields: fixed_source %s", why)
+		}
+	}
+	return nil
+}

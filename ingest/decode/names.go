@@ -1,0 +1,171 @@
+package decode
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// resourceTenant returns the path segment after the leftmost /tenants/ or
+// /subscriptions/ (ASCII case-insensitive) of an Azure resource ID.
+func resourceTenant(rid []byte) ([]byte, bool) {
+	for i := 0; i < len(rid); i++ {
+		if rid[i] != '/' {
+			continue
+		}
+		rest := rid[i+1:]
+		var n int
+		switch {
+		case hasPrefixFold(rest, "tenants/"):
+			n = len("tenants/")
+		case hasPrefixFold(rest, "subscriptions/"):
+			n = len("subscriptions/")
+		default:
+			continue
+		}
+		seg := rest[n:]
+		if j := bytes.IndexByte(seg, '/'); j >= 0 {
+			seg = seg[:j]
+		}
+		return seg, true
+	}
+	return nil, false
+}
+
+// hasPrefixFold reports whether b starts with the lower-case ASCII prefix,
+// ignoring ASCII case.
+func hasPrefixFold(b []byte, prefix string) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := b[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkName returns why b is not an acceptable tenant or source, or "".
+func checkName(b []byte, maxName int) string {
+	if len(b) != 0 && len(b) <= maxName && printableASCII(b) {
+		return ""
+	}
+	if len(b) == 0 {
+		return "is empty"
+	}
+	if len(b) > maxName {
+		return "is " + strconv.Itoa(len(b)) + " bytes, longer than " + strconv.Itoa(maxName) + ": " + excerpt(b)
+	}
+	for _, c := range b {
+		if c < 0x20 || c == 0x7f {
+			return fmt.Sprintf("contains control character 0x%02x: %s", c, excerpt(b))
+		}
+	}
+	if !utf8.Valid(b) {
+		return "is not valid UTF-8: " + excerpt(b)
+	}
+	return ""
+}
+
+// printableASCII reports whether b holds only ASCII bytes from 0x20 to
+// 0x7e, the usual tenant or source, checking eight bytes at a time.
+func printableASCII(b []byte) bool {
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		if w&highs|hasLess(w, 0x20)|hasZero(w^(ones*0x7f)) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// isInteger reports whether the JSON number text b is a non-negative
+// integer literal.
+func isInteger(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// excerpt quotes at most maxExcerpt bytes of b (cut on a rune
+// boundary), marking a cut with "...".
+func excerpt(b []byte) string {
+	if len(b) <= maxExcerpt {
+		return strconv.Quote(string(b))
+	}
+	cut := maxExcerpt
+	for cut > maxExcerpt-utf8.UTFMax && cut > 0 && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return strconv.Quote(string(b[:cut])) + "..."
+}
+
+// clip cuts s to at most n bytes on a rune boundary and makes it valid UTF-8.
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) > n {
+		cut := n
+		for cut > n-utf8.UTFMax && cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return s
+}
+
+func recordPrefix(i int) string {
+	return "record " + strconv.Itoa(i) + ": "
+}
+
+func rejectClipped(reject func(Reason, string), reason Reason, detail string) {
+	if reject != nil {
+		reject(reason, clip(detail, maxDetail))
+	}
+}
+
+// typeName names the type of the JSON value that starts with c.
+func typeName(c byte) string {
+	switch c {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// invalidUTF8At returns the offset of the first byte that is not part of
+// a valid UTF-8 sequence.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
+}
