@@ -107,9 +107,6 @@ func run(nabDir, bikes string, trials, streams, weeks, scale int, seed uint64) e
 	}
 	printQuality(sets)
 	printTargets(sets)
-	debugCold(sets)
-	debugFA(sets)
-	debugMissed(sets)
 	if scale > 0 {
 		if err := scaleBench(scale); err != nil {
 			return err
