@@ -63,10 +63,8 @@ func (d *Detector) checkCoverage(judged int64) []storage.Alert {
 	if len(cv.rules) == 0 {
 		return nil
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	var tenantsSeen []string
-	for k := range d.streams {
+	for k := range d.streams.streams {
 		if !slices.Contains(tenantsSeen, k.tenant) {
 			tenantsSeen = append(tenantsSeen, k.tenant)
 		}
@@ -96,7 +94,7 @@ func (d *Detector) checkCoverage(judged int64) []storage.Alert {
 				}
 				k := streamKey{tenant, source}
 				last := since
-				if st, ok := d.streams[k]; ok && !st.LastSeen.IsZero() {
+				if st, ok := d.streams.streams[k]; ok && !st.LastSeen.IsZero() {
 					last = st.LastSeen.Unix() + d.width
 				}
 				gone := judged-last >= maxSilence
@@ -136,7 +134,7 @@ type coverageData struct {
 }
 
 func (d *Detector) coverageAlert(tenant, source string, since, at, maxSilence int64) storage.Alert {
-	_, seen := d.streams[streamKey{tenant, source}] // d.mu is held
+	_, seen := d.streams.streams[streamKey{tenant, source}]
 	idSince := since
 	if !seen {
 		idSince = 0 // the same hole across restarts, whatever history was replayed
