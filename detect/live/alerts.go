@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"time"
 
 	"github.com/gapwatch/gapwatch/detect"
@@ -34,17 +33,6 @@ func gapAlert(ev detect.Event) storage.Alert {
 	}
 }
 
-type pipelineEvent struct {
-	SpecVersion     string       `json:"specversion"`
-	Type            string       `json:"type"`
-	Source          string       `json:"source"`
-	ID              string       `json:"id"`
-	Time            string       `json:"time"`
-	Subject         string       `json:"subject"`
-	DataContentType string       `json:"datacontenttype"`
-	Data            pipelineData `json:"data"`
-}
-
 type pipelineData struct {
 	State      string  `json:"state"` // degraded, recovered; ok or degraded for heartbeats
 	Reason     string  `json:"reason,omitempty"`
@@ -69,15 +57,8 @@ func (d *Detector) pipelineAlert(typ string, at time.Time, data pipelineData) st
 	binary.BigEndian.PutUint64(b[8:], uint64(ec.Shard))
 	binary.BigEndian.PutUint64(b[16:], uint64(ec.Shards))
 	h.Write(b[:])
-	ce := pipelineEvent{
-		SpecVersion: "1.0", Type: typ, Source: ec.EventSource, ID: hex.EncodeToString(h.Sum(nil)[:16]),
-		Time: at.UTC().Format(time.RFC3339), Subject: PipelineKey, DataContentType: "application/json", Data: data,
-	}
-	payload, err := json.Marshal(ce)
-	if err != nil {
-		panic("live: marshalling a pipeline event: " + err.Error())
-	}
-	return storage.Alert{ID: ce.ID, Type: typ, Time: at.UTC(), Key: PipelineKey, Payload: payload}
+	ce := detect.NewEnvelope(typ, ec.EventSource, hex.EncodeToString(h.Sum(nil)[:16]), at, PipelineKey, data)
+	return storage.Alert{ID: ce.ID, Type: typ, Time: at.UTC(), Key: PipelineKey, Payload: ce.JSON()}
 }
 
 // degradedAlert says the pipeline went bad (or recovered) with detection
