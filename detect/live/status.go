@@ -1,6 +1,7 @@
 package live
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -10,72 +11,157 @@ import (
 	"github.com/gapwatch/gapwatch/storage"
 )
 
-// StreamStatus is a stream's state after its last judged bucket.
+// StreamStatus is a stream's state as of the last stored step.
 type StreamStatus struct {
 	Tenant, Source string
-	Status         string    // ok, gap, drop, late, learning (detect.Expectation.State), planned or retired
-	LastSeen       time.Time // start of the last bucket with events
-	EventsPerMin   float64   // expected rate in the last judged bucket (observed while learning)
+	// Status is ok or learning (the engine's state of the last judged
+	// bucket); gap, drop or late while the stream has an open gap of that
+	// kind (silence, drop, late), planned while that gap is planned
+	// (maintenance window); retired once the engine retired the stream.
+	Status       string
+	LastSeen     time.Time // start of the last bucket with events
+	EventsPerMin float64   // expected rate in the last judged bucket (observed while learning)
+	// HistoryHours is how much of the stream the baseline has learned from:
+	// from its first judged bucket (afresh after a retirement; after a
+	// restart, at most the replayed history) to its last. Its hourly profile
+	// is used after two complete days, the daily one after two complete weeks
+	// (detect/baseline.go). 0 once retired.
+	HistoryHours float64
 }
 
 type streamKey struct{ tenant, source string }
 
-// statusTable keeps every stream's status from the engine's judged buckets,
-// retired streams included. Run's goroutine owns it; what changed reaches
-// the API's statusView by commit.
+// openGap is a gap of a stream that is open, as stored.
+type openGap struct {
+	id      string
+	kind    detect.Kind
+	planned bool
+}
+
+// streamRow is what the table knows of a stream.
+type streamRow struct {
+	StreamStatus        // Status is set by commit
+	state        string // the engine's state of its last judged bucket, or "retired"
+	since, to    int64  // its first judged bucket's start and its last judged bucket's end (Unix seconds)
+	gaps         []openGap
+}
+
+// status is the stream's status: from its open gaps (the ones stored), else
+// from the engine's state. A stream has at most one open silence or drop and
+// one open late gap; the first takes precedence, as in the engine's state.
+func (r *streamRow) status() string {
+	if r.state == "retired" {
+		return "retired"
+	}
+	var vol, late *openGap
+	for i := range r.gaps {
+		if r.gaps[i].kind == detect.KindLate {
+			late = &r.gaps[i]
+		} else {
+			vol = &r.gaps[i]
+		}
+	}
+	switch {
+	case vol != nil && vol.planned:
+		return "planned"
+	case vol != nil && vol.kind == detect.KindDrop:
+		return "drop"
+	case vol != nil:
+		return "gap"
+	case late != nil && late.planned:
+		return "planned"
+	case late != nil:
+		return "late"
+	}
+	return r.state
+}
+
+// statusTable keeps every stream's status from the engine's judged buckets
+// and the step's gap alerts, retired streams included. Run's goroutine owns
+// it. The API reads a statusView, which changes only at commit: when the step
+// that holds the changes is stored (Detector.step), so a stream's status and
+// its open gap change together as far as the API and the alert topic can
+// tell.
 type statusTable struct {
-	perMin  float64 // buckets per minute
-	history int64   // seconds of history a restart replays: retired streams last seen before it are forgotten
-	streams map[streamKey]StreamStatus
+	width   int64
+	history int64 // seconds of history a restart replays: retired streams last seen before it are forgotten
+	streams map[streamKey]*streamRow
 	changed map[streamKey]bool // since the last commit
+	born    []born             // rows started afresh in the step being taken in
 	swept   int64              // judged time of the last forgetRetired sweep
 }
 
 func newStatusTable(width int64, history time.Duration) *statusTable {
-	return &statusTable{perMin: 60 / float64(width), history: int64(history / time.Second),
-		streams: map[streamKey]StreamStatus{}, changed: map[streamKey]bool{}}
+	return &statusTable{width: width, history: int64(history / time.Second),
+		streams: map[streamKey]*streamRow{}, changed: map[streamKey]bool{}}
 }
 
-// judged takes in a step's judged buckets: every stream's state, rate and last
-// bucket with events, and the streams retired; silences are the maintenance
-// windows.
-func (t *statusTable) judged(res detect.Result, silences []storage.Silence) {
+// judged takes in a step's judged buckets: every stream's state, rate and
+// last bucket with events, and the streams retired. counts are the step's
+// counts: a stream's first judged bucket is its first count (a replay's
+// expectations hold only each step's last bucket, detect.ExpectLast).
+func (t *statusTable) judged(res detect.Result, counts []storage.Count) {
+	perMin := 60 / float64(t.width)
 	var judged int64 // the latest bucket start judged in this step
 	for _, x := range res.Expectations {
-		judged = max(judged, x.Bucket.Unix())
+		b := x.Bucket.Unix()
+		judged = max(judged, b)
 		k := streamKey{x.Tenant, x.Source}
-		s, ok := t.streams[k]
-		if !ok {
-			s = StreamStatus{Tenant: x.Tenant, Source: x.Source}
-		}
-		s.Status = x.State
-		if x.State != "ok" && x.State != "learning" {
-			for _, sl := range silences {
-				if sl.Covers(x.Tenant, x.Source, x.Bucket) {
-					s.Status = "planned"
-					break
-				}
+		r, ok := t.streams[k]
+		if !ok || x.State == "learning" && r.state != "learning" {
+			// New, or learning afresh after its retirement.
+			fresh := &streamRow{StreamStatus: StreamStatus{Tenant: x.Tenant, Source: x.Source}, since: b}
+			floor := int64(math.MinInt64)
+			if ok {
+				fresh.LastSeen = r.LastSeen
+				floor = r.to
 			}
+			r = fresh
+			t.streams[k] = r
+			t.born = append(t.born, born{r, floor})
 		}
-		s.EventsPerMin = x.Expected * t.perMin
+		r.state = x.State
+		r.to = b + t.width
+		r.EventsPerMin = x.Expected * perMin
 		if x.State == "learning" {
-			s.EventsPerMin = float64(x.Observed) * t.perMin
+			r.EventsPerMin = float64(x.Observed) * perMin
 		}
 		if x.Observed > 0 {
-			s.LastSeen = x.Bucket
+			r.LastSeen = x.Bucket
 		}
 		if !x.LastEvents.IsZero() { // a replay's summary (detect.ExpectLast)
-			s.LastSeen = x.LastEvents
+			r.LastSeen = x.LastEvents
 		}
-		t.set(k, s)
+		t.changed[k] = true
 	}
+	t.firstCounts(counts)
 	t.retire(res)
 	t.forgetRetired(judged)
 }
 
-func (t *statusTable) set(k streamKey, s StreamStatus) {
-	t.streams[k] = s
-	t.changed[k] = true
+// born is a row started afresh in a step; floor is the end of the stream's
+// previous life, if it had one.
+type born struct {
+	row   *streamRow
+	floor int64
+}
+
+// firstCounts sets the first judged bucket of the streams born in the step
+// from its counts.
+func (t *statusTable) firstCounts(counts []storage.Count) {
+	if len(t.born) == 0 {
+		return
+	}
+	rows := make(map[streamKey]born, len(t.born))
+	for _, b := range t.born {
+		rows[streamKey{b.row.Tenant, b.row.Source}] = b
+	}
+	t.born = t.born[:0]
+	for _, c := range counts {
+		if b, ok := rows[streamKey{c.Tenant, c.Source}]; ok && c.Bucket < b.row.since && c.Bucket >= b.floor {
+			b.row.since = bucketStart(c.Bucket, t.width)
+		}
+	}
 }
 
 // retire shows the streams the engine retired in the step as "retired",
@@ -88,13 +174,32 @@ func (t *statusTable) retire(res detect.Result) {
 	for _, x := range res.Expectations {
 		after[streamKey{x.Tenant, x.Source}] = x.Bucket
 	}
-	for _, r := range res.Retired {
-		k := streamKey{r.Tenant, r.Source}
-		if s, ok := t.streams[k]; ok && after[k].Before(r.At) {
-			s.Status = "retired"
-			s.EventsPerMin = 0
-			t.set(k, s)
+	for _, rt := range res.Retired {
+		k := streamKey{rt.Tenant, rt.Source}
+		if r, ok := t.streams[k]; ok && after[k].Before(rt.At) {
+			r.state, r.EventsPerMin, r.gaps = "retired", 0, nil
+			t.changed[k] = true
 		}
+	}
+}
+
+// gapAlerts takes in the open and resolved gaps of a step's alerts as stored
+// (planned or not).
+func (t *statusTable) gapAlerts(alerts []storage.Alert) {
+	for _, a := range alerts {
+		if a.GapID == "" || a.Type != detect.TypeGapOpened && a.Type != detect.TypeGapResolved {
+			continue
+		}
+		k := streamKey{a.Tenant, a.Source}
+		r := t.streams[k]
+		if r == nil { // opened by a peek before the stream was judged: cannot be
+			continue
+		}
+		r.gaps = slices.DeleteFunc(r.gaps, func(g openGap) bool { return g.id == a.GapID })
+		if a.Type == detect.TypeGapOpened {
+			r.gaps = append(r.gaps, openGap{id: a.GapID, kind: detect.Kind(a.Kind), planned: a.Planned})
+		}
+		t.changed[k] = true
 	}
 }
 
@@ -108,8 +213,8 @@ func (t *statusTable) forgetRetired(judged int64) {
 	}
 	t.swept = judged
 	horizon := time.Unix(judged-t.history, 0)
-	for k, s := range t.streams {
-		if s.Status == "retired" && s.LastSeen.Before(horizon) {
+	for k, r := range t.streams {
+		if r.state == "retired" && r.LastSeen.Before(horizon) {
 			delete(t.streams, k)
 			t.changed[k] = true
 		}
@@ -124,11 +229,17 @@ func (t *statusTable) commit(v *statusView) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for k := range t.changed {
-		if s, ok := t.streams[k]; ok {
-			v.streams[k] = s
-		} else {
+		r, ok := t.streams[k]
+		if !ok {
 			delete(v.streams, k)
+			continue
 		}
+		r.Status = r.status()
+		r.HistoryHours = 0
+		if r.Status != "retired" {
+			r.HistoryHours = float64(r.to-r.since) / 3600
+		}
+		v.streams[k] = r.StreamStatus
 	}
 	clear(t.changed)
 }

@@ -162,8 +162,7 @@ func (d *Detector) tick(ctx context.Context) error {
 				return ctx.Err()
 			}
 		}
-		d.streams.judged(res, d.planned.silences)
-		d.streams.commit(d.view)
+		d.streams.judged(res, counts)
 		d.metrics.streams.Set(float64(d.engine.Streams()))
 		d.metrics.ignored.Add(float64(res.Ignored))
 		if err := retry(ctx, d.log, "reading whether the input flows", func(ctx context.Context) (err error) {
@@ -172,6 +171,7 @@ func (d *Detector) tick(ctx context.Context) error {
 		}); err != nil || ctx.Err() != nil {
 			return ctx.Err()
 		}
+		d.streams.gapAlerts(gaps)
 		d.follow(res.Events, gaps)
 		var fills []storage.Alert
 		if err := retry(ctx, d.log, "reading late data of resolved gaps", func(ctx context.Context) (err error) {
@@ -224,10 +224,11 @@ func (d *Detector) peek(ctx context.Context, wm int64) error {
 	if len(res.Events) == 0 {
 		return nil // nothing to store: a restart peeks again and finds the same
 	}
-	alerts, _, err := d.alertsOf(ctx, res, at.Unix())
+	alerts, gaps, err := d.alertsOf(ctx, res, at.Unix())
 	if err != nil {
 		return err
 	}
+	d.streams.gapAlerts(gaps)
 	return d.step(ctx, alerts, d.judged)
 }
 
@@ -263,6 +264,11 @@ func expectationsOf(res detect.Result) []storage.Expectation {
 
 // step stores the alerts and the progress to judged, then publishes the
 // alerts. A failure leaves the step to be finished by the next call.
+//
+// The streams' statuses the step changed become visible to the API as soon
+// as it is stored, before anything is published: a stream shows its gap
+// from the moment the gap is on record, and whoever reads the alert topic
+// finds the status agreeing.
 func (d *Detector) step(ctx context.Context, alerts []storage.Alert, judged int64) error {
 	ec := d.engine.Config()
 	if err := retry(ctx, d.log, "storing a detection step", func(ctx context.Context) error {
@@ -282,6 +288,7 @@ func (d *Detector) step(ctx context.Context, alerts []storage.Alert, judged int6
 	}); err != nil || ctx.Err() != nil {
 		return ctx.Err()
 	}
+	d.streams.commit(d.view)
 	if len(alerts) > 0 {
 		failpoint.Hit("detect-after-store") // stored, nothing published
 	}

@@ -59,12 +59,12 @@ func (d *Detector) warmUp(ctx context.Context) error {
 		res := d.engine.Advance(time.Unix(to, 0), counts)
 		d.replayPeak = max(d.replayPeak, d.engine.Streams()*int((to-t)/d.width))
 		t = to
-		d.streams.judged(res, d.planned.silences)
-		d.streams.commit(d.view)
+		d.streams.judged(res, counts)
 		alerts, gaps, err := d.alertsOf(ctx, res, to) // rebuilds which open gaps are planned or rolled up
 		if err != nil {
 			return err
 		}
+		d.streams.gapAlerts(gaps)
 		d.follow(res.Events, gaps)
 		if _, err := d.filled(ctx, to); err != nil { // rebuilds what late data filled in
 			return err
@@ -95,14 +95,17 @@ func (d *Detector) warmUp(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, _, err := d.alertsOf(ctx, d.engine.Peek(time.Unix(d.peeked, 0), counts), d.peeked); err != nil {
+		_, gaps, err := d.alertsOf(ctx, d.engine.Peek(time.Unix(d.peeked, 0), counts), d.peeked)
+		if err != nil {
 			return err
 		}
+		d.streams.gapAlerts(gaps)
 	}
 	d.coverage.since = from
 	if d.seq > 0 {
 		d.checkCoverage(end) // holes open before the restart were reported then
 	}
+	d.streams.commit(d.view) // the statuses as the stored steps left them
 	d.log.Info("baselines rebuilt from history", "from", time.Unix(from, 0).UTC(), "to", time.Unix(end, 0).UTC(),
 		"streams", d.engine.Streams(), "largest_step", d.replayPeak, "took", time.Since(start).Round(time.Millisecond))
 	d.metrics.streams.Set(float64(d.engine.Streams()))
