@@ -224,9 +224,14 @@ func (d *Detector) peek(ctx context.Context, wm int64) error {
 	if len(res.Events) == 0 {
 		return nil // nothing to store: a restart peeks again and finds the same
 	}
-	alerts, gaps, err := d.alertsOf(ctx, res, at.Unix())
-	if err != nil {
+	// Retried here, as in tick: the engine has opened the gaps, and a peek
+	// at the same slot would not open them again.
+	var alerts, gaps []storage.Alert
+	if err := retry(ctx, d.log, "reading whether the input flows", func(ctx context.Context) (err error) {
+		alerts, gaps, err = d.alertsOf(ctx, res, at.Unix())
 		return err
+	}); err != nil || ctx.Err() != nil {
+		return ctx.Err()
 	}
 	d.streams.gapAlerts(gaps)
 	return d.step(ctx, alerts, d.judged)
