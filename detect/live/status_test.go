@@ -156,3 +156,33 @@ func TestStatusTableFollowsOpenGaps(t *testing.T) {
 	tb.gapAlerts([]storage.Alert{gap(detect.TypeGapResolved, "l", detect.KindLate, false)})
 	require.Equal(t, "ok", status())
 }
+
+// On a first start the gaps history leaves open are stored, the planned ones
+// too (recorded, not published, as live): a stream that shows planned has
+// its gap on record.
+func TestFirstStartRecordsPlannedGapsOpenInHistory(t *testing.T) {
+	ctx := context.Background()
+	p := &pipeline{st: memstore.New(0)}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	require.NoError(t, p.st.PutSilence(ctx, storage.Silence{ID: "m1", Tenant: "t", Source: "b",
+		StartsAt: t0.Add(39 * time.Minute), EndsAt: t0.Add(90 * time.Minute)}))
+	for i := range 60 {
+		counts := map[string]uint64{"a": 300, "b": 300, "c": 300}
+		if i >= 40 {
+			delete(counts, "b") // down for maintenance
+			delete(counts, "c") // gone
+		}
+		p.minute(t, t0.Add(time.Duration(i)*time.Minute), counts)
+	}
+	sink := &fakeSink{}
+	d := newDetector(t, p, sink)
+	opened := sink.ofType(detect.TypeGapOpened)
+	require.Len(t, opened, 1, "c's gap is published, b's is planned")
+	require.Equal(t, "t/c", opened[0].Key)
+	got := map[string]string{}
+	for _, s := range d.Streams("", "") {
+		got[s.Source] = s.Status
+	}
+	require.Equal(t, map[string]string{"a": "ok", "b": "planned", "c": "gap"}, got)
+	require.Empty(t, disagreements(t, p.st, d))
+}

@@ -42,7 +42,7 @@ func (d *Detector) warmUp(ctx context.Context) error {
 	}
 	d.planned.silences = silences
 	first := d.seq == 0
-	open := map[string]storage.Alert{} // on a first start: the gaps history leaves open
+	open := map[string]storage.Alert{} // on a first start: the gaps history leaves open, as stored
 	// Replayed buckets are not stored as expectations: the streams' statuses
 	// need only each step's last bucket (less than half the replay's CPU).
 	d.engine.SetExpectations(detect.ExpectLast)
@@ -71,7 +71,7 @@ func (d *Detector) warmUp(ctx context.Context) error {
 		}
 		for _, a := range alerts {
 			switch {
-			case !first || a.Planned || a.Suppressed || a.GapID == "":
+			case !first || a.GapID == "":
 			case a.Type == detect.TypeGapOpened:
 				open[a.GapID] = a
 			case a.Type == detect.TypeGapResolved:
@@ -81,7 +81,8 @@ func (d *Detector) warmUp(ctx context.Context) error {
 	}
 	if len(open) > 0 {
 		// Nothing was ever published for this shard: the holes that are open
-		// now are news, whenever they opened.
+		// now are news, whenever they opened. The planned and rolled-up ones
+		// are recorded, not published, as live (their streams show them).
 		alerts := byTime(open)
 		d.log.Info("publishing the gaps open in history", "gaps", len(alerts))
 		if err := d.step(ctx, alerts, end); err != nil {
