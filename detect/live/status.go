@@ -22,9 +22,10 @@ type StreamStatus struct {
 	LastSeen     time.Time // start of the last bucket with events
 	EventsPerMin float64   // expected rate in the last judged bucket (observed while learning)
 	// HistoryHours is how much of the stream the baseline has learned from:
-	// from its first judged bucket (afresh after a retirement; after a
-	// restart, at most the replayed history) to its last. Its hourly profile
-	// is used after two complete days, the daily one after two complete weeks
+	// from its first judged bucket (afresh after a retirement) to its last,
+	// at most the history a restart replays (Config.History), so that a
+	// restart does not change it. Its hourly profile is used after two
+	// complete days, the daily one after two complete weeks
 	// (detect/baseline.go). 0 once retired.
 	HistoryHours float64
 }
@@ -237,7 +238,7 @@ func (t *statusTable) commit(v *statusView) {
 		r.Status = r.status()
 		r.HistoryHours = 0
 		if r.Status != "retired" {
-			r.HistoryHours = float64(r.to-r.since) / 3600
+			r.HistoryHours = float64(min(r.to-r.since, t.history)) / 3600
 		}
 		v.streams[k] = r.StreamStatus
 	}

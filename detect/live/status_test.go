@@ -130,7 +130,7 @@ func TestStatusAgreesWithTheStoredGap(t *testing.T) {
 // silence or drop before the late one, planned when that gap is; nothing
 // shows before commit.
 func TestStatusTableFollowsOpenGaps(t *testing.T) {
-	tb, v := newStatusTable(60, time.Hour), newStatusView()
+	tb, v := newStatusTable(60, 24*time.Hour), newStatusView()
 	b := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	tb.judged(detect.Result{Expectations: []detect.Expectation{{Tenant: "t", Source: "a", Bucket: b, State: "ok", Expected: 10, Observed: 10}}},
 		[]storage.Count{{Tenant: "t", Source: "a", Bucket: b.Unix() - 3600}, {Tenant: "t", Source: "a", Bucket: b.Unix()}})
