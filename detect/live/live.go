@@ -144,8 +144,9 @@ type Deps struct {
 //   - warm.go: the warm start, replaying stored history through the engine;
 //   - quiet.go and planned.go: the input-quiet rollup and maintenance
 //     windows, which decide how a step's gaps are published;
-//   - status.go: the streams' statuses and the view of them the API reads,
-//     retired streams included;
+//   - status.go: the streams' statuses (from the engine's judged buckets and
+//     the stored gaps, retired streams included) and the view of them the
+//     API reads, which changes when a step is stored;
 //   - coverage.go, fill.go: required sources and late data of resolved gaps;
 //   - alerts.go, metrics.go: the pipeline's own alerts and the metrics.
 //
