@@ -1,12 +1,14 @@
 package detect
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"math"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -97,15 +99,35 @@ func (ev *Event) ID() string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-type cloudEvent struct {
-	SpecVersion     string  `json:"specversion"`
-	Type            string  `json:"type"`
-	Source          string  `json:"source"`
-	ID              string  `json:"id"`
-	Time            string  `json:"time"`
-	Subject         string  `json:"subject"`
-	DataContentType string  `json:"datacontenttype"`
-	Data            gapData `json:"data"`
+// Envelope is a CloudEvents 1.0 event in structured mode with data of type
+// D, fields in the order published: the one envelope of every alert (gap
+// lifecycle, pipeline health, coverage).
+type Envelope[D any] struct {
+	SpecVersion     string `json:"specversion"`
+	Type            string `json:"type"`
+	Source          string `json:"source"`
+	ID              string `json:"id"`
+	Time            string `json:"time"`
+	Subject         string `json:"subject"`
+	DataContentType string `json:"datacontenttype"`
+	Data            D      `json:"data"`
+}
+
+// NewEnvelope returns the envelope of an event of type typ from source with
+// the given id, time (RFC 3339, UTC, whole seconds) and subject.
+func NewEnvelope[D any](typ, source, id string, at time.Time, subject string, data D) Envelope[D] {
+	return Envelope[D]{SpecVersion: "1.0", Type: typ, Source: source, ID: id, Time: rfc3339(at),
+		Subject: subject, DataContentType: "application/json", Data: data}
+}
+
+// JSON returns the event's JSON. D must hold only strings, numbers and
+// booleans, which cannot fail to marshal; a failure panics.
+func (e Envelope[D]) JSON() []byte {
+	b, err := json.Marshal(e)
+	if err != nil {
+		panic("detect: marshalling a " + e.Type + " event: " + err.Error())
+	}
+	return b
 }
 
 type gapData struct {
@@ -137,33 +159,24 @@ func roundCount(v float64) uint64 {
 // object with a stable field order; event counts are rounded to whole events.
 // These are exactly the bytes published on the alert topic.
 func (ev Event) MarshalJSON() ([]byte, error) {
-	ce := cloudEvent{
-		SpecVersion:     "1.0",
-		Type:            ev.Type,
-		Source:          ev.Origin,
-		ID:              ev.ID(),
-		Time:            rfc3339(ev.Time),
-		Subject:         ev.Subject(),
-		DataContentType: "application/json",
-		Data: gapData{
-			GapID:         ev.GapID,
-			Tenant:        ev.Tenant,
-			Source:        ev.Source,
-			Kind:          ev.Kind,
-			StartedAt:     rfc3339(ev.StartedAt),
-			DetectedAt:    rfc3339(ev.DetectedAt),
-			Expected:      roundCount(ev.Expected),
-			Observed:      roundCount(ev.Observed),
-			Missing:       roundCount(ev.Missing),
-			Sequence:      ev.Seq,
-			BucketSeconds: ev.BucketSeconds,
-			Retired:       ev.Retired,
-		},
+	data := gapData{
+		GapID:         ev.GapID,
+		Tenant:        ev.Tenant,
+		Source:        ev.Source,
+		Kind:          ev.Kind,
+		StartedAt:     rfc3339(ev.StartedAt),
+		DetectedAt:    rfc3339(ev.DetectedAt),
+		Expected:      roundCount(ev.Expected),
+		Observed:      roundCount(ev.Observed),
+		Missing:       roundCount(ev.Missing),
+		Sequence:      ev.Seq,
+		BucketSeconds: ev.BucketSeconds,
+		Retired:       ev.Retired,
 	}
 	if !ev.EndedAt.IsZero() {
-		ce.Data.EndedAt = rfc3339(ev.EndedAt)
+		data.EndedAt = rfc3339(ev.EndedAt)
 	}
-	return json.Marshal(ce)
+	return json.Marshal(NewEnvelope(ev.Type, ev.Origin, ev.ID(), ev.Time, ev.Subject(), data))
 }
 
 // AppendLine appends the event's JSON and a newline to dst.
@@ -177,25 +190,6 @@ func (ev Event) AppendLine(dst []byte) []byte {
 
 // eventLess orders events deterministically: by time, stream, gap, sequence.
 func eventLess(a, b *Event) int {
-	switch {
-	case !a.Time.Equal(b.Time):
-		if a.Time.Before(b.Time) {
-			return -1
-		}
-		return 1
-	case a.Tenant != b.Tenant:
-		return cmpString(a.Tenant, b.Tenant)
-	case a.Source != b.Source:
-		return cmpString(a.Source, b.Source)
-	case a.GapID != b.GapID:
-		return cmpString(a.GapID, b.GapID)
-	}
-	return int(a.Seq) - int(b.Seq)
-}
-
-func cmpString(a, b string) int {
-	if a < b {
-		return -1
-	}
-	return 1
+	return cmp.Or(a.Time.Compare(b.Time), strings.Compare(a.Tenant, b.Tenant), strings.Compare(a.Source, b.Source),
+		strings.Compare(a.GapID, b.GapID), cmp.Compare(a.Seq, b.Seq))
 }

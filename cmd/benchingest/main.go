@@ -561,7 +561,7 @@ func printTable(out io.Writer, o options, w *workload, msgs int64, refName strin
 		cpu := median(rs, func(r result) float64 { return r.cpuSeconds })
 		rssCol := ""
 		if rss {
-			rssCol = fmt.Sprintf("%6.0f MB", slices.MaxFunc(rs, func(a, b result) int { return cmpF(a.rssPeakMB, b.rssPeakMB) }).rssPeakMB)
+			rssCol = fmt.Sprintf("%6.0f MB", slices.MaxFunc(rs, func(a, b result) int { return cmp.Compare(a.rssPeakMB, b.rssPeakMB) }).rssPeakMB)
 		}
 		fmt.Fprintf(out, "%-27s %12.0f %12.0f %8.1f %8.2f %10.1f   %s\n", name, float64(w.events)/secs, float64(msgs)/secs, mb/secs, secs, cpu, rssCol)
 		return float64(w.events) / secs
@@ -573,7 +573,7 @@ func printTable(out io.Writer, o options, w *workload, msgs int64, refName strin
 		fmt.Fprintf(out, "%-27s %12.0f %12.0f %8.1f %8.2f %10s   (in-process, CPU profile in %s)\n", "gapwatch ingest, profiled", float64(w.events)/prof.seconds, float64(msgs)/prof.seconds, mb/prof.seconds, prof.seconds, "", o.cpuprofile)
 	}
 	ratio := gw / ref
-	peak := slices.MaxFunc(gws, func(a, b result) int { return cmpF(a.rssPeakMB, b.rssPeakMB) }).rssPeakMB
+	peak := slices.MaxFunc(gws, func(a, b result) int { return cmp.Compare(a.rssPeakMB, b.rssPeakMB) }).rssPeakMB
 	fmt.Fprintf(out, "ratio gapwatch/%s: %.2f (target ≥ %.1f: %s)   RSS target ≤ %d MB with %d streams: %s\n",
 		strings.Fields(refName)[0], ratio, targetRatio, okNot(ratio >= targetRatio), targetRSSMB, w.streams, okNot(peak <= targetRSSMB))
 	fmt.Fprintf(out, "exact: stored events == produced events (%d, both clocks), %d streams stored, every run: ok\n", w.events, w.streams)
@@ -597,16 +597,6 @@ func okNot(ok bool) string {
 		return "ok"
 	}
 	return "NOT MET"
-}
-
-func cmpF(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // median of f over rs; the mean of the middle two for an even count.

@@ -247,6 +247,11 @@ func TestLiveGapLifecycle(t *testing.T) {
 	opened := alerts.waitFor(t, 150*time.Second, "gap.opened for the stopped stream", func(a alert) bool {
 		return a.Type == "io.gapwatch.gap.opened" && a.Data.Source == streams[0]
 	})
+	// Issue 16: once the gap is on the topic, the API shows the stream in it.
+	var sts []struct{ Source, Status string }
+	getJSON(t, "http://"+c.addr+"/api/v1/streams?tenant=live&source="+streams[0], &sts)
+	require.Len(t, sts, 1)
+	require.Equal(t, "gap", sts[0].Status, "the status right after gap.opened")
 	stopped.Lock()
 	last := lastEvent.Add(-time.Second)
 	stopped.Unlock()
@@ -281,7 +286,6 @@ func TestLiveGapLifecycle(t *testing.T) {
 	require.Equal(t, opened.Data.GapID, gaps[0].ID)
 	require.NotNil(t, gaps[0].EndedAt)
 	require.Positive(t, gaps[0].Missing)
-	var sts []struct{ Source, Status string }
 	getJSON(t, "http://"+c.addr+"/api/v1/streams?tenant=live", &sts)
 	require.Len(t, sts, len(streams))
 	c.stop(t)

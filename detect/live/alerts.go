@@ -4,10 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gapwatch/gapwatch/detect"
 	"github.com/gapwatch/gapwatch/storage"
@@ -36,17 +33,6 @@ func gapAlert(ev detect.Event) storage.Alert {
 	}
 }
 
-type pipelineEvent struct {
-	SpecVersion     string       `json:"specversion"`
-	Type            string       `json:"type"`
-	Source          string       `json:"source"`
-	ID              string       `json:"id"`
-	Time            string       `json:"time"`
-	Subject         string       `json:"subject"`
-	DataContentType string       `json:"datacontenttype"`
-	Data            pipelineData `json:"data"`
-}
-
 type pipelineData struct {
 	State      string  `json:"state"` // degraded, recovered; ok or degraded for heartbeats
 	Reason     string  `json:"reason,omitempty"`
@@ -71,15 +57,8 @@ func (d *Detector) pipelineAlert(typ string, at time.Time, data pipelineData) st
 	binary.BigEndian.PutUint64(b[8:], uint64(ec.Shard))
 	binary.BigEndian.PutUint64(b[16:], uint64(ec.Shards))
 	h.Write(b[:])
-	ce := pipelineEvent{
-		SpecVersion: "1.0", Type: typ, Source: ec.EventSource, ID: hex.EncodeToString(h.Sum(nil)[:16]),
-		Time: at.UTC().Format(time.RFC3339), Subject: PipelineKey, DataContentType: "application/json", Data: data,
-	}
-	payload, err := json.Marshal(ce)
-	if err != nil {
-		panic("live: marshalling a pipeline event: " + err.Error())
-	}
-	return storage.Alert{ID: ce.ID, Type: typ, Time: at.UTC(), Key: PipelineKey, Payload: payload}
+	ce := detect.NewEnvelope(typ, ec.EventSource, hex.EncodeToString(h.Sum(nil)[:16]), at, PipelineKey, data)
+	return storage.Alert{ID: ce.ID, Type: typ, Time: at.UTC(), Key: PipelineKey, Payload: ce.JSON()}
 }
 
 // degradedAlert says the pipeline went bad (or recovered) with detection
@@ -102,25 +81,4 @@ func (d *Detector) heartbeat(now, wm time.Time, lag time.Duration) storage.Alert
 	data := pipelineData{State: state, LagSeconds: lag.Round(time.Second).Seconds(),
 		Watermark: time.Unix(d.judged, 0).UTC().Format(time.RFC3339)}
 	return d.pipelineAlert(TypePipelineHeartbeat, now.Truncate(d.cfg.Heartbeat), data)
-}
-
-type metrics struct {
-	streams, watermark, lag, degraded prometheus.Gauge
-	ignored                           prometheus.Counter
-	published                         *prometheus.CounterVec
-}
-
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		streams:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_detect_streams", Help: "Streams the detector judges."}),
-		watermark: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_detect_watermark_seconds", Help: "The ingest watermark detection follows (Unix seconds)."}),
-		lag:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_detect_lag_seconds", Help: "How far the watermark trails the wall clock."}),
-		degraded:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_detect_degraded", Help: "1 while the pipeline is degraded (no stream is judged)."}),
-		ignored:   prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_detect_late_counts_total", Help: "Counts that arrived for buckets already judged."}),
-		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gapwatch_alerts_published_total", Help: "Alerts published, by CloudEvents type."}, []string{"type"}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.streams, m.watermark, m.lag, m.degraded, m.ignored, m.published)
-	}
-	return m
 }

@@ -3,7 +3,6 @@ package live
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -63,10 +62,8 @@ func (d *Detector) checkCoverage(judged int64) []storage.Alert {
 	if len(cv.rules) == 0 {
 		return nil
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	var tenantsSeen []string
-	for k := range d.streams {
+	for k := range d.streams.streams {
 		if !slices.Contains(tenantsSeen, k.tenant) {
 			tenantsSeen = append(tenantsSeen, k.tenant)
 		}
@@ -96,7 +93,7 @@ func (d *Detector) checkCoverage(judged int64) []storage.Alert {
 				}
 				k := streamKey{tenant, source}
 				last := since
-				if st, ok := d.streams[k]; ok && !st.LastSeen.IsZero() {
+				if st, ok := d.streams.streams[k]; ok && !st.LastSeen.IsZero() {
 					last = st.LastSeen.Unix() + d.width
 				}
 				gone := judged-last >= maxSilence
@@ -136,31 +133,18 @@ type coverageData struct {
 }
 
 func (d *Detector) coverageAlert(tenant, source string, since, at, maxSilence int64) storage.Alert {
-	_, seen := d.streams[streamKey{tenant, source}] // d.mu is held
+	_, seen := d.streams.streams[streamKey{tenant, source}]
 	idSince := since
 	if !seen {
 		idSince = 0 // the same hole across restarts, whatever history was replayed
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d", TypeCoverageMissing, tenant, source, idSince)
-	ce := struct {
-		SpecVersion     string       `json:"specversion"`
-		Type            string       `json:"type"`
-		Source          string       `json:"source"`
-		ID              string       `json:"id"`
-		Time            string       `json:"time"`
-		Subject         string       `json:"subject"`
-		DataContentType string       `json:"datacontenttype"`
-		Data            coverageData `json:"data"`
-	}{"1.0", TypeCoverageMissing, d.engine.Config().EventSource, hex.EncodeToString(h.Sum(nil)[:16]),
-		rfc3339(at), detect.StreamID(tenant, source), "application/json",
+	ce := detect.NewEnvelope(TypeCoverageMissing, d.engine.Config().EventSource, hex.EncodeToString(h.Sum(nil)[:16]),
+		time.Unix(at, 0), detect.StreamID(tenant, source),
 		coverageData{Tenant: tenant, Source: source, Since: rfc3339(since), NeverSeen: !seen,
-			DetectedAt: rfc3339(at), MaxSilenceSeconds: float64(maxSilence)}}
-	payload, err := json.Marshal(ce)
-	if err != nil {
-		panic("live: marshalling a coverage event: " + err.Error())
-	}
-	return storage.Alert{ID: ce.ID, Type: TypeCoverageMissing, Time: time.Unix(at, 0).UTC(), Key: ce.Subject, Payload: payload,
+			DetectedAt: rfc3339(at), MaxSilenceSeconds: float64(maxSilence)})
+	return storage.Alert{ID: ce.ID, Type: TypeCoverageMissing, Time: time.Unix(at, 0).UTC(), Key: ce.Subject, Payload: ce.JSON(),
 		Tenant: tenant, Source: source}
 }
 

@@ -55,8 +55,8 @@ func (f *fill) span() storage.StreamSpan {
 }
 
 // follow starts following the resolved silences and drops of a step's events
-// (alerts[i] is events[i] as stored: planned or suppressed).
-func (d *Detector) follow(events []detect.Event, alerts []storage.Alert) {
+// (gaps[i] is events[i]'s alert as stored: planned or suppressed).
+func (d *Detector) follow(events []detect.Event, gaps []storage.Alert) {
 	if d.cfg.FillWindow <= 0 {
 		return
 	}
@@ -68,7 +68,7 @@ func (d *Detector) follow(events []detect.Event, alerts []storage.Alert) {
 		if missing < 1 {
 			continue
 		}
-		d.fills[ev.GapID] = &fill{ev: ev, planned: alerts[i].Planned, quiet: alerts[i].Suppressed,
+		d.fills[ev.GapID] = &fill{ev: ev, planned: gaps[i].Planned, quiet: gaps[i].Suppressed,
 			until: ev.Time.Unix() + int64(d.cfg.FillWindow/time.Second), reported: ev.Observed, step: math.Max(1, missing/10)}
 	}
 	if over := len(d.fills) - maxFills; over > 0 {

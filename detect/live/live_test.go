@@ -3,7 +3,6 @@ package live
 import (
 	"context"
 	"encoding/json"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -357,7 +356,11 @@ func TestTrackRetired(t *testing.T) {
 	require.NoError(t, err)
 	t1 := time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)
 	at := t1.Add(time.Hour)
-	d.track(detect.Result{
+	track := func(res detect.Result) {
+		d.streams.judged(res, nil)
+		d.streams.commit(d.view)
+	}
+	track(detect.Result{
 		Expectations: []detect.Expectation{
 			{Tenant: "a", Source: "gone", Bucket: t1, State: "ok", Expected: 10, Observed: 9},
 			{Tenant: "a", Source: "gone", Bucket: at.Add(-time.Minute), State: "gap", Expected: 10},
@@ -375,7 +378,7 @@ func TestTrackRetired(t *testing.T) {
 	// Once "gone" was last seen before the history a restart replays, it is
 	// forgotten; "back" stays.
 	later := at.Add(d.cfg.History + 2*time.Hour)
-	d.track(detect.Result{Expectations: []detect.Expectation{{Tenant: "a", Source: "back", Bucket: later, Observed: 1, State: "ok"}}})
+	track(detect.Result{Expectations: []detect.Expectation{{Tenant: "a", Source: "back", Bucket: later, Observed: 1, State: "ok"}}})
 	require.Len(t, d.Streams("", ""), 1)
 	require.Equal(t, "back", d.Streams("", "")[0].Source)
 }
@@ -433,9 +436,9 @@ func TestReplayInBoundedSteps(t *testing.T) {
 		require.NoError(t, d.tick(ctx))
 	}
 	require.Greater(t, d.replayPeak, 6, "the first start replayed in larger steps")
-	statuses := maps.Clone(d.streams)
+	statuses := d.Streams("", "")
 	require.Len(t, statuses, 3)
-	require.Equal(t, "gap", statuses[streamKey{"t", "c"}].Status)
+	require.Equal(t, "gap", statuses[2].Status, "c")
 
 	d, err := New(Config{Engine: detect.Config{Workers: 2}, Topics: []string{"logs"}, Delay: time.Second, History: 12 * time.Hour},
 		Deps{Store: p.st, Sink: sink, Input: oneTopic{}, Now: func() time.Time { return p.now }})
@@ -445,7 +448,7 @@ func TestReplayInBoundedSteps(t *testing.T) {
 	require.NoError(t, d.warmUp(ctx))
 	// About stepCells: 3 buckets of a and b, of which c's first step judges 3 streams.
 	require.LessOrEqual(t, d.replayPeak, 9)
-	require.Equal(t, statuses, d.streams, "the replay rebuilds the streams' statuses")
+	require.Equal(t, statuses, d.Streams("", ""), "the replay rebuilds the streams' statuses")
 	for i := 8 * 60; i < 8*60+10; i++ {
 		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300})
 		require.NoError(t, d.tick(ctx))

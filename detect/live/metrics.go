@@ -1,0 +1,34 @@
+package live
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the detect role's metrics.
+type metrics struct {
+	streams, watermark, lag, degraded prometheus.Gauge
+	ignored                           prometheus.Counter
+	published                         *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		streams:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_detect_streams", Help: "Streams the detector judges."}),
+		watermark: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_detect_watermark_seconds", Help: "The ingest watermark detection follows (Unix seconds)."}),
+		lag:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_detect_lag_seconds", Help: "How far the watermark trails the wall clock."}),
+		degraded:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_detect_degraded", Help: "1 while the pipeline is degraded (no stream is judged)."}),
+		ignored:   prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_detect_late_counts_total", Help: "Counts that arrived for buckets already judged."}),
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gapwatch_alerts_published_total", Help: "Alerts published, by CloudEvents type."}, []string{"type"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.streams, m.watermark, m.lag, m.degraded, m.ignored, m.published)
+	}
+	return m
+}
+
+// setDegraded records whether the pipeline is degraded.
+func (m *metrics) setDegraded(bad bool) {
+	v := 0.0
+	if bad {
+		v = 1
+	}
+	m.degraded.Set(v)
+}
