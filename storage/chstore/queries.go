@@ -65,6 +65,14 @@ FROM {db}.counts
 WHERE tenant != '' AND clock = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
 GROUP BY tenant, source, b`
 
+	// The streams with counts (Store.StreamNames): one tenant's, or every
+	// tenant's when both ? are ''.
+	qStreamNames = `SELECT tenant, source FROM {db}.counts
+WHERE tenant != '' AND (tenant = ? OR ? = '')
+GROUP BY tenant, source
+ORDER BY tenant, source
+LIMIT ?`
+
 	// Followed by one condition per span and the GROUP BY (Store.Arrived).
 	qArrived = `SELECT tenant, source, toInt64(toUInt32(bucket)), toInt64(toUInt32(arrival_hw)), toUInt64(sum(events))
 FROM {db}.counts

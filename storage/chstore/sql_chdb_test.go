@@ -157,6 +157,9 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		add(db+"/qRatesHourly", rates(qRatesHourly, "toDate(?)", "2026-11-19"))
 		add(db+"/qRatesHourly other day", rates(qRatesHourly, "toDate(?)", "2026-11-20"))
 		add(db+"/qBucketCounts", bindLiterals(t, q(qBucketCounts), uint8(0), from, from+120)+" ORDER BY tenant, b")
+		add(db+"/qStreamNames", bindLiterals(t, q(qStreamNames), "", "", uint64(100)))
+		add(db+"/qStreamNames hostile", bindLiterals(t, q(qStreamNames), `x' OR '1'='1`, `x' OR '1'='1`, uint64(100)))
+		add(db+"/qStreamNames limit", bindLiterals(t, q(qStreamNames), "", "", uint64(2)))
 		zero := "toDateTime(0)"
 		gap := func(typ, gapID, tenant string, seq, gapSeq int, ended string, expected int) string {
 			return fmt.Sprintf("(%s, 0, 1, %d, %d, '%s', 'id-%s-%d', toDateTime(1763633400), 'k', '{}', '%s', '%s', 'fw', 'silence', toDateTime(1763632800), toDateTime(1763632920), %s, %d, 0, %d, %d, 0, 0, %s, [])",
@@ -256,6 +259,9 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		require.Equal(t, "acme\tfirewall\t1763632860\t1763636000\t4\nacme\tfirewall\t1763632920\t1763636000\t5\n"+
 			"x\\' OR \\'1\\'=\\'1\tfirewall\t1763632860\t1763636000\t7\n", results[db+"/qArrived"])
 		require.Equal(t, "acme\tfirewall\t1763632800\t5\t[1,2,0,0,0,0,0,0,0,2]\t0\nacme\tfirewall\t1763632860\t7\t[]\t1763632900\nx\\' OR \\'1\\'=\\'1\tfirewall\t1763632800\t1\t[]\t0\n", results[db+"/qBucketCounts"]) // TabSeparated escapes quotes
+		require.Equal(t, "acme\tfirewall\nacme\tfw\nx\\' OR \\'1\\'=\\'1\tfirewall\n", results[db+"/qStreamNames"])
+		require.Equal(t, "x\\' OR \\'1\\'=\\'1\tfirewall\n", results[db+"/qStreamNames hostile"])
+		require.Equal(t, "acme\tfirewall\nacme\tfw\n", results[db+"/qStreamNames limit"])
 		require.Equal(t, "counts\t20261120\ncounts_hourly\t20261119\ncounts_rollup\t20261120\nexpectations\t20251120\n", results[db+"/qPartitions"])
 		// Per 2-minute step, the duplicate counted once.
 		require.Equal(t, "0\t14.5\t7.25\t29\t9\t2\n2\t2\t1\t3\t2\t1\n", results[db+"/qBands"])
