@@ -100,7 +100,9 @@ func TestStatus(t *testing.T) {
 	require.JSONEq(t, `{"version":"v1.2.3","roles":["api"],"watermark":"2026-11-20T10:00:30Z","lag_seconds":60}`, body)
 
 	failing := httptest.NewServer(api.New(api.Config{Version: "v", Roles: []string{"api", "detect"}}, api.Deps{Watermark: watermarkFunc(
-		func(context.Context) (time.Time, string, error) { return time.Time{}, "", errors.New("kafka: connection refused") })}).Handler())
+		func(context.Context) (time.Time, string, error) {
+			return time.Time{}, "", errors.New("kafka: connection refused")
+		})}).Handler())
 	t.Cleanup(failing.Close)
 	code, body = get(t, failing.URL+"/api/v1/status")
 	require.Equal(t, http.StatusOK, code, body)
