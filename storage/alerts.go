@@ -82,10 +82,23 @@ type Gap struct {
 	EndedAt                     time.Time // zero while open
 	Expected, Observed, Missing float64
 	Planned                     bool // inside a maintenance window (silence)
+	// ResolvedObserved is the observed events of its gap.resolved (0 while
+	// open): gap.updated events after it carry the events of the gap's
+	// period that arrived late (by event time).
+	ResolvedObserved float64
 }
 
 // Open reports whether the gap has not ended.
 func (g Gap) Open() bool { return g.EndedAt.IsZero() }
+
+// FilledLate returns the events of the gap's period that arrived after it
+// resolved: what its updates observed beyond its resolve (0 while open).
+func (g Gap) FilledLate() float64 {
+	if g.Open() {
+		return 0
+	}
+	return max(0, g.Observed-g.ResolvedObserved)
+}
 
 // Matches reports whether g answers q (which must be valid).
 func (q GapQuery) Matches(g Gap) bool {

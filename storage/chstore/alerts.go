@@ -132,7 +132,7 @@ func (s *Store) Gaps(ctx context.Context, q storage.GapQuery) ([]storage.Gap, er
 		var g storage.Gap
 		var planned uint8
 		if err := rows.Scan(&g.ID, &g.Tenant, &g.Source, &g.Kind, &g.StartedAt, &g.DetectedAt, &g.EndedAt,
-			&g.Expected, &g.Observed, &g.Missing, &planned); err != nil {
+			&g.Expected, &g.Observed, &g.Missing, &planned, &g.ResolvedObserved); err != nil {
 			return nil, fmt.Errorf("reading gaps: %w", err)
 		}
 		g.StartedAt, g.DetectedAt, g.EndedAt = g.StartedAt.UTC(), g.DetectedAt.UTC(), fromZero(g.EndedAt)

@@ -278,9 +278,9 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		require.Equal(t, "", results[db+"/qCoverageReceived hostile"])
 		require.Equal(t, "2\t2025-11-20 10:30:00\t[4,0,1]\n", results[db+"/qDetectProgress"])
 		require.Equal(t, "id-g1-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\t0\t0\nid-g2-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\t0\t0\n", results[db+"/qBatchAlerts"])
-		require.Equal(t, "g1\tacme\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t1970-01-01 00:00:00\t10\t0\t10\t0\n"+
-			"g2\tx\\' OR \\'1\\'=\\'1\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t2025-11-20 10:20:00\t30\t0\t30\t0\n", results[db+"/qGaps all"])
-		require.Equal(t, "g1\tacme\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t1970-01-01 00:00:00\t10\t0\t10\t0\n", results[db+"/qGaps open"])
+		require.Equal(t, "g1\tacme\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t1970-01-01 00:00:00\t10\t0\t10\t0\t0\n"+
+			"g2\tx\\' OR \\'1\\'=\\'1\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t2025-11-20 10:20:00\t30\t0\t30\t0\t0\n", results[db+"/qGaps all"])
+		require.Equal(t, "g1\tacme\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t1970-01-01 00:00:00\t10\t0\t10\t0\t0\n", results[db+"/qGaps open"])
 		require.Equal(t, "s1\tx\\' OR \\'1\\'=\\'1\t\t2025-11-20 10:00:00\t2025-11-20 12:00:00\tpatch\t2025-11-20 09:46:40\n", results[db+"/qSilences"])
 		require.Equal(t, "g2", strings.SplitN(results[db+"/qGaps tenant"], "\t", 2)[0])
 		require.Equal(t, "", results[db+"/qOffsets after drop"])
