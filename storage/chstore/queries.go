@@ -93,6 +93,7 @@ FROM {db}.alerts
 WHERE gap_id != '' AND (tenant = ? OR ? = '') AND (source = ? OR ? = '')
 GROUP BY gap_id
 HAVING (? = 'all' OR (? = 'open') = (e = toDateTime(0))) AND s < toDateTime(?) AND (e = toDateTime(0) OR e > toDateTime(?))
+	AND (s > toDateTime(?) OR (s = toDateTime(?) AND gap_id > ?))
 ORDER BY s, gap_id
 LIMIT ?`
 

@@ -173,9 +173,10 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 			fmt.Sprintf("(%s, 0, 1, 2, 1, '', '', %s, '', '', '', '', '', '', %s, %s, %s, 0, 0, 0, 0, 0, 0, toDateTime(1763634600), [4,0,1])", day, zero, zero, zero, zero))
 		add(db+"/qDetectProgress", bindLiterals(t, q(qDetectProgress), uint16(0), uint16(1)))
 		add(db+"/qBatchAlerts", bindLiterals(t, q(qBatchAlerts), uint16(0), uint16(1), uint64(1)))
-		add(db+"/qGaps all", bindLiterals(t, q(qGaps), "", "", "", "", "all", "all", int64(1<<32-1), int64(0), uint64(100)))
-		add(db+"/qGaps open", bindLiterals(t, q(qGaps), "", "", "", "", "open", "open", int64(1<<32-1), int64(0), uint64(100)))
-		add(db+"/qGaps tenant", bindLiterals(t, q(qGaps), `x' OR '1'='1`, `x' OR '1'='1`, "", "", "resolved", "resolved", int64(1763640000), int64(1763633000), uint64(100)))
+		add(db+"/qGaps all", bindLiterals(t, q(qGaps), "", "", "", "", "all", "all", int64(1<<32-1), int64(0), int64(0), int64(0), "", uint64(100)))
+		add(db+"/qGaps open", bindLiterals(t, q(qGaps), "", "", "", "", "open", "open", int64(1<<32-1), int64(0), int64(0), int64(0), "", uint64(100)))
+		add(db+"/qGaps tenant", bindLiterals(t, q(qGaps), `x' OR '1'='1`, `x' OR '1'='1`, "", "", "resolved", "resolved", int64(1763640000), int64(1763633000), int64(0), int64(0), "", uint64(100)))
+		add(db+"/qGaps after", bindLiterals(t, q(qGaps), "", "", "", "", "all", "all", int64(1<<32-1), int64(0), int64(1763632800), int64(1763632800), "g1", uint64(100)))
 		add(db+"/qInsertSilence", q(qInsertSilence)+` VALUES ('s1', 'x\' OR \'1\'=\'1', '', toDateTime(1763632800), toDateTime(1763636400), 'patch', toDateTime(1763632000), 1, 0), `+
 			`('s2', 'acme', 'fw', toDateTime(1763632800), toDateTime(1763636400), '', toDateTime(1763632100), 1, 0), `+
 			`('s2', 'acme', 'fw', toDateTime(1763632800), toDateTime(1763636400), '', toDateTime(1763632100), 2, 1), `+
@@ -283,6 +284,8 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		require.Equal(t, "g1\tacme\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t1970-01-01 00:00:00\t10\t0\t10\t0\t0\n", results[db+"/qGaps open"])
 		require.Equal(t, "s1\tx\\' OR \\'1\\'=\\'1\t\t2025-11-20 10:00:00\t2025-11-20 12:00:00\tpatch\t2025-11-20 09:46:40\n", results[db+"/qSilences"])
 		require.Equal(t, "g2", strings.SplitN(results[db+"/qGaps tenant"], "\t", 2)[0])
+		require.Equal(t, "g2", strings.SplitN(results[db+"/qGaps after"], "\t", 2)[0], "the page after g1")
+		require.Equal(t, 1, strings.Count(results[db+"/qGaps after"], "\n"))
 		require.Equal(t, "", results[db+"/qOffsets after drop"])
 	}
 }

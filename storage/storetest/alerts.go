@@ -123,6 +123,10 @@ func RunAlerts(t *testing.T, s AlertStore) {
 	require.Equal(t, []string{"g1", "g2"}, gaps(storage.GapQuery{From: t1.Add(39 * time.Minute)}))
 	require.Equal(t, []string{"g1"}, gaps(storage.GapQuery{To: Base.Add(time.Minute)}), "g2 starts at to: no overlap")
 	require.Equal(t, []string{"g1"}, gaps(storage.GapQuery{Limit: 1}))
+	require.Equal(t, []string{"g2"}, gaps(storage.GapQuery{Limit: 1, After: g1.Cursor()}), "the next page")
+	require.Equal(t, []string{}, gaps(storage.GapQuery{After: g2.Cursor()}), "past the last")
+	require.Equal(t, []string{"g1", "g2"}, gaps(storage.GapQuery{After: storage.GapCursor{StartedAt: g1.StartedAt, ID: "g0"}}),
+		"same start, ids after the cursor's")
 
 	_, err = s.Gaps(ctx, storage.GapQuery{State: "closed"})
 	require.True(t, errors.Is(err, storage.ErrBadQuery), "bad state: %v", err)
