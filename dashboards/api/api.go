@@ -125,6 +125,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("DELETE /api/v1/silences/{id}", s.deleteSilence)
 	s.mux.HandleFunc("GET /api/v1/tenants", s.tenants)
 	s.mux.HandleFunc("GET /api/v1/status", s.status)
+	s.mux.HandleFunc("GET /api/v1/report", s.report)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if deps.Gatherer != nil {
