@@ -147,10 +147,10 @@ type Report struct {
 
 // sums accumulates one source's coverage steps before rounding.
 type sums struct {
-	expected, missing                     float64
-	observed, filled, received, covered   uint64
-	judged                                bool
-	holes                                 int
+	expected, missing                   float64
+	observed, filled, received, covered uint64
+	judged                              bool
+	holes                               int
 }
 
 func (s *sums) add(b storage.SourceBand) {
