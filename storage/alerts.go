@@ -76,6 +76,16 @@ func (g Gap) Cursor() GapCursor { return GapCursor{StartedAt: g.StartedAt, ID: g
 
 // Validate checks q.
 func (q GapQuery) Validate() error {
+	for _, t := range []struct {
+		name string
+		t    time.Time
+	}{{"from", q.From}, {"to", q.To}} {
+		if !t.t.IsZero() {
+			if err := CheckTime(t.name, t.t); err != nil {
+				return err
+			}
+		}
+	}
 	switch {
 	case q.State != "" && q.State != GapsOpen && q.State != GapsResolved && q.State != GapsAll:
 		return fmt.Errorf("%w: state must be open, resolved or all, got %q", ErrBadQuery, q.State)

@@ -42,6 +42,10 @@ func (s *Server) tenants(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, errors.New("no stream store"))
 		return
 	}
+	if err := checkNames(r.URL.Query()); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
 	names, more, err := s.deps.Tenants.StreamNames(r.Context(), storage.StreamQuery{Tenant: r.URL.Query().Get("tenant")})
 	if err != nil {
 		s.storeError(w, "tenants", err)

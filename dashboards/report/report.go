@@ -67,12 +67,6 @@ type Query struct {
 // MaxRange bounds a report's period (the hourly rollup's default retention).
 const MaxRange = 400 * 24 * time.Hour
 
-// Sane times: a report's period lies in these years.
-var (
-	minTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
-	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
-)
-
 // Validate reports a query that cannot be answered; its errors wrap
 // storage.ErrBadQuery.
 func (q Query) Validate() error {
@@ -80,10 +74,12 @@ func (q Query) Validate() error {
 	switch {
 	case q.Tenant == "":
 		return fmt.Errorf("%w: tenant is required", storage.ErrBadQuery)
-	case q.From.IsZero() || q.To.IsZero():
-		return fmt.Errorf("%w: from and to are required", storage.ErrBadQuery)
-	case q.From.Before(minTime) || q.To.After(maxTime):
-		return fmt.Errorf("%w: from and to must lie between %d and %d", storage.ErrBadQuery, minTime.Year(), maxTime.Year())
+	case storage.CheckName("tenant", q.Tenant) != nil:
+		return storage.CheckName("tenant", q.Tenant)
+	case storage.CheckTime("from", q.From) != nil:
+		return storage.CheckTime("from", q.From)
+	case storage.CheckTime("to", q.To) != nil:
+		return storage.CheckTime("to", q.To)
 	case !q.From.Before(q.To):
 		return fmt.Errorf("%w: from must be before to", storage.ErrBadQuery)
 	case q.To.Sub(q.From) > MaxRange:
