@@ -19,6 +19,7 @@ import (
 
 	"github.com/gapwatch/gapwatch/config"
 	"github.com/gapwatch/gapwatch/dashboards/api"
+	"github.com/gapwatch/gapwatch/dashboards/web"
 	"github.com/gapwatch/gapwatch/detect/live"
 	"github.com/gapwatch/gapwatch/ingest"
 	"github.com/gapwatch/gapwatch/simulate"
@@ -160,7 +161,7 @@ func runRoles(ctx context.Context, cfg config.Config, roles map[string]bool, st 
 	}
 	if roles["api"] {
 		srv := api.New(cfg.HTTP, api.Deps{Rates: st, Gaps: st, Streams: streams, Silences: st, Expectations: st,
-			Gatherer: reg, Ready: checks, Log: log})
+			Gatherer: reg, Ready: checks, Log: log, Page: web.Handler()})
 		g.Go(func() error { return srv.Run(ctx) })
 	}
 	return g.Wait()
