@@ -71,6 +71,9 @@ type Check struct {
 type Config struct {
 	Addr   string        `yaml:"addr"` // listen address; default 127.0.0.1:8080 (loopback unless configured)
 	Bucket time.Duration `yaml:"-"`    // the pipeline's bucket width: default and smallest step
+	// Version and Roles are this process's, for /api/v1/status.
+	Version string   `yaml:"-"`
+	Roles   []string `yaml:"-"`
 }
 
 // Deps are what the server reads.
@@ -82,6 +85,9 @@ type Deps struct {
 	// Expectations are the detector's stored baselines: nil leaves the rates'
 	// band null and /api/v1/coverage answering 503.
 	Expectations ExpectationReader
+	Tenants      TenantLister     // nil: /api/v1/tenants answers 503
+	Watermark    WatermarkReader  // nil: /api/v1/status has no watermark
+	Now          func() time.Time // default time.Now
 	Gatherer     prometheus.Gatherer
 	Ready        []Check
 	Log          *slog.Logger
@@ -108,6 +114,9 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Log == nil {
 		deps.Log = slog.Default()
 	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
 	deps.Log = deps.Log.With("component", "api")
 	s := &Server{cfg: cfg, deps: deps, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /api/v1/rates", s.rates)
@@ -117,6 +126,8 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("GET /api/v1/silences", s.listSilences)
 	s.mux.HandleFunc("POST /api/v1/silences", s.createSilence)
 	s.mux.HandleFunc("DELETE /api/v1/silences/{id}", s.deleteSilence)
+	s.mux.HandleFunc("GET /api/v1/tenants", s.tenants)
+	s.mux.HandleFunc("GET /api/v1/status", s.status)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if deps.Page != nil {

@@ -65,6 +65,14 @@ FROM {db}.counts
 WHERE tenant != '' AND clock = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
 GROUP BY tenant, source, b`
 
+	// The streams with counts (Store.StreamNames): one tenant's, or every
+	// tenant's when both ? are ''.
+	qStreamNames = `SELECT tenant, source FROM {db}.counts
+WHERE tenant != '' AND (tenant = ? OR ? = '')
+GROUP BY tenant, source
+ORDER BY tenant, source
+LIMIT ?`
+
 	// Followed by one condition per span and the GROUP BY (Store.Arrived).
 	qArrived = `SELECT tenant, source, toInt64(toUInt32(bucket)), toInt64(toUInt32(arrival_hw)), toUInt64(sum(events))
 FROM {db}.counts
@@ -79,11 +87,13 @@ WHERE tenant != '' AND clock = 1 AND arrival_hw >= toDateTime(?) AND arrival_hw 
 	// A gap's latest state, folded from its alerts (replicas may have stored the
 	// same alerts twice: every aggregate here is insensitive to that).
 	qGaps = `SELECT gap_id, any(tenant), any(source), any(kind), min(started_at) AS s, min(detected_at), max(ended_at) AS e,
-	argMax(expected, gap_seq), argMax(observed, gap_seq), argMax(missing, gap_seq), max(planned)
+	argMax(expected, gap_seq), argMax(observed, gap_seq), argMax(missing, gap_seq), max(planned),
+	maxIf(observed, type = 'io.gapwatch.gap.resolved')
 FROM {db}.alerts
 WHERE gap_id != '' AND (tenant = ? OR ? = '') AND (source = ? OR ? = '')
 GROUP BY gap_id
 HAVING (? = 'all' OR (? = 'open') = (e = toDateTime(0))) AND s < toDateTime(?) AND (e = toDateTime(0) OR e > toDateTime(?))
+	AND (s > toDateTime(?) OR (s = toDateTime(?) AND gap_id > ?))
 ORDER BY s, gap_id
 LIMIT ?`
 
