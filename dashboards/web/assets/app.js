@@ -10,7 +10,7 @@
   const TOKEN_KEY = 'gapwatch.token';
   const MIN = 60e3;
   const HOUR = 60 * MIN;
-  const WINDOWS = { '30m': 30 * MIN, '1h': HOUR, '6h': 6 * HOUR, '24h': 24 * HOUR, '7d': 7 * 24 * HOUR };
+  const WINDOWS = { '15m': 15 * MIN, '30m': 30 * MIN, '1h': HOUR, '6h': 6 * HOUR, '24h': 24 * HOUR, '7d': 7 * 24 * HOUR };
   // Steps the page asks for, smallest first; the server accepts multiples of its bucket width.
   const STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440].map((m) => m * MIN);
   const TICKS = [5, 10, 15, 30, 60, 120, 180, 360, 720, 1440].map((m) => m * MIN);
@@ -314,7 +314,7 @@
       const st = statusBy.get(t.tenant + '\u0000' + src);
       grid.append(
         el('div', { class: 'src', title: `${t.tenant} / ${src}` },
-          st && st.status !== 'ok' ? el('span', { class: 'badge ' + st.status }, st.status) : null,
+          st && st.status !== 'ok' && st.status !== 'learning' ? el('span', { class: 'badge ' + st.status }, st.status) : null,
           el('span', { class: 'name' }, src)),
         strip(t.tenant, src, streams.has(src) ? streams.get(src).points : null, gapsBy.get(t.tenant + '\u0000' + src) || [], win, watermark));
     }
@@ -428,6 +428,7 @@
       const cls = lag === null || lag === undefined ? '' : lag > 300 ? 'bad' : lag > 90 ? 'warn' : 'good';
       if (s.watermark) pills.push(pill(cls, 'watermark ', el('b', null, s.watermark.slice(11, 19) + ' UTC')));
       if (lag !== null && lag !== undefined) pills.push(pill(cls, 'lag ', el('b', null, seconds(lag))));
+      if (!s.watermark && s.watermark_unknown) pills.push(pill('warn', 'watermark unknown: ' + s.watermark_unknown));
       pills.push(pill('', el('b', null, s.version || '?'), ' · ', (s.roles || []).join(', ')));
     } else if (status.err) {
       pills.push(pill('warn', 'status: ' + status.err.message));
@@ -500,16 +501,11 @@
       health(status, ready);
       return;
     }
-    let list;
-    if (tenants.ok) {
-      list = tenants.ok;
-    } else if (tenants.err.status === 404 && streams.ok) {
-      // A server without /api/v1/tenants: the detector's streams name them.
-      list = [...index(streams.ok, (s) => s.tenant)].map(([tenant, ss]) => ({ tenant, sources: ss.map((s) => s.source) }));
-    } else {
+    if (tenants.err) {
       health(status, ready);
       throw tenants.err;
     }
+    const list = tenants.ok;
     const watermark = status.ok && status.ok.watermark ? Date.parse(status.ok.watermark) : 0;
     const statusBy = new Map((streams.ok || []).map((s) => [s.tenant + '\u0000' + s.source, s]));
     const gapWin = { from: range.now - span, to: range.now + MIN };
