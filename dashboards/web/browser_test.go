@@ -311,7 +311,9 @@ const (
 
 type watermarkAt time.Time
 
-func (w watermarkAt) Watermark(context.Context) (time.Time, string, error) { return time.Time(w), "", nil }
+func (w watermarkAt) Watermark(context.Context) (time.Time, string, error) {
+	return time.Time(w), "", nil
+}
 
 type streamList []api.Stream
 
