@@ -19,6 +19,7 @@ import (
 
 	"github.com/gapwatch/gapwatch/config"
 	"github.com/gapwatch/gapwatch/dashboards/api"
+	"github.com/gapwatch/gapwatch/dashboards/web"
 	"github.com/gapwatch/gapwatch/detect/live"
 	"github.com/gapwatch/gapwatch/ingest"
 	"github.com/gapwatch/gapwatch/simulate"
@@ -172,7 +173,7 @@ func runRoles(ctx context.Context, cfg config.Config, roles map[string]bool, st 
 		}
 		srv := api.New(httpCfg, api.Deps{Rates: st, Gaps: st, Streams: streams, Silences: st, Expectations: st,
 			Tenants: st, Watermark: ingestWatermark{input: input, store: st, topics: cfg.Ingest.Topics},
-			Gatherer: reg, Ready: checks, Log: log})
+			Gatherer: reg, Ready: checks, Log: log, Page: web.Handler()})
 		g.Go(func() error { return srv.Run(ctx) })
 	}
 	return g.Wait()

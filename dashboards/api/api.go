@@ -92,6 +92,9 @@ type Deps struct {
 	Gatherer     prometheus.Gatherer
 	Ready        []Check
 	Log          *slog.Logger
+	// Page serves the built-in coverage page at GET / and its files under
+	// GET /assets/ (nil: no page).
+	Page http.Handler
 }
 
 // Server serves the API.
@@ -129,6 +132,10 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("GET /api/v1/report", s.report)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if deps.Page != nil {
+		s.mux.Handle("GET /{$}", deps.Page)
+		s.mux.Handle("GET /assets/", deps.Page)
+	}
 	if deps.Gatherer != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{}))
 	}

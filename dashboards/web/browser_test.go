@@ -1,0 +1,436 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gapwatch/gapwatch/dashboards/api"
+	"github.com/gapwatch/gapwatch/dashboards/web"
+	"github.com/gapwatch/gapwatch/storage"
+	"github.com/gapwatch/gapwatch/storage/memstore"
+)
+
+// The headless-Chromium tests load the page as a person would, against a
+// running gapwatch, and fail on any console error or uncaught exception.
+// They run with GAPWATCH_INTEGRATION=1 and a Chromium (Debian: apt-get install
+// -y chromium; another binary with GAPWATCH_CHROMIUM=path); without Chromium
+// they skip, unless GAPWATCH_REQUIRE_CHROMIUM=1 (make test) makes that a
+// failure.
+
+var update = flag.Bool("update", false, "write the screenshots to docs/ (default: the test's temporary folder)")
+
+// story is the demo's scripted silence and how the page is looked at. By
+// default the silence starts 3 minutes in (detection learns a baseline for
+// about two minutes first), the wait for its gap is bounded by gapWait, and
+// the fleet map is shot as soon as the gap is drawn: about 4½ minutes in all.
+// With -update, for the pictures in docs/, the silence starts 8 minutes in and
+// the shot waits until the hole is minutes wide, so that the picture shows
+// healthy minutes before it: about 14 minutes.
+type story struct {
+	incident, window string
+	gapWait, widen   time.Duration
+}
+
+func demoStory() story {
+	if *update {
+		return story{incident: "acme/edr:8m:30m", window: "15m", gapWait: 12 * time.Minute, widen: 4 * time.Minute}
+	}
+	return story{incident: "acme/edr:3m:15m", window: "30m", gapWait: 6 * time.Minute}
+}
+
+func chromium(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("GAPWATCH_INTEGRATION") == "" {
+		t.Skip("set GAPWATCH_INTEGRATION=1 to load the page in headless Chromium")
+	}
+	path := os.Getenv("GAPWATCH_CHROMIUM")
+	if path == "" {
+		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+			if p, err := exec.LookPath(name); err == nil {
+				path = p
+				break
+			}
+		}
+	}
+	if path == "" {
+		msg := "no Chromium found (Debian: apt-get install -y chromium; or set GAPWATCH_CHROMIUM)"
+		if os.Getenv("GAPWATCH_REQUIRE_CHROMIUM") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return path
+}
+
+// console collects what the page wrote to the console.
+type console struct {
+	mu   sync.Mutex
+	msgs []chromedp.ConsoleMessage
+}
+
+// errors returns the errors and uncaught exceptions, minus those allow says
+// are expected.
+func (c *console) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b strings.Builder
+	for _, m := range c.msgs {
+		fmt.Fprintf(&b, "%s (%s:%d)\n", m, m.URL, m.Line)
+	}
+	return b.String()
+}
+
+func (c *console) errors(allow func(chromedp.ConsoleMessage) bool) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, m := range c.msgs {
+		if (m.Type == chromedp.ConsoleError || m.IsException()) && (allow == nil || !allow(m)) {
+			out = append(out, fmt.Sprintf("%s (%s:%d)", m, m.URL, m.Line))
+		}
+	}
+	return out
+}
+
+// browser starts a headless Chromium with a fresh profile and no background
+// networking (this machine's network refuses it), and a tab on it.
+func browser(t *testing.T) (context.Context, *console) {
+	path := chromium(t)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1440, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	c := &console{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the browser's console:\n%s", c)
+		}
+	})
+	msgs := chromedp.Console(ctx) // starts the browser
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.msgs = append(c.msgs, m)
+			c.mu.Unlock()
+		}
+	}()
+	return ctx, c
+}
+
+// waitFor polls a JavaScript condition until it is true or d has passed.
+func waitFor(t *testing.T, ctx context.Context, what, cond string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("Boolean("+cond+")"))
+		require.NoError(t, err, what)
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body.innerText"))
+			t.Fatalf("%s: not within %s; the page reads:\n%s", what, d, text)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	require.NoError(t, err, expr)
+	return v
+}
+
+// screenshot writes the whole page as PNG to dir/name, or docs/name with -update.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.True(t, bytes.HasPrefix(png, []byte("\x89PNG")))
+	dir := t.TempDir()
+	if *update {
+		dir = filepath.Join("..", "..", "docs")
+	}
+	p := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(p, png, 0o644))
+	t.Logf("screenshot: %s (%d bytes)", p, len(png))
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// demo builds gapwatch and runs `gapwatch demo` with a scripted silence, until
+// the test ends; it returns the base URL once /readyz answers 200.
+func demo(t *testing.T, incident string) string {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gapwatch")
+	build := exec.Command("go", "build", "-o", bin, "github.com/gapwatch/gapwatch/cmd/gapwatch")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	addr := freeAddr(t)
+	logPath := filepath.Join(dir, "demo.log")
+	logFile, err := os.Create(logPath)
+	require.NoError(t, err)
+	cmd := exec.Command(bin, "demo", "--http-addr", addr, "--incident", incident)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		logFile.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("gapwatch demo output:\n%s", b)
+		}
+	})
+
+	base := "http://" + addr
+	deadline := time.Now().Add(time.Minute)
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("gapwatch demo exited: %v", err)
+		default:
+		}
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gapwatch demo not ready within a minute (last error: %v)", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// TestCoveragePage runs `gapwatch demo` with a silence scripted a few minutes
+// in, opens the page, waits until the gap is drawn in the open-gap list and
+// on the fleet map, drills down into the tenant, and takes a screenshot of
+// both views. Takes about as long as the demo needs to find the gap
+// (five to six minutes).
+func TestCoveragePage(t *testing.T) {
+	ctx, cons := browser(t)
+	st := demoStory()
+	base := demo(t, st.incident)
+	start := time.Now()
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"/#w="+st.window)))
+	waitFor(t, ctx, "the fleet map", `document.querySelectorAll('#fleet svg.strip').length >= 30`, time.Minute)
+	require.Empty(t, cons.errors(nil), "console errors after the first load")
+
+	waitFor(t, ctx, "the first gap", `document.querySelector('#open-gaps tr[data-gap-id]') && document.querySelector('#fleet svg.strip [data-gap-id]')`, st.gapWait)
+	t.Logf("first gap drawn %s after the page loaded", time.Since(start).Round(time.Second))
+
+	row := eval[string](t, ctx, `document.querySelector('#open-gaps tr[data-gap-id]').textContent`)
+	require.Contains(t, row, "acme")
+	require.Contains(t, row, "edr")
+	require.Contains(t, eval[string](t, ctx, `document.getElementById('health').textContent`), "ready")
+	// The gap's marker sits on acme/edr's strip.
+	require.Equal(t, "acme / edr coverage", eval[string](t, ctx,
+		`document.querySelector('#fleet svg.strip [data-gap-id]').closest('svg').getAttribute('aria-label')`))
+	time.Sleep(st.widen)
+	screenshot(t, ctx, "coverage-page.png")
+
+	// The drill-down: the tenant's rate charts with their band and the gap.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#open-gaps tr[data-gap-id] a`))))
+	waitFor(t, ctx, "the tenant's rate charts", `!document.getElementById('tenant-view').hidden &&
+		document.querySelectorAll('#tenant-rates .chart polyline').length >= 3 &&
+		document.querySelector('#tenant-rates .chart [data-gap-id]') &&
+		document.querySelector('#tenant-gaps tr[data-gap-id]')`, time.Minute)
+	require.Equal(t, "acme", eval[string](t, ctx, `document.getElementById('tenant-name').textContent`))
+	require.Contains(t, eval[string](t, ctx, `location.hash`), "tenant=acme")
+	screenshot(t, ctx, "coverage-page-tenant.png")
+
+	require.Empty(t, cons.errors(nil), "console errors or exceptions")
+}
+
+// hostile names: were any of them parsed as markup, the page would gain an
+// element or its title would change.
+const (
+	evilTenant = `<img src=x onerror="document.title='pwned'">`
+	evilSource = `"><svg onload="document.title='pwned'"></svg>`
+)
+
+type watermarkAt time.Time
+
+func (w watermarkAt) Watermark(context.Context) (time.Time, string, error) {
+	return time.Time(w), "", nil
+}
+
+type streamList []api.Stream
+
+func (l streamList) Streams(tenant, source string) []api.Stream {
+	var out []api.Stream
+	for _, s := range l {
+		if (tenant == "" || s.Tenant == tenant) && (source == "" || s.Source == source) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// fixture is an API over an in-memory store holding twenty minutes of a
+// hostile-named stream with a baseline and an open silence, behind a bearer
+// token; it records whether any API request came without it after the first
+// one with it.
+func fixture(t *testing.T, token string) (url string, unauthorizedAfterToken *atomic.Int32) {
+	ctx := context.Background()
+	st := memstore.New(0)
+	now := time.Now().UTC().Truncate(time.Minute)
+	var counts []storage.Count
+	var exps []storage.Expectation
+	for m := -20; m <= 0; m++ {
+		b := now.Add(time.Duration(m) * time.Minute)
+		n := uint64(600)
+		if m >= -6 {
+			n = 0 // silent for the last six minutes
+		}
+		if n > 0 {
+			counts = append(counts, storage.Count{Tenant: evilTenant, Source: evilSource, Clock: storage.Arrival, Bucket: b.Unix(), Events: n},
+				storage.Count{Tenant: evilTenant, Source: evilSource, Clock: storage.Event, Bucket: b.Unix(), Events: n, Arrival: b.Unix() + 5})
+		}
+		if m < -12 || m == 0 {
+			continue // learning before, not judged yet now
+		}
+		state := "ok"
+		if n == 0 {
+			state = "gap"
+		}
+		exps = append(exps, storage.Expectation{Tenant: evilTenant, Source: evilSource, Bucket: b.Unix(),
+			Expected: 600, Lower: 520, Upper: 680, Observed: n, State: state})
+	}
+	require.NoError(t, st.Write(ctx, storage.Batch{Counts: counts}))
+	require.NoError(t, st.WriteExpectations(ctx, exps))
+	started := now.Add(-6 * time.Minute)
+	require.NoError(t, st.WriteAlerts(ctx, storage.AlertBatch{
+		DetectProgress: storage.DetectProgress{Shards: 1, Seq: 1},
+		Alerts: []storage.Alert{{ID: "a1", Type: "io.gapwatch.gap.opened", Time: now, Key: "k", GapID: "gap-1",
+			Tenant: evilTenant, Source: evilSource, Kind: "silence", StartedAt: started, DetectedAt: started.Add(2 * time.Minute),
+			Expected: 3600, Missing: 3600}},
+	}))
+	streams := streamList{{Tenant: evilTenant, Source: evilSource, Status: "gap", LastSeen: started, EventsPerMin: 600}}
+	h := api.New(api.Config{Bucket: time.Minute, Version: "test", Roles: []string{"api"}}, api.Deps{Rates: st, Gaps: st,
+		Streams: streams, Expectations: st, Tenants: st, Watermark: watermarkAt(now), Page: web.Handler()}).Handler()
+
+	var authorized atomic.Bool
+	unauthorizedAfterToken = &atomic.Int32{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/v1/") {
+			if r.Header.Get("Authorization") != "Bearer "+token {
+				if authorized.Load() {
+					unauthorizedAfterToken.Add(1)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprintln(w, `{"error":"a bearer token is required"}`)
+				return
+			}
+			authorized.Store(true)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, unauthorizedAfterToken
+}
+
+// TestPageTokenAndHostileNames: the API answers 401 until the page sends the
+// token typed into its token box, and then on every request; tenant and source
+// names full of markup are shown as text. Takes a few seconds.
+func TestPageTokenAndHostileNames(t *testing.T) {
+	ctx, cons := browser(t)
+	base, unauthorized := fixture(t, "s3cret")
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"/")))
+	waitFor(t, ctx, "the token box", `!document.getElementById('token-form').hidden`, 30*time.Second)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("token"), "s3cret"),
+		chromedp.Click(chromedp.CSS(`#token-form button`)), // a person's click, which fires the submit event
+	))
+	waitFor(t, ctx, "the fleet map and the open gap", `document.querySelector('#fleet svg.strip [data-gap-id="gap-1"]') &&
+		document.querySelector('#open-gaps tr[data-gap-id="gap-1"]')`, 30*time.Second)
+	require.True(t, eval[bool](t, ctx, `document.getElementById('token-form').hidden`))
+	require.Equal(t, "s3cret", eval[string](t, ctx, `sessionStorage.getItem('gapwatch.token')`))
+
+	// The names arrive as text: no element was made of them, and they read as sent.
+	require.Equal(t, 0, eval[int](t, ctx, `document.querySelectorAll('main img, main svg:not(.strip) svg, #fleet svg svg').length`))
+	require.Equal(t, "gapwatch · coverage", eval[string](t, ctx, `document.title`))
+	require.Equal(t, evilTenant, eval[string](t, ctx, `document.querySelector('#fleet .tenant-head a').textContent`))
+	require.Equal(t, evilSource, eval[string](t, ctx, `document.querySelector('#fleet .src .name').textContent`))
+	require.Contains(t, eval[string](t, ctx, `document.querySelector('#open-gaps tr[data-gap-id]').textContent`), evilTenant+"/"+evilSource)
+	// The silent minutes are red, the healthy ones blue, the learning ones grey.
+	cells := eval[[]string](t, ctx, `[...document.querySelectorAll('#fleet svg.strip rect.cell')].map(r => r.getAttribute('fill'))`)
+	require.Contains(t, cells, "#b7122a") // nothing arrived
+	require.Contains(t, cells, "#7fb8d6") // all arrived
+	require.Contains(t, cells, "#d9dce0") // no baseline
+
+	// The drill-down, through the tenant's link (its name escaped in the hash).
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#fleet .tenant-head a`))))
+	waitFor(t, ctx, "the tenant's rate chart", `!document.getElementById('tenant-view').hidden &&
+		document.querySelector('#tenant-rates .chart polygon') && document.querySelector('#tenant-rates .chart [data-gap-id="gap-1"]')`, 30*time.Second)
+	require.Equal(t, evilTenant, eval[string](t, ctx, `document.getElementById('tenant-name').textContent`))
+	require.Equal(t, "gapwatch · coverage", eval[string](t, ctx, `document.title`))
+
+	require.Zero(t, unauthorized.Load(), "API requests without the token after it was given")
+	// The 401s before the token are the browser's network log, nothing else.
+	require.Empty(t, cons.errors(func(m chromedp.ConsoleMessage) bool {
+		return m.Source == "network" && strings.Contains(m.Text, "401")
+	}))
+}
