@@ -2,7 +2,10 @@ module github.com/gapwatch/gapwatch/dashboards/grafana
 
 go 1.26.8
 
-require github.com/grafana/grafana-plugin-sdk-go v0.300.0
+require (
+	github.com/grafana/grafana-plugin-sdk-go v0.300.0
+	github.com/stretchr/testify v1.12.1
+)
 
 require (
 	github.com/apache/arrow-go/v18 v18.8.0 // indirect
@@ -67,6 +70,7 @@ require (
 	go.opentelemetry.io/otel/sdk v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.11.1 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/exp v0.0.0-20261014143641-f0251eb4aa3e // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect

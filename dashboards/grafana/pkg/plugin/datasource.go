@@ -50,6 +50,9 @@ func NewDatasource(ctx context.Context, s backend.DataSourceInstanceSettings) (i
 	if d.settingsErr != nil {
 		return d, nil
 	}
+	if len(s.JSONData) == 0 {
+		s.JSONData = []byte("{}") // the SDK's HTTP settings parser wants an object
+	}
 	opts, err := s.HTTPClientOptions(ctx)
 	if err != nil {
 		d.settingsErr = fmt.Errorf("HTTP client settings: %w", err)
