@@ -88,7 +88,7 @@ func TestStandaloneEndToEnd(t *testing.T) {
 		t.Log("this gapwatch has no http.tokens yet: running its API without tokens; the bad-token check is skipped")
 	}
 
-	start(t, "simulate", command(gapwatch, env, "simulate", "--tenants", "1", "--rate", "60",
+	start(t, "simulate", command(gapwatch, env, "simulate", "--tenants", "5", "--rate", "300",
 		"--incident", "acme/firewall:100s:1h"))
 	run := start(t, "gapwatch run", command(gapwatch, env, append([]string{"run"}, runArgs...)...))
 	apiURL := "http://" + apiAddr
