@@ -9,7 +9,7 @@ FUZZTIME ?= 15s
 STATE   ?= $(or $(GAPWATCH_STATE_DIR),$(CURDIR)/.state)
 export GAPWATCH_PYTHON ?= $(STATE)/venv/bin/python
 
-.PHONY: help build test unit lint services services-stop tools demo bench fuzz clean
+.PHONY: help build test unit lint services services-stop tools demo bench fuzz clean plugin plugin-test
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -55,5 +55,25 @@ bench: services ## ingest vs kcat on the real servers, detection quality (NAB + 
 	$(GO) test -run '^$$' -bench . -benchmem ./ingest/...
 	$(GO) test -run '^$$' -bench ReplayStep -benchtime 20x ./detect/
 
+PLUGIN_DIR := dashboards/grafana
+PLUGIN_ARCHS := amd64 arm64
+
+plugin: ## build the Grafana datasource plugin into dashboards/grafana/dist: frontend (npm, when package.json exists) and the Go backend for linux amd64 and arm64
+	@if [ -f $(PLUGIN_DIR)/package.json ]; then \
+	  cd $(PLUGIN_DIR) && npm ci && npm run build; \
+	else \
+	  echo "make plugin: no $(PLUGIN_DIR)/package.json: building the backend only (no module.js)"; \
+	  mkdir -p $(PLUGIN_DIR)/dist; \
+	  if [ -f $(PLUGIN_DIR)/src/plugin.json ]; then cp $(PLUGIN_DIR)/src/plugin.json $(PLUGIN_DIR)/dist/plugin.json; fi; \
+	fi
+	@for arch in $(PLUGIN_ARCHS); do \
+	  echo "go build $(PLUGIN_DIR)/dist/gpx_gapwatch_linux_$$arch"; \
+	  (cd $(PLUGIN_DIR) && GOOS=linux GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o dist/gpx_gapwatch_linux_$$arch ./pkg) || exit 1; \
+	done
+
+plugin-test: ## the plugin module's vet and tests; with the real servers, the end-to-end test through the plugin's gRPC
+	cd $(PLUGIN_DIR) && $(GO) vet ./...
+	cd $(PLUGIN_DIR) && GAPWATCH_INTEGRATION=1 $(GO) test -race -count=1 -timeout 20m ./...
+
 clean: ## remove build output (not the services' state; see deploy/README.md)
-	rm -rf bin
+	rm -rf bin $(PLUGIN_DIR)/dist

@@ -3,8 +3,11 @@ package deploy
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"gopkg.in/yaml.v3"
 
 	"github.com/gapwatch/gapwatch/config"
 )
@@ -35,6 +39,7 @@ const (
 var secrets = map[string]string{
 	"GAPWATCH_CLICKHOUSE_PASSWORD": "test-clickhouse-password-5b1e",
 	"GRAFANA_ADMIN_PASSWORD":       "test-grafana-password-c70a",
+	"GAPWATCH_GRAFANA_TOKEN":       "test-grafana-token-9d3e",
 }
 
 // gapwatchEnvNames are the GAPWATCH_* variables gapwatch reads: config.Load's applyEnv, plus
@@ -48,6 +53,9 @@ var gapwatchEnvNames = []string{
 
 // The services that run gapwatch itself.
 var gapwatchServices = []string{"gapwatch", "gapwatch-migrate", "simulate"}
+
+// gapwatchConfig is where the gapwatch service reads its YAML (the API tokens).
+const gapwatchConfig = "/etc/gapwatch/gapwatch.yaml"
 
 func testEnv() map[string]string {
 	env := map[string]string{}
@@ -121,7 +129,7 @@ func readFile(t *testing.T, path string) string {
 
 func TestComposeLoads(t *testing.T) {
 	p := mustLoad(t)
-	want := []string{"clickhouse", "gapwatch", "gapwatch-migrate", "grafana", "kafka", "kafka-init", "simulate"}
+	want := []string{"clickhouse", "gapwatch", "gapwatch-migrate", "gapwatch-token", "grafana", "kafka", "kafka-init", "prometheus", "simulate"}
 	if got := p.ServiceNames(); !slices.Equal(got, want) {
 		t.Errorf("services = %v, want %v", got, want)
 	}
@@ -216,8 +224,8 @@ func TestNoLiteralCredentials(t *testing.T) {
 			}
 		}
 	}
-	if checked < 3 {
-		t.Errorf("found only %d password variables; expected ClickHouse's, gapwatch's and Grafana's", checked)
+	if checked < 5 {
+		t.Errorf("found only %d credential variables; expected ClickHouse's, gapwatch's, Grafana's and the API token twice", checked)
 	}
 }
 
@@ -291,6 +299,10 @@ func TestPublishedPortsOnLoopbackOnly(t *testing.T) {
 			t.Errorf("%s publishes %v, want %v", name, published[name], w)
 		}
 	}
+	// Prometheus has no authentication: only Grafana reaches it, on the compose network.
+	if ports := service(t, p, "prometheus").Ports; len(ports) != 0 {
+		t.Errorf("prometheus publishes %v; it must publish nothing", ports)
+	}
 	for name := range published {
 		if _, ok := want[name]; !ok {
 			t.Errorf("%s publishes ports %v; no such port is expected", name, published[name])
@@ -332,7 +344,7 @@ func TestImagesPinned(t *testing.T) {
 			continue
 		}
 		tag := img[colon+1:]
-		if tag == "latest" || !regexp.MustCompile(`^\d+\.\d+`).MatchString(tag) {
+		if tag == "latest" || !regexp.MustCompile(`^v?\d+\.\d+`).MatchString(tag) {
 			t.Errorf("%s: image %q is not pinned to a version", s.Name, img)
 		}
 	}
@@ -390,7 +402,7 @@ func TestGapwatchEnvironment(t *testing.T) {
 	if s.HealthCheck == nil || !strings.Contains(strings.Join(s.HealthCheck.Test, " "), "127.0.0.1:"+port+"/readyz") {
 		t.Errorf("gapwatch healthcheck does not probe /readyz on port %s", port)
 	}
-	if !slices.Equal([]string(s.Command), []string{"run"}) || !slices.Equal([]string(service(t, p, "gapwatch-migrate").Command), []string{"migrate"}) {
+	if !slices.Equal([]string(s.Command), []string{"run", "--config", gapwatchConfig}) || !slices.Equal([]string(service(t, p, "gapwatch-migrate").Command), []string{"migrate"}) {
 		t.Errorf("commands: gapwatch %v, gapwatch-migrate %v", s.Command, service(t, p, "gapwatch-migrate").Command)
 	}
 }
@@ -526,9 +538,11 @@ func TestStartOrder(t *testing.T) {
 		"kafka":            {},
 		"clickhouse":       {},
 		"grafana":          {},
+		"prometheus":       {},
+		"gapwatch-token":   {},
 		"kafka-init":       {"kafka": healthy},
 		"gapwatch-migrate": {"clickhouse": healthy},
-		"gapwatch":         {"gapwatch-migrate": done, "kafka-init": done, "kafka": healthy, "clickhouse": healthy},
+		"gapwatch":         {"gapwatch-token": done, "gapwatch-migrate": done, "kafka-init": done, "kafka": healthy, "clickhouse": healthy},
 		"simulate":         {"kafka-init": done},
 	}
 	for name, deps := range want {
@@ -575,7 +589,9 @@ func TestRestartPolicies(t *testing.T) {
 		"clickhouse":       types.RestartPolicyUnlessStopped,
 		"gapwatch":         types.RestartPolicyUnlessStopped,
 		"grafana":          types.RestartPolicyUnlessStopped,
+		"prometheus":       types.RestartPolicyUnlessStopped,
 		"kafka-init":       types.RestartPolicyNo,
+		"gapwatch-token":   types.RestartPolicyNo,
 		"gapwatch-migrate": types.RestartPolicyNo,
 		"simulate":         types.RestartPolicyOnFailure,
 	} {
@@ -587,7 +603,7 @@ func TestRestartPolicies(t *testing.T) {
 
 func TestHealthchecks(t *testing.T) {
 	p := mustLoad(t)
-	for _, name := range []string{"kafka", "clickhouse", "gapwatch"} {
+	for _, name := range []string{"kafka", "clickhouse", "gapwatch", "prometheus"} {
 		hc := service(t, p, name).HealthCheck
 		if hc == nil || hc.Disable || len(hc.Test) < 2 {
 			t.Errorf("%s: no healthcheck", name)
@@ -646,5 +662,140 @@ func TestDockerfile(t *testing.T) {
 	}
 	if !strings.Contains(from, "alpine") {
 		t.Errorf("runtime base %s: the healthcheck needs busybox wget (alpine)", from)
+	}
+}
+
+// bindMount returns the host source of s's bind mount at target ("" if none) and whether it is
+// read-only.
+func bindMount(s types.ServiceConfig, target string) (string, bool) {
+	for _, v := range s.Volumes {
+		if v.Type == types.VolumeTypeBind && v.Target == target {
+			return v.Source, v.ReadOnly
+		}
+	}
+	return "", false
+}
+
+// Grafana loads the gapwatch plugin from `make plugin`'s output, allows it unsigned by its id
+// only, and is provisioned with the datasources and dashboards of dashboards/grafana.
+func TestGrafanaPluginAndProvisioning(t *testing.T) {
+	p := mustLoad(t)
+	g := service(t, p, "grafana")
+	e := env(g)
+	if got := e["GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS"]; got != "gapwatch-coverage-datasource" {
+		t.Errorf("unsigned plugins allowed: %q, want exactly gapwatch-coverage-datasource", got)
+	}
+	root, _ := filepath.Abs("..")
+	for target, src := range map[string]string{
+		"/var/lib/grafana/plugins/gapwatch-coverage-datasource": "dashboards/grafana/dist",
+		"/etc/grafana/provisioning/datasources":                 "dashboards/grafana/provisioning/datasources",
+		"/etc/grafana/provisioning/dashboards":                  "dashboards/grafana/provisioning/dashboards",
+	} {
+		got, ro := bindMount(g, target)
+		if got != filepath.Join(root, src) || !ro {
+			t.Errorf("grafana: %s is mounted from %q (read-only %v), want %s read-only", target, got, ro, src)
+		}
+		if src == "dashboards/grafana/dist" {
+			continue // built by make plugin
+		}
+		if _, err := os.Stat(filepath.Join(root, src)); err != nil {
+			t.Error(err)
+		}
+	}
+
+	// The provisioned datasource points at the gapwatch service's API and takes the token from
+	// the environment variable compose passes to Grafana.
+	ds := readFile(t, "../dashboards/grafana/provisioning/datasources/gapwatch.yaml")
+	port := strings.TrimPrefix(env(service(t, p, "gapwatch"))["GAPWATCH_HTTP_ADDR"], "0.0.0.0:")
+	for _, want := range []string{"type: gapwatch-coverage-datasource", "url: http://gapwatch:" + port,
+		"apiToken: $GAPWATCH_GRAFANA_TOKEN", "type: prometheus", "url: http://prometheus:9090"} {
+		if !strings.Contains(ds, want) {
+			t.Errorf("provisioning/datasources/gapwatch.yaml lacks %q", want)
+		}
+	}
+	if e["GAPWATCH_GRAFANA_TOKEN"] != secrets["GAPWATCH_GRAFANA_TOKEN"] {
+		t.Error("grafana does not get GAPWATCH_GRAFANA_TOKEN from the environment")
+	}
+	dash := readFile(t, "../dashboards/grafana/provisioning/dashboards/gapwatch.yaml")
+	if !strings.Contains(dash, "path: /etc/grafana/provisioning/dashboards") {
+		t.Error("the dashboard provider does not read the mounted folder")
+	}
+}
+
+// Prometheus scrapes the gapwatch service's /metrics on its API port.
+func TestPrometheusScrapesGapwatch(t *testing.T) {
+	p := mustLoad(t)
+	prom := service(t, p, "prometheus")
+	src, ro := bindMount(prom, "/etc/prometheus/prometheus.yml")
+	root, _ := filepath.Abs("..")
+	if src != filepath.Join(root, "deploy/prometheus/prometheus.yml") || !ro {
+		t.Fatalf("prometheus.yml mounted from %q (read-only %v)", src, ro)
+	}
+	if !slices.Contains(prom.Command, "--config.file=/etc/prometheus/prometheus.yml") {
+		t.Errorf("prometheus command %v does not read the mounted file", prom.Command)
+	}
+	port := strings.TrimPrefix(env(service(t, p, "gapwatch"))["GAPWATCH_HTTP_ADDR"], "0.0.0.0:")
+	cfg := readFile(t, "prometheus/prometheus.yml")
+	for _, want := range []string{"metrics_path: /metrics", `targets: ["gapwatch:` + port + `"]`} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("prometheus.yml lacks %q", want)
+		}
+	}
+	if !mountsVolume(p, prom, "/prometheus") {
+		t.Error("prometheus: /prometheus is not on a named volume")
+	}
+}
+
+// The gapwatch-token service's script, run here with the test's token, writes a gapwatch
+// configuration holding the token's SHA-256 (and not the token), which the gapwatch service
+// mounts where its command reads it.
+func TestAPITokenFile(t *testing.T) {
+	p := mustLoad(t)
+	tok := service(t, p, "gapwatch-token")
+	if len(tok.Command) != 1 || !slices.Equal([]string(tok.Entrypoint), []string{"/bin/sh", "-c"}) {
+		t.Fatalf("gapwatch-token: entrypoint %v command %v, want a /bin/sh -c script", tok.Entrypoint, tok.Command)
+	}
+	dir := t.TempDir()
+	script := strings.ReplaceAll(tok.Command[0], "/config/", dir+"/")
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GAPWATCH_GRAFANA_TOKEN=" + env(tok)["GAPWATCH_GRAFANA_TOKEN"]}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the gapwatch-token script fails: %v\n%s", err, out)
+	}
+	written := readFile(t, filepath.Join(dir, "gapwatch.yaml"))
+	sum := sha256.Sum256([]byte(secrets["GAPWATCH_GRAFANA_TOKEN"]))
+	if !strings.Contains(written, "sha256: "+hex.EncodeToString(sum[:])) || strings.Contains(written, secrets["GAPWATCH_GRAFANA_TOKEN"]) {
+		t.Errorf("written configuration:\n%s\nwant the token's SHA-256 and not the token", written)
+	}
+	var doc struct {
+		HTTP struct {
+			Tokens []struct {
+				Name    string   `yaml:"name"`
+				SHA256  string   `yaml:"sha256"`
+				Tenants []string `yaml:"tenants"`
+			} `yaml:"tokens"`
+		} `yaml:"http"`
+	}
+	if err := yaml.Unmarshal([]byte(written), &doc); err != nil || len(doc.HTTP.Tokens) != 1 ||
+		doc.HTTP.Tokens[0].Name != "grafana" || !slices.Equal(doc.HTTP.Tokens[0].Tenants, []string{"*"}) {
+		t.Errorf("written configuration does not read as http.tokens [grafana, all tenants]: %v %+v", err, doc)
+	}
+
+	g := service(t, p, "gapwatch")
+	// gapwatch accepts it, with the service's environment.
+	if _, err := config.Load(filepath.Join(dir, "gapwatch.yaml"), func(k string) string { return env(g)[k] }); err != nil {
+		if strings.Contains(err.Error(), "field tokens not found") {
+			t.Log("this gapwatch has no API tokens yet (security branch): not loading the written configuration")
+		} else {
+			t.Errorf("gapwatch rejects the written configuration: %v", err)
+		}
+	}
+	var mounted bool
+	for _, v := range g.Volumes {
+		mounted = mounted || (v.Type == types.VolumeTypeVolume && v.Source == "gapwatch-config" &&
+			v.Target == filepath.Dir(gapwatchConfig) && v.ReadOnly)
+	}
+	if !mounted || !mountsVolume(p, tok, "/config") {
+		t.Error("the gapwatch-config volume is not written by gapwatch-token at /config and mounted read-only by gapwatch")
 	}
 }

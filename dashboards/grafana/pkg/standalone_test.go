@@ -1,0 +1,456 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/gapwatch/gapwatch/dashboards/grafana/pkg/plugin"
+)
+
+// TestStandaloneEndToEnd builds the plugin, runs it in the SDK's standalone
+// mode and drives it over gRPC as Grafana does, against a real `gapwatch run`
+// on the real Kafka and ClickHouse: `gapwatch simulate` feeds one tenant's
+// streams and stops one of them, a gap opens, and the plugin's health check,
+// resources and every query type show it.
+func TestStandaloneEndToEnd(t *testing.T) {
+	if os.Getenv("GAPWATCH_INTEGRATION") != "1" {
+		t.Skip("needs the real Kafka and ClickHouse: GAPWATCH_INTEGRATION=1 (make services)")
+	}
+	tmp := t.TempDir()
+	suffix := randomHex(4)
+
+	// The plugin executable, in a plugin directory with the plugin.json
+	// that standalone mode looks for. The SDK's standalone mode kills every
+	// process whose command line matches plugin.json's "executable" (pgrep
+	// -f, to make Grafana reconnect): the name here is unique to this run,
+	// so it can match nothing but the plugin itself.
+	pluginDir := filepath.Join(tmp, "plugin")
+	require.NoError(t, os.Mkdir(pluginDir, 0o755))
+	exe := "gpx_gapwatch_e2e_" + suffix
+	goBuild(t, ".", filepath.Join(pluginDir, exe), "./")
+	writePluginJSON(t, pluginDir, exe)
+	gapwatch := filepath.Join(tmp, "gapwatch")
+	goBuild(t, "../../..", gapwatch, "./cmd/gapwatch")
+
+	// gapwatch on the real servers, in a database and topics of its own, with
+	// a 10 s bucket so that a stream learns and a silence opens within minutes.
+	apiAddr := freeAddr(t)
+	db := "gapwatch_plugin_e2e_" + suffix
+	env := append(os.Environ(),
+		"GAPWATCH_KAFKA_BROKERS="+envOr("GAPWATCH_KAFKA_BROKERS", "127.0.0.1:9092"),
+		"GAPWATCH_CLICKHOUSE_ADDR="+envOr("GAPWATCH_CLICKHOUSE_ADDR", "127.0.0.1:9000"),
+		"GAPWATCH_CLICKHOUSE_DATABASE="+db,
+		"GAPWATCH_INPUT_TOPICS=plugin_e2e_logs_"+suffix,
+		"GAPWATCH_GROUP=plugin_e2e_"+suffix,
+		"GAPWATCH_ALERTS_TOPIC=plugin_e2e_alerts_"+suffix,
+		"GAPWATCH_HTTP_ADDR="+apiAddr,
+		"GAPWATCH_BUCKET=10s",
+	)
+	t.Cleanup(func() { dropDatabase(t, db) })
+	out, err := command(gapwatch, env, "migrate").CombinedOutput()
+	require.NoError(t, err, "gapwatch migrate: %s", out)
+
+	// An API token, when this gapwatch knows http.tokens (CONTRACT.md "Secure
+	// connections and API access"); otherwise it runs without one, on loopback.
+	token := "e2e-token-" + randomHex(8)
+	var runArgs []string
+	cfgFile := filepath.Join(tmp, "gapwatch.yaml")
+	sum := sha256.Sum256([]byte(token))
+	require.NoError(t, os.WriteFile(cfgFile, fmt.Appendf(nil,
+		"http:\n  tokens:\n    - {name: grafana, sha256: %s, tenants: [\"*\"]}\n", hex.EncodeToString(sum[:])), 0o600))
+	withTokens := command(gapwatch, env, "check-config", "--config", cfgFile).Run() == nil
+	if withTokens {
+		runArgs = append(runArgs, "--config", cfgFile)
+	} else {
+		t.Log("this gapwatch has no http.tokens yet: running its API without tokens; the bad-token check is skipped")
+	}
+
+	start(t, "simulate", command(gapwatch, env, "simulate", "--tenants", "5", "--rate", "300",
+		"--incident", "acme/firewall:100s:1h"))
+	run := start(t, "gapwatch run", command(gapwatch, env, append([]string{"run"}, runArgs...)...))
+	apiURL := "http://" + apiAddr
+	waitFor(t, 90*time.Second, "gapwatch /readyz", func() bool {
+		resp, err := http.Get(apiURL + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, run)
+
+	// The plugin in standalone mode, as `-standalone` with the address from
+	// GF_PLUGIN_GRPC_ADDRESS_<ID>.
+	grpcAddr := freeAddr(t)
+	pl := command(filepath.Join(pluginDir, exe), append(os.Environ(),
+		"GF_PLUGIN_GRPC_ADDRESS_GAPWATCH_COVERAGE_DATASOURCE="+grpcAddr), "-standalone")
+	pl.Dir = pluginDir
+	pluginOut := start(t, "plugin", pl)
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	g := grafana{t: t, data: pluginv2.NewDataClient(conn), res: pluginv2.NewResourceClient(conn), diag: pluginv2.NewDiagnosticsClient(conn)}
+
+	gw := dsContext(1, apiURL, token)
+	waitFor(t, 30*time.Second, "the plugin's gRPC server", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := g.diag.CheckHealth(ctx, &pluginv2.CheckHealthRequest{PluginContext: gw})
+		return err == nil
+	}, pluginOut)
+
+	hasTenants := apiHas(t, apiURL+"/api/v1/tenants", token)
+	hasStatus := apiHas(t, apiURL+"/api/v1/status", token)
+
+	// The stream stops 100 s in; the gap opens a bucket or few later.
+	rng := func() *pluginv2.TimeRange {
+		now := time.Now()
+		return &pluginv2.TimeRange{FromEpochMS: now.Add(-30 * time.Minute).UnixMilli(), ToEpochMS: now.Add(time.Minute).UnixMilli()}
+	}
+	var gaps *data.Frame
+	waitFor(t, 6*time.Minute, "an open gap of acme/firewall through the plugin", func() bool {
+		f := g.query(gw, "gaps", map[string]any{"tenant": "acme", "source": "firewall", "state": "open"}, rng(), 10*time.Second)
+		if f[0].Rows() > 0 {
+			gaps = f[0]
+			return true
+		}
+		return false
+	}, run)
+
+	t.Run("gaps", func(t *testing.T) {
+		require.Equal(t, []string{"started_at", "detected_at", "ended_at", "tenant", "source", "kind", "expected_events", "missing_events", "id"}, names(gaps))
+		require.Nil(t, gaps.Fields[2].At(0), "ended_at null while open")
+		require.Equal(t, "firewall", gaps.Fields[4].At(0))
+		require.Equal(t, "silence", gaps.Fields[5].At(0))
+		require.Positive(t, gaps.Fields[6].At(0).(int64), "expected events")
+		require.NotEmpty(t, gaps.Fields[8].At(0), "id")
+		all := g.query(gw, "gaps", map[string]any{}, rng(), 0)
+		require.GreaterOrEqual(t, all[0].Rows(), 1)
+	})
+	t.Run("rates", func(t *testing.T) {
+		frames := g.query(gw, "rates", map[string]any{"tenant": "acme", "source": "firewall"}, rng(), 10*time.Second)
+		require.Len(t, frames, 1)
+		f := frames[0]
+		require.Equal(t, []string{"time", "events", "expected", "lower", "upper"}, names(f))
+		var total float64
+		var banded int
+		for i := range f.Rows() {
+			total += f.Fields[1].At(i).(float64)
+			if f.Fields[2].At(i) != nil {
+				banded++
+			}
+		}
+		require.Positive(t, total, "events before the stop")
+		require.Positive(t, banded, "the expected band once learned")
+		require.Nil(t, f.Fields[2].At(0), "no band half an hour back, before the stream existed")
+	})
+	t.Run("streams", func(t *testing.T) {
+		f := g.query(gw, "streams", map[string]any{"tenant": "acme"}, rng(), 0)[0]
+		require.Equal(t, []string{"tenant", "source", "status", "last_seen", "events_per_min"}, names(f))
+		status := map[string]string{}
+		for i := range f.Rows() {
+			status[f.Fields[1].At(i).(string)] = f.Fields[2].At(i).(string)
+		}
+		require.Equal(t, "gap", status["firewall"], "%v", status)
+		require.Equal(t, "ok", status["edr"], "%v", status)
+	})
+	t.Run("coverage", func(t *testing.T) {
+		if !hasTenants {
+			t.Skip("this gapwatch has no /api/v1/tenants yet (api-report); coverage needs it")
+		}
+		f := g.query(gw, "coverage", map[string]any{"tenant": "acme"}, rng(), 10*time.Second)[0]
+		require.Equal(t, "time", f.Fields[0].Name)
+		var fw *data.Field
+		for _, fd := range f.Fields[1:] {
+			require.Equal(t, "share", fd.Name)
+			require.Equal(t, "acme", fd.Labels["tenant"])
+			if fd.Labels["source"] == "firewall" {
+				fw = fd
+			}
+		}
+		require.NotNil(t, fw, "a share field for acme/firewall")
+		var sawFull, sawHole bool
+		for i := range fw.Len() {
+			if v, ok := fw.At(i).(*float64); ok && v != nil {
+				sawFull = sawFull || *v >= 0.9
+				sawHole = sawHole || *v == 0
+			}
+		}
+		require.True(t, sawFull && sawHole, "covered before the stop, a hole after")
+	})
+	t.Run("resources", func(t *testing.T) {
+		if !hasTenants {
+			t.Skip("this gapwatch has no /api/v1/tenants yet (api-report)")
+		}
+		code, body := g.resource(gw, "tenants")
+		require.Equal(t, 200, code, body)
+		var tenants []string
+		require.NoError(t, json.Unmarshal([]byte(body), &tenants))
+		require.Contains(t, tenants, "acme")
+		code, body = g.resource(gw, "sources?tenant=acme")
+		require.Equal(t, 200, code, body)
+		var sources []string
+		require.NoError(t, json.Unmarshal([]byte(body), &sources))
+		require.Subset(t, sources, []string{"firewall", "edr", "dns"})
+	})
+	t.Run("health", func(t *testing.T) {
+		if hasStatus && hasTenants {
+			status, msg := g.health(gw)
+			require.Equal(t, pluginv2.CheckHealthResponse_OK, status, msg)
+			require.Contains(t, msg, "gapwatch ")
+			require.Contains(t, msg, "behind")
+		} else {
+			t.Log("this gapwatch has no /api/v1/status yet (api-report): the OK case is not checked")
+		}
+		status, msg := g.health(dsContext(2, "http://"+freeAddr(t), token))
+		require.Equal(t, pluginv2.CheckHealthResponse_ERROR, status)
+		require.Contains(t, msg, "cannot connect to gapwatch at http://127.0.0.1:")
+		status, msg = g.health(dsContext(3, "http://"+apiAddr+"/not-gapwatch", token))
+		require.Equal(t, pluginv2.CheckHealthResponse_ERROR, status)
+		require.Contains(t, msg, "HTTP 404")
+		if !withTokens {
+			t.Log("bad token: skipped (this gapwatch has no API tokens)")
+			return
+		}
+		status, msg = g.health(dsContext(4, apiURL, "not-"+token))
+		require.Equal(t, pluginv2.CheckHealthResponse_ERROR, status)
+		require.Contains(t, msg, "refused the API token (HTTP 401)")
+	})
+	t.Run("per-query errors", func(t *testing.T) {
+		resp := g.queryData(dsContext(5, "http://"+freeAddr(t), token), rng(),
+			&pluginv2.DataQuery{RefId: "A", QueryType: "gaps", Json: []byte(`{"queryType":"gaps"}`)})
+		require.Contains(t, resp.Responses["A"].Error, "cannot connect")
+		require.Equal(t, "downstream", resp.Responses["A"].ErrorSource)
+	})
+	require.NotContains(t, pluginOut.String(), token, "the token is in the plugin's output")
+}
+
+// grafana drives the plugin as Grafana does, over its gRPC services.
+type grafana struct {
+	t    *testing.T
+	data pluginv2.DataClient
+	res  pluginv2.ResourceClient
+	diag pluginv2.DiagnosticsClient
+}
+
+func dsContext(id int64, apiURL, token string) *pluginv2.PluginContext {
+	return &pluginv2.PluginContext{OrgId: 1, PluginId: plugin.ID, DataSourceInstanceSettings: &pluginv2.DataSourceInstanceSettings{
+		Id: id, Uid: fmt.Sprintf("gw%d", id), Name: "gapwatch", Url: apiURL, JsonData: []byte(`{"bucket":"10s"}`),
+		DecryptedSecureJsonData: map[string]string{"apiToken": token}, LastUpdatedMS: 1,
+	}}
+}
+
+func (g grafana) queryData(pc *pluginv2.PluginContext, tr *pluginv2.TimeRange, qs ...*pluginv2.DataQuery) *pluginv2.QueryDataResponse {
+	g.t.Helper()
+	for _, q := range qs {
+		q.TimeRange = tr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := g.data.QueryData(ctx, &pluginv2.QueryDataRequest{PluginContext: pc, Queries: qs})
+	require.NoError(g.t, err)
+	return resp
+}
+
+func (g grafana) query(pc *pluginv2.PluginContext, queryType string, model map[string]any, tr *pluginv2.TimeRange, interval time.Duration) data.Frames {
+	g.t.Helper()
+	model["queryType"] = queryType
+	b, err := json.Marshal(model)
+	require.NoError(g.t, err)
+	resp := g.queryData(pc, tr, &pluginv2.DataQuery{RefId: "A", QueryType: queryType, Json: b, IntervalMS: interval.Milliseconds(), MaxDataPoints: 1000})
+	r := resp.Responses["A"]
+	require.NotNil(g.t, r)
+	require.Empty(g.t, r.Error, "query %s %s", queryType, b)
+	frames, err := data.UnmarshalArrowFrames(r.Frames)
+	require.NoError(g.t, err)
+	require.NotEmpty(g.t, frames)
+	return frames
+}
+
+func (g grafana) resource(pc *pluginv2.PluginContext, path string) (int, string) {
+	g.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, _, _ := strings.Cut(path, "?")
+	stream, err := g.res.CallResource(ctx, &pluginv2.CallResourceRequest{PluginContext: pc, Method: "GET", Path: p, Url: path})
+	require.NoError(g.t, err)
+	var code int
+	var body bytes.Buffer
+	for {
+		r, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(g.t, err)
+		if r.Code != 0 {
+			code = int(r.Code)
+		}
+		body.Write(r.Body)
+	}
+	return code, strings.TrimSpace(body.String())
+}
+
+func (g grafana) health(pc *pluginv2.PluginContext) (pluginv2.CheckHealthResponse_HealthStatus, string) {
+	g.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := g.diag.CheckHealth(ctx, &pluginv2.CheckHealthRequest{PluginContext: pc})
+	require.NoError(g.t, err, "a health answer, not a gRPC error")
+	return r.Status, r.Message
+}
+
+func names(f *data.Frame) []string {
+	var out []string
+	for _, fd := range f.Fields {
+		out = append(out, fd.Name)
+	}
+	return out
+}
+
+// apiHas reports whether gapwatch serves path (anything but 404).
+func apiHas(t *testing.T, u, token string) bool {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode != http.StatusNotFound
+}
+
+func goBuild(t *testing.T, dir, out, pkg string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build %s in %s: %s", pkg, dir, b)
+}
+
+// writePluginJSON writes the plugin.json standalone mode needs: the plugin's
+// id, with this run's executable name.
+func writePluginJSON(t *testing.T, dir, exe string) {
+	b, err := json.Marshal(map[string]any{"type": "datasource", "id": plugin.ID, "name": "gapwatch", "backend": true,
+		"alerting": true, "executable": exe})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "plugin.json"), b, 0o644))
+}
+
+func command(name string, env []string, args ...string) *exec.Cmd {
+	c := exec.Command(name, args...)
+	c.Env = env
+	return c
+}
+
+// output collects a child's stdout and stderr.
+type output struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// start starts c and stops it (SIGTERM, then SIGKILL) when the test ends,
+// showing its output if the test failed.
+func start(t *testing.T, name string, c *exec.Cmd) *output {
+	t.Helper()
+	out := &output{}
+	c.Stdout, c.Stderr = out, out
+	require.NoError(t, c.Start(), name)
+	done := make(chan struct{})
+	go func() { _ = c.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = c.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = c.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, tail(out.String(), 6000))
+		}
+	})
+	return out
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool, logs *output) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %s; output:\n%s", what, timeout, tail(logs.String(), 4000))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// dropDatabase drops the test's database over ClickHouse's HTTP interface.
+func dropDatabase(t *testing.T, db string) {
+	u := "http://" + envOr("GAPWATCH_CLICKHOUSE_HTTP", "127.0.0.1:8123") + "/?query=" + url.QueryEscape("DROP DATABASE IF EXISTS `"+db+"`")
+	resp, err := http.Post(u, "text/plain", nil)
+	if err != nil {
+		t.Logf("dropping %s: %v", db, err)
+		return
+	}
+	resp.Body.Close()
+}
