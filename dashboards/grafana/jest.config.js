@@ -2,7 +2,15 @@
 // generally used by snapshots, but can affect specific tests
 process.env.TZ = 'UTC';
 
+const base = require('./.config/jest.config');
+
 module.exports = {
   // Jest configuration provided by Grafana scaffolding
-  ...require('./.config/jest.config'),
+  ...base,
+  transform: {
+    ...base.transform,
+    // @grafana/data 12.0 loads d3-color's ES module build (.mjs), which the scaffold's
+    // transform (.js/.ts only) leaves untouched.
+    '^.+\\.mjs$': base.transform['^.+\\.(t|j)sx?$'],
+  },
 };

@@ -1,71 +1,79 @@
 import React, { ChangeEvent } from 'react';
-import { InlineField, Input, SecretInput } from '@grafana/ui';
 import { DataSourcePluginOptionsEditorProps } from '@grafana/data';
-import { MyDataSourceOptions, MySecureJsonData } from '../types';
+import { InlineField, Input, SecretInput } from '@grafana/ui';
 
-interface Props extends DataSourcePluginOptionsEditorProps<MyDataSourceOptions, MySecureJsonData> {}
+import { GapwatchOptions, GapwatchSecureJsonData } from '../types';
 
-export function ConfigEditor(props: Props) {
-  const { onOptionsChange, options } = props;
-  const { jsonData, secureJsonFields, secureJsonData } = options;
+type Props = DataSourcePluginOptionsEditorProps<GapwatchOptions, GapwatchSecureJsonData>;
 
-  const onPathChange = (event: ChangeEvent<HTMLInputElement>) => {
+const LABEL_WIDTH = 14;
+
+/** The API's base URL and its token; the token is stored encrypted and only the backend reads it. */
+export function ConfigEditor({ options, onOptionsChange }: Props) {
+  const url = options.url ?? '';
+  const tokenConfigured = Boolean(options.secureJsonFields?.apiToken);
+
+  const onURLChange = (event: ChangeEvent<HTMLInputElement>) => {
+    onOptionsChange({ ...options, url: event.target.value.trim() });
+  };
+
+  const onTokenChange = (event: ChangeEvent<HTMLInputElement>) => {
     onOptionsChange({
       ...options,
-      jsonData: {
-        ...jsonData,
-        path: event.target.value,
-      },
+      secureJsonData: { ...options.secureJsonData, apiToken: event.target.value },
     });
   };
 
-  // Secure field (only sent to the backend)
-  const onAPIKeyChange = (event: ChangeEvent<HTMLInputElement>) => {
+  const onTokenReset = () => {
     onOptionsChange({
       ...options,
-      secureJsonData: {
-        apiKey: event.target.value,
-      },
-    });
-  };
-
-  const onResetAPIKey = () => {
-    onOptionsChange({
-      ...options,
-      secureJsonFields: {
-        ...options.secureJsonFields,
-        apiKey: false,
-      },
-      secureJsonData: {
-        ...options.secureJsonData,
-        apiKey: '',
-      },
+      secureJsonFields: { ...options.secureJsonFields, apiToken: false },
+      secureJsonData: { ...options.secureJsonData, apiToken: '' },
     });
   };
 
   return (
     <>
-      <InlineField label="Path" labelWidth={14} interactive tooltip={'Json field returned to frontend'}>
+      <InlineField
+        label="URL"
+        labelWidth={LABEL_WIDTH}
+        invalid={!validURL(url)}
+        error="An http:// or https:// address, e.g. http://gapwatch:8080"
+        tooltip="Base URL of the gapwatch API (the process with role api), without /api/v1"
+      >
         <Input
-          id="config-editor-path"
-          onChange={onPathChange}
-          value={jsonData.path}
-          placeholder="Enter the path, e.g. /api/v1"
+          id="gapwatch-url"
           width={40}
+          placeholder="http://gapwatch:8080"
+          value={url}
+          onChange={onURLChange}
         />
       </InlineField>
-      <InlineField label="API Key" labelWidth={14} interactive tooltip={'Secure json field (backend only)'}>
+      <InlineField
+        label="API token"
+        labelWidth={LABEL_WIDTH}
+        tooltip="Sent as a bearer token on every request to the gapwatch API"
+      >
         <SecretInput
-          required
-          id="config-editor-api-key"
-          isConfigured={secureJsonFields.apiKey}
-          value={secureJsonData?.apiKey}
-          placeholder="Enter your API key"
+          id="gapwatch-api-token"
           width={40}
-          onReset={onResetAPIKey}
-          onChange={onAPIKeyChange}
+          placeholder="the token itself, not its hash"
+          isConfigured={tokenConfigured}
+          value={options.secureJsonData?.apiToken ?? ''}
+          onChange={onTokenChange}
+          onReset={onTokenReset}
         />
       </InlineField>
+      <p data-testid="gapwatch-token-help">
+        gapwatch checks tokens against <code>http.tokens</code> in its configuration, which holds only each
+        token&apos;s SHA-256 hash and the tenants it may see (<code>[&quot;*&quot;]</code> for all). Paste the
+        token itself here; Grafana stores it encrypted. Leave it empty when the API runs without tokens (loopback
+        only).
+      </p>
     </>
   );
+}
+
+function validURL(url: string): boolean {
+  return url === '' || /^https?:\/\/[^\s/]+/.test(url);
 }
