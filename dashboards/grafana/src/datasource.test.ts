@@ -11,7 +11,13 @@ describe('DataSource', () => {
   });
 
   it('fills template variables into tenant and source only', () => {
-    const query: GapwatchQuery = { refId: 'A', queryType: 'rates', tenant: '$tenant', source: '$source', clock: 'event' };
+    const query: GapwatchQuery = {
+      refId: 'A',
+      queryType: 'rates',
+      tenant: '$tenant',
+      source: '$source',
+      clock: 'event',
+    };
     expect(newDataSource().applyTemplateVariables(query, {})).toEqual({ ...query, tenant: 'acme', source: 'nginx' });
   });
 

@@ -41,13 +41,7 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
         error="An http:// or https:// address, e.g. http://gapwatch:8080"
         tooltip="Base URL of the gapwatch API (the process with role api), without /api/v1"
       >
-        <Input
-          id="gapwatch-url"
-          width={40}
-          placeholder="http://gapwatch:8080"
-          value={url}
-          onChange={onURLChange}
-        />
+        <Input id="gapwatch-url" width={40} placeholder="http://gapwatch:8080" value={url} onChange={onURLChange} />
       </InlineField>
       <InlineField
         label="API token"
@@ -65,10 +59,9 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
         />
       </InlineField>
       <p data-testid="gapwatch-token-help">
-        gapwatch checks tokens against <code>http.tokens</code> in its configuration, which holds only each
-        token&apos;s SHA-256 hash and the tenants it may see (<code>[&quot;*&quot;]</code> for all). Paste the
-        token itself here; Grafana stores it encrypted. Leave it empty when the API runs without tokens (loopback
-        only).
+        gapwatch checks tokens against <code>http.tokens</code> in its configuration, which holds only each token&apos;s
+        SHA-256 hash and the tenants it may see (<code>[&quot;*&quot;]</code> for all). Paste the token itself here;
+        Grafana stores it encrypted. Leave it empty when the API runs without tokens (loopback only).
       </p>
     </>
   );

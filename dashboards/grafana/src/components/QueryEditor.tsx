@@ -31,7 +31,13 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery }: Props) 
   const tenant = query.tenant ?? '';
   const source = query.source ?? '';
 
-  const variables = useMemo(() => getTemplateSrv().getVariables().map((v) => `$${v.name}`), []);
+  const variables = useMemo(
+    () =>
+      getTemplateSrv()
+        .getVariables()
+        .map((v) => `$${v.name}`),
+    []
+  );
   const tenants = useNames(() => datasource.getTenants(), datasource.uid);
   const sources = useNames(() => datasource.getSources(tenant), `${datasource.uid}/${tenant}`);
 
