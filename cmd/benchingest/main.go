@@ -92,6 +92,8 @@ type options struct {
 	retries     int
 	childEnv    []string
 	verbose     bool
+	readers     bool // compare partition readers instead (readers.go)
+	records     int  // records on the topic of -readers
 }
 
 func main() {
@@ -125,6 +127,8 @@ func main() {
 		return nil
 	})
 	flag.BoolVar(&o.verbose, "v", false, "print progress details")
+	flag.BoolVar(&o.readers, "readers", false, "instead: compare partition readers (gapwatch's ingest/fetch, kafka-go Reader and Conn.ReadBatch, franz-go) on one topic of -records records, in this process; -runs rounds")
+	flag.IntVar(&o.records, "records", 1_000_000, "with -readers: records on the topic (the -events workload's messages, produced again until there are enough)")
 	flag.Parse()
 	o.brokers = splitList(*brokers)
 	if err := o.check(); err != nil {
@@ -133,7 +137,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o); err != nil {
+	do := run
+	if o.readers {
+		do = runReaders
+	}
+	if err := do(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchingest:", err)
 		os.Exit(1)
 	}
@@ -149,6 +157,8 @@ func (o options) check() error {
 		return errors.New("-streams must be at least 6 (one simulated tenant)")
 	case o.streams/6 > 100_000:
 		return errors.New("-streams: at most 600000")
+	case o.readers && o.records < 1:
+		return errors.New("-records must be positive")
 	case o.partitions < 1 || o.runs < 1:
 		return errors.New("-partitions and -runs must be positive")
 	case o.span < time.Second || o.tick < time.Second || o.tick > o.span:
