@@ -118,6 +118,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: bucket %s must be whole seconds and divide a day", c.Bucket)
 	case c.FlushInterval < 10*time.Millisecond:
 		return fmt.Errorf("ingest: flush_interval %s too short", c.FlushInterval)
+	case c.FetchMaxBytes < 1 || c.FetchMaxWait < time.Millisecond:
+		return fmt.Errorf("ingest: fetch_max_bytes %d and fetch_max_wait %s must be positive (wait at least 1ms)", c.FetchMaxBytes, c.FetchMaxWait)
 	case c.IdleAfter < c.FetchMaxWait:
 		return fmt.Errorf("ingest: idle_after %s must be at least fetch_max_wait %s", c.IdleAfter, c.FetchMaxWait)
 	case c.StartOffset != "earliest" && c.StartOffset != "latest":
