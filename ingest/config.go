@@ -118,6 +118,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: bucket %s must be whole seconds and divide a day", c.Bucket)
 	case c.FlushInterval < 10*time.Millisecond:
 		return fmt.Errorf("ingest: flush_interval %s too short", c.FlushInterval)
+	case c.FetchMaxBytes < 1 || c.FetchMaxWait < time.Millisecond:
+		return fmt.Errorf("ingest: fetch_max_bytes %d and fetch_max_wait %s must be positive (wait at least 1ms)", c.FetchMaxBytes, c.FetchMaxWait)
 	case c.IdleAfter < c.FetchMaxWait:
 		return fmt.Errorf("ingest: idle_after %s must be at least fetch_max_wait %s", c.IdleAfter, c.FetchMaxWait)
 	case c.StartOffset != "earliest" && c.StartOffset != "latest":
@@ -143,6 +145,37 @@ func (c Config) fieldsFor(topic string) decode.FieldConfig {
 		return f
 	}
 	return c.Fields
+}
+
+// Limits bound what one ingest process holds in memory, whatever the input.
+type Limits struct {
+	MaxStreams          int `yaml:"max_streams"`            // distinct (tenant, source) streams counted; default 100000
+	MaxStreamsPerTenant int `yaml:"max_streams_per_tenant"` // default 10000
+	MaxPendingCells     int `yaml:"max_pending_cells"`      // counts held between flushes before consumers wait; default 500000
+	MaxPendingDLQBytes  int `yaml:"max_pending_dlq_bytes"`  // dead letters held between flushes before consumers wait; default 32 MiB
+	// StreamIdle is how long (in arrival time) a stream may send nothing and still
+	// count towards the caps; idle streams are forgotten when the caps are reached. Default 1h.
+	StreamIdle time.Duration `yaml:"stream_idle"`
+}
+
+// WithDefaults fills unset limits.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxStreams == 0 {
+		l.MaxStreams = 100_000
+	}
+	if l.MaxStreamsPerTenant == 0 {
+		l.MaxStreamsPerTenant = 10_000
+	}
+	if l.MaxPendingCells == 0 {
+		l.MaxPendingCells = 500_000
+	}
+	if l.MaxPendingDLQBytes == 0 {
+		l.MaxPendingDLQBytes = 32 << 20
+	}
+	if l.StreamIdle == 0 {
+		l.StreamIdle = time.Hour
+	}
+	return l
 }
 
 // Deps are what an Ingester works with.

@@ -7,37 +7,6 @@ import (
 	"time"
 )
 
-// Limits bound what one ingest process holds in memory, whatever the input.
-type Limits struct {
-	MaxStreams          int `yaml:"max_streams"`            // distinct (tenant, source) streams counted; default 100000
-	MaxStreamsPerTenant int `yaml:"max_streams_per_tenant"` // default 10000
-	MaxPendingCells     int `yaml:"max_pending_cells"`      // counts held between flushes before consumers wait; default 500000
-	MaxPendingDLQBytes  int `yaml:"max_pending_dlq_bytes"`  // dead letters held between flushes before consumers wait; default 32 MiB
-	// StreamIdle is how long (in arrival time) a stream may send nothing and still
-	// count towards the caps; idle streams are forgotten when the caps are reached. Default 1h.
-	StreamIdle time.Duration `yaml:"stream_idle"`
-}
-
-// WithDefaults fills unset limits.
-func (l Limits) WithDefaults() Limits {
-	if l.MaxStreams == 0 {
-		l.MaxStreams = 100_000
-	}
-	if l.MaxStreamsPerTenant == 0 {
-		l.MaxStreamsPerTenant = 10_000
-	}
-	if l.MaxPendingCells == 0 {
-		l.MaxPendingCells = 500_000
-	}
-	if l.MaxPendingDLQBytes == 0 {
-		l.MaxPendingDLQBytes = 32 << 20
-	}
-	if l.StreamIdle == 0 {
-		l.StreamIdle = time.Hour
-	}
-	return l
-}
-
 // Streams admits new streams up to the configured caps and gives each a small
 // id for the counter's keys. It lives as long as the process, across
 // consumer-group generations. A stream with no events for Limits.StreamIdle of

@@ -2,6 +2,7 @@ package decode
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,8 +65,10 @@ type Decoder struct {
 
 	plain, azure, cloudTrail recordSpec
 
-	// What the walk over the last message noted.
+	// What the walk over the last message noted; vals holds an envelope
+	// record's spans while it is resolved.
 	notes notes
+	vals  []span
 
 	// Decoded escaped strings: one buffer per field, so that the tenant
 	// survives decoding the source; key for object keys.
@@ -111,7 +114,7 @@ func New(cfg FieldConfig) (*Decoder, error) {
 		return nil, err
 	}
 	d := &Decoder{
-		maxMessage: cfg.MaxMessageBytes,
+		maxMessage: min(cfg.MaxMessageBytes, math.MaxInt32), // the notes hold int32 offsets
 		maxName:    cfg.MaxNameBytes,
 		envelopes:  cfg.Format == FormatAuto,
 	}
@@ -157,6 +160,7 @@ func New(cfg FieldConfig) (*Decoder, error) {
 
 	n.top, n.topKeys = make([]span, len(p.keys.names)), &p.keys
 	n.azure.keys, n.cloudTrail.keys = &a.keys, &c.keys
+	d.vals = make([]span, max(len(a.keys.names), len(c.keys.names)))
 	return d, nil
 }
 
@@ -253,13 +257,17 @@ func (d *Decoder) envelope(b []byte, key string, spec *recordSpec, e *envelopeNo
 		return 0, 1
 	}
 	m := len(spec.keys.names)
+	vals := d.vals[:m]
 	for n, at := range e.elems {
 		if b[at] != '{' {
 			rejectClipped(reject, ReasonNotObject, recordPrefix(n)+"value is "+typeName(b[at])+", want an object")
 			rejected++
 			continue
 		}
-		if d.record(b, e.vals[n*m:(n+1)*m], n, spec, emit, reject) {
+		for k, v := range e.vals[n*m : (n+1)*m] {
+			vals[k] = span{start: int(v)}
+		}
+		if d.record(b, vals, n, spec, emit, reject) {
 			events++
 		} else {
 			rejected++

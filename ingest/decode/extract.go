@@ -36,19 +36,29 @@ type notes struct {
 	keyBuf            []byte         // an escaped key, decoded
 }
 
-// envelopeNotes are the notes of one envelope's array.
+// envelopeNotes are the notes of one envelope's array. Offsets are int32
+// (a Kafka message is shorter than 2 GiB) to keep the notes of a large
+// envelope small: at most 4 bytes per element and key for a message of
+// elements of 3 bytes ("{},").
 type envelopeNotes struct {
 	keys  *keySet // its records' keys
 	found bool    // the array is there
-	elems []int   // where each element starts
-	vals  []span  // by element, len(keys.names) each: where its keys' values start (all 0 for an element that is no object)
+	elems []int32 // where each element starts
+	vals  []int32 // by element, len(keys.names) each: where its keys' values start (0: absent; all 0 for an element that is no object)
 }
+
+// maxKeptNotes is the most offsets an envelopeNotes keeps allocated from one
+// message to the next; a larger envelope's are dropped after it is decoded.
+const maxKeptNotes = 1 << 16
 
 // reset forgets the last message.
 func (n *notes) reset() {
 	clear(n.top)
 	n.cur = nil
 	for _, e := range [...]*envelopeNotes{&n.azure, &n.cloudTrail} {
+		if cap(e.vals) > maxKeptNotes || cap(e.elems) > maxKeptNotes {
+			e.elems, e.vals = nil, nil
+		}
 		e.found, e.elems, e.vals = false, e.elems[:0], e.vals[:0]
 	}
 }
@@ -66,8 +76,8 @@ func (n *notes) member(b, key []byte, v, depth int) {
 		e := n.cur
 		if k := e.keys.find(key); k >= 0 && len(e.elems) > 0 {
 			row := e.vals[len(e.vals)-len(e.keys.names):]
-			if row[k].start == 0 {
-				row[k].start = v
+			if row[k] == 0 {
+				row[k] = int32(v)
 			}
 		}
 		return
@@ -94,7 +104,7 @@ func (n *notes) member(b, key []byte, v, depth int) {
 // element notes an element of the envelope array that starts at b[i],
 // with a row of vals for its keys.
 func (e *envelopeNotes) element(i int) {
-	e.elems = append(e.elems, i)
+	e.elems = append(e.elems, int32(i))
 	m := len(e.keys.names)
 	e.vals = slices.Grow(e.vals, m)[:len(e.vals)+m]
 	clear(e.vals[len(e.vals)-m:])

@@ -274,3 +274,19 @@ func randomJSON(rng *rand.Rand) []byte {
 	ws()
 	return b
 }
+
+// The notes of a large envelope are dropped once it is decoded: a decoder
+// per partition does not hold on to what one large message needed.
+func TestLargeEnvelopeNotesAreDropped(t *testing.T) {
+	d, err := New(FieldConfig{})
+	require.NoError(t, err)
+	big := []byte(`{"records":[` + strings.Repeat(`{},`, 100_000) + `{}]}`)
+	events, rejected := d.Decode(big, nil, nil)
+	require.Zero(t, events)
+	require.Equal(t, 100_001, rejected)
+	require.Greater(t, cap(d.notes.azure.vals), maxKeptNotes)
+	events, _ = d.Decode(benchPlain(), nil, nil)
+	require.Equal(t, 1, events)
+	require.LessOrEqual(t, cap(d.notes.azure.vals), maxKeptNotes)
+	require.LessOrEqual(t, cap(d.notes.azure.elems), maxKeptNotes)
+}
