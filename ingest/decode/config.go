@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Reason is why a message or one record of it was rejected; it is the value of the
@@ -65,11 +66,16 @@ const cloudTrailSource = "aws.cloudtrail"
 // present when its key exists with a non-null value; with duplicate keys the
 // first occurrence counts.
 type FieldConfig struct {
-	Format          Format   `yaml:"format"`            // default FormatAuto
-	Tenant          []string `yaml:"tenant"`            // dotted paths, first present wins; default: tenant, tenantId, tenant_id, TenantId
-	Source          []string `yaml:"source"`            // default: source, category, log_type, Type
-	Time            []string `yaml:"time"`              // default: time, @timestamp, timestamp, TimeGenerated
-	FixedSource     string   `yaml:"fixed_source"`      // if set, every plain event (and CloudTrail record) of this topic has this source (paths ignored)
+	Format      Format   `yaml:"format"`       // default FormatAuto
+	Tenant      []string `yaml:"tenant"`       // dotted paths, first present wins; default: tenant, tenantId, tenant_id, TenantId
+	Source      []string `yaml:"source"`       // default: source, category, log_type, Type
+	Time        []string `yaml:"time"`         // default: time, @timestamp, timestamp, TimeGenerated
+	FixedSource string   `yaml:"fixed_source"` // if set, every plain event (and CloudTrail record) of this topic has this source (paths ignored)
+	// TimeLayouts are Go time layouts (e.g. "01/02/2006 15:04:05") tried, in
+	// order, for a time string none of the built-in forms reads: the way to
+	// accept a producer's day- or month-first dates, which are ambiguous and
+	// rejected otherwise. A layout without a zone reads UTC. Default none.
+	TimeLayouts     []string `yaml:"time_layouts"`
 	MaxMessageBytes int      `yaml:"max_message_bytes"` // default 1 MiB (1<<20)
 	MaxNameBytes    int      `yaml:"max_name_bytes"`    // default 256: longest tenant or source accepted
 }
@@ -120,6 +126,12 @@ func (c FieldConfig) Validate() error {
 			if p[0] == '.' || p[len(p)-1] == '.' || strings.Contains(p, "..") {
 				return fmt.Errorf("ingest: fields: %s path %q has an empty element", f.name, p)
 			}
+		}
+	}
+	for i, l := range c.TimeLayouts {
+		ref := time.Date(2006, 1, 2, 15, 4, 5, 0, time.UTC)
+		if t, err := time.Parse(l, ref.Format(l)); l == "" || err != nil || t.Year() != 2006 {
+			return fmt.Errorf("ingest: fields: time_layouts[%d] %q is not a Go time layout with a year (e.g. \"01/02/2006 15:04:05\")", i, l)
 		}
 	}
 	if c.MaxMessageBytes < 0 {

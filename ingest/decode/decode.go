@@ -98,6 +98,8 @@ type timeSpec struct {
 	paths      []string
 	lookups    []keyPath
 	missingMsg string
+	monthFirst bool     // the .NET month-first forms too (Azure records: parseMonthFirst)
+	layouts    []string // then these Go layouts (FieldConfig.TimeLayouts)
 }
 
 // New returns a decoder for cfg, after applying WithDefaults and Validate.
@@ -142,6 +144,7 @@ func New(cfg FieldConfig) (*Decoder, error) {
 	a.tenant.missingMsg = "no tenant field among " + listPaths(append(a.tenant.paths, "resourceId"))
 	a.source = newNameSpec(&a.keys, "source", append(userSource, "category"), nil)
 	a.time = newTimeSpec(&a.keys, append(userTime, "time"))
+	a.time.monthFirst = true
 
 	c := &d.cloudTrail
 	c.tenant = newNameSpec(&c.keys, "tenant", append(userTenant, "recipientAccountId", "userIdentity.accountId"), nil)
@@ -155,6 +158,9 @@ func New(cfg FieldConfig) (*Decoder, error) {
 	}
 	c.time = newTimeSpec(&c.keys, append(userTime, "eventTime"))
 
+	for _, s := range []*recordSpec{p, a, c} {
+		s.time.layouts = slices.Clone(cfg.TimeLayouts)
+	}
 	n.top, n.topKeys = make([]span, len(p.keys.names)), &p.keys
 	n.azure.keys, n.cloudTrail.keys = &a.keys, &c.keys
 	return d, nil
@@ -359,7 +365,7 @@ func (d *Decoder) eventTime(b []byte, vals []span, spec *timeSpec) (time.Time, R
 		switch c := b[v.start]; {
 		case c == '"':
 			text = stringText(b, v, &d.timeBuf)
-			t, ok = parseTimeText(text)
+			t, ok = spec.parseText(text)
 		case c == '-' || c >= '0' && c <= '9':
 			text = b[v.start:numberEnd(b, v.start)]
 			t, ok = parseEpoch(text)
@@ -394,4 +400,25 @@ func (d *Decoder) lookup(b []byte, vals []span, p *keyPath) (span, bool) {
 	}
 	v = vals[p.literal]
 	return v, v.present(b)
+}
+
+// parseText parses a time string: the forms ParseTime documents, then the
+// spec's own (month-first, layouts).
+func (spec *timeSpec) parseText(text []byte) (time.Time, bool) {
+	if t, ok := parseTimeText(text); ok {
+		return t, true
+	}
+	if spec.monthFirst {
+		if t, ok := parseMonthFirst(text); ok {
+			return t, true
+		}
+	}
+	for _, l := range spec.layouts {
+		if t, err := time.Parse(l, string(text)); err == nil {
+			if u := t.Unix(); u >= minUnix && u < maxUnix {
+				return t.UTC(), true
+			}
+		}
+	}
+	return time.Time{}, false
 }
