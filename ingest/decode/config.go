@@ -13,17 +13,18 @@ type Reason string
 
 // Rejection reasons of the decoder.
 const (
-	ReasonOversized     Reason = "oversized"      // message larger than FieldConfig.MaxMessageBytes
-	ReasonInvalidUTF8   Reason = "invalid_utf8"   // message is not valid UTF-8
-	ReasonInvalidJSON   Reason = "invalid_json"   // message is not one RFC 8259 JSON value
-	ReasonNotObject     Reason = "not_object"     // valid JSON but not an object (or an envelope record that is not an object)
-	ReasonEmptyEnvelope Reason = "empty_envelope" // records/Records array with no element
-	ReasonMissingTenant Reason = "missing_tenant" // no tenant field present
-	ReasonMissingSource Reason = "missing_source" // no source field present
-	ReasonMissingTime   Reason = "missing_time"   // no time field present
-	ReasonBadTime       Reason = "bad_time"       // time present but not a form we accept
-	ReasonBadTenant     Reason = "bad_tenant"     // empty string, longer than MaxNameBytes, or containing control characters (< 0x20 or 0x7f)
-	ReasonBadSource     Reason = "bad_source"     // same rules
+	ReasonOversized       Reason = "oversized"        // message larger than FieldConfig.MaxMessageBytes
+	ReasonInvalidUTF8     Reason = "invalid_utf8"     // message is not valid UTF-8
+	ReasonInvalidJSON     Reason = "invalid_json"     // message is not one RFC 8259 JSON value
+	ReasonNotObject       Reason = "not_object"       // valid JSON but not an object (or an envelope record that is not an object)
+	ReasonEmptyEnvelope   Reason = "empty_envelope"   // records/Records array with no element, resourceLogs with no log record
+	ReasonMissingEnvelope Reason = "missing_envelope" // the topic's format names an envelope the message does not have
+	ReasonMissingTenant   Reason = "missing_tenant"   // no tenant field present
+	ReasonMissingSource   Reason = "missing_source"   // no source field present
+	ReasonMissingTime     Reason = "missing_time"     // no time field present
+	ReasonBadTime         Reason = "bad_time"         // time present but not a form we accept
+	ReasonBadTenant       Reason = "bad_tenant"       // empty string, longer than MaxNameBytes, or containing control characters (< 0x20 or 0x7f)
+	ReasonBadSource       Reason = "bad_source"       // same rules
 )
 
 // Format selects how a topic's messages are laid out.
@@ -31,9 +32,17 @@ type Format string
 
 // Message layouts.
 const (
-	FormatAuto Format = "auto" // default: Azure `records` / CloudTrail `Records` envelopes recognised, else plain JSON event
+	FormatAuto Format = "auto" // default: every envelope below recognised by its keys (and Azure `records`, CloudTrail `Records`), else plain JSON event
 	FormatJSON Format = "json" // one plain JSON event per message, envelopes not looked for
+	FormatECS  Format = "ecs"  // Elastic Common Schema event
+	FormatOCSF Format = "ocsf" // OCSF event
+	FormatGCP  Format = "gcp"  // Google Cloud Logging LogEntry
+	FormatHEC  Format = "hec"  // Splunk HEC event
+	FormatOTLP Format = "otlp" // OTLP/JSON logs (resourceLogs)
 )
+
+// formats are the valid Format values.
+var formats = []Format{FormatAuto, FormatJSON, FormatECS, FormatOCSF, FormatGCP, FormatHEC, FormatOTLP}
 
 const (
 	defaultMaxMessageBytes = 1 << 20
@@ -110,10 +119,8 @@ func (c FieldConfig) WithDefaults() FieldConfig {
 // UTF-8, or with control characters). Zero values are valid (they mean the
 // defaults), so Validate may be called before or after WithDefaults.
 func (c FieldConfig) Validate() error {
-	switch c.Format {
-	case "", FormatAuto, FormatJSON:
-	default:
-		return fmt.Errorf("ingest: fields: unknown format %q (want %q or %q)", string(c.Format), FormatAuto, FormatJSON)
+	if c.Format != "" && !slices.Contains(formats, c.Format) {
+		return fmt.Errorf("ingest: fields: unknown format %q (want one of %v)", string(c.Format), formats)
 	}
 	for _, f := range [...]struct {
 		name  string

@@ -61,8 +61,11 @@ type Decoder struct {
 	maxMessage int
 	maxName    int
 	envelopes  bool
+	format     Format
 
 	plain, azure, cloudTrail recordSpec
+	objects                  []objectFormat // single-object envelopes (objects.go)
+	otlpSpec                 otlpSpec
 
 	// What the walk over the last message noted.
 	notes notes
@@ -81,16 +84,15 @@ type recordSpec struct {
 
 // nameSpec resolves a tenant or a source.
 type nameSpec struct {
-	label       string    // "tenant" or "source"
-	paths       []string  // tried in order, first present wins
-	lookups     []keyPath // by path
-	resourceID  bool      // then the Azure resourceId segment
-	resourceKey int       // index of "resourceId" in the record's keys
-	constant    []byte    // then, if set, this value
-	badConst    string    // why constant is not acceptable (too long for MaxNameBytes), or ""
-	missing     Reason
-	bad         Reason
-	missingMsg  string // detail when nothing is present
+	label      string       // "tenant" or "source"
+	paths      []string     // tried in order, first present wins
+	lookups    []keyPath    // by path
+	derived    *derivedName // then a name derived from another field (Azure resourceId, GCP logName)
+	constant   []byte       // then, if set, this value
+	badConst   string       // why constant is not acceptable (too long for MaxNameBytes), or ""
+	missing    Reason
+	bad        Reason
+	missingMsg string // detail when nothing is present
 }
 
 // timeSpec resolves the event time.
@@ -116,6 +118,7 @@ func New(cfg FieldConfig) (*Decoder, error) {
 		maxMessage: cfg.MaxMessageBytes,
 		maxName:    cfg.MaxNameBytes,
 		envelopes:  cfg.Format == FormatAuto,
+		format:     cfg.Format,
 	}
 	n := &d.notes
 	n.azureKey, n.cloudTrailKey = -1, -1
@@ -139,8 +142,8 @@ func New(cfg FieldConfig) (*Decoder, error) {
 
 	a := &d.azure
 	a.tenant = newNameSpec(&a.keys, "tenant", append(userTenant, "tenantId"), nil)
-	a.tenant.resourceID = true
-	a.tenant.resourceKey = a.keys.add("resourceId")
+	a.tenant.derived = &derivedName{field: "resourceId", key: a.keys.add("resourceId"),
+		want: "/tenants/ or /subscriptions/ segment", fn: resourceTenant}
 	a.tenant.missingMsg = "no tenant field among " + listPaths(append(a.tenant.paths, "resourceId"))
 	a.source = newNameSpec(&a.keys, "source", append(userSource, "category"), nil)
 	a.time = newTimeSpec(&a.keys, append(userTime, "time"))
@@ -161,6 +164,8 @@ func New(cfg FieldConfig) (*Decoder, error) {
 	for _, s := range []*recordSpec{p, a, c} {
 		s.time.layouts = slices.Clone(cfg.TimeLayouts)
 	}
+	d.initObjects(userTenant, userSource, userTime)
+	d.otlpSpec = newOTLPSpec(&p.keys, userTenant, userSource)
 	n.top, n.topKeys = make([]span, len(p.keys.names)), &p.keys
 	n.azure.keys, n.cloudTrail.keys = &a.keys, &c.keys
 	return d, nil
@@ -245,7 +250,16 @@ func (d *Decoder) Decode(value []byte, emit func(Event), reject func(reason Reas
 	case n.cloudTrail.found:
 		return d.envelope(b, "Records", &d.cloudTrail, &n.cloudTrail, emit, reject)
 	}
-	if d.record(b, n.top, -1, &d.plain, emit, reject) {
+	if d.format == FormatAuto || d.format == FormatOTLP {
+		if v := n.top[d.otlpSpec.key].start; v != 0 && b[v] == '[' {
+			return d.otlp(b, v, emit, reject)
+		}
+		if d.format == FormatOTLP {
+			rejectClipped(reject, ReasonMissingEnvelope, "otlp: no resourceLogs array")
+			return 0, 1
+		}
+	}
+	if d.record(b, n.top, -1, d.objectSpec(b), emit, reject) {
 		return 1, 0
 	}
 	return 0, 1
@@ -325,19 +339,19 @@ func (d *Decoder) name(b []byte, vals []span, spec *nameSpec, scratch *[]byte) (
 		}
 		return s, "", ""
 	}
-	if spec.resourceID {
-		if v := vals[spec.resourceKey]; v.present(b) {
+	if dn := spec.derived; dn != nil {
+		if v := vals[dn.key]; v.present(b) {
 			if c := b[v.start]; c != '"' {
-				return nil, spec.bad, spec.label + " field resourceId is " + typeName(c) + ", want a string"
+				return nil, spec.bad, spec.label + " field " + dn.field + " is " + typeName(c) + ", want a string"
 			}
-			rid := stringText(b, v, scratch)
-			seg, ok := resourceTenant(rid)
+			raw := stringText(b, v, scratch)
+			seg, ok := dn.fn(raw, scratch)
 			if !ok {
 				return nil, spec.missing, "no " + spec.label + " field among " + listPaths(spec.paths) +
-					" and no /tenants/ or /subscriptions/ segment in resourceId " + excerpt(rid)
+					" and no " + dn.want + " in " + dn.field + " " + excerpt(raw)
 			}
 			if why := checkName(seg, d.maxName); why != "" {
-				return nil, spec.bad, spec.label + " from resourceId " + excerpt(rid) + " " + why
+				return nil, spec.bad, spec.label + " from " + dn.field + " " + excerpt(raw) + " " + why
 			}
 			return seg, "", ""
 		}

@@ -557,7 +557,7 @@ func TestFieldConfigValidate(t *testing.T) {
 		cfg FieldConfig
 		err string
 	}{
-		{FieldConfig{Format: "xml"}, `ingest: fields: unknown format "xml" (want "auto" or "json")`},
+		{FieldConfig{Format: "xml"}, `ingest: fields: unknown format "xml" (want one of [auto json ecs ocsf gcp hec`},
 		{FieldConfig{Format: "JSON"}, `unknown format "JSON"`},
 		{FieldConfig{Tenant: []string{"a", ""}}, "ingest: fields: tenant path 1 is empty"},
 		{FieldConfig{Source: []string{"a..b"}}, `ingest: fields: source path "a..b" has an empty element`},

@@ -1,0 +1,165 @@
+package decode
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// fixture reads a file of testdata/envelopes (see its README for what each
+// is modelled on).
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "envelopes", name))
+	require.NoError(t, err)
+	return []byte(strings.TrimRight(string(b), "\n"))
+}
+
+var nov30 = time.Date(2026, 11, 30, 8, 15, 2, 0, time.UTC)
+
+// Each envelope's defaults (CONTRACT.md, "More envelopes") on a record as its
+// producer writes it, auto-detected and with the topic's format forced.
+func TestObjectEnvelopes(t *testing.T) {
+	for _, c := range []struct {
+		file   string
+		format Format
+		want   ev
+	}{
+		{"ecs-elastic-agent.json", FormatECS, ev{"acme", "system.auth", nov30.Add(123 * time.Millisecond)}},
+		{"ecs-cloud-account.json", FormatECS, ev{"123456789012", "aws.cloudtrail", nov30}},
+		{"ocsf-security-lake.json", FormatOCSF, ev{"123456789012", "CloudTrail", nov30.Add(123 * time.Millisecond)}},
+		{"gcp-cloudaudit.json", FormatGCP, ev{"acme-prod", "cloudaudit.googleapis.com/activity", nov30.Add(123456 * time.Microsecond)}},
+		{"hec-event.json", FormatHEC, ev{"acme", "pan:traffic", nov30.Add(123 * time.Millisecond)}},
+	} {
+		for _, format := range []Format{FormatAuto, c.format} {
+			t.Run(c.file+"/"+string(format), func(t *testing.T) {
+				d, err := New(FieldConfig{Format: format})
+				require.NoError(t, err)
+				r := decodeAll(d, fixture(t, c.file))
+				require.Len(t, r.events, 1, "rejects: %+v", r.rejects)
+				require.Equal(t, c.want.Tenant, r.events[0].Tenant)
+				require.Equal(t, c.want.Source, r.events[0].Source)
+				require.True(t, c.want.Time.Equal(r.events[0].Time), "time %v", r.events[0].Time)
+			})
+		}
+	}
+}
+
+// Each envelope's fallbacks, and a rejection naming the envelope's fields.
+func TestObjectEnvelopeFallbacks(t *testing.T) {
+	d, err := New(FieldConfig{})
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name, msg string
+		want      ev
+		reason    Reason
+		detail    string
+	}{
+		{name: "ecs: cloud.account.id, event.dataset", msg: `{"@timestamp":"2026-11-30T08:15:02Z","ecs":{"version":"8"},"cloud":{"account":{"id":"a1"}},"event":{"dataset":"okta.system"}}`,
+			want: ev{"a1", "okta.system", nov30}},
+		{name: "ecs: data_stream marks it too", msg: `{"@timestamp":"2026-11-30T08:15:02Z","data_stream":{"dataset":"fw"},"organization":{"id":"o"}}`,
+			want: ev{"o", "fw", nov30}},
+		{name: "ecs: no tenant", msg: `{"@timestamp":"2026-11-30T08:15:02Z","ecs":{"version":"8"},"data_stream":{"dataset":"fw"},"tenant":"t"}`,
+			reason: ReasonMissingTenant, detail: "no tenant field among [organization.id cloud.account.id]"},
+		{name: "ocsf: metadata.tenant_uid, class_name", msg: `{"class_uid":4001,"class_name":"Network Activity","metadata":{"tenant_uid":"t9","product":{}},"time":1796026502000}`,
+			want: ev{"t9", "Network Activity", nov30}},
+		{name: "ocsf: time must be a time", msg: `{"class_uid":4001,"class_name":"x","metadata":{"tenant_uid":"t9"},"time":"soon"}`,
+			reason: ReasonBadTime, detail: "time field time"},
+		{name: "gcp: logName without /logs/", msg: `{"logName":"projects/p","resource":{"labels":{"project_id":"p"}},"timestamp":"2026-11-30T08:15:02Z"}`,
+			reason: ReasonMissingSource, detail: "no /logs/ segment in logName"},
+		{name: "gcp: bad escape in the log id", msg: `{"logName":"projects/p/logs/a%2","resource":{"labels":{"project_id":"p"}},"timestamp":"2026-11-30T08:15:02Z"}`,
+			reason: ReasonMissingSource, detail: "logName"},
+		{name: "gcp: organization logs", msg: `{"logName":"organizations/42/logs/cloudaudit.googleapis.com%2Fdata_access","resource":{"labels":{"project_id":"p"}},"timestamp":"2026-11-30T08:15:02Z"}`,
+			want: ev{"p", "cloudaudit.googleapis.com/data_access", nov30}},
+		{name: "hec: index when no fields.tenant, epoch string", msg: `{"event":{"a":1},"sourcetype":"aws:cloudtrail","index":"main","time":"1796026502"}`,
+			want: ev{"main", "aws:cloudtrail", nov30}},
+		{name: "plain: not an envelope", msg: `{"tenant":"t","source":"s","time":"2026-11-30T08:15:02Z","event":"x"}`,
+			want: ev{"t", "s", nov30}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := decodeAll(d, []byte(c.msg))
+			if c.reason != "" {
+				require.Len(t, r.rejects, 1, "events: %+v", r.events)
+				require.Equal(t, c.reason, r.rejects[0].Reason, r.rejects[0].Detail)
+				require.Contains(t, r.rejects[0].Detail, c.detail)
+				return
+			}
+			require.Len(t, r.events, 1, "rejects: %+v", r.rejects)
+			require.Equal(t, c.want.Tenant, r.events[0].Tenant)
+			require.Equal(t, c.want.Source, r.events[0].Source)
+			require.True(t, c.want.Time.Equal(r.events[0].Time), "time %v", r.events[0].Time)
+		})
+	}
+}
+
+// A topic's own paths come before an envelope's.
+func TestObjectEnvelopeUserPathsFirst(t *testing.T) {
+	d, err := New(FieldConfig{Tenant: []string{"labels.customer"}})
+	require.NoError(t, err)
+	r := decodeAll(d, []byte(`{"@timestamp":"2026-11-30T08:15:02Z","ecs":{"version":"8"},"labels":{"customer":"c7"},"organization":{"id":"o"},"data_stream":{"dataset":"fw"}}`))
+	require.Len(t, r.events, 1, "%+v", r.rejects)
+	require.Equal(t, "c7", r.events[0].Tenant)
+}
+
+// OTLP/JSON logs: every log record counts, tenant and source from its
+// resource's attributes, time from timeUnixNano or, when it is 0 or absent,
+// observedTimeUnixNano.
+func TestOTLPLogs(t *testing.T) {
+	for _, format := range []Format{FormatAuto, FormatOTLP} {
+		d, err := New(FieldConfig{Format: format})
+		require.NoError(t, err)
+		r := decodeAll(d, fixture(t, "otlp-logs.json"))
+		require.Empty(t, r.rejects)
+		require.Equal(t, []ev{
+			{"acme", "auth-gateway", nov30.Add(123 * time.Millisecond)},
+			{"acme", "auth-gateway", nov30.Add(time.Second)},
+			{"123456789012", "billing", nov30.Add(2 * time.Second)},
+		}, r.events)
+	}
+}
+
+func TestOTLPRejects(t *testing.T) {
+	d, err := New(FieldConfig{})
+	require.NoError(t, err)
+	res := func(attrs, records string) string {
+		return `{"resourceLogs":[{"resource":{"attributes":[` + attrs + `]},"scopeLogs":[{"logRecords":[` + records + `]}]}]}`
+	}
+	svc := `{"key":"service.name","value":{"stringValue":"s"}}`
+	ten := `{"key":"service.namespace","value":{"stringValue":"ns"}}`
+	rec := `{"timeUnixNano":"1796026502000000000"}`
+	for _, c := range []struct {
+		name, msg string
+		events    int
+		reasons   []Reason
+		detail    string
+	}{
+		{"no tenant: each record rejected", res(svc, rec+","+rec), 0, []Reason{ReasonMissingTenant, ReasonMissingTenant}, "no otlp resource attribute among [tenant.id cloud.account.id service.namespace]"},
+		{"no source", res(ten, rec), 0, []Reason{ReasonMissingSource}, "[service.name]"},
+		{"a tenant that is no string", res(`{"key":"tenant.id","value":{"boolValue":true}},`+svc, rec), 0, []Reason{ReasonBadTenant}, "tenant attribute tenant.id has no stringValue"},
+		{"intValue tenant", res(`{"key":"tenant.id","value":{"intValue":"42"}},`+svc, rec), 1, nil, ""},
+		{"no time", res(ten+","+svc, `{"body":{}}`), 0, []Reason{ReasonMissingTime}, "neither timeUnixNano nor observedTimeUnixNano"},
+		{"bad time", res(ten+","+svc, `{"timeUnixNano":"yesterday"}`), 0, []Reason{ReasonBadTime}, `otlp timeUnixNano "yesterday"`},
+		{"a record that is no object", res(ten+","+svc, rec+`,42`), 1, []Reason{ReasonNotObject}, "record 1: logRecords element is a number"},
+		{"no records at all", `{"resourceLogs":[{"resource":{},"scopeLogs":[]}]}`, 0, []Reason{ReasonEmptyEnvelope}, "no logRecords"},
+		{"escaped attribute key", res(`{"key":"tenant\u002eid","value":{"stringValue":"t\u00e9"}},`+svc, rec), 1, nil, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := decodeAll(d, []byte(c.msg))
+			require.Len(t, r.events, c.events, "%+v", r.rejects)
+			require.Len(t, r.rejects, len(c.reasons), "%+v", r.rejects)
+			for i, want := range c.reasons {
+				require.Equal(t, want, r.rejects[i].Reason, r.rejects[i].Detail)
+				require.Contains(t, r.rejects[i].Detail, c.detail)
+			}
+		})
+	}
+	forced, err := New(FieldConfig{Format: FormatOTLP})
+	require.NoError(t, err)
+	r := decodeAll(forced, []byte(`{"tenant":"t","source":"s","time":1796026502}`))
+	require.Len(t, r.rejects, 1)
+	require.Equal(t, ReasonMissingEnvelope, r.rejects[0].Reason)
+}
