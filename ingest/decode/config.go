@@ -19,6 +19,8 @@ const (
 	ReasonNotObject       Reason = "not_object"       // valid JSON but not an object (or an envelope record that is not an object)
 	ReasonEmptyEnvelope   Reason = "empty_envelope"   // records/Records array with no element, resourceLogs with no log record
 	ReasonMissingEnvelope Reason = "missing_envelope" // the topic's format names an envelope the message does not have
+	ReasonBadSyslog       Reason = "bad_syslog"       // a syslog line whose header does not parse (PRI, time, HOSTNAME, TAG)
+	ReasonBadCEF          Reason = "bad_cef"          // a CEF line without its 7 header fields
 	ReasonMissingTenant   Reason = "missing_tenant"   // no tenant field present
 	ReasonMissingSource   Reason = "missing_source"   // no source field present
 	ReasonMissingTime     Reason = "missing_time"     // no time field present
@@ -32,17 +34,19 @@ type Format string
 
 // Message layouts.
 const (
-	FormatAuto Format = "auto" // default: every envelope below recognised by its keys (and Azure `records`, CloudTrail `Records`), else plain JSON event
-	FormatJSON Format = "json" // one plain JSON event per message, envelopes not looked for
-	FormatECS  Format = "ecs"  // Elastic Common Schema event
-	FormatOCSF Format = "ocsf" // OCSF event
-	FormatGCP  Format = "gcp"  // Google Cloud Logging LogEntry
-	FormatHEC  Format = "hec"  // Splunk HEC event
-	FormatOTLP Format = "otlp" // OTLP/JSON logs (resourceLogs)
+	FormatAuto   Format = "auto"   // default: every envelope below recognised by its keys (and Azure `records`, CloudTrail `Records`), else plain JSON event
+	FormatJSON   Format = "json"   // one plain JSON event per message, envelopes not looked for
+	FormatECS    Format = "ecs"    // Elastic Common Schema event
+	FormatOCSF   Format = "ocsf"   // OCSF event
+	FormatGCP    Format = "gcp"    // Google Cloud Logging LogEntry
+	FormatHEC    Format = "hec"    // Splunk HEC event
+	FormatOTLP   Format = "otlp"   // OTLP/JSON logs (resourceLogs)
+	FormatSyslog Format = "syslog" // syslog lines: RFC 5424, RFC 3164, rsyslog/syslog-ng's PRI-less RFC 3339 lines (CEF after a header too)
+	FormatCEF    Format = "cef"    // CEF lines, bare or after a syslog header
 )
 
 // formats are the valid Format values.
-var formats = []Format{FormatAuto, FormatJSON, FormatECS, FormatOCSF, FormatGCP, FormatHEC, FormatOTLP}
+var formats = []Format{FormatAuto, FormatJSON, FormatECS, FormatOCSF, FormatGCP, FormatHEC, FormatOTLP, FormatSyslog, FormatCEF}
 
 const (
 	defaultMaxMessageBytes = 1 << 20

@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strconv"
@@ -66,6 +67,7 @@ type Decoder struct {
 	plain, azure, cloudTrail recordSpec
 	objects                  []objectFormat // single-object envelopes (objects.go)
 	otlpSpec                 otlpSpec
+	fixedSource              []byte // FieldConfig.FixedSource, for syslog and CEF lines
 
 	// What the walk over the last message noted.
 	notes notes
@@ -126,6 +128,7 @@ func New(cfg FieldConfig) (*Decoder, error) {
 	if cfg.FixedSource != "" {
 		fixed = []byte(cfg.FixedSource)
 	}
+	d.fixedSource = fixed
 
 	p := &d.plain
 	p.tenant = newNameSpec(&p.keys, "tenant", slices.Clone(cfg.Tenant), nil)
@@ -217,9 +220,37 @@ func listPaths(paths []string) string {
 // one for every input, and exactly one per record of an envelope. Either callback
 // may be nil.
 func (d *Decoder) Decode(value []byte, emit func(Event), reject func(reason Reason, detail string)) (events, rejected int) {
+	return d.DecodeAt(value, time.Time{}, emit, reject)
+}
+
+// DecodeAt is Decode for a message that arrived at arrival (its Kafka
+// record time): an RFC 3164 syslog time, which has no year, is put in the
+// year nearest to it. Decode uses the wall clock.
+func (d *Decoder) DecodeAt(value []byte, arrival time.Time, emit func(Event), reject func(reason Reason, detail string)) (events, rejected int) {
 	if len(value) > d.maxMessage {
 		rejectClipped(reject, ReasonOversized, fmt.Sprintf("message is %d bytes, limit %d", len(value), d.maxMessage))
 		return 0, 1
+	}
+	switch d.format {
+	case FormatAuto:
+		if kind := lineOf(value); kind != lineNone {
+			if !utf8.Valid(value) {
+				rejectClipped(reject, ReasonInvalidUTF8, fmt.Sprintf("invalid UTF-8 at byte %d", invalidUTF8At(value)))
+				return 0, 1
+			}
+			return d.line(value, kind, arrival, emit, reject)
+		}
+	case FormatSyslog, FormatCEF:
+		kind := lineOf(value)
+		if kind == lineNone || d.format == FormatCEF && kind == lineSyslog && bytes.Index(value, []byte(" CEF:")) < 0 {
+			rejectClipped(reject, ReasonMissingEnvelope, string(d.format)+": not a "+string(d.format)+" line"+near(value, 0))
+			return 0, 1
+		}
+		if !utf8.Valid(value) {
+			rejectClipped(reject, ReasonInvalidUTF8, fmt.Sprintf("invalid UTF-8 at byte %d", invalidUTF8At(value)))
+			return 0, 1
+		}
+		return d.line(value, kind, arrival, emit, reject)
 	}
 	// One walk checks the message strictly (RFC 8259) and notes where the
 	// values the paths name are (notes). It also checks UTF-8 (only strings

@@ -163,3 +163,107 @@ func TestOTLPRejects(t *testing.T) {
 	require.Len(t, r.rejects, 1)
 	require.Equal(t, ReasonMissingEnvelope, r.rejects[0].Reason)
 }
+
+// Syslog and CEF lines as shippers and appliances write them (fixtures:
+// the RFCs' own examples, rsyslog omkafka's and syslog-ng's default lines,
+// ArcSight CEF), auto-detected and with the format forced.
+func TestLines(t *testing.T) {
+	arrival := time.Date(2026, 11, 30, 8, 15, 5, 0, time.UTC)
+	for _, c := range []struct {
+		file   string
+		format Format
+		want   ev
+	}{
+		{"syslog-rfc5424.txt", FormatSyslog, ev{"mymachine.example.com", "su", nov30.Add(3 * time.Millisecond)}},
+		{"syslog-rfc5424-sd.txt", FormatSyslog, ev{"192.0.2.1", "myproc", nov30.Add(3 * time.Microsecond)}},
+		{"syslog-rfc3164.txt", FormatSyslog, ev{"mymachine", "su", nov30}},
+		{"syslog-rsyslog-omkafka.txt", FormatSyslog, ev{"web-1", "sshd", nov30.Add(123456 * time.Microsecond)}},
+		{"syslog-syslog-ng-kafka.txt", FormatSyslog, ev{"fw-2", "kernel", nov30}},
+		{"cef-bare.txt", FormatCEF, ev{"sensor-7.acme", "threatmanager", nov30}},
+		{"cef-syslog.txt", FormatCEF, ev{"fw-1.acme", "FortiGate", nov30}},
+	} {
+		for _, format := range []Format{FormatAuto, c.format} {
+			t.Run(c.file+"/"+string(format), func(t *testing.T) {
+				d, err := New(FieldConfig{Format: format})
+				require.NoError(t, err)
+				var got []ev
+				var rejects []string
+				d.DecodeAt(append(fixture(t, c.file), '\n'), arrival,
+					func(e Event) { got = append(got, ev{string(e.Tenant), string(e.Source), e.Time}) },
+					func(r Reason, detail string) { rejects = append(rejects, string(r)+": "+detail) })
+				require.Empty(t, rejects)
+				require.Len(t, got, 1)
+				require.Equal(t, c.want.Tenant, got[0].Tenant)
+				require.Equal(t, c.want.Source, got[0].Source)
+				require.True(t, c.want.Time.Equal(got[0].Time), "time %v", got[0].Time)
+			})
+		}
+	}
+}
+
+// RFC 3164 has no year: it is the one that puts the time nearest arrival.
+func TestSyslog3164Year(t *testing.T) {
+	d, err := New(FieldConfig{})
+	require.NoError(t, err)
+	for _, c := range []struct {
+		line    string
+		arrival time.Time
+		want    time.Time
+	}{
+		{"<13>Dec 31 23:59:58 h app: x", time.Date(2027, 1, 1, 0, 0, 3, 0, time.UTC), time.Date(2026, 12, 31, 23, 59, 58, 0, time.UTC)},
+		{"<13>Jan  1 00:00:01 h app: x", time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 1, 0, time.UTC)},
+		{"<13>Feb 29 12:00:00 h app: x", time.Date(2028, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2028, 2, 29, 12, 0, 0, 0, time.UTC)},
+		{"Nov 30 08:15:02 h app[1]: without PRI", nov30, nov30},
+	} {
+		var got time.Time
+		n, _ := d.DecodeAt([]byte(c.line), c.arrival, func(e Event) { got = e.Time }, nil)
+		require.Equal(t, 1, n, c.line)
+		require.Equal(t, c.want, got, c.line)
+	}
+}
+
+func TestLineRejects(t *testing.T) {
+	d, err := New(FieldConfig{})
+	require.NoError(t, err)
+	for _, c := range []struct {
+		line   string
+		reason Reason
+		detail string
+	}{
+		{"<999>1 2026-11-30T08:15:02Z h a - - - x", ReasonBadSyslog, "PRI"},
+		{"<34>1 2026-11-30T08:15:02Z", ReasonBadSyslog, "RFC 5424 header"},
+		{"<34>1 - h a - - - no time", ReasonMissingTime, "syslog: no TIMESTAMP"},
+		{"<34>1 2026-11-30T08:15:02Z - a - - - x", ReasonMissingTenant, "syslog: no HOSTNAME"},
+		{"<34>1 2026-11-30T08:15:02Z h - - - - x", ReasonMissingSource, "no APP-NAME/TAG"},
+		{"<34>1 2026-13-30T08:15:02Z h a - - - x", ReasonBadTime, `time field TIMESTAMP "2026-13-30T08:15:02Z"`},
+		{"<34>Nov 31 08:15:02 h a: 31 November", ReasonBadTime, "TIMESTAMP"},
+		{"<34>Nov 30 08:15:02 hostonly", ReasonBadSyslog, "no TAG after the HOSTNAME"},
+		{"CEF:0|Vendor|Product|1.0|100|name", ReasonBadCEF, "7 fields"},
+		{"CEF:0|V|P|1|100|n|5|src=1.2.3.4", ReasonMissingTenant, "cef: no dvchost"},
+		{"CEF:0|V||1|100|n|5|dvchost=h rt=1796026502000", ReasonMissingSource, "cef: no Device Product"},
+		{"CEF:0|V|P|1|100|n|5|dvchost=h", ReasonMissingTime, "cef: no rt"},
+		{"CEF:0|V|P|1|100|n|5|dvchost=h rt=Nov 30 2026 8:15:02", ReasonBadTime, `time field rt "Nov 30 2026 8:15:02"`},
+		{"<34>1 2026-11-30T08:15:02Z h\x01x a - - - x", ReasonBadTenant, "tenant field HOSTNAME"},
+	} {
+		r := decodeAll(d, []byte(c.line))
+		require.Len(t, r.rejects, 1, "%q: %+v", c.line, r.events)
+		require.Equal(t, c.reason, r.rejects[0].Reason, "%q: %s", c.line, r.rejects[0].Detail)
+		require.Contains(t, r.rejects[0].Detail, c.detail, c.line)
+	}
+	// A forced line format refuses JSON; json refuses lines.
+	for _, f := range []Format{FormatSyslog, FormatCEF} {
+		d, err := New(FieldConfig{Format: f})
+		require.NoError(t, err)
+		r := decodeAll(d, []byte(`{"tenant":"t","source":"s","time":1796026502}`))
+		require.Equal(t, ReasonMissingEnvelope, r.rejects[0].Reason)
+	}
+	d, err = New(FieldConfig{Format: FormatJSON})
+	require.NoError(t, err)
+	r := decodeAll(d, fixture(t, "syslog-rfc5424.txt"))
+	require.Equal(t, ReasonInvalidJSON, r.rejects[0].Reason)
+	// fixed_source names every line's source.
+	d, err = New(FieldConfig{FixedSource: "firewall"})
+	require.NoError(t, err)
+	r = decodeAll(d, fixture(t, "cef-syslog.txt"))
+	require.Equal(t, "firewall", r.events[0].Source)
+}
