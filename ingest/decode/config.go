@@ -88,9 +88,17 @@ type FieldConfig struct {
 	// order, for a time string none of the built-in forms reads: the way to
 	// accept a producer's day- or month-first dates, which are ambiguous and
 	// rejected otherwise. A layout without a zone reads UTC. Default none.
-	TimeLayouts     []string `yaml:"time_layouts"`
-	MaxMessageBytes int      `yaml:"max_message_bytes"` // default 1 MiB (1<<20)
-	MaxNameBytes    int      `yaml:"max_name_bytes"`    // default 256: longest tenant or source accepted
+	TimeLayouts []string `yaml:"time_layouts"`
+	// FixedTenant, if set, is every record's tenant (tenant paths ignored).
+	FixedTenant string `yaml:"fixed_tenant"`
+	// TenantPattern and SourcePattern are RE2 expressions the resolved tenant
+	// (source) must match; the first capture group, if any, becomes the name
+	// ("^([a-z0-9]+)-" makes "acme-fw-01" the tenant "acme"). A name that does
+	// not match is rejected. Default none.
+	TenantPattern   string `yaml:"tenant_pattern"`
+	SourcePattern   string `yaml:"source_pattern"`
+	MaxMessageBytes int    `yaml:"max_message_bytes"` // default 1 MiB (1<<20)
+	MaxNameBytes    int    `yaml:"max_name_bytes"`    // default 256: longest tenant or source accepted
 }
 
 // WithDefaults returns c with every zero field set to its documented default.
@@ -150,6 +158,18 @@ func (c FieldConfig) Validate() error {
 	}
 	if c.MaxNameBytes < 0 {
 		return fmt.Errorf("ingest: fields: max_name_bytes is negative (%d)", c.MaxNameBytes)
+	}
+	if c.FixedTenant != "" {
+		maxName := c.MaxNameBytes
+		if maxName == 0 {
+			maxName = defaultMaxNameBytes
+		}
+		if why := checkName([]byte(c.FixedTenant), maxName); why != "" {
+			return fmt.Errorf("ingest: fields: fixed_tenant %s", why)
+		}
+	}
+	if _, err := newMapping(c); err != nil {
+		return err
 	}
 	if c.FixedSource != "" {
 		maxName := c.MaxNameBytes

@@ -68,6 +68,7 @@ type Decoder struct {
 	objects                  []objectFormat // single-object envelopes (objects.go)
 	otlpSpec                 otlpSpec
 	fixedSource              []byte // FieldConfig.FixedSource, for syslog and CEF lines
+	mapping                  mapping
 
 	// What the walk over the last message noted.
 	notes notes
@@ -129,6 +130,10 @@ func New(cfg FieldConfig) (*Decoder, error) {
 		fixed = []byte(cfg.FixedSource)
 	}
 	d.fixedSource = fixed
+	var err error
+	if d.mapping, err = newMapping(cfg); err != nil {
+		return nil, err
+	}
 
 	p := &d.plain
 	p.tenant = newNameSpec(&p.keys, "tenant", slices.Clone(cfg.Tenant), nil)
@@ -323,13 +328,21 @@ func (d *Decoder) envelope(b []byte, key string, spec *recordSpec, e *envelopeNo
 // and emits or rejects it; index is its place in an envelope, or -1 for a
 // plain event. It reports whether it emitted.
 func (d *Decoder) record(b []byte, vals []span, index int, spec *recordSpec, emit func(Event), reject func(Reason, string)) bool {
-	tenant, reason, detail := d.name(b, vals, &spec.tenant, &d.tenantBuf)
+	var tenant []byte
+	var reason Reason
+	var detail string
+	if d.mapping.fixedTenant == nil {
+		tenant, reason, detail = d.name(b, vals, &spec.tenant, &d.tenantBuf)
+	}
 	if reason == "" {
 		var source []byte
 		source, reason, detail = d.name(b, vals, &spec.source, &d.sourceBuf)
 		if reason == "" {
 			var t time.Time
 			t, reason, detail = d.eventTime(b, vals, &spec.time)
+			if reason == "" && d.mapping.active() {
+				tenant, source, reason, detail = d.mapNames(tenant, source)
+			}
 			if reason == "" {
 				if emit != nil {
 					emit(Event{Tenant: tenant, Source: source, Time: t})

@@ -320,3 +320,34 @@ func BenchmarkEnvelopes(b *testing.B) {
 		})
 	}
 }
+
+// Mapping rules: a static tenant, and a capture from a name, for every
+// format; a name that does not match its pattern is rejected.
+func TestMappingRules(t *testing.T) {
+	d, err := New(FieldConfig{TenantPattern: `^([a-z0-9]+)-`, SourcePattern: `^(?:pan:)?(.+)$`})
+	require.NoError(t, err)
+	r := decodeAll(d, []byte(`{"tenant":"acme-fw-01","source":"pan:traffic","time":1796026502}`))
+	require.Equal(t, []ev{{"acme", "traffic", nov30}}, r.events)
+	var got []ev
+	d.DecodeAt([]byte("<34>1 2026-11-30T08:15:02Z globex-web-3 nginx - - - x"), nov30, func(e Event) { got = append(got, ev{string(e.Tenant), string(e.Source), e.Time}) }, nil)
+	require.Equal(t, []ev{{"globex", "nginx", nov30}}, got)
+	r = decodeAll(d, []byte(`{"tenant":"nodash","source":"s","time":1796026502}`))
+	require.Len(t, r.rejects, 1)
+	require.Equal(t, ReasonBadTenant, r.rejects[0].Reason)
+	require.Contains(t, r.rejects[0].Detail, `does not match tenant_pattern "^([a-z0-9]+)-"`)
+
+	fixed, err := New(FieldConfig{FixedTenant: "acme"})
+	require.NoError(t, err)
+	r = decodeAll(fixed, fixture(t, "otlp-logs.json"))
+	require.Len(t, r.events, 3)
+	for _, e := range r.events {
+		require.Equal(t, "acme", e.Tenant)
+	}
+	r = decodeAll(fixed, []byte(`{"source":"s","time":1796026502}`))
+	require.Equal(t, []ev{{"acme", "s", nov30}}, r.events, "no tenant field needed")
+
+	for _, bad := range []FieldConfig{{TenantPattern: "("}, {SourcePattern: "[z-a]"}, {FixedTenant: "a\nb"}} {
+		_, err := New(bad)
+		require.Error(t, err)
+	}
+}

@@ -42,9 +42,14 @@ func (d *Decoder) otlp(b []byte, i int, emit func(Event), reject func(Reason, st
 			if res := objectGet(b, rl, "resource", &d.keyBuf); res > 0 && b[res] == '{' {
 				attrs = objectGet(b, res, "attributes", &d.keyBuf)
 			}
-			tenant, reason, detail = d.attribute(b, attrs, "tenant", spec.tenantAttrs, &d.tenantBuf)
+			if d.mapping.fixedTenant == nil {
+				tenant, reason, detail = d.attribute(b, attrs, "tenant", spec.tenantAttrs, &d.tenantBuf)
+			}
 			if reason == "" {
 				source, reason, detail = d.attribute(b, attrs, "source", spec.srcAttr, &d.sourceBuf)
+			}
+			if reason == "" && d.mapping.active() {
+				tenant, source, reason, detail = d.mapNames(tenant, source)
 			}
 		}
 		scopes := 0

@@ -122,6 +122,9 @@ func (d *Decoder) line(b []byte, kind lineKind, arrival time.Time, emit func(Eve
 	if d.fixedSource != nil {
 		source, sourceField = d.fixedSource, "fixed_source"
 	}
+	if d.mapping.fixedTenant != nil {
+		tenant, tenantField = d.mapping.fixedTenant, "fixed_tenant"
+	}
 	tenantWhy, sourceWhy := "", ""
 	if len(tenant) > 0 {
 		tenantWhy = checkName(tenant, d.maxName)
@@ -143,6 +146,14 @@ func (d *Decoder) line(b []byte, kind lineKind, arrival time.Time, emit func(Eve
 	case !timeOK:
 		rejectClipped(reject, ReasonBadTime, format+": time field "+timeField+" "+excerpt(timeText)+" is not a recognised timestamp between 1971 and 2200")
 	default:
+		if d.mapping.active() {
+			var reason Reason
+			var detail string
+			if tenant, source, reason, detail = d.mapNames(tenant, source); reason != "" {
+				rejectClipped(reject, reason, format+": "+detail)
+				return 0, 1
+			}
+		}
 		if emit != nil {
 			emit(Event{Tenant: tenant, Source: source, Time: t})
 		}
