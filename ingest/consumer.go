@@ -269,7 +269,7 @@ func (in *Ingester) apply(resp *fetch.Response, ps *partitionState, counter *Cou
 			ps.msg.Arrival = time.Now() // a record without timestamp arrives now
 		}
 		ps.staged.Reset()
-		ps.decoder.Decode(m.Value, ps.emit, ps.reject)
+		ps.decoder.DecodeAt(m.Value, ps.msg.Arrival, ps.emit, ps.reject)
 		refused, err := counter.Apply(&ps.msg, &ps.staged)
 		if err != nil {
 			return n, err

@@ -186,6 +186,10 @@ type jsonLines struct {
 	lines    int
 	lateLine int
 	rejected map[decode.Reason]int
+	// last is the latest event time read: a syslog RFC 3164 line, whose time
+	// has no year, is placed in the year nearest it (the input is history,
+	// not now).
+	last time.Time
 }
 
 func newJSONLines(br *bufio.Reader, step, lateness time.Duration) (*jsonLines, error) {
@@ -241,7 +245,10 @@ func (j *jsonLines) readLine() error {
 	}
 	j.lines++
 	late := false
-	j.dec.Decode(v, func(ev decode.Event) {
+	j.dec.DecodeAt(v, j.last, func(ev decode.Event) {
+		if ev.Time.After(j.last) {
+			j.last = ev.Time
+		}
 		if !j.counter.Add(ev.Tenant, ev.Source, ev.Time) {
 			late = true
 		}

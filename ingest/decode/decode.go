@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"slices"
@@ -62,8 +63,13 @@ type Decoder struct {
 	maxMessage int
 	maxName    int
 	envelopes  bool
+	format     Format
 
 	plain, azure, cloudTrail recordSpec
+	objects                  []objectFormat // single-object envelopes (objects.go)
+	otlpSpec                 otlpSpec
+	fixedSource              []byte // FieldConfig.FixedSource, for syslog and CEF lines
+	mapping                  mapping
 
 	// What the walk over the last message noted; vals holds an envelope
 	// record's spans while it is resolved.
@@ -84,16 +90,15 @@ type recordSpec struct {
 
 // nameSpec resolves a tenant or a source.
 type nameSpec struct {
-	label       string    // "tenant" or "source"
-	paths       []string  // tried in order, first present wins
-	lookups     []keyPath // by path
-	resourceID  bool      // then the Azure resourceId segment
-	resourceKey int       // index of "resourceId" in the record's keys
-	constant    []byte    // then, if set, this value
-	badConst    string    // why constant is not acceptable (too long for MaxNameBytes), or ""
-	missing     Reason
-	bad         Reason
-	missingMsg  string // detail when nothing is present
+	label      string       // "tenant" or "source"
+	paths      []string     // tried in order, first present wins
+	lookups    []keyPath    // by path
+	derived    *derivedName // then a name derived from another field (Azure resourceId, GCP logName)
+	constant   []byte       // then, if set, this value
+	badConst   string       // why constant is not acceptable (too long for MaxNameBytes), or ""
+	missing    Reason
+	bad        Reason
+	missingMsg string // detail when nothing is present
 }
 
 // timeSpec resolves the event time.
@@ -101,6 +106,8 @@ type timeSpec struct {
 	paths      []string
 	lookups    []keyPath
 	missingMsg string
+	monthFirst bool     // the .NET month-first forms too (Azure records: parseMonthFirst)
+	layouts    []string // then these Go layouts (FieldConfig.TimeLayouts)
 }
 
 // New returns a decoder for cfg, after applying WithDefaults and Validate.
@@ -117,12 +124,18 @@ func New(cfg FieldConfig) (*Decoder, error) {
 		maxMessage: min(cfg.MaxMessageBytes, math.MaxInt32), // the notes hold int32 offsets
 		maxName:    cfg.MaxNameBytes,
 		envelopes:  cfg.Format == FormatAuto,
+		format:     cfg.Format,
 	}
 	n := &d.notes
 	n.azureKey, n.cloudTrailKey = -1, -1
 	var fixed []byte
 	if cfg.FixedSource != "" {
 		fixed = []byte(cfg.FixedSource)
+	}
+	d.fixedSource = fixed
+	var err error
+	if d.mapping, err = newMapping(cfg); err != nil {
+		return nil, err
 	}
 
 	p := &d.plain
@@ -140,11 +153,12 @@ func New(cfg FieldConfig) (*Decoder, error) {
 
 	a := &d.azure
 	a.tenant = newNameSpec(&a.keys, "tenant", append(userTenant, "tenantId"), nil)
-	a.tenant.resourceID = true
-	a.tenant.resourceKey = a.keys.add("resourceId")
+	a.tenant.derived = &derivedName{field: "resourceId", key: a.keys.add("resourceId"),
+		want: "/tenants/ or /subscriptions/ segment", fn: resourceTenant}
 	a.tenant.missingMsg = "no tenant field among " + listPaths(append(a.tenant.paths, "resourceId"))
 	a.source = newNameSpec(&a.keys, "source", append(userSource, "category"), nil)
 	a.time = newTimeSpec(&a.keys, append(userTime, "time"))
+	a.time.monthFirst = true
 
 	c := &d.cloudTrail
 	c.tenant = newNameSpec(&c.keys, "tenant", append(userTenant, "recipientAccountId", "userIdentity.accountId"), nil)
@@ -158,6 +172,11 @@ func New(cfg FieldConfig) (*Decoder, error) {
 	}
 	c.time = newTimeSpec(&c.keys, append(userTime, "eventTime"))
 
+	for _, s := range []*recordSpec{p, a, c} {
+		s.time.layouts = slices.Clone(cfg.TimeLayouts)
+	}
+	d.initObjects(userTenant, userSource, userTime)
+	d.otlpSpec = newOTLPSpec(&p.keys, userTenant, userSource)
 	n.top, n.topKeys = make([]span, len(p.keys.names)), &p.keys
 	n.azure.keys, n.cloudTrail.keys = &a.keys, &c.keys
 	d.vals = make([]span, max(len(a.keys.names), len(c.keys.names)))
@@ -210,9 +229,37 @@ func listPaths(paths []string) string {
 // one for every input, and exactly one per record of an envelope. Either callback
 // may be nil.
 func (d *Decoder) Decode(value []byte, emit func(Event), reject func(reason Reason, detail string)) (events, rejected int) {
+	return d.DecodeAt(value, time.Time{}, emit, reject)
+}
+
+// DecodeAt is Decode for a message that arrived at arrival (its Kafka
+// record time): an RFC 3164 syslog time, which has no year, is put in the
+// year nearest to it. Decode uses the wall clock.
+func (d *Decoder) DecodeAt(value []byte, arrival time.Time, emit func(Event), reject func(reason Reason, detail string)) (events, rejected int) {
 	if len(value) > d.maxMessage {
 		rejectClipped(reject, ReasonOversized, fmt.Sprintf("message is %d bytes, limit %d", len(value), d.maxMessage))
 		return 0, 1
+	}
+	switch d.format {
+	case FormatAuto:
+		if kind := lineOf(value); kind != lineNone {
+			if !utf8.Valid(value) {
+				rejectClipped(reject, ReasonInvalidUTF8, fmt.Sprintf("invalid UTF-8 at byte %d", invalidUTF8At(value)))
+				return 0, 1
+			}
+			return d.line(value, kind, arrival, emit, reject)
+		}
+	case FormatSyslog, FormatCEF:
+		kind := lineOf(value)
+		if kind == lineNone || d.format == FormatCEF && kind == lineSyslog && bytes.Index(value, []byte(" CEF:")) < 0 {
+			rejectClipped(reject, ReasonMissingEnvelope, string(d.format)+": not a "+string(d.format)+" line"+near(value, 0))
+			return 0, 1
+		}
+		if !utf8.Valid(value) {
+			rejectClipped(reject, ReasonInvalidUTF8, fmt.Sprintf("invalid UTF-8 at byte %d", invalidUTF8At(value)))
+			return 0, 1
+		}
+		return d.line(value, kind, arrival, emit, reject)
 	}
 	// One walk checks the message strictly (RFC 8259) and notes where the
 	// values the paths name are (notes). It also checks UTF-8 (only strings
@@ -243,7 +290,16 @@ func (d *Decoder) Decode(value []byte, emit func(Event), reject func(reason Reas
 	case n.cloudTrail.found:
 		return d.envelope(b, "Records", &d.cloudTrail, &n.cloudTrail, emit, reject)
 	}
-	if d.record(b, n.top, -1, &d.plain, emit, reject) {
+	if d.format == FormatAuto || d.format == FormatOTLP {
+		if v := n.top[d.otlpSpec.key].start; v != 0 && b[v] == '[' {
+			return d.otlp(b, v, emit, reject)
+		}
+		if d.format == FormatOTLP {
+			rejectClipped(reject, ReasonMissingEnvelope, "otlp: no resourceLogs array")
+			return 0, 1
+		}
+	}
+	if d.record(b, n.top, -1, d.objectSpec(b), emit, reject) {
 		return 1, 0
 	}
 	return 0, 1
@@ -280,13 +336,21 @@ func (d *Decoder) envelope(b []byte, key string, spec *recordSpec, e *envelopeNo
 // and emits or rejects it; index is its place in an envelope, or -1 for a
 // plain event. It reports whether it emitted.
 func (d *Decoder) record(b []byte, vals []span, index int, spec *recordSpec, emit func(Event), reject func(Reason, string)) bool {
-	tenant, reason, detail := d.name(b, vals, &spec.tenant, &d.tenantBuf)
+	var tenant []byte
+	var reason Reason
+	var detail string
+	if d.mapping.fixedTenant == nil {
+		tenant, reason, detail = d.name(b, vals, &spec.tenant, &d.tenantBuf)
+	}
 	if reason == "" {
 		var source []byte
 		source, reason, detail = d.name(b, vals, &spec.source, &d.sourceBuf)
 		if reason == "" {
 			var t time.Time
 			t, reason, detail = d.eventTime(b, vals, &spec.time)
+			if reason == "" && d.mapping.active() {
+				tenant, source, reason, detail = d.mapNames(tenant, source)
+			}
 			if reason == "" {
 				if emit != nil {
 					emit(Event{Tenant: tenant, Source: source, Time: t})
@@ -327,19 +391,19 @@ func (d *Decoder) name(b []byte, vals []span, spec *nameSpec, scratch *[]byte) (
 		}
 		return s, "", ""
 	}
-	if spec.resourceID {
-		if v := vals[spec.resourceKey]; v.present(b) {
+	if dn := spec.derived; dn != nil {
+		if v := vals[dn.key]; v.present(b) {
 			if c := b[v.start]; c != '"' {
-				return nil, spec.bad, spec.label + " field resourceId is " + typeName(c) + ", want a string"
+				return nil, spec.bad, spec.label + " field " + dn.field + " is " + typeName(c) + ", want a string"
 			}
-			rid := stringText(b, v, scratch)
-			seg, ok := resourceTenant(rid)
+			raw := stringText(b, v, scratch)
+			seg, ok := dn.fn(raw, scratch)
 			if !ok {
 				return nil, spec.missing, "no " + spec.label + " field among " + listPaths(spec.paths) +
-					" and no /tenants/ or /subscriptions/ segment in resourceId " + excerpt(rid)
+					" and no " + dn.want + " in " + dn.field + " " + excerpt(raw)
 			}
 			if why := checkName(seg, d.maxName); why != "" {
-				return nil, spec.bad, spec.label + " from resourceId " + excerpt(rid) + " " + why
+				return nil, spec.bad, spec.label + " from " + dn.field + " " + excerpt(raw) + " " + why
 			}
 			return seg, "", ""
 		}
@@ -367,7 +431,7 @@ func (d *Decoder) eventTime(b []byte, vals []span, spec *timeSpec) (time.Time, R
 		switch c := b[v.start]; {
 		case c == '"':
 			text = stringText(b, v, &d.timeBuf)
-			t, ok = parseTimeText(text)
+			t, ok = spec.parseText(text)
 		case c == '-' || c >= '0' && c <= '9':
 			text = b[v.start:numberEnd(b, v.start)]
 			t, ok = parseEpoch(text)
@@ -402,4 +466,25 @@ func (d *Decoder) lookup(b []byte, vals []span, p *keyPath) (span, bool) {
 	}
 	v = vals[p.literal]
 	return v, v.present(b)
+}
+
+// parseText parses a time string: the forms ParseTime documents, then the
+// spec's own (month-first, layouts).
+func (spec *timeSpec) parseText(text []byte) (time.Time, bool) {
+	if t, ok := parseTimeText(text); ok {
+		return t, true
+	}
+	if spec.monthFirst {
+		if t, ok := parseMonthFirst(text); ok {
+			return t, true
+		}
+	}
+	for _, l := range spec.layouts {
+		if t, err := time.Parse(l, string(text)); err == nil {
+			if u := t.Unix(); u >= minUnix && u < maxUnix {
+				return t.UTC(), true
+			}
+		}
+	}
+	return time.Time{}, false
 }

@@ -11,7 +11,7 @@ import (
 
 // resourceTenant returns the path segment after the leftmost /tenants/ or
 // /subscriptions/ (ASCII case-insensitive) of an Azure resource ID.
-func resourceTenant(rid []byte) ([]byte, bool) {
+func resourceTenant(rid []byte, _ *[]byte) ([]byte, bool) {
 	for i := 0; i < len(rid); i++ {
 		if rid[i] != '/' {
 			continue
@@ -168,4 +168,55 @@ func invalidUTF8At(b []byte) int {
 		i += size
 	}
 	return len(b)
+}
+
+// derivedName is a tenant or source read out of another field's string when
+// no path gave one: the Azure resourceId's subscription, the log id of a
+// Google Cloud logName.
+type derivedName struct {
+	field string // the field's key, for details
+	key   int    // its index in the record's keys
+	want  string // what it must hold, for details
+	fn    func(v []byte, scratch *[]byte) ([]byte, bool)
+}
+
+// gcpLogID returns the log id of a Google Cloud Logging logName
+// (projects/P/logs/ID, also organizations/, folders/, billingAccounts/),
+// URL-decoded as Cloud Logging escapes it ("cloudaudit.googleapis.com%2Factivity"
+// is cloudaudit.googleapis.com/activity), into scratch if it has escapes.
+// name may itself live in scratch (a JSON string with escapes): decoding in
+// place is safe, as every byte written consumes at least one read further on.
+func gcpLogID(name []byte, scratch *[]byte) ([]byte, bool) {
+	i := bytes.Index(name, []byte("/logs/"))
+	if i < 0 || i+len("/logs/") == len(name) {
+		return nil, false
+	}
+	id := name[i+len("/logs/"):]
+	if bytes.IndexByte(id, '%') < 0 {
+		return id, true
+	}
+	out := (*scratch)[:0]
+	for j := 0; j < len(id); j++ {
+		c := id[j]
+		if c == '%' {
+			hi, ok1 := hexVal(at(id, j+1))
+			lo, ok2 := hexVal(at(id, j+2))
+			if !ok1 || !ok2 {
+				return nil, false
+			}
+			c = byte(hi<<4 | lo)
+			j += 2
+		}
+		out = append(out, c)
+	}
+	*scratch = out
+	return out, true
+}
+
+// at is b[i], or 0 past its end.
+func at(b []byte, i int) byte {
+	if i < len(b) {
+		return b[i]
+	}
+	return 0
 }

@@ -237,7 +237,7 @@ func (d *refDecoder) name(rec *fastjson.Value, spec *refNameSpec, num *[]byte) (
 				return nil, spec.bad, spec.label + " field resourceId is " + refTypeName(v.Type()) + ", want a string"
 			}
 			rid, _ := v.StringBytes()
-			seg, ok := resourceTenant(rid)
+			seg, ok := resourceTenant(rid, nil)
 			if !ok {
 				return nil, spec.missing, "no " + spec.label + " field among " + listPaths(spec.paths) +
 					" and no /tenants/ or /subscriptions/ segment in resourceId " + excerpt(rid)
