@@ -212,7 +212,7 @@ func Build(ctx context.Context, st Store, q Query) (*Report, error) {
 		return s
 	}
 	for _, seg := range segments(q.From, q.To, q.bucket()) {
-		if err := readCoverage(ctx, st, q.Tenant, seg, func(b storage.SourceBand) { get(b.Source).add(b) }); err != nil {
+		if err := readCoverage(ctx, st, q.Tenant, q.bucket(), seg, func(b storage.SourceBand) { get(b.Source).add(b) }); err != nil {
 			return nil, err
 		}
 	}
@@ -291,14 +291,14 @@ func segments(from, to time.Time, bucket time.Duration) []segment {
 
 // readCoverage reads seg's coverage in chunks of steps, each aligned to the
 // step so that its steps are exactly the segment's.
-func readCoverage(ctx context.Context, st Store, tenant string, seg segment, add func(storage.SourceBand)) error {
+func readCoverage(ctx context.Context, st Store, tenant string, bucket time.Duration, seg segment, add func(storage.SourceBand)) error {
 	chunk := time.Duration(coverageChunk) * seg.step
 	for at := seg.from; at.Before(seg.to); {
 		end := at.Add(chunk)
 		if end.After(seg.to) {
 			end = seg.to
 		}
-		bands, err := st.Coverage(ctx, storage.CoverageQuery{Tenant: tenant, From: at, To: end, Step: seg.step})
+		bands, err := st.Coverage(ctx, storage.CoverageQuery{Tenant: tenant, From: at, To: end, Step: seg.step, Bucket: bucket})
 		if errors.Is(err, storage.ErrBadQuery) && chunk > seg.step {
 			chunk = max(seg.step, (chunk/2/seg.step)*seg.step) // too many sources × steps: fewer steps
 			continue
