@@ -193,8 +193,10 @@ func whole(v float64) uint64 {
 	return uint64(math.Round(v))
 }
 
-// coverageChunk is how many steps one coverage read spans at first (a day of
-// hours); a store that refuses as many cells gets halves.
+// coverageChunk is how many steps the first coverage read of a segment spans
+// (a day of hours). The next ones span as many as keep sources × steps at
+// half storage.MaxCoverageCells for the sources the last one saw; a store
+// that refuses as many cells gets halves.
 const coverageChunk = 24
 
 // Build reads the report of q from st.
@@ -306,9 +308,15 @@ func readCoverage(ctx context.Context, st Store, tenant string, bucket time.Dura
 		if err != nil {
 			return fmt.Errorf("reading coverage of %s from %s: %w", tenant, stamp(at), err)
 		}
-		for _, b := range bands {
+		sources := 0
+		for i, b := range bands {
+			if i == 0 || bands[i-1].Source != b.Source {
+				sources++
+			}
 			add(b)
 		}
+		steps := min(storage.MaxPoints, storage.MaxCoverageCells/2/max(1, sources))
+		chunk = time.Duration(steps) * seg.step
 		at = end
 	}
 	return nil
