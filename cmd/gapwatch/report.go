@@ -102,7 +102,7 @@ func fetchReport(ctx context.Context, base, token string, q report.Query) (*repo
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/report"
 	u.RawQuery = url.Values{"tenant": {q.Tenant}, "from": {q.From.Format(time.RFC3339)}, "to": {q.To.Format(time.RFC3339)}}.Encode()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute) // as the API's report timeout
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {

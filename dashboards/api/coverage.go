@@ -49,7 +49,7 @@ func (s *Server) coverage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := r.URL.Query()
-	q := storage.CoverageQuery{Tenant: v.Get("tenant")}
+	q := storage.CoverageQuery{Tenant: v.Get("tenant"), Bucket: s.cfg.Bucket}
 	err := checkNames(v)
 	if err == nil {
 		q.From, q.To, q.Step, err = s.parseWindow(v)

@@ -9,6 +9,9 @@ import (
 	"github.com/gapwatch/gapwatch/dashboards/report"
 )
 
+// reportTimeout bounds the time to build and send one report.
+const reportTimeout = 10 * time.Minute
+
 // reportStore is the report's view of the server's stores.
 type reportStore struct {
 	GapReader
@@ -35,6 +38,11 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		*p.t = t
+	}
+	// A long period of many sources takes longer than the server's write
+	// timeout, which suits the other reads.
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(reportTimeout)); err != nil {
+		s.deps.Log.Debug("extending the write deadline", "err", err)
 	}
 	rep, err := report.Build(r.Context(), reportStore{s.deps.Gaps, s.deps.Expectations}, q)
 	if err != nil {

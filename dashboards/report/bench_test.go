@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/gapwatch/gapwatch/dashboards/report"
+	"github.com/gapwatch/gapwatch/internal/servers"
 	"github.com/gapwatch/gapwatch/storage"
 )
 
@@ -85,5 +88,49 @@ func BenchmarkMonthOf1000Sources(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkClickHouse1000Sources reports on 1 000 sources of one tenant
+// judged every minute for GAPWATCH_REPORT_BENCH_DAYS days (default 1) in
+// real ClickHouse (GAPWATCH_INTEGRATION=1): the time grows with the days.
+func BenchmarkClickHouse1000Sources(b *testing.B) {
+	st, _ := servers.ClickHouse(b)
+	days := 1
+	if d, err := strconv.Atoi(os.Getenv("GAPWATCH_REPORT_BENCH_DAYS")); err == nil && d > 0 {
+		days = d
+	}
+	ctx := context.Background()
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	began := time.Now()
+	for h := range days * 24 {
+		var xs []storage.Expectation
+		var counts []storage.Count
+		for i := range 1000 {
+			src := fmt.Sprintf("source-%04d", i)
+			for m := range 60 {
+				bucket := from.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute).Unix()
+				xs = append(xs, storage.Expectation{Tenant: "acme", Source: src, Bucket: bucket, Expected: 10.25, Lower: 5, Upper: 20, Observed: 9, State: "ok"})
+				counts = append(counts, storage.Count{Tenant: "acme", Source: src, Clock: storage.Event, Bucket: bucket, Events: 10, Arrival: bucket + 5})
+			}
+		}
+		if err := st.WriteExpectations(ctx, xs); err != nil {
+			b.Fatal(err)
+		}
+		if err := st.Write(ctx, storage.Batch{Counts: counts}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("stored %d days × 1 000 sources × 1 440 minutes (expectations and counts) in %s", days, time.Since(began).Round(time.Second))
+	q := report.Query{Tenant: "acme", From: from, To: from.AddDate(0, 0, days)}
+	b.ResetTimer()
+	for b.Loop() {
+		r, err := report.Build(ctx, st, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(r.Sources) != 1000 || r.Totals.Received != uint64(days*1440*1000*10) {
+			b.Fatalf("%d sources, %d received", len(r.Sources), r.Totals.Received)
+		}
 	}
 }

@@ -193,8 +193,10 @@ func whole(v float64) uint64 {
 	return uint64(math.Round(v))
 }
 
-// coverageChunk is how many steps one coverage read spans at first (a day of
-// hours); a store that refuses as many cells gets halves.
+// coverageChunk is how many steps the first coverage read of a segment spans
+// (a day of hours). The next ones span as many as keep sources × steps at
+// half storage.MaxCoverageCells for the sources the last one saw; a store
+// that refuses as many cells gets halves.
 const coverageChunk = 24
 
 // Build reads the report of q from st.
@@ -212,7 +214,7 @@ func Build(ctx context.Context, st Store, q Query) (*Report, error) {
 		return s
 	}
 	for _, seg := range segments(q.From, q.To, q.bucket()) {
-		if err := readCoverage(ctx, st, q.Tenant, seg, func(b storage.SourceBand) { get(b.Source).add(b) }); err != nil {
+		if err := readCoverage(ctx, st, q.Tenant, q.bucket(), seg, func(b storage.SourceBand) { get(b.Source).add(b) }); err != nil {
 			return nil, err
 		}
 	}
@@ -291,14 +293,14 @@ func segments(from, to time.Time, bucket time.Duration) []segment {
 
 // readCoverage reads seg's coverage in chunks of steps, each aligned to the
 // step so that its steps are exactly the segment's.
-func readCoverage(ctx context.Context, st Store, tenant string, seg segment, add func(storage.SourceBand)) error {
+func readCoverage(ctx context.Context, st Store, tenant string, bucket time.Duration, seg segment, add func(storage.SourceBand)) error {
 	chunk := time.Duration(coverageChunk) * seg.step
 	for at := seg.from; at.Before(seg.to); {
 		end := at.Add(chunk)
 		if end.After(seg.to) {
 			end = seg.to
 		}
-		bands, err := st.Coverage(ctx, storage.CoverageQuery{Tenant: tenant, From: at, To: end, Step: seg.step})
+		bands, err := st.Coverage(ctx, storage.CoverageQuery{Tenant: tenant, From: at, To: end, Step: seg.step, Bucket: bucket})
 		if errors.Is(err, storage.ErrBadQuery) && chunk > seg.step {
 			chunk = max(seg.step, (chunk/2/seg.step)*seg.step) // too many sources × steps: fewer steps
 			continue
@@ -306,9 +308,15 @@ func readCoverage(ctx context.Context, st Store, tenant string, seg segment, add
 		if err != nil {
 			return fmt.Errorf("reading coverage of %s from %s: %w", tenant, stamp(at), err)
 		}
-		for _, b := range bands {
+		sources := 0
+		for i, b := range bands {
+			if i == 0 || bands[i-1].Source != b.Source {
+				sources++
+			}
 			add(b)
 		}
+		steps := min(storage.MaxPoints, storage.MaxCoverageCells/2/max(1, sources))
+		chunk = time.Duration(steps) * seg.step
 		at = end
 	}
 	return nil

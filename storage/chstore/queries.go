@@ -123,12 +123,13 @@ GROUP BY i
 ORDER BY i`
 
 	// Every source of one tenant, as qBands, in source then step order; the
-	// LIMIT bounds what one answer can hold (see Store.Coverage).
+	// LIMIT bounds what one answer can hold (see Store.Coverage). {only} is
+	// empty, or " AND source IN (?, ...)" to read some sources.
 	qCoverage = `SELECT s, toInt64(intDiv(toInt64(toUInt32(b)) - ?, ?)) AS i, sum(e), sum(l), sum(u), toUInt64(sum(o)), toUInt32(count())
 FROM (
 	SELECT source AS s, bucket AS b, any(expected) AS e, any(lower) AS l, any(upper) AS u, any(observed) AS o
 	FROM {db}.expectations
-	WHERE tenant = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
+	WHERE tenant = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?){only}
 	GROUP BY source, bucket
 )
 GROUP BY s, i
@@ -139,9 +140,27 @@ LIMIT ?`
 	// expectations, per source and step (Store.Coverage merges the two).
 	qCoverageReceived = `SELECT source, toInt64(intDiv(toInt64(toUInt32(bucket)) - ?, ?)) AS i, toUInt64(sum(events))
 FROM {db}.counts
-WHERE tenant = ? AND clock = 1 AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
+WHERE tenant = ? AND clock = 1 AND bucket >= toDateTime(?) AND bucket < toDateTime(?){only}
 	AND (source, bucket) IN (
-		SELECT source, bucket FROM {db}.expectations WHERE tenant = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?))
+		SELECT source, bucket FROM {db}.expectations WHERE tenant = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?){only})
+GROUP BY source, i`
+
+	// Coverage's fast reads (Store.Coverage): the expectations summed per
+	// source and step without taking one row per bucket first, with the rows
+	// and the distinct buckets summed (equal: no bucket was written twice) ...
+	qCoverageFast = `SELECT source, toInt64(intDiv(toInt64(toUInt32(bucket)) - ?, ?)) AS i, sum(expected), sum(lower), sum(upper),
+	toUInt64(sum(observed)), toUInt32(count()), toUInt32(uniqExact(bucket))
+FROM {db}.expectations
+WHERE tenant = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
+GROUP BY source, i
+ORDER BY source, i
+LIMIT ?`
+
+	// ... and the events counted by event time per source and step, in every
+	// bucket: those of the steps whose every bucket has an expectation.
+	qCoverageCounts = `SELECT source, toInt64(intDiv(toInt64(toUInt32(bucket)) - ?, ?)) AS i, toUInt64(sum(events))
+FROM {db}.counts
+WHERE tenant = ? AND clock = 1 AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
 GROUP BY source, i`
 
 	qPartitions    = `SELECT DISTINCT table, partition_id FROM system.parts WHERE database = ? AND active AND table IN ('counts', 'counts_hourly', 'counts_rollup', 'expectations')`

@@ -206,11 +206,20 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		}, ", "))
 		add(db+"/qBands", bindLiterals(t, q(qBands), from, int64(120), "acme", "fw", from, from+600))
 		add(db+"/qBands hostile", bindLiterals(t, q(qBands), from, int64(120), `x' OR '1'='1`, "fw", from, from+600))
-		add(db+"/qCoverage", bindLiterals(t, q(qCoverage), from, int64(60), "acme", from, from+600, uint64(200_001)))
-		add(db+"/qCoverage limit", bindLiterals(t, q(qCoverage), from, int64(60), "acme", from, from+600, uint64(2)))
-		add(db+"/qCoverageReceived", bindLiterals(t, q(qCoverageReceived), from, int64(60), "acme", from, from+600, "acme", from, from+600)+" ORDER BY source, i")
-		add(db+"/qCoverageReceived hostile", bindLiterals(t, q(qCoverageReceived), from, int64(60), `x' OR '1'='1`, from, from+600, `x' OR '1'='1`, from, from+600))
-		add(db+"/qCoverage hostile", bindLiterals(t, q(qCoverage), from, int64(60), `x' OR '1'='1`, from, from+600, uint64(200_001)))
+		all := func(sql string) string { return strings.ReplaceAll(q(sql), "{only}", "") }
+		some := func(sql string, n int) string {
+			return strings.ReplaceAll(q(sql), "{only}", " AND source IN ("+placeholders(n, "?")+")")
+		}
+		add(db+"/qCoverage", bindLiterals(t, all(qCoverage), from, int64(60), "acme", from, from+600, uint64(200_001)))
+		add(db+"/qCoverage only", bindLiterals(t, some(qCoverage, 2), from, int64(60), "acme", from, from+600, "dns", "Zeta", uint64(200_001)))
+		add(db+"/qCoverageReceived only", bindLiterals(t, some(qCoverageReceived, 1), from, int64(60), "acme", from, from+600, "fw", "acme", from, from+600, "fw"))
+		add(db+"/qCoverageFast", bindLiterals(t, q(qCoverageFast), from, int64(60), "acme", from, from+600, uint64(200_001)))
+		add(db+"/qCoverageFast hostile", bindLiterals(t, q(qCoverageFast), from, int64(60), `x' OR '1'='1`, from, from+600, uint64(200_001)))
+		add(db+"/qCoverageCounts", bindLiterals(t, q(qCoverageCounts), from, int64(60), "acme", from, from+600)+" ORDER BY source, i")
+		add(db+"/qCoverage limit", bindLiterals(t, all(qCoverage), from, int64(60), "acme", from, from+600, uint64(2)))
+		add(db+"/qCoverageReceived", bindLiterals(t, all(qCoverageReceived), from, int64(60), "acme", from, from+600, "acme", from, from+600)+" ORDER BY source, i")
+		add(db+"/qCoverageReceived hostile", bindLiterals(t, all(qCoverageReceived), from, int64(60), `x' OR '1'='1`, from, from+600, `x' OR '1'='1`, from, from+600))
+		add(db+"/qCoverage hostile", bindLiterals(t, all(qCoverage), from, int64(60), `x' OR '1'='1`, from, from+600, uint64(200_001)))
 		add(db+"/qPartitions", bindLiterals(t, qPartitions, db)+" ORDER BY table")
 		add(db+"/qDropPartition", bindLiterals(t, strings.ReplaceAll(q(qDropPartition), "{table}", "counts"), "20261120"))
 		add(db+"/qOffsets after drop", q(qOffsets))
@@ -282,6 +291,13 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		require.Equal(t, "fw\t0\t99\t1\t200\t5\t1\n", results[db+"/qCoverage hostile"])
 		// Only the event clock, only buckets with an expectation (fw at +60 s, not +120 s).
 		require.Equal(t, "fw\t1\t4\n", results[db+"/qCoverageReceived"])
+		require.Equal(t, "Zeta\t2\t3\t1.5\t4.5\t3\t1\ndns\t1\t1\t0.5\t2\t1\t1\n", results[db+"/qCoverage only"])
+		require.Equal(t, "fw\t1\t4\n", results[db+"/qCoverageReceived only"])
+		// Rows and distinct buckets: fw's first bucket was written twice.
+		require.Equal(t, "Zeta\t2\t3\t1.5\t4.5\t3\t1\t1\ndns\t1\t1\t0.5\t2\t1\t1\t1\n"+
+			"fw\t0\t21\t10.5\t42\t18\t2\t1\nfw\t1\t4\t2\t8\t0\t1\t1\nfw\t5\t2\t1\t3\t2\t1\t1\n", results[db+"/qCoverageFast"])
+		require.Equal(t, "fw\t0\t99\t1\t200\t5\t1\t1\n", results[db+"/qCoverageFast hostile"])
+		require.Equal(t, "firewall\t0\t12\nfirewall\t1\t7\nfirewall\t2\t5\nfw\t1\t4\nfw\t2\t9\n", results[db+"/qCoverageCounts"])
 		require.Equal(t, "", results[db+"/qCoverageReceived hostile"])
 		require.Equal(t, "2\t2025-11-20 10:30:00\t[4,0,1]\n", results[db+"/qDetectProgress"])
 		require.Equal(t, "id-g1-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\t0\t0\nid-g2-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\t0\t0\n", results[db+"/qBatchAlerts"])
