@@ -182,10 +182,11 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-// screenshot writes the whole page as PNG to dir/name, or docs/name with -update.
+// screenshot writes what a 1440×900 laptop screen shows of the page as PNG to
+// a temporary folder, or to docs/name with -update.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	require.NoError(t, err)
 	require.True(t, bytes.HasPrefix(png, []byte("\x89PNG")))
 	dir := t.TempDir()
