@@ -60,10 +60,32 @@ type GapQuery struct {
 	State          string // GapsOpen, GapsResolved or GapsAll ("" = all)
 	From, To       time.Time
 	Limit          int // at most MaxGaps; 0 = MaxGaps
+	// After pages through a longer answer: only the gaps after this one in
+	// the answer's order (by StartedAt, then ID). Zero: from the first.
+	After GapCursor
 }
+
+// GapCursor is a gap's place in the order of a GapQuery's answer.
+type GapCursor struct {
+	StartedAt time.Time
+	ID        string
+}
+
+// Cursor returns g's place in the order of a GapQuery's answer.
+func (g Gap) Cursor() GapCursor { return GapCursor{StartedAt: g.StartedAt, ID: g.ID} }
 
 // Validate checks q.
 func (q GapQuery) Validate() error {
+	for _, t := range []struct {
+		name string
+		t    time.Time
+	}{{"from", q.From}, {"to", q.To}} {
+		if !t.t.IsZero() {
+			if err := CheckTime(t.name, t.t); err != nil {
+				return err
+			}
+		}
+	}
 	switch {
 	case q.State != "" && q.State != GapsOpen && q.State != GapsResolved && q.State != GapsAll:
 		return fmt.Errorf("%w: state must be open, resolved or all, got %q", ErrBadQuery, q.State)
@@ -82,10 +104,23 @@ type Gap struct {
 	EndedAt                     time.Time // zero while open
 	Expected, Observed, Missing float64
 	Planned                     bool // inside a maintenance window (silence)
+	// ResolvedObserved is the observed events of its gap.resolved (0 while
+	// open): gap.updated events after it carry the events of the gap's
+	// period that arrived late (by event time).
+	ResolvedObserved float64
 }
 
 // Open reports whether the gap has not ended.
 func (g Gap) Open() bool { return g.EndedAt.IsZero() }
+
+// FilledLate returns the events of the gap's period that arrived after it
+// resolved: what its updates observed beyond its resolve (0 while open).
+func (g Gap) FilledLate() float64 {
+	if g.Open() {
+		return 0
+	}
+	return max(0, g.Observed-g.ResolvedObserved)
+}
 
 // Matches reports whether g answers q (which must be valid).
 func (q GapQuery) Matches(g Gap) bool {
@@ -97,6 +132,8 @@ func (q GapQuery) Matches(g Gap) bool {
 	case !q.To.IsZero() && !g.StartedAt.Before(q.To):
 		return false
 	case !q.From.IsZero() && !g.Open() && !g.EndedAt.After(q.From):
+		return false
+	case g.StartedAt.Before(q.After.StartedAt), g.StartedAt.Equal(q.After.StartedAt) && g.ID <= q.After.ID:
 		return false
 	}
 	return true

@@ -37,6 +37,12 @@ func (s Silence) Validate() error {
 		return fmt.Errorf("%w: comment is at most %d bytes", ErrBadQuery, maxSilenceComment)
 	case !utf8.ValidString(s.Tenant + s.Source + s.Comment):
 		return fmt.Errorf("%w: tenant, source and comment must be UTF-8", ErrBadQuery)
+	case CheckName("tenant", s.Tenant) != nil:
+		return CheckName("tenant", s.Tenant)
+	case CheckName("source", s.Source) != nil:
+		return CheckName("source", s.Source)
+	case CheckTime("starts_at", s.StartsAt) != nil || CheckTime("ends_at", s.EndsAt) != nil:
+		return fmt.Errorf("%w: starts_at and ends_at must lie between %d and %d", ErrBadQuery, MinTime.Year(), MaxTime.Year())
 	case !s.StartsAt.Before(s.EndsAt):
 		return fmt.Errorf("%w: starts_at must be before ends_at", ErrBadQuery)
 	case s.EndsAt.Sub(s.StartsAt) > MaxSilence:

@@ -133,6 +133,12 @@ var ErrBadQuery = errors.New("bad query")
 // Validate checks that q is answerable: whole-second step, non-empty range, bounded size.
 // Tenant and source may be any text.
 func (q RateQuery) Validate() error {
+	if err := CheckTime("from", q.From); err != nil {
+		return err
+	}
+	if err := CheckTime("to", q.To); err != nil {
+		return err
+	}
 	switch {
 	case q.Tenant == "" || q.Source == "":
 		return fmt.Errorf("%w: tenant and source are required", ErrBadQuery)
@@ -140,7 +146,7 @@ func (q RateQuery) Validate() error {
 		return fmt.Errorf("%w: step must be a whole number of seconds, got %s", ErrBadQuery, q.Step)
 	case !q.From.Before(q.To):
 		return fmt.Errorf("%w: from must be before to", ErrBadQuery)
-	case q.To.Sub(q.From)/q.Step > MaxPoints:
+	case (q.To.Unix()-q.From.Unix())/int64(q.Step/time.Second) > MaxPoints: // seconds: no duration saturates
 		return fmt.Errorf("%w: %s / %s is more than %d points", ErrBadQuery, q.To.Sub(q.From), q.Step, MaxPoints)
 	case q.Clock != Arrival && q.Clock != Event:
 		return fmt.Errorf("%w: unknown clock %d", ErrBadQuery, q.Clock)

@@ -22,6 +22,7 @@ import (
 	"github.com/gapwatch/gapwatch/detect/live"
 	"github.com/gapwatch/gapwatch/ingest"
 	"github.com/gapwatch/gapwatch/simulate"
+	"github.com/gapwatch/gapwatch/storage"
 	"github.com/gapwatch/gapwatch/storage/chstore"
 	"github.com/gapwatch/gapwatch/storage/memstore"
 )
@@ -62,6 +63,7 @@ type store interface {
 	api.GapReader
 	api.SilenceStore
 	api.ExpectationReader
+	api.TenantLister
 	live.Store
 	Ping(ctx context.Context) error
 	Close() error
@@ -94,7 +96,7 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-var knownRoles = []string{"ingest", "api", "detect"}
+var knownRoles = []string{"ingest", "detect", "api"}
 
 func cmdRun(ctx context.Context, args []string, _ io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
@@ -159,11 +161,37 @@ func runRoles(ctx context.Context, cfg config.Config, roles map[string]bool, st 
 		g.Go(func() error { return d.Run(ctx) })
 	}
 	if roles["api"] {
-		srv := api.New(cfg.HTTP, api.Deps{Rates: st, Gaps: st, Streams: streams, Silences: st, Expectations: st,
+		input := live.NewKafka(live.KafkaConfig{Brokers: cfg.Kafka.Brokers, Topic: cfg.AlertsTopic})
+		defer input.Close()
+		httpCfg := cfg.HTTP
+		httpCfg.Version = versionString()
+		for _, r := range knownRoles {
+			if roles[r] {
+				httpCfg.Roles = append(httpCfg.Roles, r)
+			}
+		}
+		srv := api.New(httpCfg, api.Deps{Rates: st, Gaps: st, Streams: streams, Silences: st, Expectations: st,
+			Tenants: st, Watermark: ingestWatermark{input: input, store: st, topics: cfg.Ingest.Topics},
 			Gatherer: reg, Ready: checks, Log: log})
 		g.Go(func() error { return srv.Run(ctx) })
 	}
 	return g.Wait()
+}
+
+// ingestWatermark reads the ingest watermark as detection does: over the
+// input topics' partitions that Kafka has, from their progress in storage.
+type ingestWatermark struct {
+	input  live.Input
+	store  storage.OffsetReader
+	topics []string
+}
+
+func (w ingestWatermark) Watermark(ctx context.Context) (time.Time, string, error) {
+	parts, err := w.input.Partitions(ctx, w.topics)
+	if err != nil {
+		return time.Time{}, "", fmt.Errorf("listing input partitions: %w", err)
+	}
+	return storage.IngestWatermark(ctx, w.store, w.topics, parts)
 }
 
 // detectStreams lists the detector's streams for the API.

@@ -5,6 +5,7 @@
 //	gapwatch demo                     all-in-one: embedded Kafka, in-memory store, simulated tenants
 //	gapwatch simulate                 realistic multi-tenant log traffic into Kafka
 //	gapwatch backtest                 offline detection over historical counts
+//	gapwatch report                   coverage report of a tenant over a period
 //	gapwatch check-config             print the effective configuration
 //	gapwatch version
 //
@@ -49,7 +50,7 @@ var commands = []command{
 	{"check-config", "validate and print the effective configuration", cmdCheckConfig},
 	{"version", "print the version", cmdVersion},
 	{"backtest", "offline detection over historical counts (CSV time,tenant,source,count)", cmdBacktest},
-	{"report", "coverage report for a tenant and period (not in this build yet)", notYet},
+	{"report", "coverage report of a tenant over a period (CSV, JSON or HTML)", cmdReport},
 }
 
 func main() {
@@ -93,10 +94,6 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nConfiguration: --config FILE (default gapwatch.yaml if present), then GAPWATCH_* environment, then flags.")
-}
-
-func notYet(context.Context, []string, io.Writer) error {
-	return usagef("not available in this build yet")
 }
 
 func versionString() string {

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,6 +72,9 @@ type Check struct {
 type Config struct {
 	Addr   string        `yaml:"addr"` // listen address; default 127.0.0.1:8080 (loopback unless configured)
 	Bucket time.Duration `yaml:"-"`    // the pipeline's bucket width: default and smallest step
+	// Version and Roles are this process's, for /api/v1/status.
+	Version string   `yaml:"-"`
+	Roles   []string `yaml:"-"`
 }
 
 // Deps are what the server reads.
@@ -82,6 +86,9 @@ type Deps struct {
 	// Expectations are the detector's stored baselines: nil leaves the rates'
 	// band null and /api/v1/coverage answering 503.
 	Expectations ExpectationReader
+	Tenants      TenantLister     // nil: /api/v1/tenants answers 503
+	Watermark    WatermarkReader  // nil: /api/v1/status has no watermark
+	Now          func() time.Time // default time.Now
 	Gatherer     prometheus.Gatherer
 	Ready        []Check
 	Log          *slog.Logger
@@ -105,6 +112,9 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Log == nil {
 		deps.Log = slog.Default()
 	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
 	deps.Log = deps.Log.With("component", "api")
 	s := &Server{cfg: cfg, deps: deps, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /api/v1/rates", s.rates)
@@ -114,6 +124,9 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("GET /api/v1/silences", s.listSilences)
 	s.mux.HandleFunc("POST /api/v1/silences", s.createSilence)
 	s.mux.HandleFunc("DELETE /api/v1/silences/{id}", s.deleteSilence)
+	s.mux.HandleFunc("GET /api/v1/tenants", s.tenants)
+	s.mux.HandleFunc("GET /api/v1/status", s.status)
+	s.mux.HandleFunc("GET /api/v1/report", s.report)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if deps.Gatherer != nil {
@@ -224,6 +237,9 @@ func (s *Server) rates(w http.ResponseWriter, r *http.Request) {
 func (s *Server) parseRateQuery(r *http.Request) (storage.RateQuery, error) {
 	v := r.URL.Query()
 	q := storage.RateQuery{Tenant: v.Get("tenant"), Source: v.Get("source")}
+	if err := checkNames(v); err != nil {
+		return q, err
+	}
 	if q.Tenant == "" || q.Source == "" {
 		return q, errors.New("tenant and source are required")
 	}
@@ -298,13 +314,19 @@ func wholeEvents(v float64) uint64 {
 	return uint64(math.Round(v))
 }
 
-// gaps serves GET /api/v1/gaps?tenant=&source=&state=open|resolved|all&from=&to=.
+// gaps serves GET /api/v1/gaps?tenant=&source=&state=open|resolved|all&from=&to=&limit=&cursor=:
+// at most limit gaps (default and at most storage.MaxGaps); when there are
+// more, TruncatedHeader says so and NextCursorHeader is the cursor of the rest.
 func (s *Server) gaps(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Gaps == nil {
 		writeError(w, http.StatusServiceUnavailable, errors.New("no gap store"))
 		return
 	}
 	v := r.URL.Query()
+	if err := checkNames(v); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
 	q := storage.GapQuery{Tenant: v.Get("tenant"), Source: v.Get("source"), State: v.Get("state")}
 	for _, p := range []struct {
 		name string
@@ -316,17 +338,29 @@ func (s *Server) gaps(w http.ResponseWriter, r *http.Request) {
 				writeError(w, http.StatusBadRequest, fmt.Errorf("%s: want RFC 3339: %w", p.name, err))
 				return
 			}
+			if err := storage.CheckTime(p.name, t); err != nil { // year 1 is also the zero time: unset
+				writeError(w, http.StatusBadRequest, err)
+				return
+			}
 			*p.t = t
 		}
 	}
+	if err := gapPage(v, &q); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
 	gs, err := s.deps.Gaps.Gaps(r.Context(), q)
-	if err != nil {
-		if errors.Is(err, storage.ErrBadQuery) {
-			writeError(w, http.StatusBadRequest, err)
-			return
+	if err == nil && len(gs) == q.Limit { // cut? one more gap after the last says
+		next := q
+		next.Limit, next.After = 1, gs[len(gs)-1].Cursor()
+		var more []storage.Gap
+		if more, err = s.deps.Gaps.Gaps(r.Context(), next); len(more) > 0 {
+			w.Header().Set(TruncatedHeader, strconv.Itoa(q.Limit))
+			w.Header().Set(NextCursorHeader, encodeCursor(next.After))
 		}
-		s.deps.Log.Warn("gaps query failed", "err", err)
-		writeError(w, http.StatusServiceUnavailable, errors.New("store unavailable"))
+	}
+	if err != nil {
+		s.storeError(w, "gaps", err)
 		return
 	}
 	out := make([]gapJSON, len(gs))
@@ -357,6 +391,10 @@ func (s *Server) streams(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := r.URL.Query()
+	if err := checkNames(v); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
 	list := s.deps.Streams.Streams(v.Get("tenant"), v.Get("source"))
 	out := make([]streamJSON, len(list))
 	for i, st := range list {

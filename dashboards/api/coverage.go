@@ -49,9 +49,12 @@ func (s *Server) coverage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := r.URL.Query()
-	q := storage.CoverageQuery{Tenant: v.Get("tenant")}
-	var err error
-	if q.From, q.To, q.Step, err = s.parseWindow(v); err == nil {
+	q := storage.CoverageQuery{Tenant: v.Get("tenant"), Bucket: s.cfg.Bucket}
+	err := checkNames(v)
+	if err == nil {
+		q.From, q.To, q.Step, err = s.parseWindow(v)
+	}
+	if err == nil {
 		err = q.Validate()
 	}
 	if err != nil {

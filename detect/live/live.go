@@ -470,24 +470,9 @@ func (d *Detector) watermark(ctx context.Context) (time.Time, string, error) {
 	if err != nil {
 		return time.Time{}, "", fmt.Errorf("listing input partitions: %w", err)
 	}
-	var wm time.Time
-	for _, topic := range d.cfg.Topics {
-		stored, err := d.deps.Store.Offsets(ctx, topic)
-		if err != nil {
-			return time.Time{}, "", err
-		}
-		if len(parts[topic]) == 0 {
-			return time.Time{}, fmt.Sprintf("input topic %s has no partitions", topic), nil
-		}
-		for _, p := range parts[topic] {
-			o, ok := stored[p]
-			if !ok || o.ArrivalHW.IsZero() {
-				return time.Time{}, fmt.Sprintf("no progress stored for %s/%d (is ingest running?)", topic, p), nil
-			}
-			if wm.IsZero() || o.ArrivalHW.Before(wm) {
-				wm = o.ArrivalHW
-			}
-		}
+	wm, unknown, err := storage.IngestWatermark(ctx, d.deps.Store, d.cfg.Topics, parts)
+	if err != nil || unknown != "" {
+		return time.Time{}, unknown, err
 	}
 	return wm.Add(-d.cfg.Delay), "", nil
 }

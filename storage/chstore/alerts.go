@@ -122,7 +122,7 @@ func (s *Store) Gaps(ctx context.Context, q storage.GapQuery) ([]storage.Gap, er
 		limit = storage.MaxGaps
 	}
 	rows, err := s.conn.Query(ctx, s.q(qGaps), q.Tenant, q.Tenant, q.Source, q.Source,
-		state, state, to, max(q.From.Unix(), 0), uint64(limit))
+		state, state, to, max(q.From.Unix(), 0), max(q.After.StartedAt.Unix(), 0), max(q.After.StartedAt.Unix(), 0), q.After.ID, uint64(limit))
 	if err != nil {
 		return nil, fmt.Errorf("reading gaps: %w", err)
 	}
@@ -132,7 +132,7 @@ func (s *Store) Gaps(ctx context.Context, q storage.GapQuery) ([]storage.Gap, er
 		var g storage.Gap
 		var planned uint8
 		if err := rows.Scan(&g.ID, &g.Tenant, &g.Source, &g.Kind, &g.StartedAt, &g.DetectedAt, &g.EndedAt,
-			&g.Expected, &g.Observed, &g.Missing, &planned); err != nil {
+			&g.Expected, &g.Observed, &g.Missing, &planned, &g.ResolvedObserved); err != nil {
 			return nil, fmt.Errorf("reading gaps: %w", err)
 		}
 		g.StartedAt, g.DetectedAt, g.EndedAt = g.StartedAt.UTC(), g.DetectedAt.UTC(), fromZero(g.EndedAt)

@@ -122,3 +122,8 @@ func TestSilenceConformance(t *testing.T) {
 	s, _ := servers.ClickHouse(t)
 	storetest.RunSilences(t, s)
 }
+
+func TestStreamNamesConformance(t *testing.T) {
+	s, _ := servers.ClickHouse(t)
+	storetest.RunStreamNames(t, s)
+}

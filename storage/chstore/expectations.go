@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -87,6 +88,12 @@ func (s *Store) Bands(ctx context.Context, q storage.RateQuery) ([]storage.Band,
 // refuses (storage.ErrBadQuery) an answer of more than
 // storage.MaxCoverageCells sources × steps, the grid a caller lays it out on;
 // the rows read are bounded by the same number.
+//
+// Taking one expectation per bucket (rows written twice count once) and the
+// events of only the buckets with one costs a hash table of every (source,
+// bucket): the exact reads. With q.Bucket known, the fast reads sum per
+// source and step directly; a source with a step that had a bucket written
+// twice, or a bucket without expectation, is then read exactly.
 func (s *Store) Coverage(ctx context.Context, q storage.CoverageQuery) ([]storage.SourceBand, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
@@ -94,7 +101,101 @@ func (s *Store) Coverage(ctx context.Context, q storage.CoverageQuery) ([]storag
 	rq := q.Rate("")
 	_, steps := rq.Steps()
 	start, step, lo, hi := stepRange(rq)
-	rows, err := s.conn.Query(ctx, s.q(qCoverage), start, step, q.Tenant, lo, hi, uint64(storage.MaxCoverageCells+1))
+	width := int64(q.Bucket / time.Second)
+	if width <= 0 || step%width != 0 {
+		return s.coverageExact(ctx, q.Tenant, start, step, lo, hi, steps, nil)
+	}
+	rows, err := s.conn.Query(ctx, s.q(qCoverageFast), start, step, q.Tenant, lo, hi, uint64(storage.MaxCoverageCells+1))
+	if err != nil {
+		return nil, fmt.Errorf("querying coverage: %w", err)
+	}
+	defer rows.Close()
+	var out []storage.SourceBand
+	sources := 0
+	dirty := map[string]bool{}
+	for rows.Next() {
+		var b storage.SourceBand
+		var rowCount uint32
+		if err := rows.Scan(&b.Source, &b.I, &b.Expected, &b.Lower, &b.Upper, &b.Observed, &rowCount, &b.Buckets); err != nil {
+			return nil, fmt.Errorf("reading coverage: %w", err)
+		}
+		if len(out) == 0 || out[len(out)-1].Source != b.Source {
+			sources++
+		}
+		if rowCount != b.Buckets || int64(b.Buckets) != slots(start+b.I*step, start+(b.I+1)*step, lo, hi, width) {
+			dirty[b.Source] = true
+		}
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading coverage: %w", err)
+	}
+	if len(out) > storage.MaxCoverageCells || sources*steps > storage.MaxCoverageCells {
+		return nil, tooManyCells(len(out) > storage.MaxCoverageCells, sources, steps)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	if err := s.addReceived(ctx, s.q(qCoverageCounts), []any{start, step, q.Tenant, lo, hi}, out); err != nil {
+		return nil, err
+	}
+	if len(dirty) == 0 {
+		return out, nil
+	}
+	var only []string
+	if len(dirty) <= maxOnlySources {
+		only = slices.Sorted(maps.Keys(dirty))
+	}
+	exact, err := s.coverageExact(ctx, q.Tenant, start, step, lo, hi, steps, only)
+	if err != nil {
+		return nil, err
+	}
+	out = slices.DeleteFunc(out, func(b storage.SourceBand) bool { return dirty[b.Source] })
+	for _, b := range exact {
+		if dirty[b.Source] {
+			out = append(out, b)
+		}
+	}
+	slices.SortFunc(out, cmpSourceBand)
+	return out, nil
+}
+
+// maxOnlySources bounds the sources named in one exact coverage read; with
+// more, it reads the whole tenant.
+const maxOnlySources = 500
+
+// slots returns how many buckets of width start in [from, to) ∩ [lo, hi).
+func slots(from, to, lo, hi, width int64) int64 {
+	from, to = max(from, lo), min(to, hi)
+	first := -floorDivInt(-from, width) * width // the first multiple of width at or after from
+	if first >= to {
+		return 0
+	}
+	return (to - first + width - 1) / width
+}
+
+func floorDivInt(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// coverageExact reads the coverage of tenant taking one expectation per
+// bucket, and the events of only the buckets with one; of the sources only
+// when not nil.
+func (s *Store) coverageExact(ctx context.Context, tenant string, start, step, lo, hi int64, steps int, only []string) ([]storage.SourceBand, error) {
+	cond, names := "", []any{}
+	if only != nil {
+		cond = " AND source IN (" + placeholders(len(only), "?") + ")"
+		for _, src := range only {
+			names = append(names, src)
+		}
+	}
+	sql := strings.ReplaceAll(s.q(qCoverage), "{only}", cond)
+	args := append(append([]any{start, step, tenant, lo, hi}, names...), uint64(storage.MaxCoverageCells+1))
+	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("querying coverage: %w", err)
 	}
@@ -118,16 +219,19 @@ func (s *Store) Coverage(ctx context.Context, q storage.CoverageQuery) ([]storag
 		return nil, tooManyCells(len(out) > storage.MaxCoverageCells, sources, steps)
 	}
 	if len(out) > 0 {
-		if err := s.received(ctx, q.Tenant, start, step, lo, hi, out); err != nil {
+		sql := strings.ReplaceAll(s.q(qCoverageReceived), "{only}", cond)
+		args := append(append(append([]any{start, step, tenant, lo, hi}, names...), tenant, lo, hi), names...)
+		if err := s.addReceived(ctx, sql, args, out); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// received fills in the Received of out (sorted by source and step).
-func (s *Store) received(ctx context.Context, tenant string, start, step, lo, hi int64, out []storage.SourceBand) error {
-	rows, err := s.conn.Query(ctx, s.q(qCoverageReceived), start, step, tenant, lo, hi, tenant, lo, hi)
+// addReceived fills in the Received of out (sorted by source and step) from
+// the (source, step, events) rows of sql.
+func (s *Store) addReceived(ctx context.Context, sql string, args []any, out []storage.SourceBand) error {
+	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
 		return fmt.Errorf("querying coverage received: %w", err)
 	}

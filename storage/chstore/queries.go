@@ -65,6 +65,14 @@ FROM {db}.counts
 WHERE tenant != '' AND clock = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
 GROUP BY tenant, source, b`
 
+	// The streams with counts (Store.StreamNames): one tenant's, or every
+	// tenant's when both ? are ''.
+	qStreamNames = `SELECT tenant, source FROM {db}.counts
+WHERE tenant != '' AND (tenant = ? OR ? = '')
+GROUP BY tenant, source
+ORDER BY tenant, source
+LIMIT ?`
+
 	// Followed by one condition per span and the GROUP BY (Store.Arrived).
 	qArrived = `SELECT tenant, source, toInt64(toUInt32(bucket)), toInt64(toUInt32(arrival_hw)), toUInt64(sum(events))
 FROM {db}.counts
@@ -79,11 +87,13 @@ WHERE tenant != '' AND clock = 1 AND arrival_hw >= toDateTime(?) AND arrival_hw 
 	// A gap's latest state, folded from its alerts (replicas may have stored the
 	// same alerts twice: every aggregate here is insensitive to that).
 	qGaps = `SELECT gap_id, any(tenant), any(source), any(kind), min(started_at) AS s, min(detected_at), max(ended_at) AS e,
-	argMax(expected, gap_seq), argMax(observed, gap_seq), argMax(missing, gap_seq), max(planned)
+	argMax(expected, gap_seq), argMax(observed, gap_seq), argMax(missing, gap_seq), max(planned),
+	maxIf(observed, type = 'io.gapwatch.gap.resolved')
 FROM {db}.alerts
 WHERE gap_id != '' AND (tenant = ? OR ? = '') AND (source = ? OR ? = '')
 GROUP BY gap_id
 HAVING (? = 'all' OR (? = 'open') = (e = toDateTime(0))) AND s < toDateTime(?) AND (e = toDateTime(0) OR e > toDateTime(?))
+	AND (s > toDateTime(?) OR (s = toDateTime(?) AND gap_id > ?))
 ORDER BY s, gap_id
 LIMIT ?`
 
@@ -113,12 +123,13 @@ GROUP BY i
 ORDER BY i`
 
 	// Every source of one tenant, as qBands, in source then step order; the
-	// LIMIT bounds what one answer can hold (see Store.Coverage).
+	// LIMIT bounds what one answer can hold (see Store.Coverage). {only} is
+	// empty, or " AND source IN (?, ...)" to read some sources.
 	qCoverage = `SELECT s, toInt64(intDiv(toInt64(toUInt32(b)) - ?, ?)) AS i, sum(e), sum(l), sum(u), toUInt64(sum(o)), toUInt32(count())
 FROM (
 	SELECT source AS s, bucket AS b, any(expected) AS e, any(lower) AS l, any(upper) AS u, any(observed) AS o
 	FROM {db}.expectations
-	WHERE tenant = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
+	WHERE tenant = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?){only}
 	GROUP BY source, bucket
 )
 GROUP BY s, i
@@ -129,9 +140,27 @@ LIMIT ?`
 	// expectations, per source and step (Store.Coverage merges the two).
 	qCoverageReceived = `SELECT source, toInt64(intDiv(toInt64(toUInt32(bucket)) - ?, ?)) AS i, toUInt64(sum(events))
 FROM {db}.counts
-WHERE tenant = ? AND clock = 1 AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
+WHERE tenant = ? AND clock = 1 AND bucket >= toDateTime(?) AND bucket < toDateTime(?){only}
 	AND (source, bucket) IN (
-		SELECT source, bucket FROM {db}.expectations WHERE tenant = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?))
+		SELECT source, bucket FROM {db}.expectations WHERE tenant = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?){only})
+GROUP BY source, i`
+
+	// Coverage's fast reads (Store.Coverage): the expectations summed per
+	// source and step without taking one row per bucket first, with the rows
+	// and the distinct buckets summed (equal: no bucket was written twice) ...
+	qCoverageFast = `SELECT source, toInt64(intDiv(toInt64(toUInt32(bucket)) - ?, ?)) AS i, sum(expected), sum(lower), sum(upper),
+	toUInt64(sum(observed)), toUInt32(count()), toUInt32(uniqExact(bucket))
+FROM {db}.expectations
+WHERE tenant = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
+GROUP BY source, i
+ORDER BY source, i
+LIMIT ?`
+
+	// ... and the events counted by event time per source and step, in every
+	// bucket: those of the steps whose every bucket has an expectation.
+	qCoverageCounts = `SELECT source, toInt64(intDiv(toInt64(toUInt32(bucket)) - ?, ?)) AS i, toUInt64(sum(events))
+FROM {db}.counts
+WHERE tenant = ? AND clock = 1 AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
 GROUP BY source, i`
 
 	qPartitions    = `SELECT DISTINCT table, partition_id FROM system.parts WHERE database = ? AND active AND table IN ('counts', 'counts_hourly', 'counts_rollup', 'expectations')`

@@ -157,6 +157,9 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		add(db+"/qRatesHourly", rates(qRatesHourly, "toDate(?)", "2026-11-19"))
 		add(db+"/qRatesHourly other day", rates(qRatesHourly, "toDate(?)", "2026-11-20"))
 		add(db+"/qBucketCounts", bindLiterals(t, q(qBucketCounts), uint8(0), from, from+120)+" ORDER BY tenant, b")
+		add(db+"/qStreamNames", bindLiterals(t, q(qStreamNames), "", "", uint64(100)))
+		add(db+"/qStreamNames hostile", bindLiterals(t, q(qStreamNames), `x' OR '1'='1`, `x' OR '1'='1`, uint64(100)))
+		add(db+"/qStreamNames limit", bindLiterals(t, q(qStreamNames), "", "", uint64(2)))
 		zero := "toDateTime(0)"
 		gap := func(typ, gapID, tenant string, seq, gapSeq int, ended string, expected int) string {
 			return fmt.Sprintf("(%s, 0, 1, %d, %d, '%s', 'id-%s-%d', toDateTime(1763633400), 'k', '{}', '%s', '%s', 'fw', 'silence', toDateTime(1763632800), toDateTime(1763632920), %s, %d, 0, %d, %d, 0, 0, %s, [])",
@@ -170,9 +173,10 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 			fmt.Sprintf("(%s, 0, 1, 2, 1, '', '', %s, '', '', '', '', '', '', %s, %s, %s, 0, 0, 0, 0, 0, 0, toDateTime(1763634600), [4,0,1])", day, zero, zero, zero, zero))
 		add(db+"/qDetectProgress", bindLiterals(t, q(qDetectProgress), uint16(0), uint16(1)))
 		add(db+"/qBatchAlerts", bindLiterals(t, q(qBatchAlerts), uint16(0), uint16(1), uint64(1)))
-		add(db+"/qGaps all", bindLiterals(t, q(qGaps), "", "", "", "", "all", "all", int64(1<<32-1), int64(0), uint64(100)))
-		add(db+"/qGaps open", bindLiterals(t, q(qGaps), "", "", "", "", "open", "open", int64(1<<32-1), int64(0), uint64(100)))
-		add(db+"/qGaps tenant", bindLiterals(t, q(qGaps), `x' OR '1'='1`, `x' OR '1'='1`, "", "", "resolved", "resolved", int64(1763640000), int64(1763633000), uint64(100)))
+		add(db+"/qGaps all", bindLiterals(t, q(qGaps), "", "", "", "", "all", "all", int64(1<<32-1), int64(0), int64(0), int64(0), "", uint64(100)))
+		add(db+"/qGaps open", bindLiterals(t, q(qGaps), "", "", "", "", "open", "open", int64(1<<32-1), int64(0), int64(0), int64(0), "", uint64(100)))
+		add(db+"/qGaps tenant", bindLiterals(t, q(qGaps), `x' OR '1'='1`, `x' OR '1'='1`, "", "", "resolved", "resolved", int64(1763640000), int64(1763633000), int64(0), int64(0), "", uint64(100)))
+		add(db+"/qGaps after", bindLiterals(t, q(qGaps), "", "", "", "", "all", "all", int64(1<<32-1), int64(0), int64(1763632800), int64(1763632800), "g1", uint64(100)))
 		add(db+"/qInsertSilence", q(qInsertSilence)+` VALUES ('s1', 'x\' OR \'1\'=\'1', '', toDateTime(1763632800), toDateTime(1763636400), 'patch', toDateTime(1763632000), 1, 0), `+
 			`('s2', 'acme', 'fw', toDateTime(1763632800), toDateTime(1763636400), '', toDateTime(1763632100), 1, 0), `+
 			`('s2', 'acme', 'fw', toDateTime(1763632800), toDateTime(1763636400), '', toDateTime(1763632100), 2, 1), `+
@@ -196,11 +200,20 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		}, ", "))
 		add(db+"/qBands", bindLiterals(t, q(qBands), from, int64(120), "acme", "fw", from, from+600))
 		add(db+"/qBands hostile", bindLiterals(t, q(qBands), from, int64(120), `x' OR '1'='1`, "fw", from, from+600))
-		add(db+"/qCoverage", bindLiterals(t, q(qCoverage), from, int64(60), "acme", from, from+600, uint64(200_001)))
-		add(db+"/qCoverage limit", bindLiterals(t, q(qCoverage), from, int64(60), "acme", from, from+600, uint64(2)))
-		add(db+"/qCoverageReceived", bindLiterals(t, q(qCoverageReceived), from, int64(60), "acme", from, from+600, "acme", from, from+600)+" ORDER BY source, i")
-		add(db+"/qCoverageReceived hostile", bindLiterals(t, q(qCoverageReceived), from, int64(60), `x' OR '1'='1`, from, from+600, `x' OR '1'='1`, from, from+600))
-		add(db+"/qCoverage hostile", bindLiterals(t, q(qCoverage), from, int64(60), `x' OR '1'='1`, from, from+600, uint64(200_001)))
+		all := func(sql string) string { return strings.ReplaceAll(q(sql), "{only}", "") }
+		some := func(sql string, n int) string {
+			return strings.ReplaceAll(q(sql), "{only}", " AND source IN ("+placeholders(n, "?")+")")
+		}
+		add(db+"/qCoverage", bindLiterals(t, all(qCoverage), from, int64(60), "acme", from, from+600, uint64(200_001)))
+		add(db+"/qCoverage only", bindLiterals(t, some(qCoverage, 2), from, int64(60), "acme", from, from+600, "dns", "Zeta", uint64(200_001)))
+		add(db+"/qCoverageReceived only", bindLiterals(t, some(qCoverageReceived, 1), from, int64(60), "acme", from, from+600, "fw", "acme", from, from+600, "fw"))
+		add(db+"/qCoverageFast", bindLiterals(t, q(qCoverageFast), from, int64(60), "acme", from, from+600, uint64(200_001)))
+		add(db+"/qCoverageFast hostile", bindLiterals(t, q(qCoverageFast), from, int64(60), `x' OR '1'='1`, from, from+600, uint64(200_001)))
+		add(db+"/qCoverageCounts", bindLiterals(t, q(qCoverageCounts), from, int64(60), "acme", from, from+600)+" ORDER BY source, i")
+		add(db+"/qCoverage limit", bindLiterals(t, all(qCoverage), from, int64(60), "acme", from, from+600, uint64(2)))
+		add(db+"/qCoverageReceived", bindLiterals(t, all(qCoverageReceived), from, int64(60), "acme", from, from+600, "acme", from, from+600)+" ORDER BY source, i")
+		add(db+"/qCoverageReceived hostile", bindLiterals(t, all(qCoverageReceived), from, int64(60), `x' OR '1'='1`, from, from+600, `x' OR '1'='1`, from, from+600))
+		add(db+"/qCoverage hostile", bindLiterals(t, all(qCoverage), from, int64(60), `x' OR '1'='1`, from, from+600, uint64(200_001)))
 		add(db+"/qPartitions", bindLiterals(t, qPartitions, db)+" ORDER BY table")
 		add(db+"/qDropPartition", bindLiterals(t, strings.ReplaceAll(q(qDropPartition), "{table}", "counts"), "20261120"))
 		add(db+"/qOffsets after drop", q(qOffsets))
@@ -256,6 +269,9 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		require.Equal(t, "acme\tfirewall\t1763632860\t1763636000\t4\nacme\tfirewall\t1763632920\t1763636000\t5\n"+
 			"x\\' OR \\'1\\'=\\'1\tfirewall\t1763632860\t1763636000\t7\n", results[db+"/qArrived"])
 		require.Equal(t, "acme\tfirewall\t1763632800\t5\t[1,2,0,0,0,0,0,0,0,2]\t0\nacme\tfirewall\t1763632860\t7\t[]\t1763632900\nx\\' OR \\'1\\'=\\'1\tfirewall\t1763632800\t1\t[]\t0\n", results[db+"/qBucketCounts"]) // TabSeparated escapes quotes
+		require.Equal(t, "acme\tfirewall\nacme\tfw\nx\\' OR \\'1\\'=\\'1\tfirewall\n", results[db+"/qStreamNames"])
+		require.Equal(t, "x\\' OR \\'1\\'=\\'1\tfirewall\n", results[db+"/qStreamNames hostile"])
+		require.Equal(t, "acme\tfirewall\nacme\tfw\n", results[db+"/qStreamNames limit"])
 		require.Equal(t, "counts\t20261120\ncounts_hourly\t20261119\ncounts_rollup\t20261120\nexpectations\t20251120\n", results[db+"/qPartitions"])
 		// Per 2-minute step, the duplicate counted once.
 		require.Equal(t, "0\t14.5\t7.25\t29\t9\t2\n2\t2\t1\t3\t2\t1\n", results[db+"/qBands"])
@@ -269,14 +285,23 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		require.Equal(t, "fw\t0\t99\t1\t200\t5\t1\n", results[db+"/qCoverage hostile"])
 		// Only the event clock, only buckets with an expectation (fw at +60 s, not +120 s).
 		require.Equal(t, "fw\t1\t4\n", results[db+"/qCoverageReceived"])
+		require.Equal(t, "Zeta\t2\t3\t1.5\t4.5\t3\t1\ndns\t1\t1\t0.5\t2\t1\t1\n", results[db+"/qCoverage only"])
+		require.Equal(t, "fw\t1\t4\n", results[db+"/qCoverageReceived only"])
+		// Rows and distinct buckets: fw's first bucket was written twice.
+		require.Equal(t, "Zeta\t2\t3\t1.5\t4.5\t3\t1\t1\ndns\t1\t1\t0.5\t2\t1\t1\t1\n"+
+			"fw\t0\t21\t10.5\t42\t18\t2\t1\nfw\t1\t4\t2\t8\t0\t1\t1\nfw\t5\t2\t1\t3\t2\t1\t1\n", results[db+"/qCoverageFast"])
+		require.Equal(t, "fw\t0\t99\t1\t200\t5\t1\t1\n", results[db+"/qCoverageFast hostile"])
+		require.Equal(t, "firewall\t0\t12\nfirewall\t1\t7\nfirewall\t2\t5\nfw\t1\t4\nfw\t2\t9\n", results[db+"/qCoverageCounts"])
 		require.Equal(t, "", results[db+"/qCoverageReceived hostile"])
 		require.Equal(t, "2\t2025-11-20 10:30:00\t[4,0,1]\n", results[db+"/qDetectProgress"])
 		require.Equal(t, "id-g1-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\t0\t0\nid-g2-0\tio.gapwatch.gap.opened\t2025-11-20 10:10:00\tk\t{}\t0\t0\n", results[db+"/qBatchAlerts"])
-		require.Equal(t, "g1\tacme\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t1970-01-01 00:00:00\t10\t0\t10\t0\n"+
-			"g2\tx\\' OR \\'1\\'=\\'1\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t2025-11-20 10:20:00\t30\t0\t30\t0\n", results[db+"/qGaps all"])
-		require.Equal(t, "g1\tacme\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t1970-01-01 00:00:00\t10\t0\t10\t0\n", results[db+"/qGaps open"])
+		require.Equal(t, "g1\tacme\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t1970-01-01 00:00:00\t10\t0\t10\t0\t0\n"+
+			"g2\tx\\' OR \\'1\\'=\\'1\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t2025-11-20 10:20:00\t30\t0\t30\t0\t0\n", results[db+"/qGaps all"])
+		require.Equal(t, "g1\tacme\tfw\tsilence\t2025-11-20 10:00:00\t2025-11-20 10:02:00\t1970-01-01 00:00:00\t10\t0\t10\t0\t0\n", results[db+"/qGaps open"])
 		require.Equal(t, "s1\tx\\' OR \\'1\\'=\\'1\t\t2025-11-20 10:00:00\t2025-11-20 12:00:00\tpatch\t2025-11-20 09:46:40\n", results[db+"/qSilences"])
 		require.Equal(t, "g2", strings.SplitN(results[db+"/qGaps tenant"], "\t", 2)[0])
+		require.Equal(t, "g2", strings.SplitN(results[db+"/qGaps after"], "\t", 2)[0], "the page after g1")
+		require.Equal(t, 1, strings.Count(results[db+"/qGaps after"], "\n"))
 		require.Equal(t, "", results[db+"/qOffsets after drop"])
 	}
 }

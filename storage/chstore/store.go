@@ -300,6 +300,9 @@ func (s *Store) Offsets(ctx context.Context, topic string) (map[int32]storage.Of
 		}
 		if o.Topic == topic {
 			o.ArrivalHW = o.ArrivalHW.UTC()
+			if o.ArrivalHW.Unix() <= 0 { // stored as toDateTime(0): none yet, as the zero time in memory
+				o.ArrivalHW = time.Time{}
+			}
 			out[o.Partition] = o
 		}
 	}
@@ -679,4 +682,33 @@ func (s *Store) arrivedSQL(q storage.ArrivedQuery) (string, []any) {
 	}
 	sql.WriteString(")\nGROUP BY tenant, source, bucket, arrival_hw")
 	return sql.String(), args
+}
+
+// StreamNames returns the streams with counts stored (raw counts, within
+// their retention), sorted by tenant then source, at most q.Max() of them,
+// and whether there were more.
+func (s *Store) StreamNames(ctx context.Context, q storage.StreamQuery) ([]storage.StreamName, bool, error) {
+	if err := q.Validate(); err != nil {
+		return nil, false, err
+	}
+	rows, err := s.conn.Query(ctx, s.q(qStreamNames), q.Tenant, q.Tenant, uint64(q.Max()+1))
+	if err != nil {
+		return nil, false, fmt.Errorf("listing streams: %w", err)
+	}
+	defer rows.Close()
+	out := []storage.StreamName{}
+	for rows.Next() {
+		var n storage.StreamName
+		if err := rows.Scan(&n.Tenant, &n.Source); err != nil {
+			return nil, false, fmt.Errorf("listing streams: %w", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("listing streams: %w", err)
+	}
+	if len(out) > q.Max() {
+		return out[:q.Max()], true, nil
+	}
+	return out, false, nil
 }

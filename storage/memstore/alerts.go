@@ -94,6 +94,9 @@ func (s *Store) Gaps(_ context.Context, q storage.GapQuery) ([]storage.Gap, erro
 			g.EndedAt = a.EndedAt
 		}
 		g.Planned = g.Planned || a.Planned
+		if a.Type == "io.gapwatch.gap.resolved" {
+			g.ResolvedObserved = max(g.ResolvedObserved, a.Observed)
+		}
 		if a.Seq > g.seq {
 			g.seq, g.Expected, g.Observed, g.Missing = a.Seq, a.Expected, a.Observed, a.Missing
 		}

@@ -349,3 +349,26 @@ func (s *Store) Ping(context.Context) error { return nil }
 
 // Close releases nothing.
 func (s *Store) Close() error { return nil }
+
+// StreamNames returns the streams with counts held, sorted by tenant then
+// source, at most q.Max() of them, and whether there were more.
+func (s *Store) StreamNames(_ context.Context, q storage.StreamQuery) ([]storage.StreamName, bool, error) {
+	if err := q.Validate(); err != nil {
+		return nil, false, err
+	}
+	s.mu.RLock()
+	out := []storage.StreamName{}
+	for st, m := range s.counts {
+		if len(m) > 0 && (q.Tenant == "" || st.tenant == q.Tenant) && st.tenant != "" {
+			out = append(out, storage.StreamName{Tenant: st.tenant, Source: st.source})
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b storage.StreamName) int {
+		return cmp.Or(strings.Compare(a.Tenant, b.Tenant), strings.Compare(a.Source, b.Source))
+	})
+	if len(out) > q.Max() {
+		return out[:q.Max()], true, nil
+	}
+	return out, false, nil
+}

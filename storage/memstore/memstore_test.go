@@ -67,3 +67,7 @@ func TestRetentionWindow(t *testing.T) {
 func TestSilenceConformance(t *testing.T) {
 	storetest.RunSilences(t, memstore.New(0))
 }
+
+func TestStreamNamesConformance(t *testing.T) {
+	storetest.RunStreamNames(t, memstore.New(0))
+}

@@ -123,9 +123,44 @@ func RunAlerts(t *testing.T, s AlertStore) {
 	require.Equal(t, []string{"g1", "g2"}, gaps(storage.GapQuery{From: t1.Add(39 * time.Minute)}))
 	require.Equal(t, []string{"g1"}, gaps(storage.GapQuery{To: Base.Add(time.Minute)}), "g2 starts at to: no overlap")
 	require.Equal(t, []string{"g1"}, gaps(storage.GapQuery{Limit: 1}))
+	require.Equal(t, []string{"g2"}, gaps(storage.GapQuery{Limit: 1, After: g1.Cursor()}), "the next page")
+	require.Equal(t, []string{}, gaps(storage.GapQuery{After: g2.Cursor()}), "past the last")
+	require.Equal(t, []string{"g1", "g2"}, gaps(storage.GapQuery{After: storage.GapCursor{StartedAt: g1.StartedAt, ID: "g0"}}),
+		"same start, ids after the cursor's")
 
 	_, err = s.Gaps(ctx, storage.GapQuery{State: "closed"})
 	require.True(t, errors.Is(err, storage.ErrBadQuery), "bad state: %v", err)
+
+	// g3 resolves with 40 of 400 observed; late data fills it up to 300
+	// (two gap.updated after the resolve, one stored twice by a replica).
+	t2 := t1.Add(2 * time.Hour)
+	fill := func(typ string, seq uint32, at time.Time, observed float64) storage.Alert {
+		return gapAlert(typ, "g3", evil, seq, t2, at, t2.Add(20*time.Minute), 400, observed)
+	}
+	require.NoError(t, s.WriteAlerts(ctx, storage.AlertBatch{DetectProgress: storage.DetectProgress{Shard: 1, Shards: 2, Seq: 9, Watermark: t2},
+		Alerts: []storage.Alert{
+			gapAlert("io.gapwatch.gap.opened", "g3", evil, 0, t2, t2.Add(2*time.Minute), time.Time{}, 50, 0),
+			fill("io.gapwatch.gap.resolved", 1, t2.Add(30*time.Minute), 40),
+			fill("io.gapwatch.gap.updated", 2, t2.Add(40*time.Minute), 200),
+			fill("io.gapwatch.gap.updated", 3, t2.Add(50*time.Minute), 300),
+			fill("io.gapwatch.gap.updated", 3, t2.Add(50*time.Minute), 300),
+		}}))
+	filled, err := s.Gaps(ctx, storage.GapQuery{From: t2})
+	require.NoError(t, err)
+	require.Len(t, filled, 2, "g1 (open) and g3")
+	g3 := filled[1]
+	require.Equal(t, "g3", g3.ID)
+	require.Equal(t, 300.0, g3.Observed)
+	require.Equal(t, 100.0, g3.Missing)
+	require.Equal(t, 40.0, g3.ResolvedObserved)
+	require.Equal(t, 260.0, g3.FilledLate())
+	require.Zero(t, filled[0].FilledLate(), "open")
+	require.Zero(t, filled[0].ResolvedObserved, "open")
+	g2again, err := s.Gaps(ctx, storage.GapQuery{Tenant: evil, To: t2})
+	require.NoError(t, err)
+	require.Len(t, g2again, 1)
+	require.Equal(t, 40.0, g2again[0].ResolvedObserved)
+	require.Zero(t, g2again[0].FilledLate(), "resolved, never updated")
 }
 
 // SilenceStore is what the silence conformance test exercises.

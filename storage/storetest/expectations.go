@@ -189,6 +189,12 @@ func RunExpectations(t *testing.T, s ExpectationStore) {
 			{Source: "dns", Band: storage.Band{I: 0, Expected: 8, Lower: 7, Upper: 9, Observed: 8, Buckets: 1}},
 			{Source: "fw", Band: storage.Band{I: 0, Expected: 8, Lower: 6, Upper: 10.5, Observed: 5, Buckets: 3}, Received: 6},
 		}, coverage(storage.CoverageQuery{Tenant: "hand", From: Base, To: Base.Add(time.Hour), Step: time.Hour}))
+		for _, step := range []time.Duration{time.Minute, 5 * time.Minute, time.Hour} {
+			cq := storage.CoverageQuery{Tenant: "hand", From: Base, To: Base.Add(time.Hour), Step: step}
+			want := coverage(cq)
+			cq.Bucket = time.Minute
+			require.Equal(t, want, coverage(cq), "step %s: the bucket width changes nothing", step)
+		}
 
 		// A replayed bucket whose row differs still counts once: one of the rows.
 		first := storage.Expectation{Tenant: "replay", Source: "fw", Bucket: Base.Unix(), Expected: 10, Lower: 5, Upper: 20, Observed: 3, State: "ok"}
@@ -258,11 +264,15 @@ func RunExpectations(t *testing.T, s ExpectationStore) {
 	t.Run("coverage", func(t *testing.T) {
 		var received uint64
 		for _, tenant := range Tenants {
-			for _, q := range []storage.CoverageQuery{
-				{Tenant: tenant, From: Base, To: Base.Add(130 * time.Minute), Step: time.Minute},
-				{Tenant: tenant, From: Base.Add(17 * time.Minute), To: Base.Add(2 * time.Hour), Step: 10 * time.Minute},
-				{Tenant: tenant, From: Base.Add(-time.Hour), To: Base.Add(3 * time.Hour), Step: time.Hour},
-			} {
+			var qs []storage.CoverageQuery
+			for _, bucket := range []time.Duration{0, time.Minute} { // the bucket width known or not: the same answers
+				qs = append(qs,
+					storage.CoverageQuery{Tenant: tenant, From: Base, To: Base.Add(130 * time.Minute), Step: time.Minute, Bucket: bucket},
+					storage.CoverageQuery{Tenant: tenant, From: Base.Add(17 * time.Minute), To: Base.Add(2 * time.Hour), Step: 10 * time.Minute, Bucket: bucket},
+					storage.CoverageQuery{Tenant: tenant, From: Base.Add(-time.Hour), To: Base.Add(3 * time.Hour), Step: time.Hour, Bucket: bucket},
+				)
+			}
+			for _, q := range qs {
 				want := referenceCoverage(xs, batches, q)
 				got := coverage(q)
 				require.Equal(t, want, got, "%+v", q)
@@ -295,6 +305,51 @@ func RunExpectations(t *testing.T, s ExpectationStore) {
 		require.Nil(t, coverage(storage.CoverageQuery{Tenant: "nobody", From: Base, To: Base.Add(time.Hour), Step: time.Minute}))
 		require.Nil(t, coverage(storage.CoverageQuery{Tenant: "acme", From: Base.Add(24 * time.Hour), To: Base.Add(25 * time.Hour), Step: time.Minute}))
 		require.Nil(t, coverage(storage.CoverageQuery{Tenant: `x' OR '1'='1' --`, From: Base, To: Base.Add(time.Hour), Step: time.Minute}))
+	})
+
+	t.Run("coverage with the bucket width known", func(t *testing.T) {
+		// Sources that a store can sum per step directly (every bucket judged
+		// once) next to ones it cannot: a hole in the judged buckets with
+		// events in it, a bucket written twice, judging that starts mid-step.
+		var cx []storage.Expectation
+		var counts []storage.Count
+		for m := range 120 {
+			bucket := Base.Add(time.Duration(m) * time.Minute).Unix()
+			x := func(source string) storage.Expectation {
+				return storage.Expectation{Tenant: "widths", Source: source, Bucket: bucket, Expected: float64(m%7) + 0.5, Lower: 1, Upper: 9,
+					Observed: uint64(m % 5), State: "ok"}
+			}
+			for _, src := range []string{"full", "holes", "twice", "late start", Tenants[1]} {
+				counts = append(counts, storage.Count{Tenant: "widths", Source: src, Clock: storage.Event, Bucket: bucket, Events: uint64(m%9 + 1)})
+				switch {
+				case src == "holes" && m >= 10 && m < 15, src == "late start" && m < 30:
+					continue
+				}
+				cx = append(cx, x(src))
+				if src == "twice" && m == 30 {
+					cx = append(cx, x(src))
+				}
+			}
+		}
+		require.NoError(t, s.Write(ctx, storage.Batch{Counts: counts}))
+		require.NoError(t, s.WriteExpectations(ctx, cx))
+		distinct := slices.DeleteFunc(slices.Clone(cx), func(x storage.Expectation) bool {
+			return x.Source == "twice" && x.Bucket == Base.Add(30*time.Minute).Unix()
+		})
+		distinct = append(distinct, cx[slices.IndexFunc(cx, func(x storage.Expectation) bool {
+			return x.Source == "twice" && x.Bucket == Base.Add(30*time.Minute).Unix()
+		})])
+		batches := []storage.Batch{{Counts: counts}}
+		for _, from := range []time.Time{Base, Base.Add(7 * time.Minute)} {
+			for _, step := range []time.Duration{time.Minute, 5 * time.Minute, time.Hour, 2 * time.Hour} {
+				q := storage.CoverageQuery{Tenant: "widths", From: from, To: Base.Add(2 * time.Hour), Step: step}
+				want := referenceCoverage(distinct, batches, q)
+				require.Len(t, want[len(want)-1:], 1)
+				require.Equal(t, want, coverage(q), "%+v", q)
+				q.Bucket = time.Minute
+				require.Equal(t, want, coverage(q), "%+v", q)
+			}
+		}
 	})
 
 	t.Run("coverage cells bounded", func(t *testing.T) {
