@@ -72,16 +72,29 @@ func (e *APIError) Status() backend.Status {
 	return backend.StatusBadGateway
 }
 
+// The API's paging headers (dashboards/api): a listing cut at its limit
+// carries both.
+const (
+	truncatedHeader  = "X-Gapwatch-Truncated"
+	nextCursorHeader = "X-Gapwatch-Next-Cursor"
+)
+
 // get GETs path?query and decodes the JSON answer into out. Errors are
 // readable, marked downstream when gapwatch or the network is at fault, and
 // never contain the token.
 func (c *Client) get(ctx context.Context, path string, query url.Values, out any) error {
+	_, err := c.getPage(ctx, path, query, out)
+	return err
+}
+
+// getPage is get that also returns the answer's headers.
+func (c *Client) getPage(ctx context.Context, path string, query url.Values, out any) (http.Header, error) {
 	u := *c.base
 	u.Path = strings.TrimRight(u.Path, "/") + path
 	u.RawQuery = query.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return backend.PluginError(fmt.Errorf("building the request for %s: %w", path, err))
+		return nil, backend.PluginError(fmt.Errorf("building the request for %s: %w", path, err))
 	}
 	req.Header.Set("Accept", "application/json")
 	if c.token != "" {
@@ -89,18 +102,18 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, out any
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return backend.DownstreamError(c.transportError(err))
+		return nil, backend.DownstreamError(c.transportError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		e := &APIError{Path: path, Code: resp.StatusCode, Message: apiMessage(body)}
-		return backend.NewErrorWithSource(e, backend.ErrorSourceFromHTTPStatus(resp.StatusCode))
+		return nil, backend.NewErrorWithSource(e, backend.ErrorSourceFromHTTPStatus(resp.StatusCode))
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return backend.DownstreamError(fmt.Errorf("%s%s does not answer like gapwatch (reading the JSON: %v): is the URL gapwatch's API?", c.base.Redacted(), path, err))
+		return nil, backend.DownstreamError(fmt.Errorf("%s%s does not answer like gapwatch (reading the JSON: %v): is the URL gapwatch's API?", c.base.Redacted(), path, err))
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // transportError says what could not be reached and what to check.
@@ -168,6 +181,8 @@ type Status struct {
 	Roles      []string   `json:"roles"`
 	Watermark  *time.Time `json:"watermark"`
 	LagSeconds *float64   `json:"lag_seconds"`
+	// WatermarkUnknown says why the watermark is null.
+	WatermarkUnknown string `json:"watermark_unknown"`
 }
 
 // Status reads the API's version and how far detection trails.
@@ -196,16 +211,32 @@ type GapQuery struct {
 	From, To              time.Time
 }
 
-// Gaps lists the gaps overlapping [From, To).
-func (c *Client) Gaps(ctx context.Context, q GapQuery) ([]Gap, error) {
+// maxGapPages bounds the pages of one gap listing (the API pages at 10 000).
+const maxGapPages = 10
+
+// Gaps lists the gaps overlapping [From, To), following the API's pages up
+// to maxGapPages; more says that even more exist.
+func (c *Client) Gaps(ctx context.Context, q GapQuery) (gaps []Gap, more bool, err error) {
 	v := url.Values{}
 	setNonEmpty(v, "tenant", q.Tenant)
 	setNonEmpty(v, "source", q.Source)
 	setNonEmpty(v, "state", q.State)
 	setTime(v, "from", q.From)
 	setTime(v, "to", q.To)
-	var out []Gap
-	return out, c.get(ctx, "/api/v1/gaps", v, &out)
+	for range maxGapPages {
+		var page []Gap
+		h, err := c.getPage(ctx, "/api/v1/gaps", v, &page)
+		if err != nil {
+			return nil, false, err
+		}
+		gaps = append(gaps, page...)
+		next := h.Get(nextCursorHeader)
+		if h.Get(truncatedHeader) == "" || next == "" {
+			return gaps, false, nil
+		}
+		v.Set("cursor", next)
+	}
+	return gaps, true, nil
 }
 
 // RatePoint is one step of GET /api/v1/rates; the band is nil where the

@@ -106,8 +106,10 @@ func healthMessage(st Status, tenants int, now time.Time) string {
 		fmt.Fprintf(&b, " (roles %s)", strings.Join(st.Roles, ", "))
 	}
 	switch {
+	case st.Watermark == nil && st.WatermarkUnknown != "":
+		fmt.Fprintf(&b, "; watermark unknown: %s", st.WatermarkUnknown)
 	case st.Watermark == nil:
-		b.WriteString("; no watermark yet: detection has judged nothing")
+		b.WriteString("; watermark unknown: nothing ingested yet")
 	default:
 		lag := now.Sub(*st.Watermark)
 		if st.LagSeconds != nil {

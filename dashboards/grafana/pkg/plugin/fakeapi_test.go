@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,10 @@ type fakeAPI struct {
 	gaps    []map[string]any                                  // answered as is (filtered by tenant)
 	share   func(tenant, source string, t time.Time) *float64 // nil: learning
 	bucket  time.Duration
+	// pageSize, when set, pages the gap listing as the API does at its limit.
+	pageSize int
+	// noWatermark, when set, answers the status's watermark as unknown.
+	noWatermark string
 
 	mu       sync.Mutex
 	requests []string // path?query of every request
@@ -92,6 +97,11 @@ func (f *fakeAPI) answer(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	switch r.URL.Path {
 	case "/api/v1/status":
+		if f.noWatermark != "" {
+			writeJSON(w, 200, map[string]any{"version": "v1.2.3", "roles": []string{"api"},
+				"watermark": nil, "lag_seconds": nil, "watermark_unknown": f.noWatermark})
+			return
+		}
 		writeJSON(w, 200, map[string]any{"version": "v1.2.3", "roles": []string{"ingest", "detect", "api"},
 			"watermark": "2026-12-05T07:00:00Z", "lag_seconds": 42.4})
 	case "/api/v1/tenants":
@@ -107,6 +117,15 @@ func (f *fakeAPI) answer(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			out = append(out, g)
+		}
+		if f.pageSize > 0 {
+			first, _ := strconv.Atoi(q.Get("cursor"))
+			out = out[min(first, len(out)):]
+			if len(out) > f.pageSize {
+				out = out[:f.pageSize]
+				w.Header().Set("X-Gapwatch-Truncated", strconv.Itoa(f.pageSize))
+				w.Header().Set("X-Gapwatch-Next-Cursor", strconv.Itoa(first+f.pageSize))
+			}
 		}
 		writeJSON(w, 200, out)
 	case "/api/v1/streams":

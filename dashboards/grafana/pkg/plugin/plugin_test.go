@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,33 @@ func TestGapsFrame(t *testing.T) {
 	require.NoError(t, b.Error)
 	require.Equal(t, 0, b.Frames[0].Rows())
 	require.Len(t, b.Frames[0].Fields, 9)
+}
+
+// A listing longer than the API's page is read page by page; past
+// maxGapPages pages the frame says it is cut.
+func TestGapsPaging(t *testing.T) {
+	api := newFakeAPI(t)
+	api.pageSize = 2
+	for i := range 2*maxGapPages + 3 {
+		api.gaps = append(api.gaps, map[string]any{"id": strconv.Itoa(i), "tenant": "acme", "source": "edr", "kind": "silence",
+			"started_at": "2026-12-01T10:00:00Z", "detected_at": "2026-12-01T10:02:00Z", "ended_at": nil,
+			"expected_events": 1, "observed_events": 0, "missing_events": 1})
+	}
+	d := newTestDatasource(t, api.serve().URL, "", "")
+	r := tr("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z")
+	res := run(t, d, query("A", "gaps", map[string]any{"tenant": "acme"}, r, 0))
+	require.NoError(t, res["A"].Error)
+	f := res["A"].Frames[0]
+	require.Equal(t, 2*maxGapPages, f.Rows())
+	require.Equal(t, "19", f.Fields[8].At(19))
+	require.Len(t, f.Meta.Notices, 1)
+	require.Contains(t, f.Meta.Notices[0].Text, "more than 20 gaps")
+
+	api.gaps = api.gaps[:5]
+	res = run(t, d, query("A", "gaps", map[string]any{"tenant": "acme"}, r, 0))
+	require.Equal(t, 5, res["A"].Frames[0].Rows())
+	require.Empty(t, res["A"].Frames[0].Meta.Notices)
+	require.Contains(t, api.seen(), "/api/v1/gaps?cursor=4&from=2026-12-01T00%3A00%3A00Z&tenant=acme&to=2026-12-02T00%3A00%3A00Z")
 }
 
 func TestCoverageFrame(t *testing.T) {
@@ -407,6 +435,16 @@ func TestCheckHealth(t *testing.T) {
 			require.Contains(t, res.Message, tc.msg)
 		})
 	}
+}
+
+func TestCheckHealthWatermarkUnknown(t *testing.T) {
+	api := newFakeAPI(t)
+	api.noWatermark = "no progress stored for logs/3"
+	d := newTestDatasource(t, api.serve().URL, "", "")
+	res, err := d.CheckHealth(context.Background(), &backend.CheckHealthRequest{})
+	require.NoError(t, err)
+	require.Equal(t, backend.HealthStatusOk, res.Status)
+	require.Equal(t, "gapwatch v1.2.3 answers (roles api); watermark unknown: no progress stored for logs/3; 3 tenant(s) visible to this token", res.Message)
 }
 
 func httptest404(t *testing.T) string {

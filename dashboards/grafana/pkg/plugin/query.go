@@ -149,11 +149,16 @@ func (d *Datasource) gaps(ctx context.Context, m Query, tr backend.TimeRange) (d
 	if !tr.From.Before(tr.To) {
 		return nil, errEmptyRange
 	}
-	list, err := d.client.Gaps(ctx, GapQuery{Tenant: m.Tenant, Source: m.Source, State: m.State, From: tr.From, To: tr.To})
+	list, more, err := d.client.Gaps(ctx, GapQuery{Tenant: m.Tenant, Source: m.Source, State: m.State, From: tr.From, To: tr.To})
 	if err != nil {
 		return nil, err
 	}
-	return data.Frames{gapsFrame(list)}, nil
+	f := gapsFrame(list)
+	if more {
+		f.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning,
+			Text: fmt.Sprintf("more than %d gaps: showing the first; narrow the time range, tenant or source", len(list))})
+	}
+	return data.Frames{f}, nil
 }
 
 // streams lists the detector's streams.
