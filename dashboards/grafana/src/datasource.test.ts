@@ -51,6 +51,13 @@ describe('DataSource', () => {
     expect(getResource).toHaveBeenCalledWith('sources', { tenant: 'globex' });
   });
 
+  it('asks for no sources without a tenant', async () => {
+    const ds = newDataSource();
+    const getResource = mockResources(ds);
+    await expect(ds.getSources('')).resolves.toEqual([]);
+    expect(getResource).not.toHaveBeenCalled();
+  });
+
   it('rejects variable queries it does not know', async () => {
     const ds = newDataSource();
     mockResources(ds);

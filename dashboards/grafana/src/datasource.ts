@@ -35,19 +35,25 @@ export class DataSource extends DataSourceWithBackend<GapwatchQuery, GapwatchOpt
     return names(await this.getResource('tenants'), 'tenants');
   }
 
-  /** The sources of one tenant (template variables in it are filled in first). */
+  /**
+   * The sources of a tenant, which may be a variable such as `$tenant`; with several
+   * tenants selected, the sources of all of them, each once.
+   */
   async getSources(tenant: string, scopedVars?: ScopedVars): Promise<string[]> {
-    const resolved = getTemplateSrv().replace(tenant, scopedVars);
-    if (!resolved) {
-      return [];
-    }
-    return names(await this.getResource('sources', { tenant: resolved }), 'sources');
+    const tenants = getTemplateSrv()
+      .replace(tenant, scopedVars, 'csv')
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
+    const lists = await Promise.all(
+      tenants.map(async (t) => names(await this.getResource('sources', { tenant: t }), 'sources'))
+    );
+    return Array.from(new Set(lists.flat())).sort();
   }
 
   /**
    * Dashboard variables: `tenants` lists the tenants, `sources(TENANT)` the sources of
-   * TENANT, which may be a variable such as `$tenant`; with several tenants selected
-   * the sources of all of them are listed once each.
+   * TENANT (see getSources).
    */
   async metricFindQuery(query: string, options?: { scopedVars?: ScopedVars }): Promise<MetricFindValue[]> {
     const text = (query ?? '').trim();
@@ -61,13 +67,7 @@ export class DataSource extends DataSourceWithBackend<GapwatchQuery, GapwatchOpt
     if (!match[1]) {
       throw new Error('sources() needs a tenant, e.g. sources($tenant)');
     }
-    const tenants = getTemplateSrv()
-      .replace(match[1], options?.scopedVars, 'csv')
-      .split(',')
-      .map((t) => t.trim())
-      .filter(Boolean);
-    const lists = await Promise.all(tenants.map((t) => this.getSources(t)));
-    const sources = Array.from(new Set(lists.flat())).sort();
+    const sources = await this.getSources(match[1], options?.scopedVars);
     return sources.map((name) => ({ text: name, value: name }));
   }
 }
