@@ -201,7 +201,8 @@ type detectStreams struct{ d *live.Detector }
 func (s detectStreams) Streams(tenant, source string) []api.Stream {
 	var out []api.Stream
 	for _, st := range s.d.Streams(tenant, source) {
-		out = append(out, api.Stream{Tenant: st.Tenant, Source: st.Source, Status: st.Status, LastSeen: st.LastSeen, EventsPerMin: st.EventsPerMin})
+		out = append(out, api.Stream{Tenant: st.Tenant, Source: st.Source, Status: st.Status, LastSeen: st.LastSeen,
+			EventsPerMin: st.EventsPerMin, HistoryHours: st.HistoryHours})
 	}
 	return out
 }
