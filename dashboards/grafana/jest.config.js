@@ -7,6 +7,8 @@ const base = require('./.config/jest.config');
 module.exports = {
   // Jest configuration provided by Grafana scaffolding
   ...base,
+  // The first render of Grafana's components takes seconds on a busy machine.
+  testTimeout: 30000,
   transform: {
     ...base.transform,
     // @grafana/data 12.0 loads d3-color's ES module build (.mjs), which the scaffold's
