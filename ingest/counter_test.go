@@ -495,3 +495,40 @@ func TestCellListsAndIndex(t *testing.T) {
 		require.Equal(t, want, got, "%d buckets", buckets)
 	}
 }
+
+// BenchmarkCounterTake: one Take of 100 k streams' cells on both clocks,
+// each stream counted through partitions of two shards (its cells merge), as
+// after a flush interval of a busy ingest process. The Apply calls that fill
+// the counter are not timed.
+func BenchmarkCounterTake(b *testing.B) {
+	const streams = 100_000
+	c := NewCounter(time.Minute, NewStreams(Limits{}), Limits{})
+	names := make([][]byte, streams)
+	for i := range names {
+		names[i] = []byte("tenant-" + strconv.Itoa(i/6))
+	}
+	src := [][]byte{[]byte("SignInLogs"), []byte("AuditLogs"), []byte("firewall"), []byte("dns"), []byte("edr"), []byte("proxy")}
+	s := &Staged{}
+	offset := int64(0)
+	fill := func() {
+		for i := range 2 * streams {
+			s.Reset()
+			s.Add(decode.Event{Tenant: names[i%streams], Source: src[i%streams%6], Time: ct0})
+			offset++
+			if _, err := c.Apply(msgAt(int32((i+i/streams)%8), offset, ct0.Add(time.Minute)), s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	fill()
+	c.Take() // ranks every stream once, as the Takes of a running process have
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		fill()
+		b.StartTimer()
+		if batch, _ := c.Take(); len(batch.Counts) != 2*streams {
+			b.Fatalf("%d counts, want %d", len(batch.Counts), 2*streams)
+		}
+	}
+}

@@ -4,8 +4,8 @@
 // per topic (FieldConfig). It is pure — no I/O, no goroutines — allocation-free
 // per event once warm, and fuzzed against a fastjson reference decoder.
 //
-// The JSON is checked strictly (RFC 8259) and then walked without building a
-// tree (extract.go); event times are parsed by ParseTime (time.go). Anything
-// that cannot be counted is reported with a Reason and a short detail, never
-// guessed.
+// One walk over a message checks it strictly (RFC 8259) and notes where the
+// configured fields are, without building a tree (json.go, extract.go); event
+// times are parsed by ParseTime (time.go). Anything that cannot be counted is
+// reported with a Reason and a short detail, never guessed.
 package decode
