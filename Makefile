@@ -9,7 +9,7 @@ FUZZTIME ?= 15s
 STATE   ?= $(or $(GAPWATCH_STATE_DIR),$(CURDIR)/.state)
 export GAPWATCH_PYTHON ?= $(STATE)/venv/bin/python
 
-.PHONY: help build test unit lint services services-stop tools demo bench fuzz clean plugin plugin-test
+.PHONY: help build test unit lint services services-stop tools demo bench fuzz clean plugin plugin-test plugin-frontend-test
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ unit: ## unit tests only (no servers needed)
 test: lint services tools ## everything CI runs: lint, unit + integration tests on the real servers (race), SQL on chDB, fuzz
 	GAPWATCH_INTEGRATION=1 $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 	GAPWATCH_INTEGRATION=1 $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -vE '/(ingest|storage|dashboards|detect|cmd)(/|$$)')
+	$(MAKE) plugin-test
+	$(MAKE) plugin-frontend-test
+	$(MAKE) plugin
 	$(MAKE) fuzz
 	$(MAKE) build
 	@echo "make test: all passed"
@@ -58,14 +61,15 @@ bench: services ## ingest vs kcat on the real servers, detection quality (NAB + 
 PLUGIN_DIR := dashboards/grafana
 PLUGIN_ARCHS := amd64 arm64
 
-plugin: ## build the Grafana datasource plugin into dashboards/grafana/dist: frontend (npm, when package.json exists) and the Go backend for linux amd64 and arm64
-	@if [ -f $(PLUGIN_DIR)/package.json ]; then \
-	  cd $(PLUGIN_DIR) && npm ci && npm run build; \
-	else \
-	  echo "make plugin: no $(PLUGIN_DIR)/package.json: building the backend only (no module.js)"; \
-	  mkdir -p $(PLUGIN_DIR)/dist; \
-	  if [ -f $(PLUGIN_DIR)/src/plugin.json ]; then cp $(PLUGIN_DIR)/src/plugin.json $(PLUGIN_DIR)/dist/plugin.json; fi; \
-	fi
+# npm ci once per package-lock.json (it writes node_modules/.package-lock.json).
+NODE_MODULES := $(PLUGIN_DIR)/node_modules/.package-lock.json
+$(NODE_MODULES): $(PLUGIN_DIR)/package-lock.json
+	@deploy/tools.sh node >/dev/null
+	cd $(PLUGIN_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
+plugin: $(NODE_MODULES) ## build the Grafana datasource plugin into dashboards/grafana/dist: the frontend (webpack) and the Go backend for linux amd64 and arm64
+	cd $(PLUGIN_DIR) && npm run build
 	@for arch in $(PLUGIN_ARCHS); do \
 	  echo "go build $(PLUGIN_DIR)/dist/gpx_gapwatch_linux_$$arch"; \
 	  (cd $(PLUGIN_DIR) && GOOS=linux GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o dist/gpx_gapwatch_linux_$$arch ./pkg) || exit 1; \
@@ -74,6 +78,9 @@ plugin: ## build the Grafana datasource plugin into dashboards/grafana/dist: fro
 plugin-test: ## the plugin module's vet and tests; with the real servers, the end-to-end test through the plugin's gRPC
 	cd $(PLUGIN_DIR) && $(GO) vet ./...
 	cd $(PLUGIN_DIR) && GAPWATCH_INTEGRATION=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+plugin-frontend-test: $(NODE_MODULES) ## the plugin frontend's typecheck, lint and jest tests (Node.js ≥ 20)
+	cd $(PLUGIN_DIR) && npm run typecheck && npm run lint && npm run test:ci
 
 clean: ## remove build output (not the services' state; see deploy/README.md)
 	rm -rf bin $(PLUGIN_DIR)/dist

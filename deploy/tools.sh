@@ -71,12 +71,13 @@ install_chromium() {
 }
 
 install_node() {
-  if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
-    command -v node
-    return
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    log "installing nodejs and npm (apt)"
+    apt_install nodejs npm
   fi
-  log "installing nodejs and npm (apt)"
-  apt_install nodejs npm
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  (( major >= 20 )) || die "the plugin's frontend needs Node.js 20 or later, found $(node --version)"
   command -v node
 }
 
