@@ -8,7 +8,12 @@
 #   deploy/tools.sh node       Node.js and npm for the Grafana plugin's frontend (apt, if missing)
 #   deploy/tools.sh bikeshare  the ISLP package (PyPI, into the virtualenv) for its copy of the UCI
 #                              Bike Sharing counts that benchdetect scores on; prints the CSV's path
-#   deploy/tools.sh all        chdb, chromium and node
+#   deploy/tools.sh shippers   the log shippers the ingest integration tests run against Kafka:
+#                              rsyslog and rsyslog-kafka (apt), and syslog-ng with its Kafka module
+#                              unpacked into $STATE/syslog-ng (apt-get download; Debian's rsyslog and
+#                              syslog-ng-core conflict, so only one can be installed); prints the
+#                              syslog-ng binary's path. No system log daemon is started.
+#   deploy/tools.sh all        chdb, chromium, node and shippers
 #
 # Everything lands in $GAPWATCH_STATE_DIR (default <repo>/.state, git-ignored) or comes from apt.
 set -euo pipefail
@@ -80,6 +85,84 @@ install_node() {
   command -v node
 }
 
+# with_service_policy runs "$@" (an apt-get install) with a policy-rc.d that forbids service
+# actions, so that a package's postinst starts no system daemon (the standard Debian mechanism, as
+# deploy/services.sh does). Only a policy-rc.d of ours is removed afterwards.
+with_service_policy() {
+  local policy=/usr/sbin/policy-rc.d added=0 rc=0
+  if [[ -e $policy ]] && grep -q 'added by gapwatch' "$policy" 2>/dev/null; then
+    added=1
+  elif [[ ! -e $policy ]]; then
+    as_root sh -c "printf '#!/bin/sh\n# added by gapwatch deploy/tools.sh during apt-get install\nexit 101\n' > $policy && chmod 755 $policy"
+    added=1
+  fi
+  "$@" || rc=$?
+  if ((added)); then as_root rm -f "$policy" || true; fi
+  return $rc
+}
+
+# stop_system_daemon stops a system-wide daemon an install may have started anyway (an init
+# system that ignores policy-rc.d): the one whose pid file is $2, by its init script $1.
+stop_system_daemon() {
+  local service=$1 pidfile=$2 pid
+  [[ -f $pidfile ]] || return 0
+  pid=$(cat "$pidfile" 2>/dev/null) || return 0
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  log "stopping the system $service that the install started (pid $pid)"
+  if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+    as_root systemctl disable --now "$service" || true
+  else
+    as_root service "$service" stop || as_root kill "$pid" || true
+  fi
+}
+
+SYSLOG_NG_DIR=$STATE/syslog-ng
+SYSLOG_NG_PKGS=(syslog-ng-core syslog-ng-mod-rdkafka)
+
+install_shippers() {
+  local missing=() p
+  for p in rsyslog rsyslog-kafka; do
+    dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]} (apt; no service started)"
+    with_service_policy apt_install "${missing[@]}"
+    stop_system_daemon rsyslog /run/rsyslogd.pid
+  fi
+  [[ -x /usr/sbin/rsyslogd && -n $(find /usr/lib -path '*/rsyslog/omkafka.so' -print -quit) ]] ||
+    die "rsyslogd or its omkafka module is missing after installing rsyslog and rsyslog-kafka"
+
+  # syslog-ng: unpacked, not installed (its package conflicts with rsyslog's), with its libraries.
+  local bin=$SYSLOG_NG_DIR/usr/sbin/syslog-ng
+  if [[ ! -x $bin || -z $(find "$SYSLOG_NG_DIR/usr/lib/syslog-ng" -name libkafka.so -print -quit 2>/dev/null) ]]; then
+    log "unpacking ${SYSLOG_NG_PKGS[*]} into $SYSLOG_NG_DIR (apt-get download)"
+    local tmp deps=() d
+    tmp=$(mktemp -d)
+    # apt's _apt user must be able to write the download directory.
+    chmod 755 "$tmp"
+    if [[ -z $APT_UPDATED ]]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+    (cd "$tmp" && as_root apt-get download -qq "${SYSLOG_NG_PKGS[@]}" 2>/dev/null) ||
+      { rm -rf "$tmp"; die "apt-get download ${SYSLOG_NG_PKGS[*]} failed"; }
+    # Their library dependencies (no log daemon among them), installed if missing.
+    for d in $(for f in "$tmp"/*.deb; do dpkg-deb -f "$f" Depends; done | tr ',' '\n' |
+      sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' | grep -v '^syslog-ng' | sort -u); do
+      dpkg-query -W -f '${Status}' "$d" 2>/dev/null | grep -q 'install ok installed' || deps+=("$d")
+    done
+    if ((${#deps[@]})); then
+      log "installing syslog-ng's libraries: ${deps[*]} (apt)"
+      apt_install "${deps[@]}"
+    fi
+    rm -rf "$SYSLOG_NG_DIR"
+    mkdir -p "$SYSLOG_NG_DIR"
+    for f in "$tmp"/*.deb; do dpkg-deb -x "$f" "$SYSLOG_NG_DIR"; done
+    rm -rf "$tmp"
+  fi
+  [[ -x $bin ]] || die "no $bin after unpacking syslog-ng"
+  LD_LIBRARY_PATH=$SYSLOG_NG_DIR/usr/lib/syslog-ng "$bin" --version >/dev/null ||
+    die "$bin does not run (missing libraries?)"
+  echo "$bin"
+}
+
 install_bikeshare() {
   local py csv find
   py=$(install_chdb)
@@ -100,6 +183,7 @@ case ${1:-all} in
   chromium) install_chromium ;;
   node) install_node ;;
   bikeshare) install_bikeshare ;;
-  all) install_chdb; install_chromium; install_node ;;
-  *) die "usage: deploy/tools.sh chdb|chromium|node|bikeshare|all" ;;
+  shippers) install_shippers ;;
+  all) install_chdb; install_chromium; install_node; install_shippers ;;
+  *) die "usage: deploy/tools.sh chdb|chromium|node|shippers|bikeshare|all" ;;
 esac
