@@ -9,10 +9,10 @@
 #   deploy/tools.sh bikeshare  the ISLP package (PyPI, into the virtualenv) for its copy of the UCI
 #                              Bike Sharing counts that benchdetect scores on; prints the CSV's path
 #   deploy/tools.sh shippers   the log shippers the ingest integration tests run against Kafka:
-#                              rsyslog and rsyslog-kafka (apt), and syslog-ng with its Kafka module
-#                              unpacked into $STATE/syslog-ng (apt-get download; Debian's rsyslog and
-#                              syslog-ng-core conflict, so only one can be installed); prints the
-#                              syslog-ng binary's path. No system log daemon is started.
+#                              rsyslog with omkafka and syslog-ng with its Kafka module, each with apt
+#                              if that removes no package, else unpacked into $STATE/rsyslog or
+#                              $STATE/syslog-ng (Debian's rsyslog and syslog-ng-core conflict: one is
+#                              unpacked); prints both binaries. No system log daemon is started.
 #   deploy/tools.sh all        chdb, chromium, node and shippers
 #
 # Everything lands in $GAPWATCH_STATE_DIR (default <repo>/.state, git-ignored) or comes from apt.
@@ -116,51 +116,73 @@ stop_system_daemon() {
   fi
 }
 
-SYSLOG_NG_DIR=$STATE/syslog-ng
-SYSLOG_NG_PKGS=(syslog-ng-core syslog-ng-mod-rdkafka)
+installed() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
-install_shippers() {
-  local missing=() p
-  for p in rsyslog rsyslog-kafka; do
-    dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+# unpack_debs DIR PKG...: downloads the packages (apt-get download) and unpacks them into DIR
+# without installing them — no maintainer scripts, no clash with the system's log daemon — after
+# installing (apt) the libraries they depend on outside the set.
+unpack_debs() {
+  local dir=$1 tmp deps=() d f
+  shift
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp" # apt's _apt user writes the download there
+  if [[ -z $APT_UPDATED ]]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  (cd "$tmp" && as_root apt-get download -qq "$@" 2>/dev/null) || { rm -rf "$tmp"; die "apt-get download $* failed"; }
+  for d in $(for f in "$tmp"/*.deb; do dpkg-deb -f "$f" Depends; done | tr ',' '\n' |
+    sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' | sort -u); do
+    [[ " $* " == *" $d "* ]] || installed "$d" || deps+=("$d")
   done
-  if ((${#missing[@]})); then
+  if ((${#deps[@]})); then
+    log "installing their libraries: ${deps[*]} (apt)"
+    apt_install "${deps[@]}"
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  for f in "$tmp"/*.deb; do dpkg-deb -x "$f" "$dir"; done
+  rm -rf "$tmp"
+  echo "$*" >"$dir/.gapwatch-unpacked"
+}
+
+# install_log_daemon NAME BIN PIDFILE PKG...: the log daemon NAME with its Kafka module; prints
+# its binary. Installed with apt (no service started) when that removes no package; otherwise —
+# Debian's rsyslog and syslog-ng-core conflict, so only one of them can be installed — unpacked
+# into $STATE/NAME, leaving the installed daemon alone.
+install_log_daemon() {
+  local name=$1 bin=$2 pidfile=$3 missing=() p
+  shift 3
+  for p in "$@"; do installed "$p" || missing+=("$p"); done
+  if ((${#missing[@]} == 0)); then echo "$bin"; return; fi
+  local dir=$STATE/$name
+  if [[ -x $dir$bin && $(cat "$dir/.gapwatch-unpacked" 2>/dev/null) == "$*" ]]; then echo "$dir$bin"; return; fi
+  if [[ -z $APT_UPDATED ]]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  local removes
+  removes=$(as_root env DEBIAN_FRONTEND=noninteractive apt-get install -s --no-install-recommends "${missing[@]}" 2>/dev/null |
+    awk '/^Remv /{print $2}' | tr '\n' ' ')
+  if [[ -z $removes ]]; then
     log "installing ${missing[*]} (apt; no service started)"
     with_service_policy apt_install "${missing[@]}"
-    stop_system_daemon rsyslog /run/rsyslogd.pid
+    stop_system_daemon "$name" "$pidfile"
+    [[ -x $bin ]] || die "no $bin after installing ${missing[*]}"
+    echo "$bin"
+    return
   fi
-  [[ -x /usr/sbin/rsyslogd && -n $(find /usr/lib -path '*/rsyslog/omkafka.so' -print -quit) ]] ||
-    die "rsyslogd or its omkafka module is missing after installing rsyslog and rsyslog-kafka"
+  log "unpacking $* into $dir (installing them would remove: $removes)"
+  unpack_debs "$dir" "$@"
+  [[ -x $dir$bin ]] || die "no $dir$bin after unpacking $*"
+  echo "$dir$bin"
+}
 
-  # syslog-ng: unpacked, not installed (its package conflicts with rsyslog's), with its libraries.
-  local bin=$SYSLOG_NG_DIR/usr/sbin/syslog-ng
-  if [[ ! -x $bin || -z $(find "$SYSLOG_NG_DIR/usr/lib/syslog-ng" -name libkafka.so -print -quit 2>/dev/null) ]]; then
-    log "unpacking ${SYSLOG_NG_PKGS[*]} into $SYSLOG_NG_DIR (apt-get download)"
-    local tmp deps=() d
-    tmp=$(mktemp -d)
-    # apt's _apt user must be able to write the download directory.
-    chmod 755 "$tmp"
-    if [[ -z $APT_UPDATED ]]; then as_root apt-get update -qq; APT_UPDATED=1; fi
-    (cd "$tmp" && as_root apt-get download -qq "${SYSLOG_NG_PKGS[@]}" 2>/dev/null) ||
-      { rm -rf "$tmp"; die "apt-get download ${SYSLOG_NG_PKGS[*]} failed"; }
-    # Their library dependencies (no log daemon among them), installed if missing.
-    for d in $(for f in "$tmp"/*.deb; do dpkg-deb -f "$f" Depends; done | tr ',' '\n' |
-      sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' | grep -v '^syslog-ng' | sort -u); do
-      dpkg-query -W -f '${Status}' "$d" 2>/dev/null | grep -q 'install ok installed' || deps+=("$d")
-    done
-    if ((${#deps[@]})); then
-      log "installing syslog-ng's libraries: ${deps[*]} (apt)"
-      apt_install "${deps[@]}"
-    fi
-    rm -rf "$SYSLOG_NG_DIR"
-    mkdir -p "$SYSLOG_NG_DIR"
-    for f in "$tmp"/*.deb; do dpkg-deb -x "$f" "$SYSLOG_NG_DIR"; done
-    rm -rf "$tmp"
-  fi
-  [[ -x $bin ]] || die "no $bin after unpacking syslog-ng"
-  LD_LIBRARY_PATH=$SYSLOG_NG_DIR/usr/lib/syslog-ng "$bin" --version >/dev/null ||
-    die "$bin does not run (missing libraries?)"
-  echo "$bin"
+install_shippers() {
+  local rsyslogd syslogng lib
+  rsyslogd=$(install_log_daemon rsyslog /usr/sbin/rsyslogd /run/rsyslogd.pid rsyslog rsyslog-kafka)
+  [[ -n $(find "${rsyslogd%/usr/sbin/rsyslogd}/usr/lib" -path '*/rsyslog/omkafka.so' -print -quit) ]] ||
+    die "no omkafka module beside $rsyslogd"
+  syslogng=$(install_log_daemon syslog-ng /usr/sbin/syslog-ng /run/syslog-ng.pid syslog-ng-core syslog-ng-mod-rdkafka)
+  lib=${syslogng%/usr/sbin/syslog-ng}/usr/lib/syslog-ng
+  [[ -n $(find "$lib" -name libkafka.so -print -quit) ]] || die "no kafka module in $lib"
+  LD_LIBRARY_PATH=$lib "$syslogng" --version >/dev/null || die "$syslogng does not run (missing libraries?)"
+  echo "$rsyslogd"
+  echo "$syslogng"
 }
 
 install_bikeshare() {

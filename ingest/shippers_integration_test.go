@@ -316,32 +316,76 @@ func checkCounts(t *testing.T, want, got map[streamMinute]uint64, arrival map[[2
 	t.Logf("%d events sent, %d stored; %d (stream, minute) cells over %d minutes, all exact", n, n, len(want), len(minutes))
 }
 
-// lookBinary finds a shipper: the env override, PATH, then the given paths.
-// Under GAPWATCH_INTEGRATION a missing one fails the test.
-func lookBinary(t *testing.T, env, name string, more ...string) string {
+// lookBinary finds a shipper: the env override, PATH, /usr/sbin, then the
+// copy deploy/tools.sh unpacks into the state directory
+// ($GAPWATCH_STATE_DIR or the repository's .state)/<unpacked>/usr/sbin when
+// the package cannot be installed beside another log daemon. root is that
+// copy's root ("" for an installed binary). Under GAPWATCH_INTEGRATION a
+// missing shipper fails the test.
+func lookBinary(t *testing.T, env, name, unpacked string) (bin, root string) {
 	t.Helper()
-	if p := os.Getenv(env); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, p := range more {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			abs, err := filepath.Abs(p)
-			require.NoError(t, err)
-			return abs
+	bin = os.Getenv(env)
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath(name); err != nil {
+			bin = ""
 		}
 	}
-	t.Fatalf("%s not found (set %s, or run `deploy/tools.sh shippers`, which `make test` runs)", name, env)
-	return ""
+	if bin == "" {
+		more := []string{"/usr/sbin/" + name}
+		for _, st := range []string{os.Getenv("GAPWATCH_STATE_DIR"), filepath.Join("..", ".state")} {
+			if st != "" && unpacked != "" {
+				more = append(more, filepath.Join(st, unpacked, "usr", "sbin", name))
+			}
+		}
+		for _, p := range more {
+			if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+				bin = p
+				break
+			}
+		}
+	}
+	if bin == "" {
+		t.Fatalf("%s not found (set %s, or run `deploy/tools.sh shippers`, which `make test` runs through `make tools`)", name, env)
+	}
+	bin, err := filepath.Abs(bin)
+	require.NoError(t, err)
+	if r, ok := strings.CutSuffix(bin, "/usr/sbin/"+name); ok && r != "" {
+		root = r
+	}
+	return bin, root
+}
+
+// checkConfig runs the shipper's own configuration check (modules loaded),
+// so that a missing Kafka module fails here, plainly, not as a timeout.
+func checkConfig(t *testing.T, env []string, bin string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s %s:\n%s", bin, strings.Join(args, " "), out)
+}
+
+// rsyslogd returns the rsyslogd binary and, for an unpacked copy, the
+// arguments that point it at its modules.
+func rsyslogd(t *testing.T) (bin string, args []string) {
+	t.Helper()
+	bin, root := lookBinary(t, "GAPWATCH_RSYSLOGD", "rsyslogd", "rsyslog")
+	if root == "" {
+		return bin, nil
+	}
+	mods, _ := filepath.Glob(filepath.Join(root, "usr", "lib", "*", "rsyslog"))
+	require.NotEmpty(t, mods, "no module directory under %s/usr/lib", root)
+	return bin, []string{"-M", mods[0]}
 }
 
 // rsyslog's omkafka with its default template (RSYSLOG_FileFormat: "<RFC 3339
 // time> HOSTNAME TAG: MSG", no PRI), fed by an imtcp input.
 func TestRsyslogOmkafkaCountsExactly(t *testing.T) {
 	brokers := servers.Kafka(t)
-	bin := lookBinary(t, "GAPWATCH_RSYSLOGD", "rsyslogd", "/usr/sbin/rsyslogd")
+	bin, args := rsyslogd(t)
 	ch, _ := servers.ClickHouse(t)
 	topic := servers.Unique("it_rsyslog")
 	servers.CreateTopic(t, brokers, topic, 3)
@@ -358,7 +402,9 @@ ruleset(name="tokafka") {
 input(type="imtcp" address="127.0.0.1" port="%d" ruleset="tokafka")
 `, dir, strings.Join(brokers, `","`), topic, port)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "rsyslog.conf"), []byte(conf), 0o644))
-	c := startChild(t, dir, "rsyslogd", []string{"TZ=UTC"}, bin, "-n", "-f", filepath.Join(dir, "rsyslog.conf"), "-i", filepath.Join(dir, "rsyslogd.pid"))
+	checkConfig(t, nil, bin, append(args, "-N1", "-f", filepath.Join(dir, "rsyslog.conf"))...)
+	args = append(args, "-n", "-f", filepath.Join(dir, "rsyslog.conf"), "-i", filepath.Join(dir, "rsyslogd.pid"))
+	c := startChild(t, dir, "rsyslogd", []string{"TZ=UTC"}, bin, args...)
 
 	base := time.Now().UTC().Truncate(time.Minute).Add(-20 * time.Minute)
 	lines := syslogLines(base, 360)
@@ -375,15 +421,8 @@ input(type="imtcp" address="127.0.0.1" port="%d" ruleset="tokafka")
 // needs to find its libraries and modules.
 func syslogNG(t *testing.T) (bin string, args, env []string) {
 	t.Helper()
-	var more []string
-	for _, st := range []string{os.Getenv("GAPWATCH_STATE_DIR"), "../.state"} {
-		if st != "" {
-			more = append(more, filepath.Join(st, "syslog-ng", "usr", "sbin", "syslog-ng"))
-		}
-	}
-	bin = lookBinary(t, "GAPWATCH_SYSLOG_NG", "syslog-ng", append([]string{"/usr/sbin/syslog-ng"}, more...)...)
-	root := filepath.Dir(filepath.Dir(filepath.Dir(bin))) // <root>/usr/sbin/syslog-ng
-	if root == "/" {
+	bin, root := lookBinary(t, "GAPWATCH_SYSLOG_NG", "syslog-ng", "syslog-ng")
+	if root == "" {
 		return bin, nil, nil
 	}
 	lib := filepath.Join(root, "usr", "lib", "syslog-ng")
@@ -412,6 +451,7 @@ destination d_kafka { kafka-c(bootstrap-servers(%q) topic(%q)); };
 log { source(s_bsd); source(s_ietf); destination(d_kafka); };
 `, port3164, port5424, strings.Join(brokers, ","), topic)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "syslog-ng.conf"), []byte(conf), 0o644))
+	checkConfig(t, env, bin, append(args, "--syntax-only", "-f", filepath.Join(dir, "syslog-ng.conf"))...)
 	args = append(args, "-F", "-f", filepath.Join(dir, "syslog-ng.conf"), "--no-caps",
 		"-R", filepath.Join(dir, "syslog-ng.persist"), "-p", filepath.Join(dir, "syslog-ng.pid"), "-c", filepath.Join(dir, "syslog-ng.ctl"))
 	c := startChild(t, dir, "syslog-ng", append(env, "TZ=UTC"), bin, args...)
@@ -439,7 +479,7 @@ log { source(s_bsd); source(s_ietf); destination(d_kafka); };
 // file as it is (trailing newline included), counted per stream exactly.
 func TestKcatProducesEveryFixture(t *testing.T) {
 	brokers := servers.Kafka(t)
-	kcat := lookBinary(t, "GAPWATCH_KCAT", "kcat", "/usr/bin/kcat")
+	kcat, _ := lookBinary(t, "GAPWATCH_KCAT", "kcat", "")
 	nov30 := time.Date(2026, 11, 30, 8, 15, 0, 0, time.UTC).Unix()
 	type stream struct{ tenant, source string }
 	cases := []struct {
