@@ -42,10 +42,10 @@ type streamMinute struct {
 // sentLine is one syslog line a test sends to a shipper, with the stream
 // and event time gapwatch must count it under.
 type sentLine struct {
-	text         string
-	host, tag    string
-	at           time.Time
-	rfc3164Frame bool // an RFC 3164 line (else RFC 5424)
+	text      string
+	host, tag string
+	at        time.Time
+	bsd       bool // an RFC 3164 line (else RFC 5424)
 }
 
 // syslogLines returns n lines from base on, 3 s apart, spread over hosts and
@@ -69,7 +69,7 @@ func syslogLines(base time.Time, n int) []sentLine {
 		case 1:
 			l.text = fmt.Sprintf("<%d>1 %s %s %s - ID%d [origin ip=\"192.0.2.%d\"] message %d", pri, at.In(plus2).Format(time.RFC3339), host, tag, i, i%250, i)
 		case 2:
-			l.text, l.rfc3164Frame = fmt.Sprintf("<%d>%s %s %s[%d]: legacy line %d", pri, at.UTC().Format(time.Stamp), host, tag, 2000+i, i), true
+			l.text, l.bsd = fmt.Sprintf("<%d>%s %s %s[%d]: legacy line %d", pri, at.UTC().Format(time.Stamp), host, tag, 2000+i, i), true
 		case 3:
 			at = at.Add(time.Duration(i) * time.Microsecond)
 			l.text = fmt.Sprintf("<%d>1 %s %s %s - - - with offset %d", pri, at.In(minus5).Format("2006-01-02T15:04:05.000000Z07:00"), host, tag, i)
@@ -426,7 +426,7 @@ func syslogNG(t *testing.T) (bin string, args, env []string) {
 		return bin, nil, nil
 	}
 	lib := filepath.Join(root, "usr", "lib", "syslog-ng")
-	mods, _ := filepath.Glob(filepath.Join(lib, "3.*"))
+	mods, _ := filepath.Glob(filepath.Join(lib, "[0-9]*"))
 	require.NotEmpty(t, mods, "no module directory under %s", lib)
 	return bin, []string{"--module-path", mods[0]}, []string{"LD_LIBRARY_PATH=" + lib}
 }
@@ -460,7 +460,7 @@ log { source(s_bsd); source(s_ietf); destination(d_kafka); };
 	lines := syslogLines(base, 360)
 	var bsd, ietf []sentLine
 	for _, l := range lines {
-		if l.rfc3164Frame {
+		if l.bsd {
 			bsd = append(bsd, l)
 		} else {
 			ietf = append(ietf, l)
