@@ -8,7 +8,12 @@
 #   deploy/tools.sh node       Node.js and npm for the Grafana plugin's frontend (apt, if missing)
 #   deploy/tools.sh bikeshare  the ISLP package (PyPI, into the virtualenv) for its copy of the UCI
 #                              Bike Sharing counts that benchdetect scores on; prints the CSV's path
-#   deploy/tools.sh all        chdb, chromium and node
+#   deploy/tools.sh shippers   the log shippers the ingest integration tests run against Kafka:
+#                              rsyslog with omkafka and syslog-ng with its Kafka module, each with apt
+#                              if that removes no package, else unpacked into $STATE/rsyslog or
+#                              $STATE/syslog-ng (Debian's rsyslog and syslog-ng-core conflict: one is
+#                              unpacked); prints both binaries. No system log daemon is started.
+#   deploy/tools.sh all        chdb, chromium, node and shippers
 #
 # Everything lands in $GAPWATCH_STATE_DIR (default <repo>/.state, git-ignored) or comes from apt.
 set -euo pipefail
@@ -81,6 +86,106 @@ install_node() {
   command -v node
 }
 
+# with_service_policy runs "$@" (an apt-get install) with a policy-rc.d that forbids service
+# actions, so that a package's postinst starts no system daemon (the standard Debian mechanism, as
+# deploy/services.sh does). Only a policy-rc.d of ours is removed afterwards.
+with_service_policy() {
+  local policy=/usr/sbin/policy-rc.d added=0 rc=0
+  if [[ -e $policy ]] && grep -q 'added by gapwatch' "$policy" 2>/dev/null; then
+    added=1
+  elif [[ ! -e $policy ]]; then
+    as_root sh -c "printf '#!/bin/sh\n# added by gapwatch deploy/tools.sh during apt-get install\nexit 101\n' > $policy && chmod 755 $policy"
+    added=1
+  fi
+  "$@" || rc=$?
+  if ((added)); then as_root rm -f "$policy" || true; fi
+  return $rc
+}
+
+# stop_system_daemon stops a system-wide daemon an install may have started anyway (an init
+# system that ignores policy-rc.d): the one whose pid file is $2, by its init script $1.
+stop_system_daemon() {
+  local service=$1 pidfile=$2 pid
+  [[ -f $pidfile ]] || return 0
+  pid=$(cat "$pidfile" 2>/dev/null) || return 0
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  log "stopping the system $service that the install started (pid $pid)"
+  if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+    as_root systemctl disable --now "$service" || true
+  else
+    as_root service "$service" stop || as_root kill "$pid" || true
+  fi
+}
+
+installed() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+# unpack_debs DIR PKG...: downloads the packages (apt-get download) and unpacks them into DIR
+# without installing them — no maintainer scripts, no clash with the system's log daemon — after
+# installing (apt) the libraries they depend on outside the set.
+unpack_debs() {
+  local dir=$1 tmp deps=() d f
+  shift
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp" # apt's _apt user writes the download there
+  if [[ -z $APT_UPDATED ]]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  (cd "$tmp" && as_root apt-get download -qq "$@" 2>/dev/null) || { rm -rf "$tmp"; die "apt-get download $* failed"; }
+  for d in $(for f in "$tmp"/*.deb; do dpkg-deb -f "$f" Depends; done | tr ',' '\n' |
+    sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' | sort -u); do
+    [[ " $* " == *" $d "* ]] || installed "$d" || deps+=("$d")
+  done
+  if ((${#deps[@]})); then
+    log "installing their libraries: ${deps[*]} (apt)"
+    apt_install "${deps[@]}"
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  for f in "$tmp"/*.deb; do dpkg-deb -x "$f" "$dir"; done
+  rm -rf "$tmp"
+  echo "$*" >"$dir/.gapwatch-unpacked"
+}
+
+# install_log_daemon NAME BIN PIDFILE PKG...: the log daemon NAME with its Kafka module; prints
+# its binary. Installed with apt (no service started) when that removes no package; otherwise —
+# Debian's rsyslog and syslog-ng-core conflict, so only one of them can be installed — unpacked
+# into $STATE/NAME, leaving the installed daemon alone.
+install_log_daemon() {
+  local name=$1 bin=$2 pidfile=$3 missing=() p
+  shift 3
+  for p in "$@"; do installed "$p" || missing+=("$p"); done
+  if ((${#missing[@]} == 0)); then echo "$bin"; return; fi
+  local dir=$STATE/$name
+  if [[ -x $dir$bin && $(cat "$dir/.gapwatch-unpacked" 2>/dev/null) == "$*" ]]; then echo "$dir$bin"; return; fi
+  if [[ -z $APT_UPDATED ]]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  local removes
+  removes=$(as_root env DEBIAN_FRONTEND=noninteractive apt-get install -s --no-install-recommends "${missing[@]}" 2>/dev/null |
+    awk '/^Remv /{print $2}' | tr '\n' ' ')
+  if [[ -z $removes ]]; then
+    log "installing ${missing[*]} (apt; no service started)"
+    with_service_policy apt_install "${missing[@]}"
+    stop_system_daemon "$name" "$pidfile"
+    [[ -x $bin ]] || die "no $bin after installing ${missing[*]}"
+    echo "$bin"
+    return
+  fi
+  log "unpacking $* into $dir (installing them would remove: $removes)"
+  unpack_debs "$dir" "$@"
+  [[ -x $dir$bin ]] || die "no $dir$bin after unpacking $*"
+  echo "$dir$bin"
+}
+
+install_shippers() {
+  local rsyslogd syslogng lib
+  rsyslogd=$(install_log_daemon rsyslog /usr/sbin/rsyslogd /run/rsyslogd.pid rsyslog rsyslog-kafka)
+  [[ -n $(find "${rsyslogd%/usr/sbin/rsyslogd}/usr/lib" -path '*/rsyslog/omkafka.so' -print -quit) ]] ||
+    die "no omkafka module beside $rsyslogd"
+  syslogng=$(install_log_daemon syslog-ng /usr/sbin/syslog-ng /run/syslog-ng.pid syslog-ng-core syslog-ng-mod-rdkafka)
+  lib=${syslogng%/usr/sbin/syslog-ng}/usr/lib/syslog-ng
+  [[ -n $(find "$lib" -name libkafka.so -print -quit) ]] || die "no kafka module in $lib"
+  LD_LIBRARY_PATH=$lib "$syslogng" --version >/dev/null || die "$syslogng does not run (missing libraries?)"
+  echo "$rsyslogd"
+  echo "$syslogng"
+}
+
 install_bikeshare() {
   local py csv find
   py=$(install_chdb)
@@ -101,6 +206,7 @@ case ${1:-all} in
   chromium) install_chromium ;;
   node) install_node ;;
   bikeshare) install_bikeshare ;;
-  all) install_chdb; install_chromium; install_node ;;
-  *) die "usage: deploy/tools.sh chdb|chromium|node|bikeshare|all" ;;
+  shippers) install_shippers ;;
+  all) install_chdb; install_chromium; install_node; install_shippers ;;
+  *) die "usage: deploy/tools.sh chdb|chromium|node|shippers|bikeshare|all" ;;
 esac
