@@ -23,7 +23,7 @@ services: ## install (first time) and start Kafka and ClickHouse on loopback
 services-stop: ## stop Kafka and ClickHouse
 	@deploy/services.sh stop
 
-tools: ## install what the tests need beyond Go on first use: chDB (virtualenv in .state), chromium, Node.js
+tools: ## install what the tests need beyond Go on first use: chDB (virtualenv in .state), chromium, Node.js, rsyslog and syslog-ng (deploy/tools.sh)
 	@deploy/tools.sh all >/dev/null
 
 lint: ## gofmt and go vet
