@@ -241,6 +241,7 @@ func TestStandaloneEndToEnd(t *testing.T) {
 		if hasStatus && hasTenants {
 			status, msg := g.health(gw)
 			require.Equal(t, pluginv2.CheckHealthResponse_OK, status, msg)
+			t.Logf("health: %s", msg)
 			require.Contains(t, msg, "gapwatch ")
 			require.Contains(t, msg, "behind")
 		} else {
