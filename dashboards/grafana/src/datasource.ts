@@ -11,6 +11,9 @@ import { DEFAULT_QUERY_TYPE, GapwatchOptions, GapwatchQuery, queryDefaults } fro
 export class DataSource extends DataSourceWithBackend<GapwatchQuery, GapwatchOptions> {
   constructor(instanceSettings: DataSourceInstanceSettings<GapwatchOptions>) {
     super(instanceSettings);
+    // Annotations with the query editor: a gaps query marks each gap on a panel
+    // (started_at to ended_at), as the tenant dashboard does.
+    this.annotations = {};
   }
 
   getDefaultQuery(_: CoreApp): Partial<GapwatchQuery> {

@@ -10,6 +10,7 @@ describe('plugin.json', () => {
       backend: true,
       executable: 'gpx_gapwatch',
       alerting: true,
+      annotations: true,
       metrics: true,
       info: { description: 'Log coverage holes from gapwatch', author: { name: 'gapwatch' } },
       dependencies: { grafanaDependency: '>=10.4.0', plugins: [] },
