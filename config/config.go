@@ -208,7 +208,7 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return c.HTTP.Access.Validate()
 }
 
 // Redacted returns c as YAML with secrets blanked, for check-config.

@@ -111,6 +111,9 @@ func cmdRun(ctx context.Context, args []string, _ io.Writer) error {
 		}
 		roles[r] = true
 	}
+	if err := cfg.HTTP.CheckExposure(cfg.HTTP.Addr); roles["api"] && err != nil {
+		return usageError{err}
+	}
 	log := newLogger()
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {

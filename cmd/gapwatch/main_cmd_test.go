@@ -39,6 +39,9 @@ func TestExitCodes(t *testing.T) {
 		{"run", "--no-such-flag"},
 		{"check-config", "--config", "/nonexistent/gapwatch.yaml"},
 		{"backtest"},
+		{"run", "--http-addr", ":8080"}, // every interface, no tokens
+		{"run", "--role", "api", "--http-addr", "0.0.0.0:8080"},
+		{"demo", "--http-addr", "10.0.0.1:8080"},
 	} {
 		code, _, stderr := runCmd(args...)
 		require.Equal(t, 2, code, "%v", args)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gapwatch/gapwatch/storage"
@@ -50,6 +51,7 @@ func (s *Server) listSilences(w http.ResponseWriter, r *http.Request) {
 		s.storeFailed(w, "listing silences", err)
 		return
 	}
+	all = slices.DeleteFunc(all, func(sl storage.Silence) bool { return !Allowed(r.Context(), sl.Tenant) })
 	out := make([]silenceJSON, len(all))
 	for i, sl := range all {
 		out[i] = toSilenceJSON(sl)
@@ -90,6 +92,9 @@ func (s *Server) createSilence(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	if s.forbidTenant(w, r, sl.Tenant) {
+		return
+	}
 	var id [8]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
 	sl.ID = hex.EncodeToString(id[:])
@@ -107,6 +112,18 @@ func (s *Server) createSilence(w http.ResponseWriter, r *http.Request) {
 func (s *Server) deleteSilence(w http.ResponseWriter, r *http.Request) {
 	if !s.silenceStore(w) {
 		return
+	}
+	if sc := ScopeOf(r.Context()); sc != nil { // a scoped token: the silence's tenant decides
+		all, err := s.deps.Silences.Silences(r.Context())
+		if err != nil {
+			s.storeFailed(w, "listing silences", err)
+			return
+		}
+		for _, sl := range all {
+			if sl.ID == r.PathValue("id") && s.forbidTenant(w, r, sl.Tenant) {
+				return
+			}
+		}
 	}
 	ok, err := s.deps.Silences.DeleteSilence(r.Context(), r.PathValue("id"))
 	switch {
