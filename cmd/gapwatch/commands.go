@@ -221,10 +221,20 @@ func cmdMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
+// cmdCheckConfig prints the effective configuration, every default filled and
+// secrets blanked, or refuses (exit 2) a configuration that does not load or
+// that is unsafe in production (config.Insecure).
 func cmdCheckConfig(_ context.Context, args []string, stdout io.Writer) error {
 	cfg, err := loadConfig(flag.NewFlagSet("check-config", flag.ContinueOnError), args)
 	if err != nil {
 		return err
+	}
+	warnings, err := cfg.Insecure()
+	if err != nil {
+		return usageError{err}
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "gapwatch check-config: warning:", w)
 	}
 	fmt.Fprint(stdout, cfg.Redacted())
 	return nil
