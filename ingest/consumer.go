@@ -153,8 +153,10 @@ type Deps struct {
 	Sink     Sink
 	Registry prometheus.Registerer
 	Log      *slog.Logger
-	// Dialer connects to Kafka; nil means kafka-go's default dialer.
+	// Dialer connects to Kafka (consumer group, fetches); nil means kafka-go's default dialer.
 	Dialer *kafka.Dialer
+	// Transport carries the dead letters and offset lookups; nil: one with the Dialer's TLS and SASL.
+	Transport kafka.RoundTripper
 	// DeadLetters receives what could not be counted; nil means <topic>.dlq on the input cluster.
 	DeadLetters DeadLetterPublisher
 }
@@ -176,6 +178,8 @@ type Ingester struct {
 	loggedMu sync.Mutex
 	commitMu sync.Mutex // the lanes' flushers commit one at a time
 	logged   map[Reason]bool
+
+	transport kafka.RoundTripper // dead letters, offset lookups: the dialer's TLS and SASL
 }
 
 // New checks cfg and returns an Ingester; Run starts it.
@@ -201,13 +205,17 @@ func New(cfg Config, deps Deps) (*Ingester, error) {
 	if deps.Dialer == nil {
 		deps.Dialer = kafka.DefaultDialer
 	}
+	if deps.Transport == nil {
+		d := deps.Dialer
+		deps.Transport = &kafka.Transport{Dial: d.DialFunc, TLS: d.TLS, SASL: d.SASLMechanism, ClientID: d.ClientID}
+	}
 	if deps.DeadLetters == nil {
-		deps.DeadLetters = NewKafkaDeadLetters(cfg.Brokers, deps.Dialer)
+		deps.DeadLetters = NewKafkaDeadLetters(cfg.Brokers, deps.Transport)
 	}
 	streams := NewStreams(cfg.Limits)
 	return &Ingester{
 		cfg: cfg, sink: deps.Sink, log: deps.Log.With("component", "ingest"), dialer: deps.Dialer, fetchDialer: bufferedDialer(deps.Dialer), dlq: deps.DeadLetters,
-		streams: streams, metrics: NewMetrics(deps.Registry, streams), logged: map[Reason]bool{},
+		streams: streams, metrics: NewMetrics(deps.Registry, streams), logged: map[Reason]bool{}, transport: deps.Transport,
 	}, nil
 }
 
@@ -434,7 +442,7 @@ func (in *Ingester) absoluteOffset(ctx context.Context, topic string, partition 
 	if offset == kafka.LastOffset {
 		req = kafka.LastOffsetOf(int(partition))
 	}
-	client := &kafka.Client{Addr: kafka.TCP(in.cfg.Brokers...), Transport: &kafka.Transport{Dial: in.dialer.DialFunc}}
+	client := &kafka.Client{Addr: kafka.TCP(in.cfg.Brokers...), Transport: in.transport}
 	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {req}}})
 		if err == nil && len(resp.Topics[topic]) == 1 && resp.Topics[topic][0].Error == nil {

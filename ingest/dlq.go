@@ -72,15 +72,12 @@ type KafkaDeadLetters struct {
 
 var _ DeadLetterPublisher = (*KafkaDeadLetters)(nil)
 
-// NewKafkaDeadLetters returns a publisher writing with acks from all in-sync replicas.
-func NewKafkaDeadLetters(brokers []string, dialer *kafka.Dialer) *KafkaDeadLetters {
-	tr := &kafka.Transport{}
-	if dialer != nil {
-		tr.Dial = dialer.DialFunc
-	}
+// NewKafkaDeadLetters returns a publisher writing with acks from all in-sync
+// replicas, through transport (TLS, SASL; nil: kafka-go's default).
+func NewKafkaDeadLetters(brokers []string, transport kafka.RoundTripper) *KafkaDeadLetters {
 	return &KafkaDeadLetters{w: &kafka.Writer{
 		Addr:                   kafka.TCP(brokers...),
-		Transport:              tr,
+		Transport:              transport,
 		Balancer:               &kafka.Hash{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchTimeout:           5 * time.Millisecond,

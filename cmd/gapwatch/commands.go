@@ -128,8 +128,19 @@ func cmdRun(ctx context.Context, args []string, _ io.Writer) error {
 func runRoles(ctx context.Context, cfg config.Config, roles map[string]bool, st store, reg *prometheus.Registry, log *slog.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
 	checks := []api.Check{{Name: "store", Fn: st.Ping}}
+	// Every Kafka connection (consumer group, fetches, dead letters, alerts,
+	// admin) speaks the configured TLS and SASL.
+	dialer, transport, err := cfg.Kafka.Clients()
+	if err != nil {
+		return usageError{err}
+	}
+	if roles["ingest"] || roles["detect"] {
+		probe := newKafkaProbe(cfg.Kafka.Brokers, transport, log)
+		checks = append(checks, api.Check{Name: "kafka", Fn: probe.Check})
+		g.Go(func() error { return probe.Run(ctx) })
+	}
 	if roles["ingest"] {
-		in, err := ingest.New(cfg.Ingest, ingest.Deps{Sink: st, Registry: reg, Log: log})
+		in, err := ingest.New(cfg.Ingest, ingest.Deps{Sink: st, Registry: reg, Log: log, Dialer: dialer, Transport: transport})
 		if err != nil {
 			return usageError{err}
 		}
@@ -146,7 +157,8 @@ func runRoles(ctx context.Context, cfg config.Config, roles map[string]bool, st 
 	}
 	var streams api.StreamLister
 	if roles["detect"] {
-		alerts := live.NewKafka(live.KafkaConfig{Brokers: cfg.Kafka.Brokers, Topic: cfg.AlertsTopic, Partitions: cfg.Detect.AlertPartitions})
+		alerts := live.NewKafka(live.KafkaConfig{Brokers: cfg.Kafka.Brokers, Topic: cfg.AlertsTopic, Partitions: cfg.Detect.AlertPartitions,
+			Dialer: dialer, Transport: transport})
 		defer alerts.Close()
 		d, err := live.New(cfg.Live(), live.Deps{Store: st, Sink: alerts, Input: alerts, Registry: reg, Log: log})
 		if err != nil {
@@ -276,7 +288,12 @@ func cmdSimulate(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := sc.WithDefaults().Validate(); err != nil {
 		return usageError{err}
 	}
+	_, transport, err := cfg.Kafka.Clients()
+	if err != nil {
+		return usageError{err}
+	}
 	w := simulate.NewWriter(sc)
+	w.Transport = transport // TLS and SASL as configured
 	defer w.Close()
 	fmt.Fprintf(stdout, "simulating %d tenants at %.0f events/s into %s on %s\n", sc.Tenants, sc.Rate, sc.Topic, strings.Join(sc.Brokers, ","))
 	n, err := simulate.Run(ctx, sc, w)

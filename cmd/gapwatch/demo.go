@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/gapwatch/gapwatch/config"
 	"github.com/gapwatch/gapwatch/simulate"
 	"github.com/gapwatch/gapwatch/storage/memstore"
 )
@@ -81,7 +82,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
-	cfg.Kafka.Brokers, cfg.Ingest.Brokers = brokers, brokers
+	cfg.Kafka, cfg.Ingest.Brokers = config.Kafka{Brokers: brokers}, brokers // plaintext, whatever the configuration says
 	sc.Brokers, sc.Topic = brokers, "logs"
 
 	st := memstore.New(cfg.Memory.Retention)
