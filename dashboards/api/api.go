@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,7 +97,8 @@ type Server struct {
 	deps Deps
 	mux  *http.ServeMux
 
-	handler http.Handler // mux behind protect (auth.go)
+	handler   http.Handler // mux behind protect (auth.go)
+	silenceMu sync.Mutex   // one silence creation at a time: the limits hold (silences.go)
 }
 
 // New returns a server; Run listens.
