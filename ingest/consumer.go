@@ -180,6 +180,7 @@ type Ingester struct {
 	logged   map[Reason]bool
 
 	transport kafka.RoundTripper // dead letters, offset lookups: the dialer's TLS and SASL
+	dlqDown   atomic.Bool        // the last dead-letter publication failed (see publishDeadLetters)
 }
 
 // New checks cfg and returns an Ingester; Run starts it.
@@ -585,15 +586,7 @@ func (p *pending) add(b storage.Batch, dead []DeadLetter) {
 // outcome unknown. On success p holds nothing to write.
 func (in *Ingester) flush(ctx context.Context, p *pending) error {
 	if len(p.dead) > 0 {
-		wctx, cancel := context.WithTimeout(ctx, in.cfg.WriteTimeout)
-		err := in.dlq.Publish(wctx, p.dead)
-		cancel()
-		if err != nil {
-			in.metrics.dlqErrors.Inc()
-			return err
-		}
-		in.metrics.deadLetters.Add(float64(len(p.dead)))
-		p.dead = nil
+		in.publishDeadLetters(ctx, p)
 	}
 	if len(p.inflight.Offsets) > 0 {
 		landed, err := in.landed(ctx, p.inflight)
@@ -621,6 +614,40 @@ func (in *Ingester) flush(ctx context.Context, p *pending) error {
 	p.committed, p.batch = p.batch, storage.Batch{}
 	return nil
 }
+
+// publishDeadLetters publishes p's dead letters or, when the dead-letter topic
+// fails, drops them: counting must not wait for it. The rejections are already
+// counted (gapwatch_ingest_rejected_total); the dropped letters are counted
+// (gapwatch_ingest_dead_letters_dropped_total) and the failure logged once per
+// outage. While the topic is down each try is short (dlqRetryTimeout), so that
+// flushes keep their pace.
+func (in *Ingester) publishDeadLetters(ctx context.Context, p *pending) {
+	timeout := in.cfg.WriteTimeout
+	if in.dlqDown.Load() {
+		timeout = min(timeout, dlqRetryTimeout)
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	err := in.dlq.Publish(wctx, p.dead)
+	cancel()
+	switch {
+	case err != nil:
+		in.metrics.dlqErrors.Inc()
+		in.metrics.deadLettersDropped.Add(float64(len(p.dead)))
+		if !in.dlqDown.Swap(true) {
+			in.log.Error("dead-letter topic unusable: dead letters are dropped (and counted) until it works again; counting goes on",
+				"dropped", len(p.dead), "err", err)
+		}
+	default:
+		in.metrics.deadLetters.Add(float64(len(p.dead)))
+		if in.dlqDown.Swap(false) {
+			in.log.Info("dead-letter topic works again")
+		}
+	}
+	p.dead = nil
+}
+
+// dlqRetryTimeout bounds a dead-letter publication while the topic is down.
+const dlqRetryTimeout = 2 * time.Second
 
 // write stores b once, within WriteTimeout.
 func (in *Ingester) write(ctx context.Context, b storage.Batch) error {

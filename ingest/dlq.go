@@ -58,9 +58,10 @@ func newDeadLetter(m *Message, rejects []rejection, refused int) DeadLetter {
 	}
 }
 
-// DeadLetterPublisher stores dead letters durably before the offsets that pass
-// them are stored. Publish returns only once all letters are acknowledged, or an
-// error; it may be called again with the same letters after an error.
+// DeadLetterPublisher stores dead letters before the offsets that pass them are
+// stored. Publish returns only once all letters are acknowledged, or an error;
+// after an error the ingester drops those letters (counted) rather than stall
+// counting behind a broken dead-letter topic.
 type DeadLetterPublisher interface {
 	Publish(ctx context.Context, letters []DeadLetter) error
 }

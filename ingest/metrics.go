@@ -36,6 +36,8 @@ type Metrics struct {
 	dlqErrors     prometheus.Counter
 	watermark     *prometheus.GaugeVec
 	lostRecords   *prometheus.CounterVec
+
+	deadLettersDropped prometheus.Counter // letters given up on when the dead-letter topic failed
 }
 
 // NewMetrics registers ingest's metrics on reg.
@@ -72,10 +74,12 @@ func NewMetrics(reg prometheus.Registerer, streams *Streams) *Metrics {
 		lostRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gapwatch_ingest_lost_records_total",
 			Help: "Records Kafka retention deleted before ingest counted them (ingest was down or too slow for longer than the topic's retention)."}, []string{"topic"}),
 		dlqErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_dead_letter_errors_total",
-			Help: "Failed dead-letter publications (retried before the offsets move on)."}),
+			Help: "Failed dead-letter publications (their letters are dropped: counting does not wait for the dead-letter topic)."}),
+		deadLettersDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_dead_letters_dropped_total",
+			Help: "Dead letters dropped because the dead-letter topic failed (their rejections are counted in gapwatch_ingest_rejected_total)."}),
 	}
 	reg.MustRegister(m.messages, m.eventsStored, m.rejected, m.flushes, m.flushErrors, m.flushSeconds,
-		m.flushRows, m.pending, m.partitions, m.streams, m.commitErrors, m.storedOffsets, m.deadLetters, m.dlqErrors, m.watermark, m.lostRecords)
+		m.flushRows, m.pending, m.partitions, m.streams, m.commitErrors, m.storedOffsets, m.deadLetters, m.dlqErrors, m.watermark, m.lostRecords, m.deadLettersDropped)
 	for _, r := range allReasons {
 		m.rejected.WithLabelValues(string(r))
 	}
