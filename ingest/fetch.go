@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -54,6 +56,14 @@ type fetchResponse struct {
 	frame     int   // bytes of the response frame not yet read
 	set       int   // bytes of the record set not yet read
 	highWater int64 // the partition's high-water mark
+	// lastStable is the partition's last stable offset: read committed, the
+	// records up to it are all that can be read yet.
+	lastStable int64
+	// aborted are the response's aborted transactions by first offset, still
+	// ahead; abortedBy their producers whose aborted transaction has begun and
+	// not yet ended (its abort marker) in the batches read so far.
+	aborted   []abortedTxn
+	abortedBy map[int64]bool
 	next      int64 // offset after the records read or passed over
 	err       error // the partition's error, or why reading stopped
 	batch     []byte
@@ -126,7 +136,7 @@ func appendFetchRequest(b []byte, version int16, corr int32, clientID, topic str
 	b = binary.BigEndian.AppendUint32(b, uint32(max(1, maxWait.Milliseconds())))
 	b = binary.BigEndian.AppendUint32(b, 1) // min bytes
 	b = binary.BigEndian.AppendUint32(b, uint32(maxBytes))
-	b = append(b, 0) // isolation: read uncommitted, as kafka-go's Reader
+	b = append(b, 1) // isolation: read committed (records of aborted transactions are skipped)
 	if version >= 7 {
 		b = binary.BigEndian.AppendUint32(b, 0)          // session id: none
 		b = binary.BigEndian.AppendUint32(b, 0xffffffff) // session epoch -1: no session
@@ -213,11 +223,9 @@ func (r *fetchResponse) head(version int16, corr int32, topic string, partition 
 	}
 	code := int16(binary.BigEndian.Uint16(b[8:]))
 	r.highWater = int64(binary.BigEndian.Uint64(b[10:]))
-	if aborted := int32(binary.BigEndian.Uint32(b[n:])); aborted > 0 {
-		// Read uncommitted: aborted transactions' records are read as any.
-		if err := r.skip(int(aborted) * 16); err != nil {
-			return err
-		}
+	r.lastStable = int64(binary.BigEndian.Uint64(b[18:]))
+	if err := r.readAborted(int(int32(binary.BigEndian.Uint32(b[n:])))); err != nil {
+		return err
 	}
 	if version >= 11 {
 		if _, err := r.take(4); err != nil { // preferred read replica
@@ -328,7 +336,58 @@ func (r *fetchResponse) nextBatch() error {
 	}
 	r.frame -= n
 	r.set -= n
-	return r.br.reset(r.batch)
+	if err := r.br.reset(r.batch); err != nil {
+		return err
+	}
+	r.filterAborted()
+	return nil
+}
+
+// abortedTxn is an aborted transaction of a fetch response.
+type abortedTxn struct{ producer, first int64 }
+
+// readAborted reads the response's n aborted transactions (-1: null).
+func (r *fetchResponse) readAborted(n int) error {
+	r.aborted = r.aborted[:0]
+	if r.abortedBy == nil {
+		r.abortedBy = map[int64]bool{}
+	}
+	clear(r.abortedBy)
+	if n > r.frame/16 {
+		return fmt.Errorf("fetch response with %d aborted transactions in %d bytes", n, r.frame)
+	}
+	for range max(0, n) {
+		b, err := r.take(16)
+		if err != nil {
+			return err
+		}
+		r.aborted = append(r.aborted, abortedTxn{producer: int64(binary.BigEndian.Uint64(b)), first: int64(binary.BigEndian.Uint64(b[8:]))})
+	}
+	slices.SortFunc(r.aborted, func(a, b abortedTxn) int { return cmp.Compare(a.first, b.first) })
+	return nil
+}
+
+// filterAborted empties the batch just read when it belongs to an aborted
+// transaction, as Kafka's own consumer does read committed: a producer's
+// transaction is aborted from its first offset to its marker.
+func (r *fetchResponse) filterAborted() {
+	br := &r.br
+	if !br.txn {
+		return
+	}
+	for len(r.aborted) > 0 && r.aborted[0].first <= br.last {
+		r.abortedBy[r.aborted[0].producer] = true
+		r.aborted = r.aborted[1:]
+	}
+	switch {
+	case br.control:
+		delete(r.abortedBy, br.producer) // the transaction's end
+	case r.abortedBy[br.producer]:
+		br.recs, br.left = nil, 0
+		if in := r.f.in; in != nil {
+			in.metrics.abortedRecords.WithLabelValues(r.f.topic).Add(float64(br.last - br.base + 1))
+		}
+	}
 }
 
 // done settles a response read up to where the caller stopped: the rest of
@@ -350,7 +409,13 @@ func (f *fetcher) done(ctx context.Context, r *fetchResponse) (lag int64, ok boo
 		return 0, false
 	}
 	f.failures = 0
-	return max(0, r.highWater-f.next), true
+	// Read committed, the readable end is the last stable offset: an open
+	// transaction holds it below the high-water mark.
+	end := r.highWater
+	if r.lastStable >= 0 {
+		end = min(end, r.lastStable)
+	}
+	return max(0, end-f.next), true
 }
 
 // handle reacts to a failed fetch: an offset out of range is looked into, any
