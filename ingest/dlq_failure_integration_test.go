@@ -49,7 +49,7 @@ func TestDeadLetterFailureDoesNotStallCounting(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	dlq := &brokenDeadLetters{}
 	cfg := ingest.Config{Brokers: brokers, Topics: []string{topic}, Group: servers.Unique("dlq_broken_group"),
-		FlushInterval: 100 * time.Millisecond, WriteTimeout: 3 * time.Second}
+		FlushInterval: 100 * time.Millisecond, WriteTimeout: time.Second}
 	in, err := ingest.New(cfg, ingest.Deps{Sink: mem, Registry: reg, DeadLetters: dlq, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -63,5 +63,5 @@ func TestDeadLetterFailureDoesNotStallCounting(t *testing.T) {
 	require.Equal(t, 10.0, metric(t, reg, "gapwatch_ingest_rejected_total", ingest.ReasonInvalidJSON))
 	require.Equal(t, 10.0, metric(t, reg, "gapwatch_ingest_dead_letters_dropped_total", ""))
 	require.Equal(t, 0.0, metric(t, reg, "gapwatch_ingest_dead_letters_total", ""))
-	require.Positive(t, dlq.calls.Load())
+	require.Greater(t, dlq.calls.Load(), int64(1), "retried before the topic is taken as down")
 }
