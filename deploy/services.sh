@@ -324,13 +324,15 @@ ensure_scram_users() {
   log "adding the SCRAM user $SASL_USER for the SASL_SSL listener"
   kafka_jvm_args
   KAFKA_JVM=("${KAFKA_JVM[@]/#-Dkafka.logs.dir=*/-Dkafka.logs.dir=$KAFKA_DIR/tools}")
-  if ! java "${KAFKA_JVM[@]}" org.apache.kafka.tools.ConfigCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" \
-        --alter --entity-type users --entity-name "$SASL_USER" \
-        --add-config "SCRAM-SHA-512=[password=$SASL_PASSWORD],SCRAM-SHA-256=[password=$SASL_PASSWORD]" \
-        >>"$KAFKA_OUT" 2>&1 </dev/null; then
-    tail -n 20 "$KAFKA_OUT" >&2
-    die "adding the SCRAM user failed (see $KAFKA_OUT)"
-  fi
+  local mech
+  for mech in SCRAM-SHA-512 SCRAM-SHA-256; do # one per request: Kafka refuses two for a user at once
+    if ! java "${KAFKA_JVM[@]}" kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" \
+          --alter --entity-type users --entity-name "$SASL_USER" --add-config "$mech=[password=$SASL_PASSWORD]" \
+          >>"$KAFKA_OUT" 2>&1 </dev/null; then
+      tail -n 20 "$KAFKA_OUT" >&2
+      die "adding the SCRAM user failed (see $KAFKA_OUT)"
+    fi
+  done
   touch "$KAFKA_DIR/scram-users.done"
 }
 

@@ -255,3 +255,35 @@ func TestClickHouseTLS(t *testing.T) {
 	require.Error(t, err)
 	require.NoError(t, short.Err(), "failed before the deadline")
 }
+
+// Every supported mechanism authenticates through both the dialer (consumer
+// group, fetches) and the transport (writers, admin); a wrong password fails
+// both, quickly.
+func TestKafkaSASLMechanisms(t *testing.T) {
+	s := servers.SecureServers(t)
+	for _, mech := range config.SASLMechanisms {
+		for _, password := range []string{s.Password, "wrong"} {
+			t.Run(mech+"/"+password, func(t *testing.T) {
+				k := config.Kafka{Brokers: s.KafkaBrokers, TLS: tlsclient.Config{Enabled: true, CAFile: s.CAFile},
+					SASL: config.SASL{Mechanism: mech, Username: s.Username, Password: password}}
+				dialer, transport, err := k.Clients()
+				require.NoError(t, err)
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				defer cancel()
+				_, terr := (&kafka.Client{Addr: kafka.TCP(s.KafkaBrokers...), Transport: transport}).ApiVersions(ctx, &kafka.ApiVersionsRequest{})
+				conn, derr := dialer.DialContext(ctx, "tcp", s.KafkaBrokers[0])
+				if derr == nil {
+					conn.Close()
+				}
+				if password == s.Password {
+					require.NoError(t, terr)
+					require.NoError(t, derr)
+					return
+				}
+				require.ErrorIs(t, terr, kafka.SASLAuthenticationFailed)
+				require.ErrorIs(t, derr, kafka.SASLAuthenticationFailed)
+				require.NoError(t, ctx.Err(), "an error, not a hang")
+			})
+		}
+	}
+}
