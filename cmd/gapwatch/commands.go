@@ -127,7 +127,13 @@ func cmdRun(ctx context.Context, args []string, _ io.Writer) error {
 // runRoles runs the selected roles on st until ctx ends or one fails.
 func runRoles(ctx context.Context, cfg config.Config, roles map[string]bool, st store, reg *prometheus.Registry, log *slog.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
-	checks := []api.Check{{Name: "store", Fn: st.Ping}}
+	checks := []api.Check{{Name: "store", Fn: func(ctx context.Context) error {
+		err := st.Ping(ctx)
+		if err != nil && cfg.Store == "clickhouse" { // e.g. a password changed under a running process
+			err = fmt.Errorf("ClickHouse at %s as %q: %w", cfg.ClickHouse.Addr, cfg.ClickHouse.User, err)
+		}
+		return err
+	}}}
 	// Every Kafka connection (consumer group, fetches, dead letters, alerts,
 	// admin) speaks the configured TLS and SASL.
 	dialer, transport, err := cfg.Kafka.Clients()
