@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gapwatch/gapwatch/config/tlsclient"
 	"github.com/gapwatch/gapwatch/dashboards/api"
 	"github.com/gapwatch/gapwatch/detect"
 	"github.com/gapwatch/gapwatch/detect/live"
@@ -40,9 +43,19 @@ type Config struct {
 	MemoryLimitMB int `yaml:"memory_limit_mb"`
 }
 
-// Kafka says where the Kafka cluster is.
+// Kafka says where the Kafka cluster is and how to talk to it. Every Kafka
+// connection (ingest, dead letters, alerts, admin, simulate) uses it: see Clients.
 type Kafka struct {
-	Brokers []string `yaml:"brokers"` // default 127.0.0.1:9092
+	Brokers []string         `yaml:"brokers"` // default 127.0.0.1:9092
+	TLS     tlsclient.Config `yaml:"tls"`     // default plaintext
+	SASL    SASL             `yaml:"sasl"`    // default none
+}
+
+// SASL is Kafka's SASL authentication.
+type SASL struct {
+	Mechanism string `yaml:"mechanism"` // PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; default empty: no SASL
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"` // never logged or printed
 }
 
 // Detect configures the detect role. Zero values mean the defaults given.
@@ -103,7 +116,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(raw))
 		dec.KnownFields(true)
 		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-			return c, fmt.Errorf("config %s: %w", path, err)
+			return c, fmt.Errorf("config %s: %s", path, oneLine(err))
 		}
 	case explicit || !errors.Is(err, os.ErrNotExist):
 		return c, fmt.Errorf("config: %w", err)
@@ -116,6 +129,16 @@ func Load(path string, getenv func(string) string) (Config, error) {
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
+	flag := func(name string, dst *bool) func(string) error {
+		return func(v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s: want true or false, got %q", name, v)
+			}
+			*dst = b
+			return nil
+		}
+	}
 	list := func(s string) []string {
 		var out []string
 		for _, p := range strings.Split(s, ",") {
@@ -126,16 +149,23 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		return out
 	}
 	set := map[string]func(string) error{
-		"GAPWATCH_KAFKA_BROKERS":       func(v string) error { c.Kafka.Brokers = list(v); return nil },
-		"GAPWATCH_INPUT_TOPICS":        func(v string) error { c.Ingest.Topics = list(v); return nil },
-		"GAPWATCH_GROUP":               func(v string) error { c.Ingest.Group = v; return nil },
-		"GAPWATCH_ALERTS_TOPIC":        func(v string) error { c.AlertsTopic = v; return nil },
-		"GAPWATCH_STORE":               func(v string) error { c.Store = v; return nil },
-		"GAPWATCH_CLICKHOUSE_ADDR":     func(v string) error { c.ClickHouse.Addr = v; return nil },
-		"GAPWATCH_CLICKHOUSE_DATABASE": func(v string) error { c.ClickHouse.Database = v; return nil },
-		"GAPWATCH_CLICKHOUSE_USER":     func(v string) error { c.ClickHouse.User = v; return nil },
-		"GAPWATCH_CLICKHOUSE_PASSWORD": func(v string) error { c.ClickHouse.Password = v; return nil },
-		"GAPWATCH_HTTP_ADDR":           func(v string) error { c.HTTP.Addr = v; return nil },
+		"GAPWATCH_KAFKA_BROKERS":        func(v string) error { c.Kafka.Brokers = list(v); return nil },
+		"GAPWATCH_INPUT_TOPICS":         func(v string) error { c.Ingest.Topics = list(v); return nil },
+		"GAPWATCH_GROUP":                func(v string) error { c.Ingest.Group = v; return nil },
+		"GAPWATCH_ALERTS_TOPIC":         func(v string) error { c.AlertsTopic = v; return nil },
+		"GAPWATCH_STORE":                func(v string) error { c.Store = v; return nil },
+		"GAPWATCH_CLICKHOUSE_ADDR":      func(v string) error { c.ClickHouse.Addr = v; return nil },
+		"GAPWATCH_CLICKHOUSE_DATABASE":  func(v string) error { c.ClickHouse.Database = v; return nil },
+		"GAPWATCH_CLICKHOUSE_USER":      func(v string) error { c.ClickHouse.User = v; return nil },
+		"GAPWATCH_CLICKHOUSE_PASSWORD":  func(v string) error { c.ClickHouse.Password = v; return nil },
+		"GAPWATCH_HTTP_ADDR":            func(v string) error { c.HTTP.Addr = v; return nil },
+		"GAPWATCH_KAFKA_TLS":            flag("GAPWATCH_KAFKA_TLS", &c.Kafka.TLS.Enabled),
+		"GAPWATCH_KAFKA_TLS_CA":         func(v string) error { c.Kafka.TLS.CAFile = v; return nil },
+		"GAPWATCH_KAFKA_SASL_MECHANISM": func(v string) error { c.Kafka.SASL.Mechanism = v; return nil },
+		"GAPWATCH_KAFKA_SASL_USERNAME":  func(v string) error { c.Kafka.SASL.Username = v; return nil },
+		"GAPWATCH_KAFKA_SASL_PASSWORD":  func(v string) error { c.Kafka.SASL.Password = v; return nil },
+		"GAPWATCH_CLICKHOUSE_TLS":       flag("GAPWATCH_CLICKHOUSE_TLS", &c.ClickHouse.TLS.Enabled),
+		"GAPWATCH_CLICKHOUSE_TLS_CA":    func(v string) error { c.ClickHouse.TLS.CAFile = v; return nil },
 		"GAPWATCH_BUCKET": func(v string) (err error) {
 			c.Bucket, err = time.ParseDuration(v)
 			if err != nil {
@@ -183,6 +213,17 @@ func (c Config) WithDefaults() Config {
 		c.HTTP.Addr = "127.0.0.1:8080"
 	}
 	c.HTTP.Bucket = c.Bucket
+	c.Kafka.SASL.Mechanism = strings.ToUpper(c.Kafka.SASL.Mechanism)
+	if c.Detect.AlertPartitions == 0 {
+		c.Detect.AlertPartitions = 3
+	}
+	// The detect role's defaults live with it; copy them here so that
+	// check-config shows what runs.
+	l := c.Live().WithDefaults()
+	d := &c.Detect
+	d.Workers, d.Shards, d.FalseAlarmsPerWeek = l.Engine.Workers, l.Engine.Shards, l.Engine.FalseAlarmsPerWeek
+	d.ResolveAfter, d.RetireAfter = l.Engine.ResolveAfter, l.Engine.RetireAfter
+	d.Interval, d.Delay, d.History, d.MaxLag, d.Heartbeat, d.FillWindow = l.Interval, l.Delay, l.History, l.MaxLag, l.Heartbeat, l.FillWindow
 	return c
 }
 
@@ -208,13 +249,36 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	return nil
+	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
+	return c.HTTP.Access.Validate()
+}
+
+// oneLine folds yaml.v3's multi-line "unmarshal errors" into one line.
+func oneLine(err error) string {
+	var parts []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // Redacted returns c as YAML with secrets blanked, for check-config.
 func (c Config) Redacted() string {
+	const blank = "********"
 	if c.ClickHouse.Password != "" {
-		c.ClickHouse.Password = "********"
+		c.ClickHouse.Password = blank
+	}
+	if c.Kafka.SASL.Password != "" {
+		c.Kafka.SASL.Password = blank
+	}
+	// The hash of a weak token can be searched for: not shown either.
+	c.HTTP.Tokens = slices.Clone(c.HTTP.Tokens)
+	for i := range c.HTTP.Tokens {
+		c.HTTP.Tokens[i].SHA256 = blank
 	}
 	out, err := yaml.Marshal(c)
 	if err != nil {

@@ -3,6 +3,7 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,9 +80,20 @@ func TestBadConfiguration(t *testing.T) {
 		"retire too soon":      {yaml: "detect: {resolve_after: 2h, retire_after: 90m}"},
 		"empty label":          {yaml: "detect: {tenant_labels: {acme: [prod, '']}}"},
 		"rule without tenants": {yaml: "detect: {coverage: [{sources: [edr]}]}"},
+		"unknown SASL":         {env: map[string]string{"GAPWATCH_KAFKA_SASL_MECHANISM": "GSSAPI", "GAPWATCH_KAFKA_SASL_USERNAME": "u"}},
+		"SASL without a user":  {yaml: "kafka: {sasl: {mechanism: PLAIN}}"},
+		"user without SASL":    {env: map[string]string{"GAPWATCH_KAFKA_SASL_USERNAME": "u", "GAPWATCH_KAFKA_SASL_PASSWORD": "p"}},
+		"TLS not a bool":       {env: map[string]string{"GAPWATCH_KAFKA_TLS": "yes please"}},
+		"CA without TLS":       {env: map[string]string{"GAPWATCH_KAFKA_TLS_CA": "/etc/hostname"}},
+		"CA missing":           {env: map[string]string{"GAPWATCH_CLICKHOUSE_TLS": "1", "GAPWATCH_CLICKHOUSE_TLS_CA": "/nonexistent.pem"}},
+		"CA not PEM":           {env: map[string]string{"GAPWATCH_KAFKA_TLS": "true", "GAPWATCH_KAFKA_TLS_CA": "/etc/hostname"}},
+		"token not a hash":     {yaml: "http: {tokens: [{name: g, sha256: hunter2, tenants: ['*']}]}"},
+		"token without scope":  {yaml: "http: {tokens: [{name: g, sha256: " + strings.Repeat("ab", 32) + "}]}"},
+		"unknown http key":     {yaml: "http: {token: x}"},
 	} {
 		_, err := config.Load(write(c.yaml), env(c.env))
 		require.Error(t, err, name)
+		require.NotContains(t, err.Error(), "\n", "%s: one line", name)
 	}
 	_, err := config.Load(filepath.Join(dir, "missing.yaml"), env(nil))
 	require.Error(t, err, "an explicit file must exist")

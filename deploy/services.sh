@@ -9,7 +9,8 @@
 #                                Kafka's CLIs (--bootstrap-server 127.0.0.1:9092 added if absent)
 #
 # State (data, logs, pid files, rendered configs, Kafka jars) lives in $GAPWATCH_STATE_DIR,
-# by default <repo>/.state. See deploy/README.md.
+# by default <repo>/.state. Ports can be moved (GAPWATCH_SERVICES_*_PORT) to run a second,
+# independent pair next to the first. See deploy/README.md.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,11 +22,21 @@ START_TIMEOUT=${GAPWATCH_START_TIMEOUT:-90}
 STOP_TIMEOUT=${GAPWATCH_STOP_TIMEOUT:-30}
 
 KAFKA_HOST=127.0.0.1
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
+KAFKA_PORT=${GAPWATCH_SERVICES_KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${GAPWATCH_SERVICES_KAFKA_CONTROLLER_PORT:-9093}
+# SASL_SSL listener (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN over TLS); set empty for none.
+KAFKA_SASL_PORT=${GAPWATCH_SERVICES_KAFKA_SASL_PORT-9094}
 CH_HOST=127.0.0.1
-CH_TCP_PORT=9000
-CH_HTTP_PORT=8123
+CH_TCP_PORT=${GAPWATCH_SERVICES_CH_PORT:-9000}
+CH_HTTP_PORT=${GAPWATCH_SERVICES_CH_HTTP_PORT:-8123}
+# ClickHouse's secure native port (TLS); set empty for none.
+CH_TLS_PORT=${GAPWATCH_SERVICES_CH_TLS_PORT-9440}
+
+# Test credentials of the SASL_SSL listener: local, loopback-only, not secret.
+SASL_USER=gapwatch
+SASL_PASSWORD=gapwatch-secret
+# Throwaway CA and a server certificate for 127.0.0.1/localhost, made on first start.
+TLS_DIR=$STATE/tls
 
 KAFKA_DIR=$STATE/kafka
 KAFKA_LIBS=$KAFKA_DIR/libs
@@ -191,10 +202,57 @@ kafka_version() {
   done
 }
 
-# Substitute @STATE@ in a template (no sed: the path may contain any character).
+# Substitute @STATE@, the ports and the optional sections in a template (no sed: the path may
+# contain any character).
 render() {
   local content; content=$(<"$1")
-  printf '%s\n' "${content//@STATE@/$STATE}" >"$2"
+  local sasl_listener='' sasl_section='' ch_tls=''
+  if [[ -n $KAFKA_SASL_PORT ]]; then
+    sasl_listener=",SASL_SSL://$KAFKA_HOST:$KAFKA_SASL_PORT"
+    sasl_section=$(<"$SCRIPT_DIR/kafka/sasl-ssl.properties.in")
+  fi
+  [[ -z $CH_TLS_PORT ]] || ch_tls=$(<"$SCRIPT_DIR/clickhouse/tls.xml.in")
+  content=${content//@KAFKA_SASL_SECTION@/$sasl_section}
+  content=${content//@CH_TLS_SECTION@/$ch_tls}
+  content=${content//@STATE@/$STATE}
+  content=${content//@KAFKA_PORT@/$KAFKA_PORT}
+  content=${content//@KAFKA_CONTROLLER_PORT@/$KAFKA_CONTROLLER_PORT}
+  content=${content//@KAFKA_SASL_LISTENER@/$sasl_listener}
+  content=${content//@SASL_USER@/$SASL_USER}
+  content=${content//@SASL_PASSWORD@/$SASL_PASSWORD}
+  content=${content//@CH_TCP_PORT@/$CH_TCP_PORT}
+  content=${content//@CH_HTTP_PORT@/$CH_HTTP_PORT}
+  content=${content//@CH_TLS_PORT@/$CH_TLS_PORT}
+  printf '%s\n' "$content" >"$2"
+}
+
+# ---------------------------------------------------------------------------------------------
+# TLS material (for the SASL_SSL listener and ClickHouse's secure port)
+# ---------------------------------------------------------------------------------------------
+
+# A throwaway CA ($TLS_DIR/ca.pem: what clients trust) and a server certificate for 127.0.0.1 and
+# localhost signed by it; made once per state folder.
+ensure_tls() {
+  [[ -n $KAFKA_SASL_PORT || -n $CH_TLS_PORT ]] || return 0
+  [[ -s $TLS_DIR/server-keystore.pem && -s $TLS_DIR/ca.pem ]] && return 0
+  command -v openssl >/dev/null 2>&1 || die "openssl not found: needed once to make the test CA (apt-get install openssl)"
+  log "making a throwaway CA and server certificate in $TLS_DIR"
+  mkdir -p "$TLS_DIR"
+  local t=$TLS_DIR
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=gapwatch local test CA" \
+      -keyout "$t/ca.key" -out "$t/ca.pem" &&
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$t/server.key.tmp" -out "$t/server.csr" &&
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$t/server.ext" &&
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial -days 3650 \
+      -extfile "$t/server.ext" -out "$t/server.pem" &&
+    openssl pkcs8 -topk8 -nocrypt -in "$t/server.key.tmp" -out "$t/server.key"
+  } >"$t/openssl.log" 2>&1 || { cat "$t/openssl.log" >&2; die "making the test certificates failed"; }
+  rm -f "$t/server.key.tmp" "$t/server.csr" "$t/server.ext"
+  chmod 600 "$t/ca.key" "$t/server.key"
+  # Kafka's PEM keystore: the (unencrypted PKCS#8) key, then the certificate chain.
+  cat "$t/server.key" "$t/server.pem" "$t/ca.pem" >"$t/server-keystore.pem"
+  chmod 600 "$t/server-keystore.pem"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -224,6 +282,7 @@ start_kafka() {
   rm -f "$KAFKA_PID"
 
   mkdir -p "$KAFKA_DIR/data"
+  ensure_tls
   render "$SCRIPT_DIR/kafka/server.properties.in" "$KAFKA_DIR/server.properties"
   cp "$SCRIPT_DIR/kafka/log4j2.xml" "$KAFKA_DIR/log4j2.xml"
 
@@ -234,11 +293,16 @@ start_kafka() {
     log "formatting Kafka storage (KRaft standalone, cluster id $cid)"
     # Kafka 4.x: --standalone makes this node the single voter of a dynamic quorum
     # (goes with controller.quorum.bootstrap.servers in server.properties).
-    if ! kafka_java kafka.tools.StorageTool format --standalone --ignore-formatted \
+    # The SCRAM user of the SASL_SSL listener is created with the metadata.
+    local scram=()
+    [[ -z $KAFKA_SASL_PORT ]] || scram=(--add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$SASL_PASSWORD]"
+      --add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$SASL_PASSWORD]")
+    if ! kafka_java kafka.tools.StorageTool format --standalone --ignore-formatted "${scram[@]}" \
           --cluster-id "$cid" --config "$KAFKA_DIR/server.properties" >>"$KAFKA_OUT" 2>&1 </dev/null; then
       tail -n 20 "$KAFKA_OUT" >&2
       die "kafka storage format failed (see $KAFKA_OUT)"
     fi
+    ((${#scram[@]} == 0)) || touch "$KAFKA_DIR/scram-users.done"
   fi
 
   log "starting kafka"
@@ -251,6 +315,25 @@ start_kafka() {
     exec setsid java "${KAFKA_JVM[@]}" kafka.Kafka "$KAFKA_DIR/server.properties"
   ) </dev/null >>"$KAFKA_OUT" 2>&1 9>&- &
   echo $! >"$KAFKA_PID"
+}
+
+# Storage formatted before the SASL_SSL listener existed has no SCRAM user: add it once through
+# the PLAINTEXT listener.
+ensure_scram_users() {
+  [[ -n $KAFKA_SASL_PORT && ! -f $KAFKA_DIR/scram-users.done ]] || return 0
+  log "adding the SCRAM user $SASL_USER for the SASL_SSL listener"
+  kafka_jvm_args
+  KAFKA_JVM=("${KAFKA_JVM[@]/#-Dkafka.logs.dir=*/-Dkafka.logs.dir=$KAFKA_DIR/tools}")
+  local mech
+  for mech in SCRAM-SHA-512 SCRAM-SHA-256; do # one per request: Kafka refuses two for a user at once
+    if ! java "${KAFKA_JVM[@]}" kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" \
+          --alter --entity-type users --entity-name "$SASL_USER" --add-config "$mech=[password=$SASL_PASSWORD]" \
+          >>"$KAFKA_OUT" 2>&1 </dev/null; then
+      tail -n 20 "$KAFKA_OUT" >&2
+      die "adding the SCRAM user failed (see $KAFKA_OUT)"
+    fi
+  done
+  touch "$KAFKA_DIR/scram-users.done"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -267,6 +350,7 @@ start_clickhouse() {
   bin=$(ch_server_bin) || die "clickhouse-server not installed: run deploy/services.sh install"
 
   mkdir -p "$CH_DIR"/{etc,data,tmp,log,user_files,format_schemas}
+  ensure_tls
   render "$SCRIPT_DIR/clickhouse/config.xml" "$CH_DIR/etc/config.xml"
   render "$SCRIPT_DIR/clickhouse/users.xml" "$CH_DIR/etc/users.xml"
 
@@ -288,10 +372,10 @@ start_clickhouse() {
 preflight_ports() {
   local busy=() p
   if ! live_pid "$KAFKA_PID" kafka.Kafka >/dev/null; then
-    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do port_open "$KAFKA_HOST" "$p" && busy+=("$p"); done
+    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" $KAFKA_SASL_PORT; do port_open "$KAFKA_HOST" "$p" && busy+=("$p"); done
   fi
   if ! live_pid "$CH_PID" clickhouse-server >/dev/null; then
-    for p in "$CH_TCP_PORT" "$CH_HTTP_PORT"; do port_open "$CH_HOST" "$p" && busy+=("$p"); done
+    for p in "$CH_TCP_PORT" "$CH_HTTP_PORT" $CH_TLS_PORT; do port_open "$CH_HOST" "$p" && busy+=("$p"); done
   fi
   ((${#busy[@]} == 0)) ||
     die "port(s) ${busy[*]} on 127.0.0.1 already in use by a process not started from $STATE; stop it first (see: ss -ltnp)"
@@ -366,10 +450,21 @@ do_start() {
     start_kafka
     wait_ready
   fi
+  ensure_scram_users
   local chv
   chv=$(ch_client --query 'SELECT version()' 2>/dev/null) || chv=unknown
   printf 'kafka %s (KRaft) on %s:%s\n' "$(kafka_version)" "$KAFKA_HOST" "$KAFKA_PORT"
+  if [[ -n $KAFKA_SASL_PORT ]] && port_open "$KAFKA_HOST" "$KAFKA_SASL_PORT"; then
+    printf 'kafka SASL_SSL on %s:%s (SCRAM-SHA-512/256, PLAIN; user %s; CA %s)\n' "$KAFKA_HOST" "$KAFKA_SASL_PORT" "$SASL_USER" "$TLS_DIR/ca.pem"
+  elif [[ -n $KAFKA_SASL_PORT ]]; then
+    log "kafka was started without the SASL_SSL listener: it gets it at its next restart"
+  fi
   printf 'clickhouse %s on %s:%s (http %s)\n' "$chv" "$CH_HOST" "$CH_TCP_PORT" "$CH_HTTP_PORT"
+  if [[ -n $CH_TLS_PORT ]] && port_open "$CH_HOST" "$CH_TLS_PORT"; then
+    printf 'clickhouse TLS on %s:%s (CA %s)\n' "$CH_HOST" "$CH_TLS_PORT" "$TLS_DIR/ca.pem"
+  elif [[ -n $CH_TLS_PORT ]]; then
+    log "clickhouse was started without its TLS port: it gets it at its next restart"
+  fi
   log "ready in $(elapsed "$t0") (state $STATE)"
 }
 

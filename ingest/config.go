@@ -183,8 +183,10 @@ type Deps struct {
 	Sink     Sink
 	Registry prometheus.Registerer
 	Log      *slog.Logger
-	// Dialer connects to Kafka; nil means kafka-go's default dialer.
+	// Dialer connects to Kafka (consumer group, fetches, offset lookups); nil means kafka-go's default dialer.
 	Dialer *kafka.Dialer
+	// Transport carries the dead letters; nil: one with the Dialer's TLS and SASL.
+	Transport kafka.RoundTripper
 	// DeadLetters receives what could not be counted; nil means <topic>.dlq on the input cluster.
 	DeadLetters DeadLetterPublisher
 }

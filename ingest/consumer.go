@@ -32,6 +32,8 @@ type Ingester struct {
 	loggedMu sync.Mutex
 	commitMu sync.Mutex // the lanes' flushers commit one at a time
 	logged   map[decode.Reason]bool
+
+	dlqDown atomic.Bool // the last dead-letter publication failed (see publishDeadLetters)
 }
 
 // New checks cfg and returns an Ingester; Run starts it.
@@ -57,8 +59,12 @@ func New(cfg Config, deps Deps) (*Ingester, error) {
 	if deps.Dialer == nil {
 		deps.Dialer = kafka.DefaultDialer
 	}
+	if deps.Transport == nil {
+		d := deps.Dialer
+		deps.Transport = &kafka.Transport{Dial: d.DialFunc, TLS: d.TLS, SASL: d.SASLMechanism, ClientID: d.ClientID}
+	}
 	if deps.DeadLetters == nil {
-		deps.DeadLetters = NewKafkaDeadLetters(cfg.Brokers, deps.Dialer)
+		deps.DeadLetters = NewKafkaDeadLetters(cfg.Brokers, deps.Transport)
 	}
 	streams := NewStreams(cfg.Limits)
 	return &Ingester{
@@ -217,10 +223,12 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 		panic(err)
 	}
 	lost := in.metrics.lostRecords.WithLabelValues(topic)
+	aborted := in.metrics.abortedRecords.WithLabelValues(topic)
 	r, err := fetch.NewReader(fetch.Config{
 		Brokers: in.cfg.Brokers, Topic: topic, Partition: partition, Dialer: in.dialer,
 		MaxBytes: in.cfg.FetchMaxBytes, MaxWait: in.cfg.FetchMaxWait, Log: in.log,
-		OnLost: func(from, to int64) { lost.Add(float64(to - from)) },
+		OnLost:    func(from, to int64) { lost.Add(float64(to - from)) },
+		OnAborted: func(n int64) { aborted.Add(float64(n)) },
 	}, offset)
 	if err != nil { // the config was checked in New
 		panic(err)

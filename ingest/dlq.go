@@ -60,9 +60,10 @@ func newDeadLetter(m *Message, rejects []rejection, refused int) DeadLetter {
 	}
 }
 
-// DeadLetterPublisher stores dead letters durably before the offsets that pass
-// them are stored. Publish returns only once all letters are acknowledged, or an
-// error; it may be called again with the same letters after an error.
+// DeadLetterPublisher stores dead letters before the offsets that pass them are
+// stored. Publish returns only once all letters are acknowledged, or an error;
+// after an error the ingester drops those letters (counted) rather than stall
+// counting behind a broken dead-letter topic.
 type DeadLetterPublisher interface {
 	Publish(ctx context.Context, letters []DeadLetter) error
 }
@@ -74,15 +75,12 @@ type KafkaDeadLetters struct {
 
 var _ DeadLetterPublisher = (*KafkaDeadLetters)(nil)
 
-// NewKafkaDeadLetters returns a publisher writing with acks from all in-sync replicas.
-func NewKafkaDeadLetters(brokers []string, dialer *kafka.Dialer) *KafkaDeadLetters {
-	tr := &kafka.Transport{}
-	if dialer != nil {
-		tr.Dial = dialer.DialFunc
-	}
+// NewKafkaDeadLetters returns a publisher writing with acks from all in-sync
+// replicas, through transport (TLS, SASL; nil: kafka-go's default).
+func NewKafkaDeadLetters(brokers []string, transport kafka.RoundTripper) *KafkaDeadLetters {
 	return &KafkaDeadLetters{w: &kafka.Writer{
 		Addr:                   kafka.TCP(brokers...),
-		Transport:              tr,
+		Transport:              transport,
 		Balancer:               &kafka.Hash{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchTimeout:           5 * time.Millisecond,

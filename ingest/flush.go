@@ -88,6 +88,8 @@ type pending struct {
 	batch     storage.Batch // taken since, not yet tried
 	dead      []DeadLetter
 	committed storage.Batch // the offsets last stored, for the Kafka commit
+
+	deadFailing time.Time // when publishing dead (still unpublished) first failed
 }
 
 // empty reports whether p holds nothing to write (as flush sees it: a batch
@@ -107,15 +109,9 @@ func (p *pending) add(b storage.Batch, dead []DeadLetter) {
 // outcome unknown. On success p holds nothing to write.
 func (in *Ingester) flush(ctx context.Context, p *pending) error {
 	if len(p.dead) > 0 {
-		wctx, cancel := context.WithTimeout(ctx, in.cfg.WriteTimeout)
-		err := in.dlq.Publish(wctx, p.dead)
-		cancel()
-		if err != nil {
-			in.metrics.dlqErrors.Inc()
+		if err := in.publishDeadLetters(ctx, p); err != nil {
 			return err
 		}
-		in.metrics.deadLetters.Add(float64(len(p.dead)))
-		p.dead = nil
 	}
 	if len(p.inflight.Offsets) > 0 {
 		landed, err := in.landed(ctx, p.inflight)
@@ -143,6 +139,55 @@ func (in *Ingester) flush(ctx context.Context, p *pending) error {
 	p.committed, p.batch = p.batch, storage.Batch{}
 	return nil
 }
+
+// publishDeadLetters publishes p's dead letters. A failure is retried with the
+// next flushes (a new dead-letter topic takes a moment to be created) for up to
+// dlqGiveUpWrites write timeouts; then the topic is taken as down and the
+// letters are dropped: counting must not wait for it. The rejections are
+// counted anyway (gapwatch_ingest_rejected_total); dropped letters are counted
+// (gapwatch_ingest_dead_letters_dropped_total) and the outage logged once.
+// While the topic is down each try is short (dlqRetryTimeout) and its letters
+// are dropped on the first failure, so that flushes keep their pace.
+func (in *Ingester) publishDeadLetters(ctx context.Context, p *pending) error {
+	down := in.dlqDown.Load()
+	timeout := in.cfg.WriteTimeout
+	if down {
+		timeout = min(timeout, dlqRetryTimeout)
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	err := in.dlq.Publish(wctx, p.dead)
+	cancel()
+	if err == nil {
+		in.metrics.deadLetters.Add(float64(len(p.dead)))
+		p.dead, p.deadFailing = nil, time.Time{}
+		if in.dlqDown.Swap(false) {
+			in.log.Info("dead-letter topic works again")
+		}
+		return nil
+	}
+	in.metrics.dlqErrors.Inc()
+	if p.deadFailing.IsZero() {
+		p.deadFailing = time.Now()
+	}
+	if !down && time.Since(p.deadFailing) < dlqGiveUpWrites*in.cfg.WriteTimeout {
+		return fmt.Errorf("publishing dead letters: %w", err)
+	}
+	in.metrics.deadLettersDropped.Add(float64(len(p.dead)))
+	if !in.dlqDown.Swap(true) {
+		in.log.Error("dead-letter topic unusable: dead letters are dropped (and counted) until it works again; counting goes on",
+			"dropped", len(p.dead), "failing_for", time.Since(p.deadFailing).Round(time.Second), "err", err)
+	}
+	p.dead, p.deadFailing = nil, time.Time{}
+	return nil
+}
+
+const (
+	// dlqGiveUpWrites is how many write timeouts dead letters are retried
+	// before the dead-letter topic is taken as down.
+	dlqGiveUpWrites = 3
+	// dlqRetryTimeout bounds a dead-letter publication while the topic is down.
+	dlqRetryTimeout = 2 * time.Second
+)
 
 // write stores b once, within WriteTimeout.
 func (in *Ingester) write(ctx context.Context, b storage.Batch) error {

@@ -38,6 +38,9 @@ type Metrics struct {
 	dlqErrors     prometheus.Counter
 	watermark     *prometheus.GaugeVec
 	lostRecords   *prometheus.CounterVec
+
+	deadLettersDropped prometheus.Counter // letters given up on when the dead-letter topic failed
+	abortedRecords     *prometheus.CounterVec
 }
 
 // NewMetrics registers ingest's metrics on reg.
@@ -74,10 +77,14 @@ func NewMetrics(reg prometheus.Registerer, streams *Streams) *Metrics {
 		lostRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gapwatch_ingest_lost_records_total",
 			Help: "Records Kafka retention deleted before ingest counted them (ingest was down or too slow for longer than the topic's retention)."}, []string{"topic"}),
 		dlqErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_dead_letter_errors_total",
-			Help: "Failed dead-letter publications (retried before the offsets move on)."}),
+			Help: "Failed dead-letter publications (their letters are dropped: counting does not wait for the dead-letter topic)."}),
+		deadLettersDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_dead_letters_dropped_total",
+			Help: "Dead letters dropped because the dead-letter topic failed (their rejections are counted in gapwatch_ingest_rejected_total)."}),
+		abortedRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gapwatch_ingest_aborted_records_total",
+			Help: "Records of aborted Kafka transactions skipped (ingest reads committed records only)."}, []string{"topic"}),
 	}
 	reg.MustRegister(m.messages, m.eventsStored, m.rejected, m.flushes, m.flushErrors, m.flushSeconds,
-		m.flushRows, m.pending, m.partitions, m.streams, m.commitErrors, m.storedOffsets, m.deadLetters, m.dlqErrors, m.watermark, m.lostRecords)
+		m.flushRows, m.pending, m.partitions, m.streams, m.commitErrors, m.storedOffsets, m.deadLetters, m.dlqErrors, m.watermark, m.lostRecords, m.deadLettersDropped, m.abortedRecords)
 	for _, r := range allReasons {
 		m.rejected.WithLabelValues(string(r))
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gapwatch/gapwatch/config"
 	"github.com/gapwatch/gapwatch/detect"
 	"github.com/gapwatch/gapwatch/ingest/decode"
 	"github.com/gapwatch/gapwatch/storage"
@@ -43,6 +44,7 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 	format := fs.String("format", "", "input format, csv or jsonl (default: detected, '{' starts JSON lines)")
 	lateness := fs.Duration("allowed-lateness", 10*time.Minute,
 		"JSON lines: how far an event's time may trail the newest seen before it is dropped (files have no arrival time: event time is used)")
+	cfgPath := fs.String("config", "", "YAML configuration: its detect thresholds (false_alarms_per_week, resolve_after, retire_after) apply")
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -63,6 +65,15 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 		return usagef("--format must be csv or jsonl, got %q", *format)
 	case *lateness < 0:
 		return usagef("--allowed-lateness must not be negative, got %s", *lateness)
+	}
+
+	var loaded *config.Config
+	if *cfgPath != "" {
+		c, err := config.Load(*cfgPath, os.Getenv)
+		if err != nil {
+			return usageError{err}
+		}
+		loaded = &c
 	}
 
 	var in io.Reader = os.Stdin
@@ -109,6 +120,10 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if cfg.Bucket == 0 {
 		cfg.Bucket = time.Minute // no rows: nothing to judge
+	}
+	if loaded != nil {
+		d := loaded.Detect
+		cfg.FalseAlarmsPerWeek, cfg.ResolveAfter, cfg.RetireAfter = d.FalseAlarmsPerWeek, d.ResolveAfter, d.RetireAfter
 	}
 
 	w, closeOut := stdout, func() error { return nil }

@@ -114,6 +114,9 @@ func cmdRun(ctx context.Context, args []string, _ io.Writer) error {
 		}
 		roles[r] = true
 	}
+	if err := cfg.HTTP.CheckExposure(cfg.HTTP.Addr); roles["api"] && err != nil {
+		return usageError{err}
+	}
 	log := newLogger()
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
@@ -127,9 +130,26 @@ func cmdRun(ctx context.Context, args []string, _ io.Writer) error {
 // runRoles runs the selected roles on st until ctx ends or one fails.
 func runRoles(ctx context.Context, cfg config.Config, roles map[string]bool, st store, reg *prometheus.Registry, log *slog.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
-	checks := []api.Check{{Name: "store", Fn: st.Ping}}
+	checks := []api.Check{{Name: "store", Fn: func(ctx context.Context) error {
+		err := st.Ping(ctx)
+		if err != nil && cfg.Store == "clickhouse" { // e.g. a password changed under a running process
+			err = fmt.Errorf("ClickHouse at %s as %q: %w", cfg.ClickHouse.Addr, cfg.ClickHouse.User, err)
+		}
+		return err
+	}}}
+	// Every Kafka connection (consumer group, fetches, dead letters, alerts,
+	// admin) speaks the configured TLS and SASL.
+	dialer, transport, err := cfg.Kafka.Clients()
+	if err != nil {
+		return usageError{err}
+	}
+	if roles["ingest"] || roles["detect"] {
+		probe := newKafkaProbe(cfg.Kafka.Brokers, transport, log)
+		checks = append(checks, api.Check{Name: "kafka", Fn: probe.Check})
+		g.Go(func() error { return probe.Run(ctx) })
+	}
 	if roles["ingest"] {
-		in, err := ingest.New(cfg.Ingest, ingest.Deps{Sink: st, Registry: reg, Log: log})
+		in, err := ingest.New(cfg.Ingest, ingest.Deps{Sink: st, Registry: reg, Log: log, Dialer: dialer, Transport: transport})
 		if err != nil {
 			return usageError{err}
 		}
@@ -146,7 +166,8 @@ func runRoles(ctx context.Context, cfg config.Config, roles map[string]bool, st 
 	}
 	var streams api.StreamLister
 	if roles["detect"] {
-		alerts := live.NewKafka(live.KafkaConfig{Brokers: cfg.Kafka.Brokers, Topic: cfg.AlertsTopic, Partitions: cfg.Detect.AlertPartitions})
+		alerts := live.NewKafka(live.KafkaConfig{Brokers: cfg.Kafka.Brokers, Topic: cfg.AlertsTopic, Partitions: cfg.Detect.AlertPartitions,
+			Dialer: dialer, Transport: transport})
 		defer alerts.Close()
 		d, err := live.New(cfg.Live(), live.Deps{Store: st, Sink: alerts, Input: alerts, Registry: reg, Log: log})
 		if err != nil {
@@ -248,10 +269,20 @@ func cmdMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
+// cmdCheckConfig prints the effective configuration, every default filled and
+// secrets blanked, or refuses (exit 2) a configuration that does not load or
+// that is unsafe in production (config.Insecure).
 func cmdCheckConfig(_ context.Context, args []string, stdout io.Writer) error {
 	cfg, err := loadConfig(flag.NewFlagSet("check-config", flag.ContinueOnError), args)
 	if err != nil {
 		return err
+	}
+	warnings, err := cfg.Insecure()
+	if err != nil {
+		return usageError{err}
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "gapwatch check-config: warning:", w)
 	}
 	fmt.Fprint(stdout, cfg.Redacted())
 	return nil
@@ -293,7 +324,12 @@ func cmdSimulate(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := sc.WithDefaults().Validate(); err != nil {
 		return usageError{err}
 	}
+	_, transport, err := cfg.Kafka.Clients()
+	if err != nil {
+		return usageError{err}
+	}
 	w := simulate.NewWriter(sc)
+	w.Transport = transport // TLS and SASL as configured
 	defer w.Close()
 	fmt.Fprintf(stdout, "simulating %d tenants at %.0f events/s into %s on %s\n", sc.Tenants, sc.Rate, sc.Topic, strings.Join(sc.Brokers, ","))
 	n, err := simulate.Run(ctx, sc, w)

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/gapwatch/gapwatch/config"
 	"github.com/gapwatch/gapwatch/simulate"
 	"github.com/gapwatch/gapwatch/storage/memstore"
 )
@@ -38,18 +39,26 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	simulateFlags(fs, &sc)
 	duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
 	httpAddr := fs.String("http-addr", "", "API listen address (default GAPWATCH_HTTP_ADDR or 127.0.0.1:8080)")
+	cfgPath := fs.String("config", "", "YAML configuration file: its http section (tokens, TLS) applies")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
 	t := time.Now()
 	// The demo is self-contained: only the listen address is taken from the
 	// environment, so GAPWATCH_* settings for a real deployment don't leak in.
-	cfg, err := loadConfig(flag.NewFlagSet("demo", flag.ContinueOnError), nil)
+	var cfgArgs []string
+	if *cfgPath != "" {
+		cfgArgs = []string{"--config", *cfgPath}
+	}
+	cfg, err := loadConfig(flag.NewFlagSet("demo", flag.ContinueOnError), cfgArgs)
 	if err != nil {
 		return err
 	}
 	if *httpAddr != "" {
 		cfg.HTTP.Addr = *httpAddr
+	}
+	if err := cfg.HTTP.CheckExposure(cfg.HTTP.Addr); err != nil {
+		return usageError{err}
 	}
 	cfg.Store = "memory"
 	cfg.Ingest.Topics = []string{"logs"}
@@ -73,7 +82,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer cluster.Close()
 	brokers := cluster.ListenAddrs()
-	cfg.Kafka.Brokers, cfg.Ingest.Brokers = brokers, brokers
+	cfg.Kafka, cfg.Ingest.Brokers = config.Kafka{Brokers: brokers}, brokers // plaintext, whatever the configuration says
 	sc.Brokers, sc.Topic = brokers, "logs"
 
 	st := memstore.New(cfg.Memory.Retention)

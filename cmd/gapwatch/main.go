@@ -119,7 +119,13 @@ func versionString() string {
 	return "dev"
 }
 
-func cmdVersion(_ context.Context, _ []string, stdout io.Writer) error {
+func cmdVersion(_ context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.String("config", "", "accepted like every command's; the version does not depend on it")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
 	fmt.Fprintln(stdout, "gapwatch", versionString())
 	return nil
 }

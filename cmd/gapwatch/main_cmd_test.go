@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -39,13 +40,34 @@ func TestExitCodes(t *testing.T) {
 		{"run", "--no-such-flag"},
 		{"check-config", "--config", "/nonexistent/gapwatch.yaml"},
 		{"backtest"},
+		{"run", "--http-addr", ":8080"}, // every interface, no tokens
+		{"run", "--role", "api", "--http-addr", "0.0.0.0:8080"},
+		{"demo", "--http-addr", "10.0.0.1:8080"},
 	} {
 		code, _, stderr := runCmd(args...)
 		require.Equal(t, 2, code, "%v", args)
 		require.Equal(t, 1, strings.Count(stderr, "\n"), "%v: one-line reason, got %q", args, stderr)
 	}
+	// check-config refuses what is unsafe in production, in one line.
+	require.NoError(t, os.WriteFile("typo.yaml", []byte("kafka: {tsl: {enabled: true}}\nhttp: {tokenz: []}\n"), 0o600))
+	require.NoError(t, os.WriteFile("exposed.yaml", []byte("http: {addr: ':8080'}\n"), 0o600))
+	require.NoError(t, os.WriteFile("plain-sasl.yaml", []byte("kafka: {brokers: [kafka.example:9092], sasl: {mechanism: PLAIN, username: u, password: p}}\n"), 0o600))
+	for file, reason := range map[string]string{"typo.yaml": "tsl", "exposed.yaml": "http.tokens", "plain-sasl.yaml": "plaintext"} {
+		code, out, stderr := runCmd("check-config", "--config", file)
+		require.Equal(t, 2, code, file)
+		require.Empty(t, out, file)
+		require.Equal(t, 1, strings.Count(stderr, "\n"), "%s: one-line reason, got %q", file, stderr)
+		require.Contains(t, stderr, reason)
+	}
+	// Every command takes --config.
+	code, _, stderr := runCmd("version", "--config", "exposed.yaml")
+	require.Equal(t, 0, code, stderr)
+	code, _, stderr = runCmd("backtest", "--config", "typo.yaml", "--input", "-", "--out", "-")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "tsl", "backtest reads its --config")
+
 	t.Setenv("GAPWATCH_BUCKET", "7s")
-	code, _, stderr := runCmd("check-config")
+	code, _, stderr = runCmd("check-config")
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, "bucket")
 }

@@ -13,8 +13,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,6 +78,8 @@ type Config struct {
 	// Version and Roles are this process's, for /api/v1/status.
 	Version string   `yaml:"-"`
 	Roles   []string `yaml:"-"`
+
+	Access `yaml:",inline"` // tokens, TLS (auth.go)
 }
 
 // Deps are what the server reads.
@@ -103,6 +107,9 @@ type Server struct {
 	cfg  Config
 	deps Deps
 	mux  *http.ServeMux
+
+	handler   http.Handler // mux behind protect (auth.go)
+	silenceMu sync.Mutex   // one silence creation at a time: the limits hold (silences.go)
 }
 
 // New returns a server; Run listens.
@@ -121,6 +128,7 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	deps.Log = deps.Log.With("component", "api")
 	s := &Server{cfg: cfg, deps: deps, mux: http.NewServeMux()}
+	s.handler = s.protect(s.mux)
 	s.mux.HandleFunc("GET /api/v1/rates", s.rates)
 	s.mux.HandleFunc("GET /api/v1/gaps", s.gaps)
 	s.mux.HandleFunc("GET /api/v1/coverage", s.coverage)
@@ -144,10 +152,13 @@ func New(cfg Config, deps Deps) *Server {
 }
 
 // Handler returns the API's routes.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Run serves on cfg.Addr until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
+	if err := s.cfg.CheckExposure(s.cfg.Addr); err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("api: listening on %s: %w", s.cfg.Addr, err)
@@ -157,10 +168,24 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve serves on ln until ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
-	s.deps.Log.Info("serving", "addr", "http://"+ln.Addr().String())
+	if err := s.cfg.CheckExposure(ln.Addr().String()); err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	scheme := "http://"
+	if s.cfg.TLS.Enabled() {
+		scheme = "https://"
+	}
+	s.deps.Log.Info("serving", "addr", scheme+ln.Addr().String(), "tokens", len(s.cfg.Tokens))
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if s.cfg.TLS.Enabled() {
+			errc <- srv.ServeTLS(ln, s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("api: %w", err)
@@ -371,6 +396,7 @@ func (s *Server) gaps(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, "gaps", err)
 		return
 	}
+	gs = slices.DeleteFunc(gs, func(g storage.Gap) bool { return !Allowed(r.Context(), g.Tenant) })
 	out := make([]gapJSON, len(gs))
 	for i, g := range gs {
 		out[i] = gapJSON{ID: g.ID, Tenant: g.Tenant, Source: g.Source, Kind: g.Kind,
@@ -422,6 +448,7 @@ func (s *Server) streams(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := s.deps.Streams.Streams(v.Get("tenant"), v.Get("source"))
+	list = slices.DeleteFunc(list, func(st Stream) bool { return !Allowed(r.Context(), st.Tenant) })
 	out := make([]streamJSON, len(list))
 	for i, st := range list {
 		out[i] = streamJSON{Tenant: st.Tenant, Source: st.Source, Status: st.Status,

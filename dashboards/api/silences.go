@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gapwatch/gapwatch/storage"
@@ -50,6 +52,7 @@ func (s *Server) listSilences(w http.ResponseWriter, r *http.Request) {
 		s.storeFailed(w, "listing silences", err)
 		return
 	}
+	all = slices.DeleteFunc(all, func(sl storage.Silence) bool { return !Allowed(r.Context(), sl.Tenant) })
 	out := make([]silenceJSON, len(all))
 	for i, sl := range all {
 		out[i] = toSilenceJSON(sl)
@@ -90,6 +93,19 @@ func (s *Server) createSilence(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	if s.forbidTenant(w, r, sl.Tenant) {
+		return
+	}
+	s.silenceMu.Lock()
+	defer s.silenceMu.Unlock()
+	if err := s.makeRoomForSilence(r.Context(), sl.Tenant, now); err != nil {
+		if errors.Is(err, errTooManySilences) {
+			writeError(w, http.StatusConflict, err)
+			return
+		}
+		s.storeFailed(w, "listing silences", err)
+		return
+	}
 	var id [8]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
 	sl.ID = hex.EncodeToString(id[:])
@@ -103,10 +119,66 @@ func (s *Server) createSilence(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(toSilenceJSON(sl))
 }
 
+// Limits on stored silences. The stores list (and the detector applies) only
+// the newest storage.MaxSilences, so more must never be stored: a flood of new
+// silences would silently push older, still active ones out of effect.
+const (
+	// MaxActiveSilencesPerTenant bounds a tenant's silences that have not ended,
+	// so that one tenant (or its token) cannot use up the shared room.
+	MaxActiveSilencesPerTenant = 100
+	// SilenceRetention is how long an ended silence is kept before a creation
+	// deletes it to make room (longer than the detector's history replay).
+	SilenceRetention = 30 * 24 * time.Hour
+)
+
+var errTooManySilences = errors.New("too many silences")
+
+// makeRoomForSilence deletes silences that ended more than SilenceRetention
+// ago and refuses (errTooManySilences) a new silence of tenant when the store
+// or the tenant is full.
+func (s *Server) makeRoomForSilence(ctx context.Context, tenant string, now time.Time) error {
+	all, err := s.deps.Silences.Silences(ctx)
+	if err != nil {
+		return err
+	}
+	kept, active := 0, 0
+	for _, sl := range all {
+		if now.Sub(sl.EndsAt) > SilenceRetention {
+			if _, err := s.deps.Silences.DeleteSilence(ctx, sl.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		kept++
+		if sl.Tenant == tenant && sl.EndsAt.After(now) {
+			active++
+		}
+	}
+	switch {
+	case active >= MaxActiveSilencesPerTenant:
+		return fmt.Errorf("%w: tenant %q has %d silences that have not ended (the limit); delete some first", errTooManySilences, tenant, active)
+	case kept >= storage.MaxSilences:
+		return fmt.Errorf("%w: %d silences are stored (the limit); delete some first", errTooManySilences, kept)
+	}
+	return nil
+}
+
 // deleteSilence serves DELETE /api/v1/silences/{id}.
 func (s *Server) deleteSilence(w http.ResponseWriter, r *http.Request) {
 	if !s.silenceStore(w) {
 		return
+	}
+	if sc := ScopeOf(r.Context()); sc != nil { // a scoped token: the silence's tenant decides
+		all, err := s.deps.Silences.Silences(r.Context())
+		if err != nil {
+			s.storeFailed(w, "listing silences", err)
+			return
+		}
+		for _, sl := range all {
+			if sl.ID == r.PathValue("id") && s.forbidTenant(w, r, sl.Tenant) {
+				return
+			}
+		}
 	}
 	ok, err := s.deps.Silences.DeleteSilence(r.Context(), r.PathValue("id"))
 	switch {

@@ -19,6 +19,11 @@ type KafkaConfig struct {
 	Topic   string
 	// Partitions of the alert topic when gapwatch creates it. Default 3.
 	Partitions int
+
+	// Dialer (reading the alert topic) and Transport (writing, admin) carry TLS
+	// and SASL; nil: kafka-go's defaults.
+	Dialer    *kafka.Dialer
+	Transport kafka.RoundTripper
 }
 
 // Kafka is the alert topic (a Sink) and the reader of the input topics'
@@ -37,7 +42,7 @@ func NewKafka(cfg KafkaConfig) *Kafka {
 	addr := kafka.TCP(cfg.Brokers...)
 	return &Kafka{
 		cfg:    cfg,
-		client: &kafka.Client{Addr: addr, Timeout: 10 * time.Second},
+		client: &kafka.Client{Addr: addr, Timeout: 10 * time.Second, Transport: cfg.Transport},
 		writer: &kafka.Writer{
 			Addr:  addr,
 			Topic: cfg.Topic,
@@ -48,6 +53,8 @@ func NewKafka(cfg KafkaConfig) *Kafka {
 			BatchTimeout: 5 * time.Millisecond,
 			BatchSize:    1000,
 			MaxAttempts:  5,
+
+			Transport: cfg.Transport,
 		},
 	}
 }
@@ -148,7 +155,7 @@ func (k *Kafka) Published(ctx context.Context, from []int64) (map[string]bool, e
 
 func (k *Kafka) readIDs(ctx context.Context, partition int, from, to int64, seen map[string]bool) error {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: k.cfg.Brokers, Topic: k.cfg.Topic, Partition: partition, MaxBytes: 8 << 20,
+		Brokers: k.cfg.Brokers, Topic: k.cfg.Topic, Partition: partition, MaxBytes: 8 << 20, Dialer: k.cfg.Dialer,
 	})
 	defer r.Close()
 	if err := r.SetOffset(from); err != nil {

@@ -35,6 +35,7 @@ const (
 const (
 	attrCompression   = 0x07
 	attrLogAppendTime = 0x08
+	attrTransactional = 0x10
 	attrControl       = 0x20
 )
 
@@ -72,6 +73,10 @@ type batchReader struct {
 	appendAt int64  // the broker's append time (ms) when the topic uses LogAppendTime, else -1
 	last     int64  // offset of the batch's last record (compaction may have removed it)
 	control  bool   // a transaction marker: no data records
+	// txn: the batch belongs to a transaction of producer (read-committed fetches
+	// skip those of aborted transactions: see fetchResponse.filterAborted).
+	txn      bool
+	producer int64
 
 	inflated bytes.Buffer // decompressed records, reused
 }
@@ -106,6 +111,8 @@ func (r *batchReader) reset(b []byte) error {
 		r.appendAt = int64(binary.BigEndian.Uint64(b[35:]))
 	}
 	r.control = attrs&attrControl != 0
+	r.txn = attrs&attrTransactional != 0
+	r.producer = int64(binary.BigEndian.Uint64(b[43:]))
 	count := int(int32(binary.BigEndian.Uint32(b[57:])))
 	if count < 0 || count > len(b) { // a record takes at least 7 bytes
 		return fmt.Errorf("%w: record count %d in %d bytes", errBadBatch, count, len(b))

@@ -262,7 +262,7 @@ func TestFetchRequestEncoding(t *testing.T) {
 		require.Equal(t, int32(500), req.MaxWaitMillis)
 		require.Equal(t, int32(1), req.MinBytes)
 		require.Equal(t, int32(1<<20), req.MaxBytes)
-		require.Equal(t, int8(0), req.IsolationLevel)
+		require.Equal(t, int8(1), req.IsolationLevel, "read committed")
 		require.Len(t, req.Topics, 1)
 		require.Equal(t, "logs", req.Topics[0].Topic)
 		require.Len(t, req.Topics[0].Partitions, 1)

@@ -34,6 +34,10 @@ type Config struct {
 	// through to-1 are lost, and reading goes on at to. The reader logs the
 	// loss as an error either way.
 	OnLost func(from, to int64)
+	// OnAborted, if set, is called (in the reading goroutine) with the
+	// number of offsets of an aborted transaction's batch that a
+	// read-committed fetch passed over.
+	OnAborted func(n int64)
 }
 
 // WithDefaults returns c with every zero field set to its documented default.
@@ -183,7 +187,7 @@ func (r *Reader) roundTrip() (*Response, error) {
 		return nil, fmt.Errorf("writing the fetch request: %w", err)
 	}
 	resp := &r.resp
-	resp.f, resp.r, resp.frame, resp.set, resp.highWater, resp.next, resp.err = r, r.raw.r, 0, 0, 0, r.next, nil
+	resp.f, resp.r, resp.frame, resp.set, resp.highWater, resp.lastStable, resp.next, resp.err = r, r.raw.r, 0, 0, 0, -1, r.next, nil
 	resp.br.clear()
 	if err := resp.head(r.version, r.corr, cfg.Topic, cfg.Partition); err != nil {
 		return nil, err
@@ -210,7 +214,11 @@ func (r *Reader) Done(ctx context.Context, resp *Response) (lag int64, ok bool) 
 		return 0, false
 	}
 	r.failures = 0
-	return max(0, resp.highWater-r.next), true
+	end := resp.highWater
+	if resp.lastStable >= 0 {
+		end = min(end, resp.lastStable) // read committed: what can be read yet
+	}
+	return max(0, end-r.next), true
 }
 
 // handle reacts to a failed fetch: an offset out of range is looked into, any

@@ -2,9 +2,11 @@ package fetch
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -27,6 +29,14 @@ type Response struct {
 	frame     int   // bytes of the response frame not yet read
 	set       int   // bytes of the record set not yet read
 	highWater int64 // the partition's high-water mark
+	// lastStable is the partition's last stable offset: read committed, the
+	// records up to it are all that can be read yet.
+	lastStable int64
+	// aborted are the response's aborted transactions by first offset, still
+	// ahead; abortedBy their producers whose aborted transaction has begun and
+	// not yet ended (its abort marker) in the batches read so far.
+	aborted   []abortedTxn
+	abortedBy map[int64]bool
 	next      int64 // offset after the records read or passed over
 	err       error // the partition's error, or why reading stopped
 	batch     []byte
@@ -44,7 +54,7 @@ func appendFetchRequest(b []byte, version int16, corr int32, clientID, topic str
 	b = binary.BigEndian.AppendUint32(b, uint32(max(1, maxWait.Milliseconds())))
 	b = binary.BigEndian.AppendUint32(b, 1) // min bytes
 	b = binary.BigEndian.AppendUint32(b, uint32(maxBytes))
-	b = append(b, 0) // isolation: read uncommitted, as kafka-go's Reader
+	b = append(b, 1) // isolation: read committed (records of aborted transactions are skipped)
 	if version >= 7 {
 		b = binary.BigEndian.AppendUint32(b, 0)          // session id: none
 		b = binary.BigEndian.AppendUint32(b, 0xffffffff) // session epoch -1: no session
@@ -131,11 +141,9 @@ func (r *Response) head(version int16, corr int32, topic string, partition int32
 	}
 	code := int16(binary.BigEndian.Uint16(b[8:]))
 	r.highWater = int64(binary.BigEndian.Uint64(b[10:]))
-	if aborted := int32(binary.BigEndian.Uint32(b[n:])); aborted > 0 {
-		// Read uncommitted: aborted transactions' records are read as any.
-		if err := r.skip(int(aborted) * 16); err != nil {
-			return err
-		}
+	r.lastStable = int64(binary.BigEndian.Uint64(b[18:]))
+	if err := r.readAborted(int(int32(binary.BigEndian.Uint32(b[n:])))); err != nil {
+		return err
 	}
 	if version >= 11 {
 		if _, err := r.take(4); err != nil { // preferred read replica
@@ -246,5 +254,56 @@ func (r *Response) nextBatch() error {
 	}
 	r.frame -= n
 	r.set -= n
-	return r.br.reset(r.batch)
+	if err := r.br.reset(r.batch); err != nil {
+		return err
+	}
+	r.filterAborted()
+	return nil
+}
+
+// abortedTxn is an aborted transaction of a fetch response.
+type abortedTxn struct{ producer, first int64 }
+
+// readAborted reads the response's n aborted transactions (-1: null).
+func (r *Response) readAborted(n int) error {
+	r.aborted = r.aborted[:0]
+	if r.abortedBy == nil {
+		r.abortedBy = map[int64]bool{}
+	}
+	clear(r.abortedBy)
+	if n > r.frame/16 {
+		return fmt.Errorf("fetch response with %d aborted transactions in %d bytes", n, r.frame)
+	}
+	for range max(0, n) {
+		b, err := r.take(16)
+		if err != nil {
+			return err
+		}
+		r.aborted = append(r.aborted, abortedTxn{producer: int64(binary.BigEndian.Uint64(b)), first: int64(binary.BigEndian.Uint64(b[8:]))})
+	}
+	slices.SortFunc(r.aborted, func(a, b abortedTxn) int { return cmp.Compare(a.first, b.first) })
+	return nil
+}
+
+// filterAborted empties the batch just read when it belongs to an aborted
+// transaction, as Kafka's own consumer does read committed: a producer's
+// transaction is aborted from its first offset to its marker.
+func (r *Response) filterAborted() {
+	br := &r.br
+	if !br.txn {
+		return
+	}
+	for len(r.aborted) > 0 && r.aborted[0].first <= br.last {
+		r.abortedBy[r.aborted[0].producer] = true
+		r.aborted = r.aborted[1:]
+	}
+	switch {
+	case br.control:
+		delete(r.abortedBy, br.producer) // the transaction's end
+	case r.abortedBy[br.producer]:
+		br.recs, br.left = nil, 0
+		if r.f != nil && r.f.cfg.OnAborted != nil {
+			r.f.cfg.OnAborted(br.last - br.base + 1)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/gapwatch/gapwatch/config/tlsclient"
 	"github.com/gapwatch/gapwatch/storage"
 )
 
@@ -28,6 +29,8 @@ type Config struct {
 	DialTimeout         time.Duration `yaml:"dial_timeout"`          // default 5s
 	RetentionDays       int           `yaml:"retention_days"`        // raw per-bucket counts; default 30
 	RollupRetentionDays int           `yaml:"rollup_retention_days"` // hourly rollup; default 400
+
+	TLS tlsclient.Config `yaml:"tls"` // to the secure native port (9440); default plaintext
 }
 
 // WithDefaults fills unset fields with their documented defaults.
@@ -64,6 +67,9 @@ func (c Config) Validate() error {
 	if c.RetentionDays < 1 || c.RollupRetentionDays < c.RetentionDays {
 		return fmt.Errorf("clickhouse: retention_days must be ≥ 1 and rollup_retention_days ≥ retention_days (got %d, %d)", c.RetentionDays, c.RollupRetentionDays)
 	}
+	if err := c.TLS.Validate(); err != nil {
+		return fmt.Errorf("clickhouse: tls: %w", err)
+	}
 	return nil
 }
 
@@ -88,7 +94,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	tlsConfig, err := cfg.TLS.TLS()
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: tls: %w", err)
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
+		TLS:         tlsConfig,
 		Addr:        []string{cfg.Addr},
 		Auth:        clickhouse.Auth{Database: "default", Username: cfg.User, Password: cfg.Password},
 		DialTimeout: cfg.DialTimeout,
