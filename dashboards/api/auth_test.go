@@ -97,7 +97,7 @@ func scopedServer(t *testing.T, access api.Access, logs io.Writer) (*httptest.Se
 	}
 	reg := prometheus.NewRegistry()
 	srv := httptest.NewServer(api.New(api.Config{Bucket: time.Minute, Access: access}, api.Deps{
-		Rates: st, Gaps: st, Silences: st, Gatherer: reg,
+		Rates: st, Gaps: st, Silences: st, Tenants: st, Gatherer: reg,
 		Streams: streamList{{Tenant: "acme", Source: "fw", Status: "ok"}, {Tenant: "globex", Source: "fw", Status: "ok"}},
 		Log:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}).Handler())
@@ -136,6 +136,9 @@ func TestTokens(t *testing.T) {
 		{name: "scoped gaps", c: call{path: "/api/v1/gaps", token: "acme-secret"}, code: 200, rows: []string{"acme"}, check: true},
 		{name: "scoped streams", c: call{path: "/api/v1/streams", token: "acme-secret"}, code: 200, rows: []string{"acme"}, check: true},
 		{name: "scoped silences", c: call{path: "/api/v1/silences", token: "acme-secret"}, code: 200, rows: []string{"acme"}, check: true},
+		{name: "scoped tenants", c: call{path: "/api/v1/tenants", token: "acme-secret"}, code: 200, rows: []string{"acme"}, check: true},
+		{name: "all tenants listed", c: call{path: "/api/v1/tenants", token: "all-secret"}, code: 200, rows: []string{"acme", "globex"}, check: true},
+		{name: "other tenant's sources", c: call{path: "/api/v1/tenants?tenant=globex", token: "acme-secret"}, code: 403},
 		{name: "own tenant", c: call{path: "/api/v1/gaps?tenant=acme", token: "acme-secret"}, code: 200, rows: []string{"acme"}, check: true},
 		{name: "other tenant's gaps", c: call{path: "/api/v1/gaps?tenant=globex", token: "acme-secret"}, code: 403},
 		{name: "other tenant's streams", c: call{path: "/api/v1/streams?tenant=globex", token: "acme-secret"}, code: 403},

@@ -35,8 +35,8 @@ type tenantJSON struct {
 }
 
 // tenants serves GET /api/v1/tenants?tenant=: every tenant with counts
-// stored and its sources, sorted, at most storage.MaxStreamNames streams
-// (then TruncatedHeader says so).
+// stored that the request's token may see, and its sources, sorted, at most
+// storage.MaxStreamNames streams (then TruncatedHeader says so).
 func (s *Server) tenants(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Tenants == nil {
 		writeError(w, http.StatusServiceUnavailable, errors.New("no stream store"))
@@ -53,6 +53,9 @@ func (s *Server) tenants(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []tenantJSON{}
 	for _, n := range names {
+		if !Allowed(r.Context(), n.Tenant) {
+			continue // a token sees its own tenants only
+		}
 		if len(out) == 0 || out[len(out)-1].Tenant != n.Tenant {
 			out = append(out, tenantJSON{Tenant: n.Tenant, Sources: []string{}})
 		}
