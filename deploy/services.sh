@@ -32,11 +32,18 @@ CH_HTTP_PORT=${GAPWATCH_SERVICES_CH_HTTP_PORT:-8123}
 # ClickHouse's secure native port (TLS); set empty for none.
 CH_TLS_PORT=${GAPWATCH_SERVICES_CH_TLS_PORT-9440}
 
-# Test credentials of the SASL_SSL listener: local, loopback-only, not secret.
-SASL_USER=gapwatch
-SASL_PASSWORD=gapwatch-secret
 # Throwaway CA and a server certificate for 127.0.0.1/localhost, made on first start.
 TLS_DIR=$STATE/tls
+# The SASL_SSL listener's test user. Its password is made on first use (random, in
+# $TLS_DIR/sasl-password, never in the repository); tests read it there.
+SASL_USER=gapwatch
+SASL_PASSWORD_FILE=$TLS_DIR/sasl-password
+if [[ ! -s $SASL_PASSWORD_FILE ]]; then
+  mkdir -p "$TLS_DIR"
+  (umask 077 && od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$SASL_PASSWORD_FILE")
+  rm -f "$STATE/kafka/scram-users.done" # a user made with an earlier password gets this one
+fi
+SASL_PASSWORD=$(<"$SASL_PASSWORD_FILE")
 
 KAFKA_DIR=$STATE/kafka
 KAFKA_LIBS=$KAFKA_DIR/libs

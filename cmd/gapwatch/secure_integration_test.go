@@ -262,8 +262,8 @@ func TestClickHouseTLS(t *testing.T) {
 func TestKafkaSASLMechanisms(t *testing.T) {
 	s := servers.SecureServers(t)
 	for _, mech := range config.SASLMechanisms {
-		for _, password := range []string{s.Password, "wrong"} {
-			t.Run(mech+"/"+password, func(t *testing.T) {
+		for name, password := range map[string]string{"right": s.Password, "wrong": "wrong"} {
+			t.Run(mech+"/"+name, func(t *testing.T) { // not the password: test names are printed
 				k := config.Kafka{Brokers: s.KafkaBrokers, TLS: tlsclient.Config{Enabled: true, CAFile: s.CAFile},
 					SASL: config.SASL{Mechanism: mech, Username: s.Username, Password: password}}
 				dialer, transport, err := k.Clients()

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -16,7 +17,7 @@ type Secure struct {
 	KafkaBrokers       []string // GAPWATCH_TEST_KAFKA_SASL_BROKERS, default 127.0.0.1:9094
 	ClickHouseAddr     string   // GAPWATCH_TEST_CLICKHOUSE_TLS_ADDR, default 127.0.0.1:9440
 	CAFile             string   // GAPWATCH_TEST_TLS_CA, default $GAPWATCH_STATE_DIR/tls/ca.pem
-	Username, Password string   // the SCRAM (and PLAIN) user of deploy/services.sh
+	Username, Password string   // the SCRAM (and PLAIN) user of deploy/services.sh (password from its state: tls/sasl-password)
 }
 
 // SecureServers returns the secure endpoints, skipping tb when the services were
@@ -25,8 +26,7 @@ type Secure struct {
 func SecureServers(tb testing.TB) Secure {
 	tb.Helper()
 	Required(tb)
-	s := Secure{KafkaBrokers: []string{"127.0.0.1:9094"}, ClickHouseAddr: "127.0.0.1:9440",
-		Username: "gapwatch", Password: "gapwatch-secret"}
+	s := Secure{KafkaBrokers: []string{"127.0.0.1:9094"}, ClickHouseAddr: "127.0.0.1:9440", Username: "gapwatch"}
 	if v := os.Getenv("GAPWATCH_TEST_KAFKA_SASL_BROKERS"); v != "" {
 		s.KafkaBrokers = []string{v}
 	}
@@ -45,6 +45,12 @@ func SecureServers(tb testing.TB) Secure {
 	if _, err := os.Stat(s.CAFile); err != nil {
 		tb.Skipf("no test CA at %s: the services were started before deploy/services.sh made the SASL_SSL and TLS ports; restart them (or set GAPWATCH_TEST_TLS_CA)", s.CAFile)
 	}
+	// The SCRAM user's password, made by services.sh beside the CA.
+	pw, err := os.ReadFile(filepath.Join(filepath.Dir(s.CAFile), "sasl-password"))
+	if err != nil {
+		tb.Fatalf("the SASL_SSL test user's password (made by deploy/services.sh beside the CA): %v", err)
+	}
+	s.Password = strings.TrimSpace(string(pw))
 	for _, addr := range []string{s.KafkaBrokers[0], s.ClickHouseAddr} {
 		c, err := net.DialTimeout("tcp", addr, 3*time.Second)
 		if err != nil {
