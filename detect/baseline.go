@@ -65,6 +65,8 @@ type baseline struct {
 	howObs, howExp float32
 	howSlot, howN  int16
 	howS           float32 // its shrinkage (shrinkWeekHours)
+	howV           float32 // the hours' innovation variance (shrinkWeekHours)
+	howK           uint16  // hours that informed howV
 }
 
 // model holds what all baselines of an engine share: the bucket geometry and

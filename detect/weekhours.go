@@ -13,8 +13,8 @@ import "math"
 // first, then with a half-life of 3 weeks). It is learned from the second
 // complete week on, against the separable prediction with the daily profile
 // of the weeks before (the first week has none: its ratios would hold the
-// day's level too), used from the third on (two complete weeks of history)
-// as a step per hour, and shrunk James–Stein-like by how much of its spread
+// day's level too), used from the fourth on (once two weeks of ratios can be
+// compared) as a step per hour, and shrunk James–Stein-like by how much of its spread
 // is noise (shrinkWeekHours). One byte per hour: 168 bytes per stream.
 
 // weekStep is the correction's quantisation: log ratios in steps of 1/32,
@@ -41,6 +41,12 @@ func (m *model) accountWeekHour(b *baseline, bucket int64, x, sep float64) {
 		if float64(b.howN) >= 0.9*m.perHour && b.howSlot >= 0 && b.howSlot < 168 && b.weeks >= 1 {
 			old := float64(b.how[b.howSlot]) / weekStep
 			r := math.Log((float64(b.howObs) + 1) / (float64(b.howExp) + 1))
+			if b.weeks >= 2 {
+				// The innovation: how far a week's hour lands from what
+				// the weeks before averaged (shrinkWeekHours).
+				b.howK = min(b.howK+1, math.MaxUint16)
+				b.howV += float32(math.Max(1/float64(b.howK), 1.0/336) * ((r-old)*(r-old) - float64(b.howV)))
+			}
 			w := math.Max(1/float64(b.weeks), m.dayRate)
 			b.how[b.howSlot] = quantWeek(old + w*(r-old))
 		}
@@ -53,30 +59,29 @@ func (m *model) accountWeekHour(b *baseline, bucket int64, x, sep float64) {
 
 // shrinkWeekHours ends a complete week: the correction's shrinkage is set,
 // James–Stein-like, from how much of the corrections' spread their noise
-// explains: an hour's log ratio varies by about its sum's
-// squared coefficient of variation, 1/E + a_run (a_run: runDispersion of an
-// hour's buckets), over the number of weeks averaged; s = 1 − noise/spread,
-// 0 when noise explains it all (a stream without a weekly shape of its own,
-// or too noisy to tell).
+// explains, s = 1 − noise/spread (0 when noise explains it all: a stream
+// without a weekly shape of its own, or too noisy to tell). The noise is
+// learned, not modelled: an hour's log ratio lands from the average of the
+// n weeks before it by about its own variance σ² times (1 + 1/n) (the
+// innovations, howV, over the last two weeks of hours), and the average of
+// n_eff weeks varies by σ²/n_eff. Bursty series (whose hours wander by more
+// than their counts' dispersion says) are shrunk accordingly.
 func (m *model) shrinkWeekHours(b *baseline) {
 	var spread float64
 	for _, v := range b.how {
 		l := float64(v) / weekStep
 		spread += l * l / 168
 	}
-	perHour := b.level * m.perHour
-	if perHour <= 0 || spread <= 0 {
-		b.howS = 0
-		return
-	}
 	r := m.dayRate
 	nEff := math.Min(float64(b.weeks)-1, (2-r)/r)
-	if nEff < 1 {
+	if spread <= 0 || nEff < 2 || b.howK == 0 {
+		// Until two weeks' ratios can be compared, nothing is known of
+		// their noise.
 		b.howS = 0
 		return
 	}
-	noise := (1/perHour + m.runDispersion(b, m.perHour, float64(blockBuckets(m.width)))) / nEff
-	b.howS = float32(math.Max(0, 1-noise/spread))
+	sigma2 := float64(b.howV) / (1 + 1/(nEff-1))
+	b.howS = float32(math.Max(0, 1-sigma2/nEff/spread))
 }
 
 func quantWeek(l float64) int8 {
