@@ -1,9 +1,13 @@
 package detect
 
 import (
+	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/gapwatch/gapwatch/simulate"
 )
 
 // securityLogs is the rate of a security-log source with a weekly shape the
@@ -48,4 +52,33 @@ func TestWeekendNightLossWithAWeeklyShape(t *testing.T) {
 		require.Failf(t, "false alarm", "%+v", ev)
 	}
 	require.True(t, found, "the Saturday night loss was not found: %+v", opened)
+}
+
+// The correction is shrunk by its learned week-to-week noise: a stream whose
+// weekly shape is separable (a daily rhythm, a weekend dip) but whose hours
+// wander keeps next to none of it; the security-log shape keeps most of it.
+func TestWeekHoursShrinkage(t *testing.T) {
+	shrink := func(rate func(b int64) float64, a float64) float64 {
+		m := newModel(300)
+		b := newBaseline()
+		r := rand.New(rand.NewPCG(7, 8))
+		drift := 0.0
+		for i := range int64(6 * 7 * 288) {
+			bk := rhythmMonday + i*300
+			drift = 0.95*drift + 0.3*math.Sqrt(1-0.95*0.95)*r.NormFloat64()
+			x := float64(simulate.GammaPoisson(r, rate(bk)*math.Exp(drift), a))
+			mu, da := m.expect(&b, bk)
+			m.learn(&b, bk, x, mu, da)
+		}
+		return float64(b.howS)
+	}
+	separable := func(b int64) float64 {
+		r := 50 + 40*math.Cos(2*math.Pi*float64(hourOf(b)-14)/24)
+		if weekday(b) >= 5 {
+			r *= 0.4
+		}
+		return r
+	}
+	require.Less(t, shrink(separable, 0.3), 0.3, "a separable shape with wandering hours")
+	require.Greater(t, shrink(securityLogs, 0.02), 0.7, "office hours on weekdays, flat weekends")
 }
