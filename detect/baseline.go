@@ -17,6 +17,9 @@ import "math"
 // an EWMA over about an hour whose first values are a plain mean, so a stream
 // seen for a few buckets is already protected.
 //
+// From two complete weeks on, mu is also multiplied by an hour-of-week
+// correction (weekhours.go).
+//
 // Around mu the counts are negative binomial with a dispersion a estimated from
 // the residuals of the prediction in use (so model error widens the band),
 // shrunk towards a prior while the evidence is thin.
@@ -24,7 +27,8 @@ import "math"
 // Updates are robust: values are winsorised at mu − 4 sd and mu + 4 sd + 3 before they enter any
 // average, and the caller feeds the expectation instead of the count for
 // buckets that are anomalous or inside a gap (impute), so a gap is never
-// learned as normal. About 300 bytes.
+// learned as normal. About 500 bytes with the hour-of-week correction
+// (weekhours.go).
 type baseline struct {
 	level float64 // deseasonalised events per bucket (half-life 12 h)
 	short float64 // short-term events per bucket (cold start)
@@ -54,6 +58,15 @@ type baseline struct {
 	// Serial correlation of consecutive blocks' standardised residuals
 	// (drift, slow bursts): EWMAs of z·z_prev and z², and the last z.
 	bzz, bzp, bzLast float32
+	// Hour-of-week correction (see weekHours): per hour of the week (Monday
+	// 00:00 UTC = 0), the log of what that hour carries over the separable
+	// prediction, in steps of 1/weekStep, with the current hour's sums.
+	how            [168]int8
+	howObs, howExp float32
+	howSlot, howN  int16
+	howS           float32 // its shrinkage (shrinkWeekHours)
+	howV           float32 // the hours' innovation variance (shrinkWeekHours)
+	howK           uint16  // hours that informed howV
 }
 
 // model holds what all baselines of an engine share: the bucket geometry and
@@ -101,6 +114,7 @@ func newBaseline() baseline {
 		b.day[i] = 1
 	}
 	b.curDay, b.curWeek = math.MinInt32, math.MinInt32
+	b.howSlot = -1
 	return b
 }
 
@@ -128,6 +142,18 @@ func slots(bucket int64) (day, week int64, h, d int) {
 // that switches off at an hour boundary is not expected to carry half its
 // rate into the idle hour.
 func (m *model) factors(b *baseline, bucket int64) (hf, df float64, seasonal bool) {
+	hf, df, seasonal = m.separable(b, bucket, 2)
+	if seasonal && b.weeks >= 2 {
+		df *= m.weekHours(b, bucket)
+	}
+	return hf, df, seasonal
+}
+
+// separable returns the hourly and daily factors of the separable profile
+// (without the hour-of-week correction), the daily profile once weeks
+// complete weeks informed it (2 for the prediction; 1 for the correction's
+// learning, which starts in the second complete week).
+func (m *model) separable(b *baseline, bucket int64, weeks uint16) (hf, df float64, seasonal bool) {
 	hf, df = 1, 1
 	_, _, _, d := slots(bucket)
 	if b.days >= 2 {
@@ -140,7 +166,7 @@ func (m *model) factors(b *baseline, bucket int64) (hf, df float64, seasonal boo
 		i0, i1 := int(floorMod(int64(h0), 24)), int(floorMod(int64(h0)+1, 24))
 		lh := (1-frac)*math.Log(float64(b.hour[i0])) + frac*math.Log(float64(b.hour[i1]))
 		hf = math.Exp(s * lh)
-		if b.weeks >= 2 {
+		if b.weeks >= weeks {
 			info := b.level * m.perDay * math.Min(float64(b.weeks), 4)
 			s := info / (info + 10)
 			df = math.Exp(s * math.Log(float64(b.day[d])))
@@ -348,6 +374,8 @@ func (m *model) learn(b *baseline, bucket int64, x, mu, a float64) {
 	b.n++
 	n := float64(b.n)
 	b.short += math.Max(1/n, m.shortRate) * (x - b.short)
+	shf, sdf, _ := m.separable(b, bucket, 1)
+	m.accountWeekHour(b, bucket, x, b.level*shf*sdf)
 	hf, df, _ := m.factors(b, bucket)
 	// The level learns x/f; where the profile expects less than the level
 	// (f < 1) by the gradient of the same, x − f·level, so that a count in
@@ -380,6 +408,8 @@ func (m *model) learn(b *baseline, bucket int64, x, mu, a float64) {
 // first and the second time), then expected.
 func (m *model) impute(b *baseline, bucket int64, x, mu float64) {
 	b.steadyN = 0
+	shf, sdf, _ := m.separable(b, bucket, 1)
+	m.accountWeekHour(b, bucket, mu, b.level*shf*sdf)
 	m.accumulate(b, bucket, mu, true)
 	_, _, h, d := slots(bucket)
 	hole := math.Min(x, mu) - mu // a burst (a backlog after the hole) is not rhythm
@@ -413,6 +443,7 @@ func (m *model) accumulate(b *baseline, bucket int64, x float64, dirty bool) {
 	if int32(week) != b.curWeek {
 		if float64(b.weekN) >= 0.9*m.perWeek && fold(b.day[:], b.dayAcc[:], math.Max(1/float64(b.weeks+1), m.dayRate), uint32(b.recurD)) {
 			b.weeks++
+			m.shrinkWeekHours(b)
 		}
 		clear(b.dayAcc[:])
 		b.prevD = 0

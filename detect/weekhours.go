@@ -1,0 +1,89 @@
+package detect
+
+import "math"
+
+// The hour-of-week correction. The separable profile level·hour[h]·day[d]
+// gives every day the same hourly shape, scaled; real traffic often has a
+// shape of its own at some hours of some days (a city's taxis at weekend
+// nights, security logs busy at office hours on weekdays and flat at
+// weekends), and there a loss can look like normal. Each hour of the week
+// keeps the log of what it carried over the separable prediction (hours seen
+// whole; the counts as learned: winsorised, a gap's buckets by their
+// expectation), averaged over weeks like the daily profile (plainly at
+// first, then with a half-life of 3 weeks). It is learned from the second
+// complete week on, against the separable prediction with the daily profile
+// of the weeks before (the first week has none: its ratios would hold the
+// day's level too), used from the fourth on (once two weeks of ratios can be
+// compared) as a step per hour, and shrunk James–Stein-like by how much of its spread
+// is noise (shrinkWeekHours). One byte per hour: 168 bytes per stream.
+
+// weekStep is the correction's quantisation: log ratios in steps of 1/32,
+// ±4 (1/55 to 55 times the separable prediction).
+const weekStep = 32
+
+// weekHours returns the correction factor for a bucket: its hour's, as a
+// step (it was learned as the ratio of hour sums to the separable
+// prediction, which already follows the day's rhythm within the hour).
+func (m *model) weekHours(b *baseline, bucket int64) float64 {
+	return math.Exp(float64(b.howS) * float64(b.how[weekHour(bucket)]) / weekStep)
+}
+
+// weekHour is the hour of the week of a bucket start (Monday 00:00 UTC = 0).
+func weekHour(bucket int64) int16 {
+	return int16(floorMod(bucket+3*86400, 7*86400) / 3600)
+}
+
+// accountWeekHour adds a bucket's learned count x and its separable
+// prediction sep to the current hour's sums, folding the previous hour into
+// the correction first when bucket starts another one.
+func (m *model) accountWeekHour(b *baseline, bucket int64, x, sep float64) {
+	if wh := weekHour(bucket); wh != b.howSlot {
+		if float64(b.howN) >= 0.9*m.perHour && b.howSlot >= 0 && b.howSlot < 168 && b.weeks >= 1 {
+			old := float64(b.how[b.howSlot]) / weekStep
+			r := math.Log((float64(b.howObs) + 1) / (float64(b.howExp) + 1))
+			if b.weeks >= 2 {
+				// The innovation: how far a week's hour lands from what
+				// the weeks before averaged (shrinkWeekHours).
+				b.howK = min(b.howK+1, math.MaxUint16)
+				b.howV += float32(math.Max(1/float64(b.howK), 1.0/336) * ((r-old)*(r-old) - float64(b.howV)))
+			}
+			w := math.Max(1/float64(b.weeks), m.dayRate)
+			b.how[b.howSlot] = quantWeek(old + w*(r-old))
+		}
+		b.howSlot, b.howN, b.howObs, b.howExp = wh, 0, 0, 0
+	}
+	b.howN++
+	b.howObs += float32(x)
+	b.howExp += float32(sep)
+}
+
+// shrinkWeekHours ends a complete week: the correction's shrinkage is set,
+// James–Stein-like, from how much of the corrections' spread their noise
+// explains, s = 1 − noise/spread (0 when noise explains it all: a stream
+// without a weekly shape of its own, or too noisy to tell). The noise is
+// learned, not modelled: an hour's log ratio lands from the average of the
+// n weeks before it by about its own variance σ² times (1 + 1/n) (the
+// innovations, howV, over the last two weeks of hours), and the average of
+// n_eff weeks varies by σ²/n_eff. Bursty series (whose hours wander by more
+// than their counts' dispersion says) are shrunk accordingly.
+func (m *model) shrinkWeekHours(b *baseline) {
+	var spread float64
+	for _, v := range b.how {
+		l := float64(v) / weekStep
+		spread += l * l / 168
+	}
+	r := m.dayRate
+	nEff := math.Min(float64(b.weeks)-1, (2-r)/r)
+	if spread <= 0 || nEff < 2 || b.howK == 0 {
+		// Until two weeks' ratios can be compared, nothing is known of
+		// their noise.
+		b.howS = 0
+		return
+	}
+	sigma2 := float64(b.howV) / (1 + 1/(nEff-1))
+	b.howS = float32(math.Max(0, 1-sigma2/nEff/spread))
+}
+
+func quantWeek(l float64) int8 {
+	return int8(math.Round(math.Min(math.Max(l, -4), 127.0/weekStep) * weekStep))
+}
