@@ -1,8 +1,10 @@
 package simulate
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -34,6 +36,7 @@ const (
 	RoleMaintenance = "planned maintenance"
 	RoleDelay       = "ingestion delay"
 	RoleNeverSent   = "premium audit never sent"
+	RoleYours       = "your incident (--incident)"
 )
 
 // Story is the demo's replay of September 2024, when a bug in a cloud
@@ -59,7 +62,7 @@ type Story struct {
 	// tenants must send SourcePremium; NeverSent is one that never does.
 	Labels    map[string][]string
 	NeverSent [2]string
-	// Beats are the story's moments, to be told once each.
+	// Beats are the story's moments in time order, to be told once each.
 	Beats     []Beat
 	incidents []Incident
 	orgs      map[string]string // tenant id → organisation
@@ -172,6 +175,15 @@ func (g *Generator) layOutStory() {
 	st.Beats = append(st.Beats,
 		Beat{st.BugAt, fmt.Sprintf("a monitoring-agent bug silently stops the SignInLogs, AuditLogs and PurviewAudit of %d tenants (no error anywhere)", len(st.BugTenants))},
 		Beat{st.BugAt + bugFor, fmt.Sprintf("the agent is fixed after %d days (minutes): logs flow again, the lost ones never come back; gaps resolve after 15 min of normal traffic", BugDays)})
+	for _, in := range g.cfg.Incidents { // the user's own
+		for _, s := range g.streams {
+			k := [2]string{s.Tenant, s.Source}
+			if (in.Tenant == s.Tenant || in.Tenant == s.Org) && in.Source == s.Source && st.Roles[k] == "" {
+				st.Roles[k] = RoleYours
+			}
+		}
+	}
+	slices.SortStableFunc(st.Beats, func(a, b Beat) int { return cmp.Compare(a.At, b.At) })
 	g.story = st
 	g.cfg.Incidents = append(st.incidents, g.cfg.Incidents...)
 	g.spread(weights)

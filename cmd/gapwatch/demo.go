@@ -178,7 +178,7 @@ Ctrl-C stops.
 		_, err := gen.Run(gctx, w)
 		return err
 	})
-	nr := &narrator{w: stdout, st: st, reg: reg, story: story, t0: t0, told: map[string]string{}}
+	nr := &narrator{w: stdout, st: st, reg: reg, story: story, t0: t0, told: map[string]string{}, page: api + "/"}
 	g.Go(func() error { return nr.run(gctx, *every) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -240,7 +240,7 @@ type narrator struct {
 	seq   uint64            // detection steps read
 	told  map[string]string // gap id → "opened" or "resolved"
 	cov   int               // coverage.missing alerts
-	quiet int               // pipeline.degraded alerts
+	page  string            // the built-in page's URL
 }
 
 func (n *narrator) run(ctx context.Context, every time.Duration) error {
@@ -269,8 +269,7 @@ func (n *narrator) stamp() string {
 
 // beat tells the story's beats due by elapsed.
 func (n *narrator) beat(elapsed time.Duration) {
-	beats := slices.Clone(n.story.Beats)
-	slices.SortStableFunc(beats, func(a, b simulate.Beat) int { return int(a.At - b.At) })
+	beats := n.story.Beats // in time order
 	for ; n.beats < len(beats) && beats[n.beats].At <= elapsed; n.beats++ {
 		fmt.Fprintf(n.w, "%s  ▶ %s\n", n.stamp(), beats[n.beats].Text)
 	}
@@ -316,13 +315,17 @@ func (n *narrator) tell(ctx context.Context) error {
 	for _, k := range slices.Sorted(maps.Keys(kinds)) {
 		ks = append(ks, fmt.Sprintf("%s %d", k, kinds[k]))
 	}
+	byKind := ""
+	if len(ks) > 0 {
+		byKind = " (" + strings.Join(ks, ", ") + ")"
+	}
 	fams, err := n.reg.Gather()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(n.w, "%s  [%s]  gaps open %d (%s), resolved %d, planned %d; coverage.missing %d; unexplained %d | events %.0f, rejected %.0f\n",
-		n.stamp(), n.story.Phase(time.Since(n.t0)), open, strings.Join(ks, ", "), closed, planned, n.cov, falseAlarms,
-		sum(fams, "gapwatch_ingest_events_stored_total"), sum(fams, "gapwatch_ingest_rejected_total"))
+	fmt.Fprintf(n.w, "%s  [%s]  gaps open %d%s, resolved %d, planned %d; coverage.missing %d; unexplained %d | events %.0f, rejected %.0f | %s\n",
+		n.stamp(), n.story.Phase(time.Since(n.t0)), open, byKind, closed, planned, n.cov, falseAlarms,
+		sum(fams, "gapwatch_ingest_events_stored_total"), sum(fams, "gapwatch_ingest_rejected_total"), n.page)
 	return nil
 }
 
@@ -348,7 +351,6 @@ func (n *narrator) alerts(ctx context.Context) error {
 				}
 				fmt.Fprintf(n.w, "%s  ! coverage.missing  %s %s (tenant %s): required, not arriving — %s\n", n.stamp(), n.story.Org(a.Tenant), a.Source, a.Tenant, why)
 			case live.TypePipelineDegraded:
-				n.quiet++
 				fmt.Fprintf(n.w, "%s  ! pipeline.degraded  %s\n", n.stamp(), a.Payload)
 			}
 		}
