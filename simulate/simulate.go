@@ -370,7 +370,7 @@ func (g *Generator) Run(ctx context.Context, w *kafka.Writer) (int, error) {
 			for i, m := range msgs {
 				km[i] = kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time}
 			}
-			if err := w.WriteMessages(ctx, km...); err != nil {
+			if err := write(ctx, w, km); err != nil {
 				if ctx.Err() != nil {
 					return sent, nil
 				}
@@ -380,6 +380,22 @@ func (g *Generator) Run(ctx context.Context, w *kafka.Writer) (int, error) {
 			if cfg.Duration > 0 && tick.Sub(now) >= cfg.Duration {
 				return sent, nil
 			}
+		}
+	}
+}
+
+// write produces msgs, waiting up to 10 s for a topic that the first write
+// asked the broker to create (it answers "unknown topic" until it exists).
+func write(ctx context.Context, w *kafka.Writer, msgs []kafka.Message) error {
+	for wait := 0; ; wait++ {
+		err := w.WriteMessages(ctx, msgs...)
+		if !errors.Is(err, kafka.UnknownTopicOrPartition) || wait == 20 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }
