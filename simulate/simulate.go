@@ -222,34 +222,35 @@ func (g *Generator) Tick(at time.Time, d time.Duration) ([]Message, map[[2]strin
 	for i := range g.streams {
 		s := &g.streams[i]
 		n := int(Poisson(g.rng, s.RateAt(at)*d.Seconds()))
-		var delay time.Duration
-		var byCollector [maxCollectors + 1]int // events per collector (index 0: none named)
-		for range n {
-			c := 0
-			if s.collectors > 0 {
-				c = 1 + g.rng.IntN(s.collectors)
-			}
-			if g.rng.Float64() >= g.loss(s, at, c) {
-				byCollector[c]++
-			}
+		per := 1
+		if s.format == azure || s.format == cloudTrail {
+			per = 10 // exports batch records
 		}
-		if in := g.active(s, at, func(in Incident) bool { return in.DelayPerMinute > 0 }); in != nil {
-			delay = time.Duration(float64(in.DelayPerMinute) * at.Sub(g.start.Add(in.After)).Minutes())
-		}
-		for c, n := range byCollector {
-			if n == 0 {
-				continue
+		for n > 0 {
+			k := min(per, n)
+			n -= k
+			// Incidents act at each message's arrival, so that a stream
+			// stopped at a bucket boundary sends nothing after it.
+			arrival := at.Add(time.Duration(g.rng.Int64N(int64(d))))
+			var kept [maxCollectors + 1]int // events per collector (index 0: none named)
+			for range k {
+				c := 0
+				if s.collectors > 0 {
+					c = 1 + g.rng.IntN(s.collectors)
+				}
+				if g.rng.Float64() >= g.loss(s, arrival, c) {
+					kept[c]++
+				}
 			}
-			sent[[2]string{s.Tenant, s.Source}] += n
-			per := 1
-			if s.format == azure || s.format == cloudTrail {
-				per = 10 // exports batch records
+			var delay time.Duration
+			if in := g.active(s, arrival, func(in Incident) bool { return in.DelayPerMinute > 0 }); in != nil {
+				delay = time.Duration(float64(in.DelayPerMinute) * arrival.Sub(g.start.Add(in.After)).Minutes())
 			}
-			for n > 0 {
-				k := min(per, n)
-				n -= k
-				arrival := at.Add(time.Duration(g.rng.Int64N(int64(d))))
-				out = append(out, Message{Key: []byte(s.Tenant + "/" + s.Source), Value: g.render(s, arrival, k, c, delay), Time: arrival})
+			for c, m := range kept {
+				if m > 0 {
+					sent[[2]string{s.Tenant, s.Source}] += m
+					out = append(out, Message{Key: []byte(s.Tenant + "/" + s.Source), Value: g.render(s, arrival, m, c, delay), Time: arrival})
+				}
 			}
 		}
 	}

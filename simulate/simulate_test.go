@@ -3,6 +3,7 @@ package simulate
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,4 +107,28 @@ func TestHistory(t *testing.T) {
 	require.InEpsilon(t, want, total, 0.01)
 	require.True(t, buckets[storage.BucketStart(t0, time.Minute)], "the bucket holding the end is counted up to it")
 	require.Len(t, buckets, 6*60+1)
+}
+
+// TestIncidentAtItsBoundary: a tick that straddles the agent bug's start
+// sends nothing of the streams it stops from then on (a busy stream that
+// sent in the bucket where it stopped is not flagged early in it).
+func TestIncidentAtItsBoundary(t *testing.T) {
+	start := time.Date(2026, 12, 5, 12, 0, 30, 300_000_000, time.UTC)
+	g := storyGen(t, start)
+	st := g.Story()
+	bug := start.Add(st.BugAt)
+	var before int
+	for range 20 {
+		msgs, _ := g.Tick(bug.Add(-500*time.Millisecond), time.Second)
+		for _, m := range msgs {
+			parts := strings.SplitN(string(m.Key), "/", 2)
+			role := st.Roles[[2]string{parts[0], parts[1]}]
+			if role != RoleAgentBug && role != RoleMaintenance {
+				continue
+			}
+			require.True(t, m.Time.Before(bug), "%s sent at %s, after the bug at %s", m.Key, m.Time, bug)
+			before++
+		}
+	}
+	require.Positive(t, before, "they sent until the bug")
 }
