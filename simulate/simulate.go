@@ -28,8 +28,8 @@ type Incident struct {
 	After, For     time.Duration // from the simulation's start
 	Loss           float64       // 1 = silence, 0.7 = 70 % of events lost
 	// Collector, when not 0, limits the loss to the events of that collector
-	// (1-based) of the stream's collectors: one collector of three failing
-	// loses about a third of the stream.
+	// (1-based) of the stream's collectors: of three, collector 2 carries
+	// half the stream, the others a quarter each.
 	Collector int
 	// DelayPerMinute makes delivery fall behind: every minute of the incident
 	// adds this much to the events' lateness (arrival − event time); none is
@@ -234,10 +234,7 @@ func (g *Generator) Tick(at time.Time, d time.Duration) ([]Message, map[[2]strin
 			arrival := at.Add(time.Duration(g.rng.Int64N(int64(d))))
 			var kept [maxCollectors + 1]int // events per collector (index 0: none named)
 			for range k {
-				c := 0
-				if s.collectors > 0 {
-					c = 1 + g.rng.IntN(s.collectors)
-				}
+				c := g.collector(s)
 				if g.rng.Float64() >= g.loss(s, arrival, c) {
 					kept[c]++
 				}
@@ -259,6 +256,25 @@ func (g *Generator) Tick(at time.Time, d time.Duration) ([]Message, map[[2]strin
 
 // maxCollectors bounds Stream.collectors.
 const maxCollectors = 3
+
+// collector picks the collector (1-based; 0: none named) an event of s comes
+// through. Of three, the middle one carries half the traffic: it serves the
+// busiest sites.
+func (g *Generator) collector(s *Stream) int {
+	switch s.collectors {
+	case 0:
+		return 0
+	case 3:
+		switch r := g.rng.Float64(); {
+		case r < 0.25:
+			return 1
+		case r < 0.75:
+			return 2
+		}
+		return 3
+	}
+	return 1 + g.rng.IntN(s.collectors)
+}
 
 // active returns the first incident of s under way at t that match accepts.
 func (g *Generator) active(s *Stream, t time.Time, match func(Incident) bool) *Incident {

@@ -63,7 +63,7 @@ func TestTickIncidents(t *testing.T) {
 		case RoleAgentBug, RoleMaintenance:
 			require.Zero(t, n, "%v", k)
 		case RoleCollector:
-			require.InDelta(t, want*2/3, n, 4*math.Sqrt(want), "%v", k)
+			require.InDelta(t, want/2, n, 4*math.Sqrt(want), "%v", k)
 		}
 	}
 	var latest time.Duration

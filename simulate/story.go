@@ -149,7 +149,7 @@ func (g *Generator) layOutStory() {
 		case i == castCollector:
 			st.incidents = append(st.incidents, Incident{Tenant: org, Source: SourceFirewall, After: st.BugAt, For: 20 * time.Minute, Loss: 1, Collector: 2})
 			st.Roles[[2]string{org, SourceFirewall}] = RoleCollector
-			st.Beats = append(st.Beats, Beat{st.BugAt, fmt.Sprintf("%s's firewall: collector 2 of 3 fails (a third of its events lost, for 20 min)", org)})
+			st.Beats = append(st.Beats, Beat{st.BugAt, fmt.Sprintf("%s's firewall: collector 2 of 3, the busiest, fails (half its events lost, for 20 min)", org)})
 		case i == castDelay:
 			st.incidents = append(st.incidents, Incident{Tenant: org, Source: SourceEDR, For: 30 * time.Minute, DelayPerMinute: 15 * time.Second})
 			st.Roles[[2]string{org, SourceEDR}] = RoleDelay
