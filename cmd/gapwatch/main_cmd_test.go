@@ -115,14 +115,14 @@ func TestDemoServesCounts(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the demo stored nothing in 45s:\n%s", out.String())
 		time.Sleep(250 * time.Millisecond)
 	}
-	require.Contains(t, out.String(), "http://"+addr+"/api/v1/rates?tenant=acme&source=firewall")
-	resp, err := http.Get("http://" + addr + "/api/v1/rates?tenant=acme&source=firewall&from=" +
+	require.Contains(t, out.String(), "http://"+addr+"/api/v1/rates?")
+	resp, err := http.Get("http://" + addr + "/api/v1/rates?tenant=contoso&source=firewall&from=" +
 		time.Now().UTC().Add(-2*time.Minute).Format(time.RFC3339))
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
-	require.Regexp(t, `"events":[1-9]`, string(body), "acme/firewall has counts")
+	require.Regexp(t, `"events":[1-9]`, string(body), "contoso/firewall has counts")
 }
 
 // metricValue reads one sample from /metrics; -1 when absent or unreachable.
