@@ -67,15 +67,19 @@ type Detect struct {
 	Shards int `yaml:"shards"` // default 1
 	// FalseAlarmsPerWeek is the false-gap budget per stream-week all thresholds derive from; default 0.03.
 	FalseAlarmsPerWeek float64       `yaml:"false_alarms_per_week"`
-	ResolveAfter       time.Duration `yaml:"resolve_after"`    // healthy time before a gap resolves; default 15m
-	RetireAfter        time.Duration `yaml:"retire_after"`     // silence after which a stream is forgotten; default 168h
-	Interval           time.Duration `yaml:"interval"`         // watermark poll; default 1s
-	Delay              time.Duration `yaml:"delay"`            // judge this far behind the watermark; default 1s
-	History            time.Duration `yaml:"history"`          // history replayed at start-up; default 360h
-	MaxLag             time.Duration `yaml:"max_lag"`          // watermark lag that degrades the pipeline; default 5m
-	Heartbeat          time.Duration `yaml:"heartbeat"`        // pipeline.heartbeat period; default 1m
-	AlertPartitions    int           `yaml:"alert_partitions"` // partitions of a created alert topic; default 3
-	FillWindow         time.Duration `yaml:"fill_window"`      // late data of a resolved gap's period updates it this long; default 24h, negative: never
+	ResolveAfter       time.Duration `yaml:"resolve_after"` // healthy time before a gap resolves; default 15m
+	RetireAfter        time.Duration `yaml:"retire_after"`  // silence after which a stream is forgotten; default 168h
+	// WeekendFloor is the share of a weekday's rate a stream's weekend may
+	// carry before its daily profile is learned (two weeks): 1 judges weekends
+	// as weekdays; default 0.25.
+	WeekendFloor    float64       `yaml:"weekend_floor"`
+	Interval        time.Duration `yaml:"interval"`         // watermark poll; default 1s
+	Delay           time.Duration `yaml:"delay"`            // judge this far behind the watermark; default 1s
+	History         time.Duration `yaml:"history"`          // history replayed at start-up; default 360h
+	MaxLag          time.Duration `yaml:"max_lag"`          // watermark lag that degrades the pipeline; default 5m
+	Heartbeat       time.Duration `yaml:"heartbeat"`        // pipeline.heartbeat period; default 1m
+	AlertPartitions int           `yaml:"alert_partitions"` // partitions of a created alert topic; default 3
+	FillWindow      time.Duration `yaml:"fill_window"`      // late data of a resolved gap's period updates it this long; default 24h, negative: never
 	// Coverage lists the sources tenants must send (coverage.missing when absent).
 	Coverage []live.CoverageRule `yaml:"coverage"`
 	// TenantLabels labels tenants for coverage rules that select by label.
@@ -89,7 +93,7 @@ func (c Config) Live() live.Config {
 		Engine: detect.Config{
 			Bucket: c.Bucket, Workers: d.Workers, Shard: d.Shard, Shards: d.Shards,
 			FalseAlarmsPerWeek: d.FalseAlarmsPerWeek, ResolveAfter: d.ResolveAfter,
-			RetireAfter: d.RetireAfter,
+			RetireAfter: d.RetireAfter, WeekendFloor: d.WeekendFloor,
 		},
 		Topics:   c.Ingest.Topics,
 		Interval: d.Interval, Delay: d.Delay, History: d.History, MaxLag: d.MaxLag, Heartbeat: d.Heartbeat,
@@ -222,7 +226,7 @@ func (c Config) WithDefaults() Config {
 	l := c.Live().WithDefaults()
 	d := &c.Detect
 	d.Workers, d.Shards, d.FalseAlarmsPerWeek = l.Engine.Workers, l.Engine.Shards, l.Engine.FalseAlarmsPerWeek
-	d.ResolveAfter, d.RetireAfter = l.Engine.ResolveAfter, l.Engine.RetireAfter
+	d.ResolveAfter, d.RetireAfter, d.WeekendFloor = l.Engine.ResolveAfter, l.Engine.RetireAfter, l.Engine.WeekendFloor
 	d.Interval, d.Delay, d.History, d.MaxLag, d.Heartbeat, d.FillWindow = l.Interval, l.Delay, l.History, l.MaxLag, l.Heartbeat, l.FillWindow
 	return c
 }

@@ -84,6 +84,8 @@ type model struct {
 	blockRate float64
 	priorA    float64 // dispersion prior
 	priorN    float64 // its weight, in buckets
+	// weekendFloor is Config.WeekendFloor (judged).
+	weekendFloor float64
 }
 
 func newModel(width int64) model {
@@ -185,11 +187,12 @@ func (m *model) expect(b *baseline, bucket int64) (mu, a float64) {
 	return mu, m.dispersion(b)
 }
 
-// coldDayFloor is how much quieter than the days learned a weekend may be
-// while a stream's daily profile is not in use (its first two weeks): a
+// DefaultWeekendFloor is how much quieter than the days learned a weekend may
+// be while a stream's daily profile is not in use (its first two weeks): a
 // weekday→weekend step is then possible, not evidence of a loss (weekends of
 // security logs commonly carry a quarter to a half of a weekday's events).
-const coldDayFloor = 0.25
+// Config.WeekendFloor sets it; 1 judges weekends as weekdays.
+const DefaultWeekendFloor = 0.25
 
 // Weekends as the calendar has them somewhere between UTC−8 and UTC+10:
 // from Friday 14:00 to Monday 08:00 UTC, in seconds since Monday 00:00 UTC.
@@ -201,18 +204,18 @@ const (
 // judged returns the mean that the silence and drop tests judge a bucket of
 // expectation mu against: mu itself, except in a possible weekend of a stream
 // whose expectation follows its hourly profile but not yet a daily one
-// (two days to two weeks of history): there mu·coldDayFloor, the quietest
+// (two days to two weeks of history): there mu·weekendFloor, the quietest
 // weekend the stream might have. Its first weekends then raise no drop and a
 // silence needs the evidence of one at a quarter of the rate; a heavy loss
 // (below the floor) is still found. Before two days the short-term rate
 // predicts, which follows a step within hours. Expectations shown and gap
 // estimates keep mu.
 func (m *model) judged(b *baseline, bucket int64, mu float64) float64 {
-	if b.days < 2 || b.weeks >= 2 {
+	if b.days < 2 || b.weeks >= 2 || m.weekendFloor >= 1 {
 		return mu
 	}
 	if s := floorMod(bucket+3*86400, 7*86400); s >= weekendFrom || s+7*86400 < weekendTo {
-		return mu * coldDayFloor
+		return mu * m.weekendFloor
 	}
 	return mu
 }

@@ -63,6 +63,13 @@ type Config struct {
 	UpdateFirst, UpdateMax time.Duration
 	// EventSource is the CloudEvents source. Default DefaultEventSource.
 	EventSource string
+	// WeekendFloor is the share of a weekday's rate that a stream's weekend
+	// may carry, as far as the silence and drop tests are concerned, while
+	// its daily profile is not in use (from two days to two weeks of history):
+	// a fresh install's first weekends then page no one. 1 judges weekends as
+	// weekdays (for streams known to have no weekly rhythm). Default
+	// DefaultWeekendFloor (0.25).
+	WeekendFloor float64
 	// Expectations makes Advance also return, per stream and judged bucket,
 	// the expectation and band (for the API and the coverage record).
 	Expectations bool
@@ -99,6 +106,9 @@ func (c Config) withDefaults() Config {
 	if c.EventSource == "" {
 		c.EventSource = DefaultEventSource
 	}
+	if c.WeekendFloor == 0 {
+		c.WeekendFloor = DefaultWeekendFloor
+	}
 	return c
 }
 
@@ -120,6 +130,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("shard %d of %d is not a shard", c.Shard, c.Shards)
 	case !(c.FalseAlarmsPerWeek > 0 && c.FalseAlarmsPerWeek < 10):
 		return fmt.Errorf("false alarms per week must be in (0, 10), got %g", c.FalseAlarmsPerWeek)
+	case !(c.WeekendFloor > 0 && c.WeekendFloor <= 1):
+		return fmt.Errorf("weekend floor must be in (0, 1], got %g", c.WeekendFloor)
 	case !(c.DropFraction > 0 && c.DropFraction < 1):
 		return fmt.Errorf("drop fraction must be in (0, 1), got %g", c.DropFraction)
 	case c.ResolveAfter < 0 || c.UpdateFirst < 0 || c.UpdateMax < c.UpdateFirst:
@@ -282,6 +294,7 @@ func New(cfg Config) (*Engine, error) {
 		e.expect = ExpectEvery
 	}
 	e.model = newModel(e.width)
+	e.model.weekendFloor = cfg.WeekendFloor
 	e.blockLen = blockBuckets(e.width)
 	for range cfg.Workers {
 		e.shards = append(e.shards, &shard{e: e, streams: make(map[streamKey]*stream)})

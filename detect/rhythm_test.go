@@ -21,7 +21,14 @@ var rhythmMonday = time.Date(2025, 1, 6, 0, 0, 0, 0, time.UTC).Unix()
 // events.
 func runRhythm(t *testing.T, days int, rate func(b int64) float64) []Event {
 	t.Helper()
-	e, err := New(Config{Bucket: 5 * time.Minute, Workers: 1})
+	return runRhythmWith(t, Config{}, days, rate)
+}
+
+// runRhythmWith is runRhythm with cfg (bucket and workers set here).
+func runRhythmWith(t *testing.T, cfg Config, days int, rate func(b int64) float64) []Event {
+	t.Helper()
+	cfg.Bucket, cfg.Workers = 5*time.Minute, 1
+	e, err := New(cfg)
 	require.NoError(t, err)
 	r := rand.New(rand.NewPCG(5, 6))
 	var opened []Event
@@ -287,4 +294,22 @@ func TestFirstWeekendLossesAreFound(t *testing.T) {
 			require.Less(t, opened[0].DetectedAt.Unix(), from+3600)
 		})
 	}
+}
+
+// WeekendFloor 1 judges a fresh stream's weekends as weekdays: its first
+// weekend dip is a drop again (for streams known to have no weekly rhythm,
+// such as the demo's).
+func TestWeekendFloorOne(t *testing.T) {
+	dip := func(b int64) float64 {
+		if weekday(b) >= 5 {
+			return 30
+		}
+		return 100
+	}
+	opened := runRhythmWith(t, Config{WeekendFloor: 1}, 7, dip)
+	require.NotEmpty(t, opened)
+	require.Equal(t, KindDrop, opened[0].Kind)
+	require.Empty(t, runRhythm(t, 7, dip), "the default floor keeps it quiet")
+	_, err := New(Config{WeekendFloor: 1.5})
+	require.ErrorContains(t, err, "weekend floor")
 }

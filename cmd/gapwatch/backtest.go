@@ -44,7 +44,7 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 	format := fs.String("format", "", "input format, csv or jsonl (default: detected, '{' starts JSON lines)")
 	lateness := fs.Duration("allowed-lateness", 10*time.Minute,
 		"JSON lines: how far an event's time may trail the newest seen before it is dropped (files have no arrival time: event time is used)")
-	cfgPath := fs.String("config", "", "YAML configuration: its detect thresholds (false_alarms_per_week, resolve_after, retire_after) apply")
+	cfgPath := fs.String("config", "", "YAML configuration: its detect thresholds (false_alarms_per_week, resolve_after, retire_after, weekend_floor) apply")
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -123,7 +123,7 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if loaded != nil {
 		d := loaded.Detect
-		cfg.FalseAlarmsPerWeek, cfg.ResolveAfter, cfg.RetireAfter = d.FalseAlarmsPerWeek, d.ResolveAfter, d.RetireAfter
+		cfg.FalseAlarmsPerWeek, cfg.ResolveAfter, cfg.RetireAfter, cfg.WeekendFloor = d.FalseAlarmsPerWeek, d.ResolveAfter, d.RetireAfter, d.WeekendFloor
 	}
 
 	w, closeOut := stdout, func() error { return nil }

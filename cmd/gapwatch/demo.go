@@ -92,6 +92,10 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer) error {
 	if *history > 0 { // the start-up replay reads what there is, not the default 15 days
 		cfg.Detect.History = *history
 	}
+	// The story's traffic has no weekly rhythm, and its few days of history
+	// hold no daily profile: judge its weekends as weekdays rather than as
+	// possibly a quarter of them, as a fresh install must (detect.weekend_floor).
+	cfg.Detect.WeekendFloor = 1
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)
