@@ -360,7 +360,7 @@ func (l streamList) Streams(tenant, source string) []api.Stream {
 // hostile-named stream with a baseline and an open silence, behind a bearer
 // token; it records whether any API request came without it after the first
 // one with it.
-func fixture(t *testing.T, token string) (url string, unauthorizedAfterToken *atomic.Int32) {
+func fixture(t *testing.T, token string) (srv *httptest.Server, unauthorizedAfterToken *atomic.Int32) {
 	ctx := context.Background()
 	st := memstore.New(0)
 	now := time.Now().UTC().Truncate(time.Minute)
@@ -401,7 +401,7 @@ func fixture(t *testing.T, token string) (url string, unauthorizedAfterToken *at
 
 	var authorized atomic.Bool
 	unauthorizedAfterToken = &atomic.Int32{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/v1/") {
 			if r.Header.Get("Authorization") != "Bearer "+token {
 				if authorized.Load() {
@@ -417,7 +417,7 @@ func fixture(t *testing.T, token string) (url string, unauthorizedAfterToken *at
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL, unauthorizedAfterToken
+	return srv, unauthorizedAfterToken
 }
 
 // TestPageTokenAndHostileNames: the API answers 401 until the page sends the
@@ -425,9 +425,9 @@ func fixture(t *testing.T, token string) (url string, unauthorizedAfterToken *at
 // names full of markup are shown as text. Takes a few seconds.
 func TestPageTokenAndHostileNames(t *testing.T) {
 	ctx, cons := browser(t)
-	base, unauthorized := fixture(t, "s3cret")
+	srv, unauthorized := fixture(t, "s3cret")
 
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"/")))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")))
 	waitFor(t, ctx, "the token box", `!document.getElementById('token-form').hidden`, 30*time.Second)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.ID("token"), "s3cret"),
@@ -462,4 +462,12 @@ func TestPageTokenAndHostileNames(t *testing.T) {
 	require.Empty(t, cons.errors(func(m chromedp.ConsoleMessage) bool {
 		return m.Source == "network" && strings.Contains(m.Text, "401")
 	}))
+
+	// The API goes away: the page says so and keeps what it showed.
+	srv.CloseClientConnections()
+	srv.Close()
+	waitFor(t, ctx, "the page noticing", `!document.getElementById('banner').hidden &&
+		document.getElementById('health').textContent.includes('API unreachable')`, 30*time.Second)
+	require.Equal(t, evilTenant, eval[string](t, ctx, `document.getElementById('tenant-name').textContent`))
+	require.Empty(t, cons.errors(func(m chromedp.ConsoleMessage) bool { return m.Source == "network" }))
 }

@@ -25,6 +25,8 @@
     again: false,
     lastOK: 0,
     needToken: false,
+    status: null, // the last answers of /api/v1/status and /readyz, for the pills
+    ready: null,
   };
 
   // ---------- DOM helpers (text only, never markup) ----------
@@ -482,6 +484,8 @@
     } catch (e) {
       showError(e);
     } finally {
+      // The pills also say when the page last had a whole answer.
+      if (state.ready) health(state.status, state.ready);
       state.busy = false;
       if (state.again) {
         state.again = false;
@@ -508,15 +512,11 @@
     state.needToken = false; // until a request answers 401
     const [status, ready, tenants, streams] = await Promise.all([
       settle(api('status')), settle(get('readyz')), settle(api('tenants')), settle(api('streams'))]);
+    state.status = status;
+    state.ready = ready;
     tokenForm();
-    if (state.needToken) {
-      health(status, ready);
-      return;
-    }
-    if (tenants.err) {
-      health(status, ready);
-      throw tenants.err;
-    }
+    if (state.needToken) return;
+    if (tenants.err) throw tenants.err;
     const list = tenants.ok;
     const watermark = status.ok && status.ok.watermark ? Date.parse(status.ok.watermark) : 0;
     const statusBy = new Map((streams.ok || []).map((s) => [s.tenant + '\u0000' + s.source, s]));
@@ -528,7 +528,6 @@
       await loadTenant(list, gapParams, range, statusBy, watermark);
     }
     state.lastOK = Date.now();
-    health(status, ready);
     showError(null);
   }
 
