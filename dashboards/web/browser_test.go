@@ -300,12 +300,17 @@ func TestCoveragePage(t *testing.T) {
 	// The drill-down, through the tenant's link in that row: a rate chart per
 	// source with its band, the gap shaded on its source's chart and listed.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#open-gaps tr[data-gap-id] a`))))
-	waitFor(t, ctx, "the tenant's rate charts", `!document.getElementById('tenant-view').hidden &&
-		document.querySelectorAll('#tenant-rates .chart').length === document.querySelectorAll('#tenant-strips svg.strip').length &&
-		[...document.querySelectorAll('#tenant-rates .chart')].every(c => c.querySelector('polyline')) &&
-		document.querySelector('#tenant-rates .chart polygon') &&
-		document.querySelector('#tenant-rates .chart [data-gap-id="'+CSS.escape(`+strconv.Quote(id)+`)+'"]') &&
-		document.querySelector('#tenant-gaps tr[data-gap-id="'+CSS.escape(`+strconv.Quote(id)+`)+'"]')`, time.Minute)
+	sel := `[data-gap-id="'+CSS.escape(` + strconv.Quote(id) + `)+'"]`
+	for _, c := range []struct{ what, cond string }{
+		{"the tenant view", `!document.getElementById('tenant-view').hidden && document.querySelector('#tenant-strips svg.strip')`},
+		{"a chart per source", `document.querySelectorAll('#tenant-rates .chart').length === document.querySelectorAll('#tenant-strips svg.strip').length`},
+		{"every chart's events", `[...document.querySelectorAll('#tenant-rates .chart')].every(c => c.querySelector('polyline'))`},
+		{"an expected band", `document.querySelector('#tenant-rates .chart polygon')`},
+		{"the gap on its chart", `document.querySelector('#tenant-rates .chart ` + sel + `')`},
+		{"the gap in the tenant's list", `document.querySelector('#tenant-gaps tr` + sel + `')`},
+	} {
+		waitFor(t, ctx, c.what, c.cond, time.Minute)
+	}
 	require.Equal(t, gap.Tenant, eval[string](t, ctx, `document.getElementById('tenant-name').textContent`))
 	require.Equal(t, gap.Tenant, eval[string](t, ctx, `new URLSearchParams(location.hash.slice(1)).get('tenant')`))
 	screenshot(t, ctx, "coverage-page-tenant.png")

@@ -6,6 +6,7 @@
 (() => {
   const REFRESH_MS = 10000;
   const MAX_TENANTS = 40; // fleet map rows beyond this are left to the filter
+  const OPEN_ROWS = 6; // open gaps listed before "show all"
   const PARALLEL = 4; // concurrent per-tenant requests
   const TOKEN_KEY = 'gapwatch.token';
   const MIN = 60e3;
@@ -23,6 +24,7 @@
     minStep: 0, // index into STEPS of the smallest step the server accepted
     busy: false,
     again: false,
+    allGaps: false, // list every open gap, not only the largest
     lastOK: 0,
     needToken: false,
     status: null, // the last answers of /api/v1/status and /readyz, for the pills
@@ -543,18 +545,32 @@
     const good = covs.find((c) => c.ok);
     const win = good ? good.ok : { ...range, ...fallbackWindow(range) };
 
-    const open = gaps.filter((g) => !g.ended_at).sort((a, b) => b.missing_events - a.missing_events);
+    // Unplanned first, the largest holes first; a long list is cut so that the map stays in view.
+    const open = gaps.filter((g) => !g.ended_at)
+      .sort((a, b) => a.planned - b.planned || b.missing_events - a.missing_events);
     const count = $('open-count');
     count.textContent = String(open.length);
     count.className = 'count' + (open.some((g) => !g.planned) ? ' hot' : '');
-    $('open-gaps').replaceChildren(gapTable(open, { tenantLinks: true, empty: 'No open gaps: every stream is delivering what its baseline expects.' }));
+    const listed = state.allGaps ? open : open.slice(0, OPEN_ROWS);
+    const parts = [gapTable(listed, { tenantLinks: true, empty: 'No open gaps: every stream is delivering what its baseline expects.' })];
+    if (open.length > OPEN_ROWS) {
+      const tenants = new Set(open.map((g) => g.tenant)).size;
+      const missing = open.filter((g) => !g.planned).reduce((n, g) => n + g.missing_events, 0);
+      const more = el('button', { type: 'button', class: 'link more-gaps' }, state.allGaps ? 'show the largest only' : `show all ${open.length}`);
+      more.addEventListener('click', () => {
+        state.allGaps = !state.allGaps;
+        refresh();
+      });
+      parts.push(el('p', { class: 'more' }, `${open.length} open gaps in ${tenants} tenant${tenants === 1 ? '' : 's'}, ≈ ${num(missing)} events missing (planned ones aside) · `, more));
+    }
+    $('open-gaps').replaceChildren(...parts);
 
     const grid = mapGrid(win);
     page.forEach((t, i) => tenantBlock(grid, t, covs[i], gapsBy, statusBy, win, watermark, true));
-    const parts = [grid];
-    if (shown.length > page.length) parts.push(el('p', { class: 'more' }, `Showing ${page.length} of ${shown.length} tenants (those with open gaps first); the filter narrows the list.`));
-    if (shown.length === 0) parts.push(el('p', { class: 'muted' }, list.length ? 'No tenant or source matches the filter.' : 'No tenants yet: nothing has been ingested.'));
-    $('fleet').replaceChildren(...parts);
+    const fleet = [grid];
+    if (shown.length > page.length) fleet.push(el('p', { class: 'more' }, `Showing ${page.length} of ${shown.length} tenants (those with open gaps first); the filter narrows the list.`));
+    if (shown.length === 0) fleet.push(el('p', { class: 'muted' }, list.length ? 'No tenant or source matches the filter.' : 'No tenants yet: nothing has been ingested.'));
+    $('fleet').replaceChildren(...fleet);
     $('fleet-note').textContent = `last ${state.window}, one cell per ${duration(win.step)}`;
   }
 
