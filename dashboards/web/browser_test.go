@@ -297,10 +297,14 @@ func TestCoveragePage(t *testing.T) {
 	time.Sleep(st.widen)
 	screenshot(t, ctx, "coverage-page.png")
 
-	// The drill-down, through the tenant's link in that row: a rate chart per
-	// source with its band, the gap shaded on its source's chart and listed.
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#open-gaps tr[data-gap-id] a`))))
+	// The drill-down, through the tenant's link in the first row (which may
+	// be another gap by now: the list is refreshed): a rate chart per source
+	// with its band, the gap shaded on its source's chart and listed.
+	id = eval[string](t, ctx, `document.querySelector('#open-gaps tr[data-gap-id]').dataset.gapId`)
+	gap = openGap(t, base, id)
 	sel := `[data-gap-id="'+CSS.escape(` + strconv.Quote(id) + `)+'"]`
+	// A click in the page itself: the row cannot be redrawn between finding and clicking it.
+	require.True(t, eval[bool](t, ctx, `(document.querySelector('#open-gaps tr`+sel+` a').click(), true)`))
 	for _, c := range []struct{ what, cond string }{
 		{"the tenant view", `!document.getElementById('tenant-view').hidden && document.querySelector('#tenant-strips svg.strip')`},
 		{"a chart per source", `document.querySelectorAll('#tenant-rates .chart').length === document.querySelectorAll('#tenant-strips svg.strip').length`},

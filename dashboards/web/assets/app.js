@@ -227,8 +227,8 @@
       item('', shareColour(0.62), '50–75 %'),
       item('', shareColour(0.37), '25–50 %'),
       item('', shareColour(0), 'under 25 %'),
-      item('', NO_BASELINE, 'no baseline (learning)'),
-      item('', PENDING, 'not judged yet'),
+      item('', NO_BASELINE, 'not judged (learning, or gapwatch not running)'),
+      item('', PENDING, 'still arriving'),
       item('gapmark', null, 'detected gap'),
       item('plannedmark', null, 'planned (maintenance)'),
     );
@@ -270,9 +270,9 @@
         text = `${num(got)} of ${num(p.expected)} expected (${pct(p.share)})`;
       } else if (watermark && t + win.step > watermark) {
         fill = PENDING;
-        text = 'not judged yet';
+        text = 'still arriving (past the watermark)';
       } else {
-        text = 'no baseline';
+        text = 'not judged (no baseline, or gapwatch was not running)';
       }
       s.append(svg('rect', { class: 'cell', x: i, y: 0, width: 1.02, height: 1, fill },
         svg('title', null, `${tenant} / ${source}\n${hhmm(t)}–${hhmm(t + win.step)} UTC: ${text}`)));
