@@ -422,6 +422,12 @@ func fixture(t *testing.T, token string) (srv *httptest.Server, unauthorizedAfte
 				return
 			}
 			authorized.Store(true)
+			if r.URL.Query().Get("tenant") == "forbidden" {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				fmt.Fprintln(w, `{"error":"token viewer may not read tenant \"forbidden\""}`)
+				return
+			}
 		}
 		h.ServeHTTP(w, r)
 	}))
@@ -431,7 +437,9 @@ func fixture(t *testing.T, token string) (srv *httptest.Server, unauthorizedAfte
 
 // TestPageTokenAndHostileNames: the API answers 401 until the page sends the
 // token typed into its token box, and then on every request; tenant and source
-// names full of markup are shown as text. Takes a few seconds.
+// names full of markup are shown as text; a tenant outside the token (403) is
+// said to be so where its data would be; when the API goes away the page says
+// so. Takes about ten seconds.
 func TestPageTokenAndHostileNames(t *testing.T) {
 	ctx, cons := browser(t)
 	srv, unauthorized := fixture(t, "s3cret")
@@ -466,10 +474,17 @@ func TestPageTokenAndHostileNames(t *testing.T) {
 	require.Equal(t, evilTenant, eval[string](t, ctx, `document.getElementById('tenant-name').textContent`))
 	require.Equal(t, "gapwatch · coverage", eval[string](t, ctx, `document.title`))
 
+	// A tenant outside the token (a hand-made link): the page says so where the data would be.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/#tenant=forbidden&w=1h")))
+	waitFor(t, ctx, "the refusal", `document.getElementById('tenant-name').textContent === 'forbidden' &&
+		document.getElementById('tenant-strips').textContent.includes('may not read this tenant (403)') &&
+		document.getElementById('tenant-gaps').textContent.includes('may not read tenant')`, 30*time.Second)
+	require.True(t, eval[bool](t, ctx, `document.getElementById('token-form').hidden`))
+
 	require.Zero(t, unauthorized.Load(), "API requests without the token after it was given")
-	// The 401s before the token are the browser's network log, nothing else.
+	// The 401s before the token and the 403s are the browser's network log, nothing else.
 	require.Empty(t, cons.errors(func(m chromedp.ConsoleMessage) bool {
-		return m.Source == "network" && strings.Contains(m.Text, "401")
+		return m.Source == "network" && (strings.Contains(m.Text, "401") || strings.Contains(m.Text, "403"))
 	}))
 
 	// The API goes away: the page says so and keeps what it showed.
@@ -477,6 +492,6 @@ func TestPageTokenAndHostileNames(t *testing.T) {
 	srv.Close()
 	waitFor(t, ctx, "the page noticing", `!document.getElementById('banner').hidden &&
 		document.getElementById('health').textContent.includes('API unreachable')`, 30*time.Second)
-	require.Equal(t, evilTenant, eval[string](t, ctx, `document.getElementById('tenant-name').textContent`))
+	require.Equal(t, "forbidden", eval[string](t, ctx, `document.getElementById('tenant-name').textContent`))
 	require.Empty(t, cons.errors(func(m chromedp.ConsoleMessage) bool { return m.Source == "network" }))
 }
