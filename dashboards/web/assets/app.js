@@ -311,7 +311,8 @@
     const meta = el('span', { class: 'meta' }, `${sources.length} source${sources.length === 1 ? '' : 's'}`,
       expected > 0 ? ` · ${pct(covered / expected)} of expected events` : '',
       open ? [' · ', el('span', { class: 'hot' }, `${open} open gap${open === 1 ? '' : 's'}`)] : '');
-    const name = link ? el('a', { href: '#' + new URLSearchParams({ tenant: t.tenant, w: state.window }) }, t.tenant) : el('b', null, t.tenant);
+    // In the drill-down the tenant is named in the title already.
+    const name = link ? el('a', { href: '#' + new URLSearchParams({ tenant: t.tenant, w: state.window }) }, t.tenant) : null;
     grid.append(el('div', { class: 'tenant-head', 'data-tenant': t.tenant }, name, meta));
     if (cov && cov.err) {
       grid.append(el('div'), el('div', { class: 'tenant-error' }, cov.err.status === 403 ? 'this token may not read this tenant (403)' : 'coverage unavailable: ' + cov.err.message));
