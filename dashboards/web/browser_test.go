@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,13 +38,15 @@ import (
 
 var update = flag.Bool("update", false, "write the screenshots to docs/ (default: the test's temporary folder)")
 
-// story is the demo's scripted silence and how the page is looked at. By
-// default the silence starts 3 minutes in (detection learns a baseline for
-// about two minutes first), the wait for its gap is bounded by gapWait, and
-// the fleet map is shot as soon as the gap is drawn: about 4½ minutes in all.
-// With -update, for the pictures in docs/, the silence starts 8 minutes in and
-// the shot waits until the hole is minutes wide, so that the picture shows
-// healthy minutes before it: about 14 minutes.
+// story is the demo's scripted silence and how the page is looked at. The
+// test takes the first gap the page lists, whichever stream it is on (a demo
+// that tells its own story finds gaps of its own), and checks it against the
+// API. By default the silence starts 3 minutes in (detection learns a
+// baseline for about two minutes first), the wait for a gap is bounded by
+// gapWait, and the fleet map is shot as soon as a gap is drawn: about 4½
+// minutes in all. With -update, for the pictures in docs/, the silence starts
+// 8 minutes in and the shot waits until the hole is minutes wide, so that the
+// picture shows healthy minutes before it: about 14 minutes.
 type story struct {
 	incident, window string
 	gapWait, widen   time.Duration
@@ -143,7 +147,8 @@ func browser(t *testing.T) (context.Context, *console) {
 			t.Logf("the browser's console:\n%s", c)
 		}
 	})
-	msgs := chromedp.Console(ctx) // starts the browser
+	msgs := chromedp.Console(ctx)                                             // starts the browser
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900))) // a laptop's screen
 	go func() {
 		for m, err := range msgs {
 			if err != nil {
@@ -182,7 +187,7 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-// screenshot writes what a 1440×900 laptop screen shows of the page as PNG to
+// screenshot writes what the 1440×900 viewport shows of the page as PNG to
 // a temporary folder, or to docs/name with -update.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
@@ -280,27 +285,59 @@ func TestCoveragePage(t *testing.T) {
 	waitFor(t, ctx, "the first gap", `document.querySelector('#open-gaps tr[data-gap-id]') && document.querySelector('#fleet svg.strip [data-gap-id]')`, st.gapWait)
 	t.Logf("first gap drawn %s after the page loaded", time.Since(start).Round(time.Second))
 
+	// The gap the page lists first is one the API has open, and its marker
+	// sits on that stream's strip.
+	id := eval[string](t, ctx, `document.querySelector('#open-gaps tr[data-gap-id]').dataset.gapId`)
+	gap := openGap(t, base, id)
 	row := eval[string](t, ctx, `document.querySelector('#open-gaps tr[data-gap-id]').textContent`)
-	require.Contains(t, row, "acme")
-	require.Contains(t, row, "edr")
+	require.Contains(t, row, gap.Tenant+"/"+gap.Source)
+	require.Equal(t, gap.Tenant+" / "+gap.Source+" coverage", eval[string](t, ctx,
+		`document.querySelector('#fleet svg.strip [data-gap-id="'+CSS.escape(`+strconv.Quote(id)+`)+'"]').closest('svg').getAttribute('aria-label')`))
 	require.Contains(t, eval[string](t, ctx, `document.getElementById('health').textContent`), "ready")
-	// The gap's marker sits on acme/edr's strip.
-	require.Equal(t, "acme / edr coverage", eval[string](t, ctx,
-		`document.querySelector('#fleet svg.strip [data-gap-id]').closest('svg').getAttribute('aria-label')`))
 	time.Sleep(st.widen)
 	screenshot(t, ctx, "coverage-page.png")
 
-	// The drill-down: the tenant's rate charts with their band and the gap.
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#open-gaps tr[data-gap-id] a`))))
-	waitFor(t, ctx, "the tenant's rate charts", `!document.getElementById('tenant-view').hidden &&
-		document.querySelectorAll('#tenant-rates .chart polyline').length >= 3 &&
-		document.querySelector('#tenant-rates .chart [data-gap-id]') &&
-		document.querySelector('#tenant-gaps tr[data-gap-id]')`, time.Minute)
-	require.Equal(t, "acme", eval[string](t, ctx, `document.getElementById('tenant-name').textContent`))
-	require.Contains(t, eval[string](t, ctx, `location.hash`), "tenant=acme")
+	// The drill-down, through the tenant's link in the first row (which may
+	// be another gap by now: the list is refreshed): a rate chart per source
+	// with its band, the gap shaded on its source's chart and listed.
+	id = eval[string](t, ctx, `document.querySelector('#open-gaps tr[data-gap-id]').dataset.gapId`)
+	gap = openGap(t, base, id)
+	sel := `[data-gap-id="'+CSS.escape(` + strconv.Quote(id) + `)+'"]`
+	// A click in the page itself: the row cannot be redrawn between finding and clicking it.
+	require.True(t, eval[bool](t, ctx, `(document.querySelector('#open-gaps tr`+sel+` a').click(), true)`))
+	for _, c := range []struct{ what, cond string }{
+		{"the tenant view", `!document.getElementById('tenant-view').hidden && document.querySelector('#tenant-strips svg.strip')`},
+		{"a chart per source", `document.querySelectorAll('#tenant-rates .chart').length === document.querySelectorAll('#tenant-strips svg.strip').length`},
+		{"every chart's events", `[...document.querySelectorAll('#tenant-rates .chart')].every(c => c.querySelector('polyline'))`},
+		{"an expected band", `document.querySelector('#tenant-rates .chart polygon')`},
+		{"the gap on its chart", `document.querySelector('#tenant-rates .chart ` + sel + `')`},
+		{"the gap in the tenant's list", `document.querySelector('#tenant-gaps tr` + sel + `')`},
+	} {
+		waitFor(t, ctx, c.what, c.cond, time.Minute)
+	}
+	require.Equal(t, gap.Tenant, eval[string](t, ctx, `document.getElementById('tenant-name').textContent`))
+	require.Equal(t, gap.Tenant, eval[string](t, ctx, `new URLSearchParams(location.hash.slice(1)).get('tenant')`))
 	screenshot(t, ctx, "coverage-page-tenant.png")
 
 	require.Empty(t, cons.errors(nil), "console errors or exceptions")
+}
+
+// openGap returns the open gap id from the API.
+func openGap(t *testing.T, base, id string) (g struct{ Tenant, Source string }) {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/gaps?state=open")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var gaps []struct{ ID, Tenant, Source string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&gaps))
+	for _, x := range gaps {
+		if x.ID == id {
+			g.Tenant, g.Source = x.Tenant, x.Source
+			return g
+		}
+	}
+	t.Fatalf("the page shows gap %q open; the API's open gaps are %v", id, gaps)
+	return g
 }
 
 // hostile names: were any of them parsed as markup, the page would gain an
@@ -332,7 +369,7 @@ func (l streamList) Streams(tenant, source string) []api.Stream {
 // hostile-named stream with a baseline and an open silence, behind a bearer
 // token; it records whether any API request came without it after the first
 // one with it.
-func fixture(t *testing.T, token string) (url string, unauthorizedAfterToken *atomic.Int32) {
+func fixture(t *testing.T, token string) (srv *httptest.Server, unauthorizedAfterToken *atomic.Int32) {
 	ctx := context.Background()
 	st := memstore.New(0)
 	now := time.Now().UTC().Truncate(time.Minute)
@@ -373,7 +410,7 @@ func fixture(t *testing.T, token string) (url string, unauthorizedAfterToken *at
 
 	var authorized atomic.Bool
 	unauthorizedAfterToken = &atomic.Int32{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/v1/") {
 			if r.Header.Get("Authorization") != "Bearer "+token {
 				if authorized.Load() {
@@ -385,21 +422,29 @@ func fixture(t *testing.T, token string) (url string, unauthorizedAfterToken *at
 				return
 			}
 			authorized.Store(true)
+			if r.URL.Query().Get("tenant") == "forbidden" {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				fmt.Fprintln(w, `{"error":"token viewer may not read tenant \"forbidden\""}`)
+				return
+			}
 		}
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL, unauthorizedAfterToken
+	return srv, unauthorizedAfterToken
 }
 
 // TestPageTokenAndHostileNames: the API answers 401 until the page sends the
 // token typed into its token box, and then on every request; tenant and source
-// names full of markup are shown as text. Takes a few seconds.
+// names full of markup are shown as text; a tenant outside the token (403) is
+// said to be so where its data would be; when the API goes away the page says
+// so. Takes about ten seconds.
 func TestPageTokenAndHostileNames(t *testing.T) {
 	ctx, cons := browser(t)
-	base, unauthorized := fixture(t, "s3cret")
+	srv, unauthorized := fixture(t, "s3cret")
 
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"/")))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")))
 	waitFor(t, ctx, "the token box", `!document.getElementById('token-form').hidden`, 30*time.Second)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.ID("token"), "s3cret"),
@@ -429,9 +474,24 @@ func TestPageTokenAndHostileNames(t *testing.T) {
 	require.Equal(t, evilTenant, eval[string](t, ctx, `document.getElementById('tenant-name').textContent`))
 	require.Equal(t, "gapwatch · coverage", eval[string](t, ctx, `document.title`))
 
+	// A tenant outside the token (a hand-made link): the page says so where the data would be.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/#tenant=forbidden&w=1h")))
+	waitFor(t, ctx, "the refusal", `document.getElementById('tenant-name').textContent === 'forbidden' &&
+		document.getElementById('tenant-strips').textContent.includes('may not read this tenant (403)') &&
+		document.getElementById('tenant-gaps').textContent.includes('may not read tenant')`, 30*time.Second)
+	require.True(t, eval[bool](t, ctx, `document.getElementById('token-form').hidden`))
+
 	require.Zero(t, unauthorized.Load(), "API requests without the token after it was given")
-	// The 401s before the token are the browser's network log, nothing else.
+	// The 401s before the token and the 403s are the browser's network log, nothing else.
 	require.Empty(t, cons.errors(func(m chromedp.ConsoleMessage) bool {
-		return m.Source == "network" && strings.Contains(m.Text, "401")
+		return m.Source == "network" && (strings.Contains(m.Text, "401") || strings.Contains(m.Text, "403"))
 	}))
+
+	// The API goes away: the page says so and keeps what it showed.
+	srv.CloseClientConnections()
+	srv.Close()
+	waitFor(t, ctx, "the page noticing", `!document.getElementById('banner').hidden &&
+		document.getElementById('health').textContent.includes('API unreachable')`, 30*time.Second)
+	require.Equal(t, "forbidden", eval[string](t, ctx, `document.getElementById('tenant-name').textContent`))
+	require.Empty(t, cons.errors(func(m chromedp.ConsoleMessage) bool { return m.Source == "network" }))
 }

@@ -6,6 +6,7 @@
 (() => {
   const REFRESH_MS = 10000;
   const MAX_TENANTS = 40; // fleet map rows beyond this are left to the filter
+  const OPEN_ROWS = 6; // open gaps listed before "show all"
   const PARALLEL = 4; // concurrent per-tenant requests
   const TOKEN_KEY = 'gapwatch.token';
   const MIN = 60e3;
@@ -23,8 +24,11 @@
     minStep: 0, // index into STEPS of the smallest step the server accepted
     busy: false,
     again: false,
+    allGaps: false, // list every open gap, not only the largest
     lastOK: 0,
     needToken: false,
+    status: null, // the last answers of /api/v1/status and /readyz, for the pills
+    ready: null,
   };
 
   // ---------- DOM helpers (text only, never markup) ----------
@@ -223,8 +227,8 @@
       item('', shareColour(0.62), '50–75 %'),
       item('', shareColour(0.37), '25–50 %'),
       item('', shareColour(0), 'under 25 %'),
-      item('', NO_BASELINE, 'no baseline (learning)'),
-      item('', PENDING, 'not judged yet'),
+      item('', NO_BASELINE, 'not judged (learning, or gapwatch not running)'),
+      item('', PENDING, 'still arriving'),
       item('gapmark', null, 'detected gap'),
       item('plannedmark', null, 'planned (maintenance)'),
     );
@@ -266,9 +270,9 @@
         text = `${num(got)} of ${num(p.expected)} expected (${pct(p.share)})`;
       } else if (watermark && t + win.step > watermark) {
         fill = PENDING;
-        text = 'not judged yet';
+        text = 'still arriving (past the watermark)';
       } else {
-        text = 'no baseline';
+        text = 'not judged (no baseline, or gapwatch was not running)';
       }
       s.append(svg('rect', { class: 'cell', x: i, y: 0, width: 1.02, height: 1, fill },
         svg('title', null, `${tenant} / ${source}\n${hhmm(t)}–${hhmm(t + win.step)} UTC: ${text}`)));
@@ -307,7 +311,8 @@
     const meta = el('span', { class: 'meta' }, `${sources.length} source${sources.length === 1 ? '' : 's'}`,
       expected > 0 ? ` · ${pct(covered / expected)} of expected events` : '',
       open ? [' · ', el('span', { class: 'hot' }, `${open} open gap${open === 1 ? '' : 's'}`)] : '');
-    const name = link ? el('a', { href: '#' + new URLSearchParams({ tenant: t.tenant, w: state.window }) }, t.tenant) : el('b', null, t.tenant);
+    // In the drill-down the tenant is named in the title already.
+    const name = link ? el('a', { href: '#' + new URLSearchParams({ tenant: t.tenant, w: state.window }) }, t.tenant) : null;
     grid.append(el('div', { class: 'tenant-head', 'data-tenant': t.tenant }, name, meta));
     if (cov && cov.err) {
       grid.append(el('div'), el('div', { class: 'tenant-error' }, cov.err.status === 403 ? 'this token may not read this tenant (403)' : 'coverage unavailable: ' + cov.err.message));
@@ -482,6 +487,8 @@
     } catch (e) {
       showError(e);
     } finally {
+      // The pills also say when the page last had a whole answer.
+      if (state.ready) health(state.status, state.ready);
       state.busy = false;
       if (state.again) {
         state.again = false;
@@ -508,15 +515,11 @@
     state.needToken = false; // until a request answers 401
     const [status, ready, tenants, streams] = await Promise.all([
       settle(api('status')), settle(get('readyz')), settle(api('tenants')), settle(api('streams'))]);
+    state.status = status;
+    state.ready = ready;
     tokenForm();
-    if (state.needToken) {
-      health(status, ready);
-      return;
-    }
-    if (tenants.err) {
-      health(status, ready);
-      throw tenants.err;
-    }
+    if (state.needToken) return;
+    if (tenants.err) throw tenants.err;
     const list = tenants.ok;
     const watermark = status.ok && status.ok.watermark ? Date.parse(status.ok.watermark) : 0;
     const statusBy = new Map((streams.ok || []).map((s) => [s.tenant + '\u0000' + s.source, s]));
@@ -528,7 +531,6 @@
       await loadTenant(list, gapParams, range, statusBy, watermark);
     }
     state.lastOK = Date.now();
-    health(status, ready);
     showError(null);
   }
 
@@ -544,18 +546,32 @@
     const good = covs.find((c) => c.ok);
     const win = good ? good.ok : { ...range, ...fallbackWindow(range) };
 
-    const open = gaps.filter((g) => !g.ended_at).sort((a, b) => b.missing_events - a.missing_events);
+    // Unplanned first, the largest holes first; a long list is cut so that the map stays in view.
+    const open = gaps.filter((g) => !g.ended_at)
+      .sort((a, b) => a.planned - b.planned || b.missing_events - a.missing_events);
     const count = $('open-count');
     count.textContent = String(open.length);
     count.className = 'count' + (open.some((g) => !g.planned) ? ' hot' : '');
-    $('open-gaps').replaceChildren(gapTable(open, { tenantLinks: true, empty: 'No open gaps: every stream is delivering what its baseline expects.' }));
+    const listed = state.allGaps ? open : open.slice(0, OPEN_ROWS);
+    const parts = [gapTable(listed, { tenantLinks: true, empty: 'No open gaps: every stream is delivering what its baseline expects.' })];
+    if (open.length > OPEN_ROWS) {
+      const tenants = new Set(open.map((g) => g.tenant)).size;
+      const missing = open.filter((g) => !g.planned).reduce((n, g) => n + g.missing_events, 0);
+      const more = el('button', { type: 'button', class: 'link more-gaps' }, state.allGaps ? 'show the largest only' : `show all ${open.length}`);
+      more.addEventListener('click', () => {
+        state.allGaps = !state.allGaps;
+        refresh();
+      });
+      parts.push(el('p', { class: 'more' }, `${open.length} open gaps in ${tenants} tenant${tenants === 1 ? '' : 's'}, ≈ ${num(missing)} events missing (planned ones aside) · `, more));
+    }
+    $('open-gaps').replaceChildren(...parts);
 
     const grid = mapGrid(win);
     page.forEach((t, i) => tenantBlock(grid, t, covs[i], gapsBy, statusBy, win, watermark, true));
-    const parts = [grid];
-    if (shown.length > page.length) parts.push(el('p', { class: 'more' }, `Showing ${page.length} of ${shown.length} tenants (those with open gaps first); the filter narrows the list.`));
-    if (shown.length === 0) parts.push(el('p', { class: 'muted' }, list.length ? 'No tenant or source matches the filter.' : 'No tenants yet: nothing has been ingested.'));
-    $('fleet').replaceChildren(...parts);
+    const fleet = [grid];
+    if (shown.length > page.length) fleet.push(el('p', { class: 'more' }, `Showing ${page.length} of ${shown.length} tenants (those with open gaps first); the filter narrows the list.`));
+    if (shown.length === 0) fleet.push(el('p', { class: 'muted' }, list.length ? 'No tenant or source matches the filter.' : 'No tenants yet: nothing has been ingested.'));
+    $('fleet').replaceChildren(...fleet);
     $('fleet-note').textContent = `last ${state.window}, one cell per ${duration(win.step)}`;
   }
 
