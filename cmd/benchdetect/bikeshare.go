@@ -84,14 +84,6 @@ func loadBikeshare(path string, trials int, seed uint64) ([]*dataset, error) {
 		counts []uint64
 	}{{"bikeshare_casual", casual}, {"bikeshare_registered", registered}} {
 		ds := &dataset{name: s.name, group: "Bikeshare", width: width, start: start, warm: 14 * 24, n: n, windows: windows}
-		excluded := func(i, j int) bool {
-			for _, w := range ds.windows {
-				if ds.start+int64(i)*width < w[1] && ds.start+int64(j)*width > w[0] {
-					return true
-				}
-			}
-			return false
-		}
 		var mean float64
 		for _, v := range s.counts[ds.warm:] {
 			mean += float64(v)
@@ -104,7 +96,7 @@ func loadBikeshare(path string, trials int, seed uint64) ([]*dataset, error) {
 			if t%2 == 1 {
 				kind = detect.KindDrop
 			}
-			tr.inj = inject(rng, tr.counts, kind, width, ds.warm, excluded)
+			tr.inj = inject(rng, tr.counts, kind, width, ds.warm, ds.overlapsWindow)
 			ds.trials = append(ds.trials, tr)
 		}
 		out = append(out, ds)

@@ -213,6 +213,17 @@ func newScore() *score {
 	return &score{found: map[detect.Kind]int{}, total: map[detect.Kind]int{}, ttd: map[detect.Kind][]float64{}, falseByKind: map[detect.Kind]int{}}
 }
 
+// overlapsWindow reports whether buckets [i, j) overlap a labelled window
+// (no injection goes there).
+func (ds *dataset) overlapsWindow(i, j int) bool {
+	for _, w := range ds.windows {
+		if ds.start+int64(i)*ds.width < w[1] && ds.start+int64(j)*ds.width > w[0] {
+			return true
+		}
+	}
+	return false
+}
+
 func (ds *dataset) inWindow(t int64) bool {
 	for _, w := range ds.windows {
 		if t >= w[0] && t < w[1] {
@@ -570,14 +581,6 @@ func loadNAB(dir string, trials int, seed uint64) ([]*dataset, error) {
 			}
 			ds.windows = append(ds.windows, [2]int64{a.Unix(), b.Unix()})
 		}
-		excluded := func(i, j int) bool {
-			for _, w := range ds.windows {
-				if ds.start+int64(i)*width < w[1] && ds.start+int64(j)*width > w[0] {
-					return true
-				}
-			}
-			return false
-		}
 		r := rand.New(rand.NewPCG(seed, uint64(fi)+100))
 		var mean float64
 		for _, v := range base[ds.warm:] {
@@ -590,7 +593,7 @@ func loadNAB(dir string, trials int, seed uint64) ([]*dataset, error) {
 			if k%2 == 1 {
 				kind = detect.KindDrop
 			}
-			t.inj = inject(r, t.counts, kind, width, ds.warm, excluded)
+			t.inj = inject(r, t.counts, kind, width, ds.warm, ds.overlapsWindow)
 			ds.trials = append(ds.trials, t)
 		}
 		out = append(out, ds)

@@ -159,26 +159,20 @@ func (c FieldConfig) Validate() error {
 	if c.MaxNameBytes < 0 {
 		return fmt.Errorf("ingest: fields: max_name_bytes is negative (%d)", c.MaxNameBytes)
 	}
-	if c.FixedTenant != "" {
-		maxName := c.MaxNameBytes
-		if maxName == 0 {
-			maxName = defaultMaxNameBytes
+	maxName := c.MaxNameBytes
+	if maxName == 0 {
+		maxName = defaultMaxNameBytes
+	}
+	for _, f := range [...]struct{ key, value string }{{"fixed_tenant", c.FixedTenant}, {"fixed_source", c.FixedSource}} {
+		if f.value == "" {
+			continue
 		}
-		if why := checkName([]byte(c.FixedTenant), maxName); why != "" {
-			return fmt.Errorf("ingest: fields: fixed_tenant %s", why)
+		if why := checkName([]byte(f.value), maxName); why != "" {
+			return fmt.Errorf("ingest: fields: %s %s", f.key, why)
 		}
 	}
 	if _, err := newMapping(c); err != nil {
 		return err
-	}
-	if c.FixedSource != "" {
-		maxName := c.MaxNameBytes
-		if maxName == 0 {
-			maxName = defaultMaxNameBytes
-		}
-		if why := checkName([]byte(c.FixedSource), maxName); why != "" {
-			return fmt.Errorf("ingest: fields: fixed_source %s", why)
-		}
 	}
 	return nil
 }

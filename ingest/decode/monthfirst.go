@@ -67,13 +67,7 @@ func parseMonthFirst(s []byte) (time.Time, bool) {
 		}
 		i += 2
 		if want('.') {
-			start, scale := i, 100000000
-			for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-				nsec += int(s[i]-'0') * scale
-				scale /= 10
-				i++
-			}
-			if i == start {
+			if nsec, i, ok = fraction(s, i); !ok {
 				return time.Time{}, false
 			}
 		}

@@ -368,14 +368,8 @@ func parseCEFTime(s []byte) (time.Time, bool) {
 	}
 	i, nsec := 20, 0
 	if i < len(s) && s[i] == '.' {
-		i++
-		start, scale := i, 100000000
-		for i < len(s) && isDigit(s[i]) {
-			nsec += int(s[i]-'0') * scale
-			scale /= 10
-			i++
-		}
-		if i == start {
+		var ok bool
+		if nsec, i, ok = fraction(s, i+1); !ok {
 			return time.Time{}, false
 		}
 	}

@@ -278,15 +278,8 @@ func parseISO(s []byte) (time.Time, bool) {
 	i := 19
 	nsec := 0
 	if i < len(s) && (s[i] == '.' || s[i] == ',') {
-		i++
-		start := i
-		scale := 100000000
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			nsec += int(s[i]-'0') * scale
-			scale /= 10
-			i++
-		}
-		if i == start {
+		var ok bool
+		if nsec, i, ok = fraction(s, i+1); !ok {
 			return time.Time{}, false
 		}
 	}
@@ -518,4 +511,17 @@ func parseEpoch(s []byte) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(secs, int64(ns%1e9)).UTC(), true
+}
+
+// fraction reads the digits of a fraction of a second from s[i] (at least
+// one; digits past nanoseconds are truncated) and returns the nanoseconds and
+// the index after them.
+func fraction(s []byte, i int) (nsec, next int, ok bool) {
+	start, scale := i, 100000000
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		nsec += int(s[i]-'0') * scale
+		scale /= 10
+		i++
+	}
+	return nsec, i, i > start
 }
