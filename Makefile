@@ -35,7 +35,7 @@ unit: ## unit tests only (no servers needed)
 	$(GO) test -count=1 ./...
 
 test: lint services tools ## everything CI runs: lint, unit + integration tests on the real servers (race), SQL on chDB, fuzz
-	GAPWATCH_INTEGRATION=1 $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
+	GAPWATCH_INTEGRATION=1 GAPWATCH_REQUIRE_CHROMIUM=1 $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 	GAPWATCH_INTEGRATION=1 $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -vE '/(ingest|storage|dashboards|detect|cmd)(/|$$)')
 	$(MAKE) plugin-test
 	$(MAKE) plugin-frontend-test
