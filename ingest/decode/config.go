@@ -25,7 +25,7 @@ const (
 	ReasonMissingSource   Reason = "missing_source"   // no source field present
 	ReasonMissingTime     Reason = "missing_time"     // no time field present
 	ReasonBadTime         Reason = "bad_time"         // time present but not a form we accept
-	ReasonBadTenant       Reason = "bad_tenant"       // empty string, longer than MaxNameBytes, or containing control characters (< 0x20 or 0x7f)
+	ReasonBadTenant       Reason = "bad_tenant"       // empty string, longer than MaxNameBytes, or containing control characters (< 0x20, 0x7f, C1)
 	ReasonBadSource       Reason = "bad_source"       // same rules
 )
 

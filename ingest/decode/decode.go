@@ -45,7 +45,7 @@ type Event struct {
 // Tenant and source values must be JSON strings; a non-negative JSON integer
 // (e.g. "tenantId": 42) is also accepted and used as its decimal text ("42").
 // Either way the value must be non-empty, at most MaxNameBytes long, valid
-// UTF-8 and free of control characters (< 0x20 and 0x7f); JSON escapes are
+// UTF-8 and free of control characters (< 0x20, 0x7f and C1 U+0080–U+009F); JSON escapes are
 // decoded first ("ten\u0061nt" is tenant), in values and in object keys
 // alike. A \u escape of a UTF-16 surrogate that is not half of a valid pair
 // ("\ud800" alone) decodes to U+FFFD, as in encoding/json. Values are not

@@ -351,3 +351,22 @@ func TestMappingRules(t *testing.T) {
 		require.Error(t, err)
 	}
 }
+
+// Names with C1 control characters (a CSI escape, U+009B) are rejected like
+// C0 ones, in JSON (raw or escaped) and in lines alike.
+func TestC1ControlsInNames(t *testing.T) {
+	d, err := New(FieldConfig{})
+	require.NoError(t, err)
+	for _, msg := range []string{
+		"{\"tenant\":\"ac\u009bme\",\"source\":\"s\",\"time\":1796026502}",
+		`{"tenant":"ac\u009bme","source":"s","time":1796026502}`,
+		"{\"tenant\":\"acme\",\"source\":\"s\u0085\",\"time\":1796026502}",
+		"<34>1 2026-11-30T08:15:02Z ho\u009bst app - - - x",
+	} {
+		r := decodeAll(d, []byte(msg))
+		require.Len(t, r.rejects, 1, "%q: %+v", msg, r.events)
+		require.Contains(t, r.rejects[0].Detail, "control character U+00", msg)
+	}
+	r := decodeAll(d, []byte("{\"tenant\":\"Zürich\u00a0AG\",\"source\":\"s\",\"time\":1796026502}"))
+	require.Len(t, r.events, 1, "U+00A0 and other non-control characters stay")
+}

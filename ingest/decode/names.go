@@ -72,6 +72,13 @@ func checkName(b []byte, maxName int) string {
 	if !utf8.Valid(b) {
 		return "is not valid UTF-8: " + excerpt(b)
 	}
+	// C1 controls (U+0080–U+009F, UTF-8 0xC2 0x80–0x9F): terminal escapes
+	// (CSI) in a name would reach operators' terminals and logs.
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == 0xc2 && b[i+1] >= 0x80 && b[i+1] <= 0x9f {
+			return fmt.Sprintf("contains control character U+%04X: %s", rune(b[i+1]), excerpt(b))
+		}
+	}
 	return ""
 }
 
