@@ -32,15 +32,8 @@ func (d *Detector) recover(ctx context.Context) error {
 	}
 	var missing []storage.Alert
 	if len(alerts) > 0 {
-		seen, err := d.deps.Sink.Published(ctx, p.AlertOffsets)
-		if err != nil {
-			return fmt.Errorf("reading the alert topic: %w", err)
-		}
-		for _, a := range alerts {
-			if !seen[a.ID] && !a.Planned && !a.Suppressed {
-				missing = append(missing, a)
-				seen[a.ID] = true // a step may hold a replica's copy twice
-			}
+		if missing, err = d.unpublished(ctx, alerts, p.AlertOffsets); err != nil {
+			return err
 		}
 		if err := d.publish(ctx, missing); err != nil {
 			return err
@@ -51,6 +44,24 @@ func (d *Detector) recover(ctx context.Context) error {
 	d.log.Info("resumed after the last stored step", "step", p.Seq, "watermark", p.Watermark,
 		"alerts", len(alerts), "published_now", len(missing))
 	return nil
+}
+
+// unpublished returns the alerts of a step that are to be published and
+// are not on the alert topic at or after the offsets marked before the step
+// was first published.
+func (d *Detector) unpublished(ctx context.Context, alerts []storage.Alert, marks []int64) ([]storage.Alert, error) {
+	seen, err := d.deps.Sink.Published(ctx, marks)
+	if err != nil {
+		return nil, fmt.Errorf("reading the alert topic: %w", err)
+	}
+	var missing []storage.Alert
+	for _, a := range alerts {
+		if !seen[a.ID] && !a.Planned && !a.Suppressed {
+			missing = append(missing, a)
+			seen[a.ID] = true // a step may hold a replica's copy twice
+		}
+	}
+	return missing, nil
 }
 
 func (d *Detector) bucketOf(t int64) int64 { return bucketStart(t, d.width) }
@@ -261,9 +272,10 @@ func expectationsOf(res detect.Result) []storage.Expectation {
 // finds the status agreeing.
 func (d *Detector) step(ctx context.Context, alerts []storage.Alert, judged int64) error {
 	ec := d.engine.Config()
+	var marks []int64
 	if err := retry(ctx, d.log, "storing a detection step", func(ctx context.Context) error {
-		marks, err := d.deps.Sink.Mark(ctx)
-		if err != nil {
+		var err error
+		if marks, err = d.deps.Sink.Mark(ctx); err != nil {
 			return fmt.Errorf("reading the alert topic's end offsets: %w", err)
 		}
 		progress := judged // or, for a peek, the slot inside the next bucket
@@ -284,7 +296,23 @@ func (d *Detector) step(ctx context.Context, alerts []storage.Alert, judged int6
 	}
 	d.seq++
 	d.judged = judged
-	return retry(ctx, d.log, "publishing alerts", func(ctx context.Context) error { return d.publish(ctx, alerts) })
+	// A failed publication may have landed in part (a batch's messages go to
+	// several partitions): a retry publishes only what is not on the topic
+	// since the step's marks, as recovery after a crash does, so no event is
+	// published twice.
+	failed := false
+	return retry(ctx, d.log, "publishing alerts", func(ctx context.Context) error {
+		pending := alerts
+		if failed {
+			var err error
+			if pending, err = d.unpublished(ctx, alerts, marks); err != nil {
+				return err
+			}
+		}
+		err := d.publish(ctx, pending)
+		failed = err != nil
+		return err
+	})
 }
 
 // alertsOf turns a step's gap events into alerts as stored: planned ones
