@@ -211,6 +211,9 @@ func (c Config) WithDefaults() Config {
 	}
 	c.Ingest.Brokers = c.Kafka.Brokers
 	c.Ingest.Bucket = c.Bucket
+	if len(c.Ingest.Limits.PriorityTenants) == 0 {
+		c.Ingest.Limits.PriorityTenants = c.policyTenants()
+	}
 	c.Ingest = c.Ingest.WithDefaults()
 	c.ClickHouse = c.ClickHouse.WithDefaults()
 	if c.HTTP.Addr == "" {
@@ -289,4 +292,23 @@ func (c Config) Redacted() string {
 		return err.Error()
 	}
 	return string(out)
+}
+
+// policyTenants are the tenants the coverage policy names (detect.coverage
+// rules' tenants other than "*", and the tenants of detect.tenant_labels),
+// sorted: ingest admits their streams first (ingest.Limits.PriorityTenants).
+func (c Config) policyTenants() []string {
+	var out []string
+	for _, r := range c.Detect.Coverage {
+		for _, t := range r.Tenants {
+			if t != "*" {
+				out = append(out, t)
+			}
+		}
+	}
+	for t := range c.Detect.TenantLabels {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

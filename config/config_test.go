@@ -98,3 +98,26 @@ func TestBadConfiguration(t *testing.T) {
 	_, err := config.Load(filepath.Join(dir, "missing.yaml"), env(nil))
 	require.Error(t, err, "an explicit file must exist")
 }
+
+// The tenants the coverage policy names are ingest's priority tenants,
+// unless ingest names its own.
+func TestPolicyTenantsArePriorityTenants(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "g.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`
+detect:
+  coverage:
+    - {tenants: ["*"], sources: [SignInLogs]}
+    - {tenants: [globex, acme], sources: [aws.cloudtrail]}
+  tenant_labels: {initech: [prod], acme: [prod]}
+`), 0o600))
+	c, err := config.Load(path, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, []string{"acme", "globex", "initech"}, c.Ingest.Limits.PriorityTenants)
+	require.Equal(t, 10_000, c.Ingest.Limits.ReservedStreams, "a tenth of max_streams")
+
+	require.NoError(t, os.WriteFile(path, []byte("ingest: {limits: {priority_tenants: [only]}}\ndetect: {coverage: [{tenants: [acme], sources: [x]}]}\n"), 0o600))
+	c, err = config.Load(path, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, []string{"only"}, c.Ingest.Limits.PriorityTenants)
+}

@@ -126,6 +126,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: start_offset %q: want earliest or latest", c.StartOffset)
 	case 2*c.WriteTimeout >= c.RebalanceTimeout:
 		return fmt.Errorf("ingest: twice write_timeout %s must be below rebalance_timeout %s, or a slow final write could overlap the next owner", c.WriteTimeout, c.RebalanceTimeout)
+	case c.Limits.ReservedStreams < 0 || c.Limits.ReservedStreams >= c.Limits.MaxStreams:
+		return fmt.Errorf("ingest: limits: reserved_streams must be in [0, max_streams), got %d", c.Limits.ReservedStreams)
 	case c.Limits.MaxStreams < 1 || c.Limits.MaxStreamsPerTenant < 1 || c.Limits.MaxPendingCells < 2:
 		return errors.New("ingest: limits must be positive")
 	}
@@ -156,6 +158,15 @@ type Limits struct {
 	// StreamIdle is how long (in arrival time) a stream may send nothing and still
 	// count towards the caps; idle streams are forgotten when the caps are reached. Default 1h.
 	StreamIdle time.Duration `yaml:"stream_idle"`
+	// PriorityTenants are admitted first: tenant names come from log content,
+	// so a forger can make up streams until max_streams is reached. While any
+	// are named, other tenants' streams may fill max_streams less ReservedStreams;
+	// the rest stays for these. `gapwatch run` names the tenants of detect.coverage
+	// and detect.tenant_labels here unless set. Default none.
+	PriorityTenants []string `yaml:"priority_tenants"`
+	// ReservedStreams is the room kept for PriorityTenants; default a tenth of
+	// max_streams when any are named, else 0.
+	ReservedStreams int `yaml:"reserved_streams"`
 }
 
 // WithDefaults fills unset limits.
@@ -174,6 +185,9 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.StreamIdle == 0 {
 		l.StreamIdle = time.Hour
+	}
+	if l.ReservedStreams == 0 && len(l.PriorityTenants) > 0 {
+		l.ReservedStreams = l.MaxStreams / 10
 	}
 	return l
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"fmt"
 	"cmp"
 	"math/rand/v2"
 	"slices"
@@ -192,6 +193,33 @@ func TestStreamCaps(t *testing.T) {
 	require.Equal(t, ReasonStreamLimit, dead[0].Reason)
 	require.Equal(t, 2, dead[0].Rejected)
 	require.Equal(t, int64(0), dead[0].Offset)
+}
+
+// A forger's made-up tenants fill the cap but the reserve: a tenant of the
+// coverage policy still gets its new streams, and the pressure shows.
+func TestPriorityTenantsKeepTheirReserve(t *testing.T) {
+	streams := NewStreams(Limits{MaxStreams: 10, MaxStreamsPerTenant: 10, PriorityTenants: []string{"acme"}, ReservedStreams: 3})
+	c := NewCounter(time.Minute, streams, Limits{})
+	var forged []decode.Event
+	for i := range 20 {
+		forged = append(forged, cev(fmt.Sprintf("forged-%02d", i), "x", ct0))
+	}
+	refused, err := c.Apply(msgAt(0, 1, ct0), stage(forged...))
+	require.NoError(t, err)
+	require.Equal(t, 13, refused, "7 admitted: 10 less the reserve of 3")
+	used, atCap, full := streams.CapPressure()
+	require.InDelta(t, 0.7, used, 1e-9)
+	require.Equal(t, 10, atCap, "13 tenants refused, counted up to max_streams (the map's bound)")
+	require.True(t, full)
+
+	refused, err = c.Apply(msgAt(0, 2, ct0), stage(cev("acme", "SignInLogs", ct0), cev("acme", "AuditLogs", ct0), cev("acme", "edr", ct0), cev("acme", "dns", ct0)))
+	require.NoError(t, err)
+	require.Equal(t, 1, refused, "the reserve of 3 is acme's; the fourth finds the cap")
+	used, _, full = streams.CapPressure()
+	require.InDelta(t, 1.0, used, 1e-9)
+	require.True(t, full)
+
+	require.ErrorContains(t, Config{Limits: Limits{MaxStreams: 5, ReservedStreams: 5}}.WithDefaults().Validate(), "reserved_streams")
 }
 
 func TestDeadLetters(t *testing.T) {

@@ -32,6 +32,8 @@ type Metrics struct {
 	pending       prometheus.Gauge
 	partitions    prometheus.Gauge
 	streams       prometheus.GaugeFunc
+	capUsed       prometheus.GaugeFunc
+	tenantsAtCap  prometheus.GaugeFunc
 	commitErrors  prometheus.Counter
 	storedOffsets *prometheus.GaugeVec
 	deadLetters   prometheus.Counter
@@ -66,6 +68,12 @@ func NewMetrics(reg prometheus.Registerer, streams *Streams) *Metrics {
 			Help: "Kafka partitions this process consumes."}),
 		streams: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gapwatch_ingest_streams",
 			Help: "Distinct (tenant, source) streams admitted."}, func() float64 { return float64(streams.Len()) }),
+		capUsed: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gapwatch_ingest_stream_cap_used_ratio",
+			Help: "Admitted streams over limits.max_streams: at 1 new streams are refused (stream_limit); alert well before."},
+			func() float64 { u, _, _ := streams.CapPressure(); return u }),
+		tenantsAtCap: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gapwatch_ingest_tenants_at_stream_cap",
+			Help: "Tenants refused a new stream by a cap (max_streams_per_tenant, or max_streams less the priority tenants' reserve) since they last got one."},
+			func() float64 { _, n, _ := streams.CapPressure(); return float64(n) }),
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_commit_errors_total",
 			Help: "Failed Kafka offset commits (progress is kept in the store; harmless but worth a look)."}),
 		storedOffsets: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gapwatch_ingest_stored_offset",
@@ -84,7 +92,7 @@ func NewMetrics(reg prometheus.Registerer, streams *Streams) *Metrics {
 			Help: "Records of aborted Kafka transactions skipped (ingest reads committed records only)."}, []string{"topic"}),
 	}
 	reg.MustRegister(m.messages, m.eventsStored, m.rejected, m.flushes, m.flushErrors, m.flushSeconds,
-		m.flushRows, m.pending, m.partitions, m.streams, m.commitErrors, m.storedOffsets, m.deadLetters, m.dlqErrors, m.watermark, m.lostRecords, m.deadLettersDropped, m.abortedRecords)
+		m.flushRows, m.pending, m.partitions, m.streams, m.capUsed, m.tenantsAtCap, m.commitErrors, m.storedOffsets, m.deadLetters, m.dlqErrors, m.watermark, m.lostRecords, m.deadLettersDropped, m.abortedRecords)
 	for _, r := range allReasons {
 		m.rejected.WithLabelValues(string(r))
 	}

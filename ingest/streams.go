@@ -19,6 +19,13 @@ import (
 // and a busy process admits tens of thousands of streams when it starts.
 type Streams struct {
 	max, perTenant int
+	// reserved streams of max are kept for the priority tenants.
+	reserved int
+	priority map[string]bool
+	// atCap is the tenants refused a stream by the caps since their last
+	// admission (bounded by the streams' count; for metrics).
+	atCap map[string]bool
+	full  bool // the last admission refused for the global cap
 	idle           int64 // seconds of arrival time
 	seed           maphash.Seed
 	parts          [registryParts]registryPart
@@ -67,12 +74,34 @@ func NewStreams(l Limits) *Streams {
 	l = l.WithDefaults()
 	// An id is new only when none is free, so ids stay below MaxStreams.
 	s := &Streams{max: l.MaxStreams, perTenant: l.MaxStreamsPerTenant, idle: int64(l.StreamIdle / time.Second),
+		reserved: l.ReservedStreams, priority: map[string]bool{}, atCap: map[string]bool{},
 		seed: maphash.MakeSeed(), byTenant: map[string]int{},
 		chunks: make([]atomic.Pointer[[entryChunk]streamEntry], (l.MaxStreams+entryChunk-1)/entryChunk)}
 	for i := range s.parts {
 		s.parts[i].ids = map[string]uint32{}
 	}
+	for _, t := range l.PriorityTenants {
+		s.priority[t] = true
+	}
 	return s
+}
+
+// CapPressure returns how full the global cap is (admitted streams over
+// MaxStreams), how many tenants were refused a stream by a cap since they
+// last got one, and whether the global cap refused the last stream it saw.
+func (s *Streams) CapPressure() (used float64, tenantsAtCap int, full bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return float64(s.admitted) / float64(s.max), len(s.atCap), s.full
+}
+
+// room is how many streams tenant may still take under the global cap: all
+// of it for a priority tenant, less the reserve for the others.
+func (s *Streams) room(tenant []byte) int {
+	if s.priority[string(tenant)] {
+		return s.max - s.admitted
+	}
+	return s.max - s.reserved - s.admitted
 }
 
 // entry returns id's entry. Its names may be read without a lock by whoever
@@ -137,12 +166,18 @@ func (s *Streams) admit(p *registryPart, key []byte, tenantLen int, bucket int64
 		s.newest.Store(bucket)
 	}
 	tenant := key[:tenantLen]
-	if s.admitted >= s.max || s.byTenant[string(tenant)] >= s.perTenant {
+	if s.room(tenant) <= 0 || s.byTenant[string(tenant)] >= s.perTenant {
 		s.sweep()
-		if s.admitted >= s.max || s.byTenant[string(tenant)] >= s.perTenant {
+		if s.room(tenant) <= 0 || s.byTenant[string(tenant)] >= s.perTenant {
+			s.full = s.room(tenant) <= 0
+			if len(s.atCap) < s.max && !s.atCap[string(tenant)] {
+				s.atCap[string(tenant)] = true
+			}
 			return 0, false
 		}
 	}
+	s.full = false
+	delete(s.atCap, string(tenant))
 	var id uint32
 	if n := len(s.free); n > 0 {
 		id, s.free = s.free[n-1], s.free[:n-1]
