@@ -1,8 +1,8 @@
 package ingest
 
 import (
-	"fmt"
 	"cmp"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"

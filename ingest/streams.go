@@ -25,10 +25,10 @@ type Streams struct {
 	// atCap is the tenants refused a stream by the caps since their last
 	// admission (bounded by the streams' count; for metrics).
 	atCap map[string]bool
-	full  bool // the last admission refused for the global cap
-	idle           int64 // seconds of arrival time
-	seed           maphash.Seed
-	parts          [registryParts]registryPart
+	full  bool  // the last admission refused for the global cap
+	idle  int64 // seconds of arrival time
+	seed  maphash.Seed
+	parts [registryParts]registryPart
 
 	// mu serialises admissions and sweeps; it guards the fields below and
 	// every write to the parts' maps and to entries' names.
