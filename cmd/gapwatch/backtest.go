@@ -27,10 +27,10 @@ import (
 // The input ("-" reads stdin) is either the CSV `time,tenant,source,count`
 // (time = bucket start, RFC 3339; rows in time order; the bucket width is
 // inferred from the first buckets unless --step gives it) or JSON lines, each
-// a Kafka message value as a shipper sends it (a plain JSON event, an Azure
-// {"records":[...]} or a CloudTrail {"Records":[...]} envelope), decoded as
-// live ingest decodes it. The format is detected from the first character
-// ('{' for JSON lines) unless --format names it. A file has no arrival times:
+// a Kafka message value as a shipper sends it (any format ingest reads: a
+// JSON event or envelope, or, with --format jsonl, a syslog or CEF line),
+// decoded as live ingest decodes it. The format is detected from the first
+// character ('{' for JSON lines) unless --format names it. A file has no arrival times:
 // events are counted by event time, which stands in for the arrival time live
 // detection judges. The output ("-" for stdout) holds the alert CloudEvents,
 // one JSON object per line, exactly as live detection publishes them for the
