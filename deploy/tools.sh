@@ -8,6 +8,11 @@
 #   deploy/tools.sh node       Node.js and npm for the Grafana plugin's frontend (apt, if missing)
 #   deploy/tools.sh bikeshare  the ISLP package (PyPI, into the virtualenv) for its copy of the UCI
 #                              Bike Sharing counts that benchdetect scores on; prints the CSV's path
+#   deploy/tools.sh flights    the vega-datasets package (npm, BSD-3; its data: US DOT/BTS on-time records,
+#                              public domain) for its 3 million US domestic flights of January–June
+#                              2001, turned with chDB into departures per 5 minutes of ten airports
+#                              (ranks 1, 4, …, 28 by flights: hubs to mid-size) that benchdetect scores
+#                              on; prints the CSV's path (header time,source,count, as backtest reads)
 #   deploy/tools.sh shippers   the log shippers the ingest integration tests run against Kafka:
 #                              rsyslog with omkafka and syslog-ng with its Kafka module, each with apt
 #                              if that removes no package, else unpacked into $STATE/rsyslog or
@@ -201,12 +206,51 @@ install_bikeshare() {
   echo "$csv"
 }
 
+install_flights() {
+  local py dir csv tgz version=2.11.0
+  dir=$STATE/data
+  csv=$dir/flights-2001-departures-5m.csv
+  if [[ -s $csv ]]; then echo "$csv"; return; fi
+  py=$(install_chdb)
+  command -v npm >/dev/null || install_node >/dev/null
+  mkdir -p "$dir"
+  tgz=$dir/vega-datasets-$version.tgz
+  if [[ ! -s $tgz ]]; then
+    log "fetching vega-datasets $version (npm, 17 MB) for the flights counts"
+    # npm pack checks the tarball against the registry's integrity hash.
+    (cd "$dir" && npm pack --silent "vega-datasets@$version" >/dev/null) || die "npm pack vega-datasets@$version failed"
+  fi
+  tar -xzf "$tgz" -C "$dir" package/data/flights-3m.parquet
+  # Dates are MMddHHmm local departure times of 2001 (1 January was a Monday).
+  "$py" - "$dir/package/data/flights-3m.parquet" "$csv.tmp" <<'PY' || die "converting the flights to counts failed"
+import sys, chdb
+src, dst = sys.argv[1], sys.argv[2]
+q = f'''
+WITH toDateTime(concat('2001-', substring(date, 1, 2), '-', substring(date, 3, 2), ' ',
+                       substring(date, 5, 2), ':', substring(date, 7, 2), ':00'), 'UTC') AS t,
+     (SELECT groupArray(origin) FROM (SELECT origin, count() AS c FROM file('{src}', Parquet)
+                                      GROUP BY origin ORDER BY c DESC, origin LIMIT 30)) AS top
+SELECT concat(replaceOne(toString(toStartOfFiveMinute(t), 'UTC'), ' ', 'T'), 'Z') AS time, origin AS source, count() AS count
+FROM file('{src}', Parquet)
+WHERE indexOf(top, origin) % 3 = 1
+GROUP BY time, source ORDER BY time, source
+'''
+with open(dst, 'wb') as f:
+    f.write(b'time,source,count\n')
+    f.write(chdb.query(q, 'CSV').bytes().replace(b'"', b''))
+PY
+  rm -rf "$dir/package"
+  mv "$csv.tmp" "$csv"
+  echo "$csv"
+}
+
 case ${1:-all} in
   chdb) install_chdb ;;
   chromium) install_chromium ;;
   node) install_node ;;
   bikeshare) install_bikeshare ;;
+  flights) install_flights ;;
   shippers) install_shippers ;;
   all) install_chdb; install_chromium; install_node; install_shippers ;;
-  *) die "usage: deploy/tools.sh chdb|chromium|node|shippers|bikeshare|all" ;;
+  *) die "usage: deploy/tools.sh chdb|chromium|node|shippers|bikeshare|flights|all" ;;
 esac
