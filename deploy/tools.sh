@@ -12,7 +12,7 @@
 #                              public domain) for its 3 million US domestic flights of January–June
 #                              2001, turned with chDB into departures per 5 minutes of ten airports
 #                              (ranks 1, 4, …, 28 by flights: hubs to mid-size) that benchdetect scores
-#                              on; prints the CSV's path (header time,source,count, as backtest reads)
+#                              on; prints the CSV's path (time,tenant,source,count: gapwatch backtest reads it)
 #   deploy/tools.sh shippers   the log shippers the ingest integration tests run against Kafka:
 #                              rsyslog with omkafka and syslog-ng with its Kafka module, each with apt
 #                              if that removes no package, else unpacked into $STATE/rsyslog or
@@ -209,7 +209,7 @@ install_bikeshare() {
 install_flights() {
   local py dir csv tgz version=2.11.0
   dir=$STATE/data
-  csv=$dir/flights-2001-departures-5m.csv
+  csv=$dir/flights-2001-departures-5m-v2.csv
   if [[ -s $csv ]]; then echo "$csv"; return; fi
   py=$(install_chdb)
   command -v npm >/dev/null || install_node >/dev/null
@@ -230,13 +230,13 @@ WITH toDateTime(concat('2001-', substring(date, 1, 2), '-', substring(date, 3, 2
                        substring(date, 5, 2), ':', substring(date, 7, 2), ':00'), 'UTC') AS t,
      (SELECT groupArray(origin) FROM (SELECT origin, count() AS c FROM file('{src}', Parquet)
                                       GROUP BY origin ORDER BY c DESC, origin LIMIT 30)) AS top
-SELECT concat(replaceOne(toString(toStartOfFiveMinute(t), 'UTC'), ' ', 'T'), 'Z') AS time, origin AS source, count() AS count
+SELECT concat(replaceOne(toString(toStartOfFiveMinute(t), 'UTC'), ' ', 'T'), 'Z') AS time, 'bts' AS tenant, origin AS source, count() AS count
 FROM file('{src}', Parquet)
 WHERE indexOf(top, origin) % 3 = 1
 GROUP BY time, source ORDER BY time, source
 '''
 with open(dst, 'wb') as f:
-    f.write(b'time,source,count\n')
+    f.write(b'time,tenant,source,count\n')
     f.write(chdb.query(q, 'CSV').bytes().replace(b'"', b''))
 PY
   rm -rf "$dir/package"

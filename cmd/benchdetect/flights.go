@@ -15,8 +15,8 @@ import (
 
 // loadFlights reads departures per 5 minutes of ten US airports from January
 // to June 2001 (vega-datasets' flights-3m, the US DOT/BTS on-time records;
-// `deploy/tools.sh flights` makes the CSV, header time,source,count, and
-// prints its path) as real count series: scheduled traffic in hub banks
+// `deploy/tools.sh flights` makes the CSV, backtest's time,tenant,source,count,
+// and prints its path) as real count series: scheduled traffic in hub banks
 // (clustered arrivals), empty nights, quieter Saturdays, holidays and storms
 // the file does not label. Each airport is replayed as trials/2 streams (its
 // six months cost six times a NAB series) with one injection each; bucket
@@ -33,8 +33,8 @@ func loadFlights(path string, trials int, seed uint64) ([]*dataset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if !slices.Equal(head, []string{"time", "source", "count"}) {
-		return nil, fmt.Errorf("%s: header %q, want time,source,count", path, head)
+	if !slices.Equal(head, []string{"time", "tenant", "source", "count"}) {
+		return nil, fmt.Errorf("%s: header %q, want time,tenant,source,count", path, head)
 	}
 	const width = 300
 	start := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
@@ -50,16 +50,16 @@ func loadFlights(path string, trials int, seed uint64) ([]*dataset, error) {
 			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
 		t, err1 := time.Parse(time.RFC3339, rec[0])
-		c, err2 := strconv.ParseUint(rec[2], 10, 64)
+		c, err2 := strconv.ParseUint(rec[3], 10, 64)
 		i := int((t.Unix() - start) / width)
 		if err1 != nil || err2 != nil || i < 0 || i >= n || t.Unix()%width != 0 {
 			return nil, fmt.Errorf("%s:%d: bad row %q", path, line, rec)
 		}
-		s, ok := series[rec[1]]
+		s, ok := series[rec[2]]
 		if !ok {
 			s = make([]uint64, n)
-			series[rec[1]] = s
-			names = append(names, rec[1])
+			series[rec[2]] = s
+			names = append(names, rec[2])
 		}
 		s[i] += c
 	}
