@@ -26,6 +26,8 @@ KAFKA_PORT=${GAPWATCH_SERVICES_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${GAPWATCH_SERVICES_KAFKA_CONTROLLER_PORT:-9093}
 # SASL_SSL listener (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN over TLS); set empty for none.
 KAFKA_SASL_PORT=${GAPWATCH_SERVICES_KAFKA_SASL_PORT-9094}
+# SSL listener (TLS only, no SASL; 9093 is the controller's); set empty for none.
+KAFKA_SSL_PORT=${GAPWATCH_SERVICES_KAFKA_SSL_PORT-9095}
 CH_HOST=127.0.0.1
 CH_TCP_PORT=${GAPWATCH_SERVICES_CH_PORT:-9000}
 CH_HTTP_PORT=${GAPWATCH_SERVICES_CH_HTTP_PORT:-8123}
@@ -213,18 +215,23 @@ kafka_version() {
 # contain any character).
 render() {
   local content; content=$(<"$1")
-  local sasl_listener='' sasl_section='' ch_tls=''
+  local secure_listeners='' sasl_section='' ssl_section='' ch_tls=''
   if [[ -n $KAFKA_SASL_PORT ]]; then
-    sasl_listener=",SASL_SSL://$KAFKA_HOST:$KAFKA_SASL_PORT"
+    secure_listeners=",SASL_SSL://$KAFKA_HOST:$KAFKA_SASL_PORT"
     sasl_section=$(<"$SCRIPT_DIR/kafka/sasl-ssl.properties.in")
+  fi
+  if [[ -n $KAFKA_SSL_PORT ]]; then
+    secure_listeners+=",SSL://$KAFKA_HOST:$KAFKA_SSL_PORT"
+    ssl_section=$(<"$SCRIPT_DIR/kafka/ssl.properties.in")
   fi
   [[ -z $CH_TLS_PORT ]] || ch_tls=$(<"$SCRIPT_DIR/clickhouse/tls.xml.in")
   content=${content//@KAFKA_SASL_SECTION@/$sasl_section}
+  content=${content//@KAFKA_SSL_SECTION@/$ssl_section}
   content=${content//@CH_TLS_SECTION@/$ch_tls}
   content=${content//@STATE@/$STATE}
   content=${content//@KAFKA_PORT@/$KAFKA_PORT}
   content=${content//@KAFKA_CONTROLLER_PORT@/$KAFKA_CONTROLLER_PORT}
-  content=${content//@KAFKA_SASL_LISTENER@/$sasl_listener}
+  content=${content//@KAFKA_SECURE_LISTENERS@/$secure_listeners}
   content=${content//@SASL_USER@/$SASL_USER}
   content=${content//@SASL_PASSWORD@/$SASL_PASSWORD}
   content=${content//@CH_TCP_PORT@/$CH_TCP_PORT}
@@ -240,7 +247,7 @@ render() {
 # A throwaway CA ($TLS_DIR/ca.pem: what clients trust) and a server certificate for 127.0.0.1 and
 # localhost signed by it; made once per state folder.
 ensure_tls() {
-  [[ -n $KAFKA_SASL_PORT || -n $CH_TLS_PORT ]] || return 0
+  [[ -n $KAFKA_SASL_PORT || -n $KAFKA_SSL_PORT || -n $CH_TLS_PORT ]] || return 0
   [[ -s $TLS_DIR/server-keystore.pem && -s $TLS_DIR/ca.pem ]] && return 0
   command -v openssl >/dev/null 2>&1 || die "openssl not found: needed once to make the test CA (apt-get install openssl)"
   log "making a throwaway CA and server certificate in $TLS_DIR"
@@ -379,7 +386,7 @@ start_clickhouse() {
 preflight_ports() {
   local busy=() p
   if ! live_pid "$KAFKA_PID" kafka.Kafka >/dev/null; then
-    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" $KAFKA_SASL_PORT; do port_open "$KAFKA_HOST" "$p" && busy+=("$p"); done
+    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" $KAFKA_SASL_PORT $KAFKA_SSL_PORT; do port_open "$KAFKA_HOST" "$p" && busy+=("$p"); done
   fi
   if ! live_pid "$CH_PID" clickhouse-server >/dev/null; then
     for p in "$CH_TCP_PORT" "$CH_HTTP_PORT" $CH_TLS_PORT; do port_open "$CH_HOST" "$p" && busy+=("$p"); done
@@ -465,6 +472,11 @@ do_start() {
     printf 'kafka SASL_SSL on %s:%s (SCRAM-SHA-512/256, PLAIN; user %s; CA %s)\n' "$KAFKA_HOST" "$KAFKA_SASL_PORT" "$SASL_USER" "$TLS_DIR/ca.pem"
   elif [[ -n $KAFKA_SASL_PORT ]]; then
     log "kafka was started without the SASL_SSL listener: it gets it at its next restart"
+  fi
+  if [[ -n $KAFKA_SSL_PORT ]] && port_open "$KAFKA_HOST" "$KAFKA_SSL_PORT"; then
+    printf 'kafka SSL on %s:%s (TLS only, no SASL; CA %s)\n' "$KAFKA_HOST" "$KAFKA_SSL_PORT" "$TLS_DIR/ca.pem"
+  elif [[ -n $KAFKA_SSL_PORT ]]; then
+    log "kafka was started without the SSL listener: it gets it at its next restart"
   fi
   printf 'clickhouse %s on %s:%s (http %s)\n' "$chv" "$CH_HOST" "$CH_TCP_PORT" "$CH_HTTP_PORT"
   if [[ -n $CH_TLS_PORT ]] && port_open "$CH_HOST" "$CH_TLS_PORT"; then

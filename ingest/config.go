@@ -203,4 +203,15 @@ type Deps struct {
 	Transport kafka.RoundTripper
 	// DeadLetters receives what could not be counted; nil means <topic>.dlq on the input cluster.
 	DeadLetters DeadLetterPublisher
+	// Alerts receives the stream caps' alerts (see capalert.go); nil means
+	// AlertsTopic on the input cluster, through Transport.
+	Alerts AlertPublisher
+	// AlertsTopic is the alert topic (config's alerts_topic); default gapwatch.alerts.
+	AlertsTopic string
+}
+
+// AlertPublisher publishes alerts to the alert topic; Publish returns once
+// they are acknowledged, or an error. *live.Kafka is one.
+type AlertPublisher interface {
+	Publish(ctx context.Context, alerts []storage.Alert) error
 }

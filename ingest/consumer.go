@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/gapwatch/gapwatch/detect/live"
 	"github.com/gapwatch/gapwatch/ingest/decode"
 	"github.com/gapwatch/gapwatch/ingest/fetch"
 	"github.com/gapwatch/gapwatch/storage"
@@ -34,6 +35,10 @@ type Ingester struct {
 	logged   map[decode.Reason]bool
 
 	dlqDown atomic.Bool // the last dead-letter publication failed (see publishDeadLetters)
+
+	alerts    AlertPublisher
+	ownAlerts bool // alerts was made by New, which closes it
+	caps      *capAlerts
 }
 
 // New checks cfg and returns an Ingester; Run starts it.
@@ -66,9 +71,19 @@ func New(cfg Config, deps Deps) (*Ingester, error) {
 	if deps.DeadLetters == nil {
 		deps.DeadLetters = NewKafkaDeadLetters(cfg.Brokers, deps.Transport)
 	}
+	if deps.AlertsTopic == "" {
+		deps.AlertsTopic = "gapwatch.alerts"
+	}
+	ownAlerts := deps.Alerts == nil
+	if ownAlerts {
+		deps.Alerts = live.NewKafka(live.KafkaConfig{Brokers: cfg.Brokers, Topic: deps.AlertsTopic, Dialer: deps.Dialer, Transport: deps.Transport})
+	}
 	streams := NewStreams(cfg.Limits)
+	caps := newCapAlerts(cfg.Limits.MaxStreams, cfg.Limits.MaxStreamsPerTenant)
+	streams.onCap = caps.observe
 	return &Ingester{
 		cfg: cfg, sink: deps.Sink, log: deps.Log.With("component", "ingest"), dialer: deps.Dialer, dlq: deps.DeadLetters,
+		alerts: deps.Alerts, ownAlerts: ownAlerts, caps: caps,
 		streams: streams, metrics: NewMetrics(deps.Registry, streams), logged: map[decode.Reason]bool{},
 	}, nil
 }
@@ -101,6 +116,12 @@ func (in *Ingester) Run(ctx context.Context) error {
 	if c, ok := in.dlq.(interface{ Close() error }); ok {
 		defer c.Close() // after the final flush below has published
 	}
+	alertsDone := make(chan struct{})
+	go func() {
+		defer close(alertsDone)
+		in.capAlertLoop(ctx)
+	}()
+	defer func() { <-alertsDone }()
 	// Closing the group ends the current generation — its final write included —
 	// and leaves the group, so the partitions move on at once. Run returns only
 	// after that; AfterFunc only interrupts a pending Next.

@@ -43,6 +43,11 @@ type Metrics struct {
 
 	deadLettersDropped prometheus.Counter // letters given up on when the dead-letter topic failed
 	abortedRecords     *prometheus.CounterVec
+
+	capAlerts           *prometheus.CounterVec // by state
+	capAlertErrors      prometheus.Counter
+	capAlertsDropped    prometheus.Counter
+	capAlertsSuppressed prometheus.Counter
 }
 
 // NewMetrics registers ingest's metrics on reg.
@@ -90,11 +95,23 @@ func NewMetrics(reg prometheus.Registerer, streams *Streams) *Metrics {
 			Help: "Dead letters dropped because the dead-letter topic failed (their rejections are counted in gapwatch_ingest_rejected_total)."}),
 		abortedRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gapwatch_ingest_aborted_records_total",
 			Help: "Records of aborted Kafka transactions skipped (ingest reads committed records only)."}, []string{"topic"}),
+		capAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gapwatch_ingest_cap_alerts_total",
+			Help: "Stream cap alerts (io.gapwatch.pipeline.degraded) published to the alert topic, by state (stream_cap, stream_cap_cleared)."}, []string{"state"}),
+		capAlertErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_cap_alert_errors_total",
+			Help: "Failed publications of stream cap alerts (retried, then dropped: counting does not wait for the alert topic)."}),
+		capAlertsDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_cap_alerts_dropped_total",
+			Help: "Stream cap alerts given up on because the alert topic failed."}),
+		capAlertsSuppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_ingest_cap_alerts_suppressed_total",
+			Help: "Stream cap events that made no alert of their own (rate limit: one per tenant, cap and state an hour; a bounded number of tenants)."}),
 	}
-	reg.MustRegister(m.messages, m.eventsStored, m.rejected, m.flushes, m.flushErrors, m.flushSeconds,
+	reg.MustRegister(m.capAlerts, m.capAlertErrors, m.capAlertsDropped, m.capAlertsSuppressed,
+		m.messages, m.eventsStored, m.rejected, m.flushes, m.flushErrors, m.flushSeconds,
 		m.flushRows, m.pending, m.partitions, m.streams, m.capUsed, m.tenantsAtCap, m.commitErrors, m.storedOffsets, m.deadLetters, m.dlqErrors, m.watermark, m.lostRecords, m.deadLettersDropped, m.abortedRecords)
 	for _, r := range allReasons {
 		m.rejected.WithLabelValues(string(r))
+	}
+	for _, st := range []string{StateStreamCap, StateStreamCapCleared} {
+		m.capAlerts.WithLabelValues(st)
 	}
 	return m
 }

@@ -23,9 +23,16 @@ type Streams struct {
 	reserved int
 	priority map[string]bool
 	// atCap is the tenants refused a stream by the caps since their last
-	// admission (bounded by the streams' count; for metrics).
+	// admission, each with whether the global cap refused it (bounded by the
+	// streams' count; for metrics and alerts).
 	atCap map[string]bool
-	full  bool  // the last admission refused for the global cap
+	full  bool // the last admission refused for the global cap
+	// globalFull: the global cap refused a stream since the tenants that are
+	// not priority tenants last had room under it (for alerts).
+	globalFull bool
+	// onCap, if set, hears of each tenant first refused by a cap and of each
+	// admitted again, and of the global cap clearing (under mu).
+	onCap func(capEvent)
 	idle  int64 // seconds of arrival time
 	seed  maphash.Seed
 	parts [registryParts]registryPart
@@ -169,15 +176,11 @@ func (s *Streams) admit(p *registryPart, key []byte, tenantLen int, bucket int64
 	if s.room(tenant) <= 0 || s.byTenant[string(tenant)] >= s.perTenant {
 		s.sweep()
 		if s.room(tenant) <= 0 || s.byTenant[string(tenant)] >= s.perTenant {
-			s.full = s.room(tenant) <= 0
-			if len(s.atCap) < s.max && !s.atCap[string(tenant)] {
-				s.atCap[string(tenant)] = true
-			}
+			s.refused(string(tenant), s.room(tenant) <= 0, bucket)
 			return 0, false
 		}
 	}
-	s.full = false
-	delete(s.atCap, string(tenant))
+	s.admitting(string(tenant), bucket)
 	var id uint32
 	if n := len(s.free); n > 0 {
 		id, s.free = s.free[n-1], s.free[:n-1]
@@ -203,6 +206,41 @@ func (s *Streams) admit(p *registryPart, key []byte, tenantLen int, bucket int64
 	s.admitted++
 	s.byTenant[e.tenant]++
 	return id, true
+}
+
+// refused records tenant's refusal by a cap (the global one if global); s.mu is held.
+func (s *Streams) refused(tenant string, global bool, bucket int64) {
+	s.full = global
+	// The global cap is reported when it starts refusing, and with each
+	// tenant it refuses first (they join the alert's sample and count).
+	report := global && !s.globalFull
+	if global {
+		s.globalFull = true
+	}
+	if _, ok := s.atCap[tenant]; !ok && len(s.atCap) < s.max {
+		s.atCap[tenant] = global
+		report = true
+	}
+	if report && s.onCap != nil {
+		s.onCap(capEvent{tenant: tenant, global: global, at: bucket})
+	}
+}
+
+// admitting records that tenant gets a stream; s.mu is held.
+func (s *Streams) admitting(tenant string, bucket int64) {
+	s.full = false
+	global, ok := s.atCap[tenant]
+	delete(s.atCap, tenant)
+	if ok && !global && s.onCap != nil {
+		s.onCap(capEvent{tenant: tenant, cleared: true, at: bucket})
+	}
+	// The global cap has cleared once every tenant has room under it again.
+	if s.globalFull && s.max-s.reserved-s.admitted > 0 {
+		s.globalFull = false
+		if s.onCap != nil {
+			s.onCap(capEvent{tenant: tenant, global: true, cleared: true, at: bucket})
+		}
+	}
 }
 
 // sweep forgets the streams idle for StreamIdle, at most once per minute of

@@ -149,7 +149,12 @@ func runRoles(ctx context.Context, cfg config.Config, roles map[string]bool, st 
 		g.Go(func() error { return probe.Run(ctx) })
 	}
 	if roles["ingest"] {
-		in, err := ingest.New(cfg.Ingest, ingest.Deps{Sink: st, Registry: reg, Log: log, Dialer: dialer, Transport: transport})
+		// Stream cap alerts go to the alert topic like the detector's.
+		capAlerts := live.NewKafka(live.KafkaConfig{Brokers: cfg.Kafka.Brokers, Topic: cfg.AlertsTopic, Partitions: cfg.Detect.AlertPartitions,
+			Dialer: dialer, Transport: transport})
+		defer capAlerts.Close()
+		in, err := ingest.New(cfg.Ingest, ingest.Deps{Sink: st, Registry: reg, Log: log, Dialer: dialer, Transport: transport,
+			Alerts: capAlerts, AlertsTopic: cfg.AlertsTopic})
 		if err != nil {
 			return usageError{err}
 		}

@@ -102,8 +102,24 @@ type Deps struct {
 	Page http.Handler
 }
 
+// Timeouts bound how long one connection may hold the server: a client
+// sending its headers byte by byte (slowloris), reading its response slowly
+// or keeping an idle connection is cut off.
+type Timeouts struct {
+	ReadHeader time.Duration // the request's headers
+	Read       time.Duration // the whole request, body included
+	Write      time.Duration // from the end of the request's headers to the end of the response
+	Idle       time.Duration // a keep-alive connection waiting for its next request
+}
+
+// DefaultTimeouts are a Server's timeouts unless changed.
+var DefaultTimeouts = Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: time.Minute, Idle: 2 * time.Minute}
+
 // Server serves the API.
 type Server struct {
+	// Timeouts are the connections' timeouts (DefaultTimeouts); set before Serve.
+	Timeouts Timeouts
+
 	cfg  Config
 	deps Deps
 	mux  *http.ServeMux
@@ -127,7 +143,7 @@ func New(cfg Config, deps Deps) *Server {
 		deps.Now = time.Now
 	}
 	deps.Log = deps.Log.With("component", "api")
-	s := &Server{cfg: cfg, deps: deps, mux: http.NewServeMux()}
+	s := &Server{Timeouts: DefaultTimeouts, cfg: cfg, deps: deps, mux: http.NewServeMux()}
 	s.handler = s.protect(s.mux)
 	s.mux.HandleFunc("GET /api/v1/rates", s.rates)
 	s.mux.HandleFunc("GET /api/v1/gaps", s.gaps)
@@ -171,8 +187,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.cfg.CheckExposure(ln.Addr().String()); err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	t := s.Timeouts
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read,
+		WriteTimeout: t.Write, IdleTimeout: t.Idle, MaxHeaderBytes: 64 << 10}
 	scheme := "http://"
 	if s.cfg.TLS.Enabled() {
 		scheme = "https://"

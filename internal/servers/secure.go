@@ -33,15 +33,7 @@ func SecureServers(tb testing.TB) Secure {
 	if v := os.Getenv("GAPWATCH_TEST_CLICKHOUSE_TLS_ADDR"); v != "" {
 		s.ClickHouseAddr = v
 	}
-	s.CAFile = os.Getenv("GAPWATCH_TEST_TLS_CA")
-	if s.CAFile == "" {
-		state := os.Getenv("GAPWATCH_STATE_DIR")
-		if state == "" {
-			_, file, _, _ := runtime.Caller(0)
-			state = filepath.Join(filepath.Dir(file), "..", "..", ".state")
-		}
-		s.CAFile = filepath.Join(state, "tls", "ca.pem")
-	}
+	s.CAFile = testCA()
 	if _, err := os.Stat(s.CAFile); err != nil {
 		tb.Skipf("no test CA at %s: the services were started before deploy/services.sh made the SASL_SSL and TLS ports; restart them (or set GAPWATCH_TEST_TLS_CA)", s.CAFile)
 	}
@@ -59,4 +51,43 @@ func SecureServers(tb testing.TB) Secure {
 		c.Close()
 	}
 	return s
+}
+
+// testCA is the test CA's file: GAPWATCH_TEST_TLS_CA, default
+// $GAPWATCH_STATE_DIR/tls/ca.pem.
+func testCA() string {
+	if ca := os.Getenv("GAPWATCH_TEST_TLS_CA"); ca != "" {
+		return ca
+	}
+	state := os.Getenv("GAPWATCH_STATE_DIR")
+	if state == "" {
+		_, file, _, _ := runtime.Caller(0)
+		state = filepath.Join(filepath.Dir(file), "..", "..", ".state")
+	}
+	return filepath.Join(state, "tls", "ca.pem")
+}
+
+// KafkaSSL returns the test Kafka's SSL listener (TLS only, no SASL;
+// GAPWATCH_TEST_KAFKA_SSL_BROKERS, default 127.0.0.1:9095) and the CA file
+// that signed its certificate. It skips tb when the listener does not answer:
+// services started by a deploy/services.sh that did not have it yet get it at
+// their next restart.
+func KafkaSSL(tb testing.TB) (brokers []string, caFile string) {
+	tb.Helper()
+	Required(tb)
+	brokers = []string{"127.0.0.1:9095"}
+	if v := os.Getenv("GAPWATCH_TEST_KAFKA_SSL_BROKERS"); v != "" {
+		brokers = strings.Split(v, ",")
+	}
+	caFile = testCA()
+	if _, err := os.Stat(caFile); err != nil {
+		tb.Skipf("no test CA at %s: the services were started before deploy/services.sh made the TLS listeners; restart them (or set GAPWATCH_TEST_TLS_CA)", caFile)
+	}
+	c, err := net.DialTimeout("tcp", brokers[0], 3*time.Second)
+	if err != nil {
+		tb.Skipf("no Kafka SSL listener (TLS only) at %s: the running services were started before deploy/services.sh had it; "+
+			"restart them (deploy/services.sh stop && deploy/services.sh start) to run this test, or set GAPWATCH_TEST_KAFKA_SSL_BROKERS: %v", brokers[0], err)
+	}
+	c.Close()
+	return brokers, caFile
 }
