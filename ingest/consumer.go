@@ -240,6 +240,7 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 	ps.reject = ps.onReject
 	lastRecord := time.Now()
 	for {
+		asked := time.Now() // before the fetch: see below
 		resp, err := r.Fetch(ctx)
 		if err != nil {
 			return // ctx ended
@@ -256,11 +257,15 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 		if n > 0 {
 			lastRecord = now
 			in.metrics.messages.Add(float64(n))
-		} else if ok && lag == 0 && now.Sub(lastRecord) >= in.cfg.IdleAfter {
-			// Idle and caught up: the watermark follows the clock at every
-			// empty fetch (each fetch_max_wait), so a quiet partition holds
-			// detection back by well under a second, not by idle_after.
-			counter.Idle(topic, partition, r.Offset(), now)
+		} else if ok && r.CaughtUp() && now.Sub(lastRecord) >= in.cfg.IdleAfter {
+			// Idle and caught up: nothing was readable when the fetch was
+			// answered, so whatever becomes readable later became so after
+			// it was asked. The watermark follows ingest's clock as it was
+			// then, less idle_margin for the records' clock and their way to
+			// being readable, at every empty fetch (each fetch_max_wait). A
+			// partition with a transaction still open is not caught up: its
+			// records come at the commit with their older timestamps.
+			counter.Idle(topic, partition, r.Offset(), asked.Add(-in.cfg.IdleMargin))
 		}
 	}
 }
