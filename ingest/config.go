@@ -60,6 +60,11 @@ type Config struct {
 	// readable only later must not arrive before the watermark by more than
 	// detect.delay. Default 2s; at most 10m.
 	IdleMargin time.Duration `yaml:"idle_margin"`
+	// TopicWatchInterval is how often ingest asks Kafka which input topics
+	// exist and with how many partitions; when that changes (a topic created
+	// after ingest started, partitions added) it joins the consumer group
+	// again with them. Ingest never creates an input topic. Default 5s.
+	TopicWatchInterval time.Duration `yaml:"topic_watch_interval"`
 }
 
 // WithDefaults fills unset fields.
@@ -114,6 +119,9 @@ func (c Config) WithDefaults() Config {
 	if c.IdleMargin == 0 {
 		c.IdleMargin = 2 * time.Second
 	}
+	if c.TopicWatchInterval == 0 {
+		c.TopicWatchInterval = 5 * time.Second
+	}
 	return c
 }
 
@@ -140,6 +148,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: idle_after %s must be at least fetch_max_wait %s", c.IdleAfter, c.FetchMaxWait)
 	case c.IdleMargin < 0 || c.IdleMargin > maxIdleMargin:
 		return fmt.Errorf("ingest: idle_margin %s must be in [0, %s]", c.IdleMargin, maxIdleMargin)
+	case c.TopicWatchInterval < 100*time.Millisecond:
+		return fmt.Errorf("ingest: topic_watch_interval %s too short (at least 100ms)", c.TopicWatchInterval)
 	case c.StartOffset != "earliest" && c.StartOffset != "latest":
 		return fmt.Errorf("ingest: start_offset %q: want earliest or latest", c.StartOffset)
 	case 2*c.WriteTimeout >= c.RebalanceTimeout:

@@ -18,6 +18,7 @@ func TestConfigValidate(t *testing.T) {
 		"bad start offset":     func(c *Config) { c.StartOffset = "middle" },
 		"negative idle margin": func(c *Config) { c.IdleMargin = -time.Second },
 		"huge idle margin":     func(c *Config) { c.IdleMargin = time.Hour },
+		"topic watch too fast": func(c *Config) { c.TopicWatchInterval = time.Millisecond },
 	} {
 		c := Config{}.WithDefaults()
 		change(&c)

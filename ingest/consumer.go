@@ -34,6 +34,9 @@ type Ingester struct {
 	logged   map[decode.Reason]bool
 
 	dlqDown atomic.Bool // the last dead-letter publication failed (see publishDeadLetters)
+
+	meta   *kafka.Client              // describes the input topics (topics.go)
+	topics atomic.Pointer[topicCheck] // the last look at them
 }
 
 // New checks cfg and returns an Ingester; Run starts it.
@@ -70,53 +73,84 @@ func New(cfg Config, deps Deps) (*Ingester, error) {
 	return &Ingester{
 		cfg: cfg, sink: deps.Sink, log: deps.Log.With("component", "ingest"), dialer: deps.Dialer, dlq: deps.DeadLetters,
 		streams: streams, metrics: NewMetrics(deps.Registry, streams), logged: map[decode.Reason]bool{},
+		meta: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: deps.Transport},
 	}, nil
 }
 
 // Ready reports whether the ingester holds a live group generation.
 func (in *Ingester) Ready() bool { return in.ready.Load() }
 
-// Run consumes until ctx ends, then hands back its partitions after a final write.
+// Run consumes until ctx ends, then hands back its partitions after a final
+// write. It joins the consumer group with the input topics that exist, waiting
+// for one to, and joins again when they change (see topics.go).
 func (in *Ingester) Run(ctx context.Context) error {
+	if c, ok := in.dlq.(interface{ Close() error }); ok {
+		defer c.Close() // after the final flush of the last group has published
+	}
+	for {
+		parts, ok := in.awaitTopics(ctx)
+		if !ok {
+			return nil
+		}
+		if err := in.runGroup(ctx, parts); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// runGroup consumes the topics of parts (their partition counts) as a member
+// of the consumer group until ctx ends or the input topics change; it returns
+// after the group's final write.
+func (in *Ingester) runGroup(ctx context.Context, parts map[string]int) error {
 	start := kafka.FirstOffset
 	if in.cfg.StartOffset == "latest" {
 		start = kafka.LastOffset
 	}
+	topics := sortedTopics(parts)
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID:                    in.cfg.Group,
-		Brokers:               in.cfg.Brokers,
-		Dialer:                in.dialer,
-		Topics:                in.cfg.Topics,
-		StartOffset:           start,
-		SessionTimeout:        in.cfg.SessionTimeout,
-		RebalanceTimeout:      in.cfg.RebalanceTimeout,
-		HeartbeatInterval:     in.cfg.SessionTimeout / 5,
-		JoinGroupBackoff:      time.Second,
-		WatchPartitionChanges: true,
+		ID:                in.cfg.Group,
+		Brokers:           in.cfg.Brokers,
+		Dialer:            in.dialer,
+		Topics:            topics,
+		StartOffset:       start,
+		SessionTimeout:    in.cfg.SessionTimeout,
+		RebalanceTimeout:  in.cfg.RebalanceTimeout,
+		HeartbeatInterval: in.cfg.SessionTimeout / 5,
+		JoinGroupBackoff:  time.Second,
+		// Partition changes are watched by watchTopics, which never creates a
+		// topic (kafka-go's watcher asks for metadata with auto-creation on).
+		WatchPartitionChanges: false,
 		ErrorLogger:           kafka.LoggerFunc(func(msg string, args ...any) { in.log.Debug("kafka group: " + fmt.Sprintf(msg, args...)) }),
 	})
 	if err != nil {
 		return fmt.Errorf("joining consumer group %s: %w", in.cfg.Group, err)
 	}
-	if c, ok := in.dlq.(interface{ Close() error }); ok {
-		defer c.Close() // after the final flush below has published
-	}
+	gctx, rejoin := context.WithCancel(ctx)
 	// Closing the group ends the current generation — its final write included —
-	// and leaves the group, so the partitions move on at once. Run returns only
-	// after that; AfterFunc only interrupts a pending Next.
-	stop := context.AfterFunc(ctx, func() { group.Close() })
+	// and leaves the group, so the partitions move on at once. runGroup returns
+	// only after that; AfterFunc only interrupts a pending Next.
+	stop := context.AfterFunc(gctx, func() { group.Close() })
 	defer stop()
 	defer group.Close()
-	in.log.Info("joining consumer group", "group", in.cfg.Group, "topics", in.cfg.Topics, "brokers", in.cfg.Brokers)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		in.watchTopics(gctx, parts, rejoin)
+	}()
+	defer func() { rejoin(); <-watched }()
+	in.log.Info("joining consumer group", "group", in.cfg.Group, "topics", topics, "brokers", in.cfg.Brokers)
 	for {
-		gen, err := group.Next(ctx)
+		gen, err := group.Next(gctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+			if gctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
 				return nil
 			}
 			in.log.Warn("consumer group: waiting for a generation", "err", err)
 			select {
-			case <-ctx.Done():
+			case <-gctx.Done():
 				return nil
 			case <-time.After(time.Second):
 			}
