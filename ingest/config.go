@@ -48,9 +48,23 @@ type Config struct {
 	SessionTimeout   time.Duration `yaml:"session_timeout"` // default 10s
 	// IdleAfter is how long a partition may deliver nothing before ingest checks
 	// whether it is caught up; a caught-up partition's arrival watermark then
-	// advances to the wall clock, so an idle partition does not hold detection
-	// back. Default 5s.
+	// advances with ingest's clock, so an idle partition (or one that never had
+	// a record) does not hold detection back. Default 5s.
 	IdleAfter time.Duration `yaml:"idle_after"`
+	// IdleMargin is how far an idle partition's arrival watermark stays behind
+	// ingest's clock when it last found the partition caught up. Arrival times
+	// are record timestamps — the broker's clock (LogAppendTime) or the
+	// producer's (CreateTime) — so the margin must cover the skew between that
+	// clock and ingest's, plus how long a record can take from its timestamp
+	// to being readable (producer batching and retries, replication): a record
+	// readable only later must not arrive before the watermark by more than
+	// detect.delay. Default 2s; at most 10m.
+	IdleMargin time.Duration `yaml:"idle_margin"`
+	// TopicWatchInterval is how often ingest asks Kafka which input topics
+	// exist and with how many partitions; when that changes (a topic created
+	// after ingest started, partitions added) it joins the consumer group
+	// again with them. Ingest never creates an input topic. Default 5s.
+	TopicWatchInterval time.Duration `yaml:"topic_watch_interval"`
 }
 
 // WithDefaults fills unset fields.
@@ -102,8 +116,18 @@ func (c Config) WithDefaults() Config {
 	if c.IdleAfter == 0 {
 		c.IdleAfter = 5 * time.Second
 	}
+	if c.IdleMargin == 0 {
+		c.IdleMargin = 2 * time.Second
+	}
+	if c.TopicWatchInterval == 0 {
+		c.TopicWatchInterval = 5 * time.Second
+	}
 	return c
 }
+
+// maxIdleMargin bounds IdleMargin: beyond it, record timestamps are too far
+// from any clock for an idle partition's watermark to mean anything.
+const maxIdleMargin = 10 * time.Minute
 
 // Validate reports the first unusable setting.
 func (c Config) Validate() error {
@@ -122,6 +146,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: fetch_max_bytes %d and fetch_max_wait %s must be positive (wait at least 1ms)", c.FetchMaxBytes, c.FetchMaxWait)
 	case c.IdleAfter < c.FetchMaxWait:
 		return fmt.Errorf("ingest: idle_after %s must be at least fetch_max_wait %s", c.IdleAfter, c.FetchMaxWait)
+	case c.IdleMargin < 0 || c.IdleMargin > maxIdleMargin:
+		return fmt.Errorf("ingest: idle_margin %s must be in [0, %s]", c.IdleMargin, maxIdleMargin)
+	case c.TopicWatchInterval < 100*time.Millisecond:
+		return fmt.Errorf("ingest: topic_watch_interval %s too short (at least 100ms)", c.TopicWatchInterval)
 	case c.StartOffset != "earliest" && c.StartOffset != "latest":
 		return fmt.Errorf("ingest: start_offset %q: want earliest or latest", c.StartOffset)
 	case 2*c.WriteTimeout >= c.RebalanceTimeout:

@@ -16,6 +16,9 @@ func TestConfigValidate(t *testing.T) {
 		"fetch wait under 1ms": func(c *Config) { c.FetchMaxWait = time.Microsecond; c.IdleAfter = time.Second },
 		"write vs rebalance":   func(c *Config) { c.WriteTimeout = time.Minute },
 		"bad start offset":     func(c *Config) { c.StartOffset = "middle" },
+		"negative idle margin": func(c *Config) { c.IdleMargin = -time.Second },
+		"huge idle margin":     func(c *Config) { c.IdleMargin = time.Hour },
+		"topic watch too fast": func(c *Config) { c.TopicWatchInterval = time.Millisecond },
 	} {
 		c := Config{}.WithDefaults()
 		change(&c)

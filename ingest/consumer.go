@@ -39,6 +39,9 @@ type Ingester struct {
 	alerts    AlertPublisher
 	ownAlerts bool // alerts was made by New, which closes it
 	caps      *capAlerts
+
+	meta   *kafka.Client              // describes the input topics (topics.go)
+	topics atomic.Pointer[topicCheck] // the last look at them
 }
 
 // New checks cfg and returns an Ingester; Run starts it.
@@ -85,59 +88,93 @@ func New(cfg Config, deps Deps) (*Ingester, error) {
 		cfg: cfg, sink: deps.Sink, log: deps.Log.With("component", "ingest"), dialer: deps.Dialer, dlq: deps.DeadLetters,
 		alerts: deps.Alerts, ownAlerts: ownAlerts, caps: caps,
 		streams: streams, metrics: NewMetrics(deps.Registry, streams), logged: map[decode.Reason]bool{},
+		meta: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: deps.Transport},
 	}, nil
 }
 
 // Ready reports whether the ingester holds a live group generation.
 func (in *Ingester) Ready() bool { return in.ready.Load() }
 
-// Run consumes until ctx ends, then hands back its partitions after a final write.
+// Run consumes until ctx ends, then hands back its partitions after a final
+// write. It joins the consumer group with the input topics that exist, waiting
+// for one to, and joins again when they change (see topics.go).
 func (in *Ingester) Run(ctx context.Context) error {
+	if c, ok := in.dlq.(interface{ Close() error }); ok {
+		defer c.Close() // after the final flush of the last group has published
+	}
+	// The cap alerts are published beside the counting, across rejoins; a
+	// group that ends with an error must not leave the loop waiting.
+	actx, stopAlerts := context.WithCancel(ctx)
+	alertsDone := make(chan struct{})
+	go func() {
+		defer close(alertsDone)
+		in.capAlertLoop(actx)
+	}()
+	defer func() { stopAlerts(); <-alertsDone }()
+	for {
+		parts, ok := in.awaitTopics(ctx)
+		if !ok {
+			return nil
+		}
+		if err := in.runGroup(ctx, parts); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// runGroup consumes the topics of parts (their partition counts) as a member
+// of the consumer group until ctx ends or the input topics change; it returns
+// after the group's final write.
+func (in *Ingester) runGroup(ctx context.Context, parts map[string]int) error {
 	start := kafka.FirstOffset
 	if in.cfg.StartOffset == "latest" {
 		start = kafka.LastOffset
 	}
+	topics := sortedTopics(parts)
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID:                    in.cfg.Group,
-		Brokers:               in.cfg.Brokers,
-		Dialer:                in.dialer,
-		Topics:                in.cfg.Topics,
-		StartOffset:           start,
-		SessionTimeout:        in.cfg.SessionTimeout,
-		RebalanceTimeout:      in.cfg.RebalanceTimeout,
-		HeartbeatInterval:     in.cfg.SessionTimeout / 5,
-		JoinGroupBackoff:      time.Second,
-		WatchPartitionChanges: true,
+		ID:                in.cfg.Group,
+		Brokers:           in.cfg.Brokers,
+		Dialer:            in.dialer,
+		Topics:            topics,
+		StartOffset:       start,
+		SessionTimeout:    in.cfg.SessionTimeout,
+		RebalanceTimeout:  in.cfg.RebalanceTimeout,
+		HeartbeatInterval: in.cfg.SessionTimeout / 5,
+		JoinGroupBackoff:  time.Second,
+		// Partition changes are watched by watchTopics, which never creates a
+		// topic (kafka-go's watcher asks for metadata with auto-creation on).
+		WatchPartitionChanges: false,
 		ErrorLogger:           kafka.LoggerFunc(func(msg string, args ...any) { in.log.Debug("kafka group: " + fmt.Sprintf(msg, args...)) }),
 	})
 	if err != nil {
 		return fmt.Errorf("joining consumer group %s: %w", in.cfg.Group, err)
 	}
-	if c, ok := in.dlq.(interface{ Close() error }); ok {
-		defer c.Close() // after the final flush below has published
-	}
-	alertsDone := make(chan struct{})
-	go func() {
-		defer close(alertsDone)
-		in.capAlertLoop(ctx)
-	}()
-	defer func() { <-alertsDone }()
+	gctx, rejoin := context.WithCancel(ctx)
 	// Closing the group ends the current generation — its final write included —
-	// and leaves the group, so the partitions move on at once. Run returns only
-	// after that; AfterFunc only interrupts a pending Next.
-	stop := context.AfterFunc(ctx, func() { group.Close() })
+	// and leaves the group, so the partitions move on at once. runGroup returns
+	// only after that; AfterFunc only interrupts a pending Next.
+	stop := context.AfterFunc(gctx, func() { group.Close() })
 	defer stop()
 	defer group.Close()
-	in.log.Info("joining consumer group", "group", in.cfg.Group, "topics", in.cfg.Topics, "brokers", in.cfg.Brokers)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		in.watchTopics(gctx, parts, rejoin)
+	}()
+	defer func() { rejoin(); <-watched }()
+	in.log.Info("joining consumer group", "group", in.cfg.Group, "topics", topics, "brokers", in.cfg.Brokers)
 	for {
-		gen, err := group.Next(ctx)
+		gen, err := group.Next(gctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+			if gctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
 				return nil
 			}
 			in.log.Warn("consumer group: waiting for a generation", "err", err)
 			select {
-			case <-ctx.Done():
+			case <-gctx.Done():
 				return nil
 			case <-time.After(time.Second):
 			}
@@ -261,6 +298,7 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 	ps.reject = ps.onReject
 	lastRecord := time.Now()
 	for {
+		asked := time.Now() // before the fetch: see below
 		resp, err := r.Fetch(ctx)
 		if err != nil {
 			return // ctx ended
@@ -277,11 +315,15 @@ func (in *Ingester) consume(ctx context.Context, counter *Counter, topic string,
 		if n > 0 {
 			lastRecord = now
 			in.metrics.messages.Add(float64(n))
-		} else if ok && lag == 0 && now.Sub(lastRecord) >= in.cfg.IdleAfter {
-			// Idle and caught up: the watermark follows the clock at every
-			// empty fetch (each fetch_max_wait), so a quiet partition holds
-			// detection back by well under a second, not by idle_after.
-			counter.Idle(topic, partition, r.Offset(), now)
+		} else if ok && r.CaughtUp() && now.Sub(lastRecord) >= in.cfg.IdleAfter {
+			// Idle and caught up: nothing was readable when the fetch was
+			// answered, so whatever becomes readable later became so after
+			// it was asked. The watermark follows ingest's clock as it was
+			// then, less idle_margin for the records' clock and their way to
+			// being readable, at every empty fetch (each fetch_max_wait). A
+			// partition with a transaction still open is not caught up: its
+			// records come at the commit with their older timestamps.
+			counter.Idle(topic, partition, r.Offset(), asked.Add(-in.cfg.IdleMargin))
 		}
 	}
 }

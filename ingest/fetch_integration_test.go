@@ -100,10 +100,15 @@ func (f *fixture) countsFrom(i int, clock storage.Clock) map[[2]string]map[int64
 	return out
 }
 
+// countReader is a store's view of the counts (both stores).
+type countReader interface {
+	BucketCounts(ctx context.Context, clock storage.Clock, from, to time.Time) ([]storage.StreamCount, error)
+}
+
 // storedCounts returns every stream's stored events per bucket of clock.
-func storedCounts(t *testing.T, mem *memstore.Store, clock storage.Clock) map[[2]string]map[int64]uint64 {
+func storedCounts(t *testing.T, st countReader, clock storage.Clock) map[[2]string]map[int64]uint64 {
 	t.Helper()
-	rows, err := mem.BucketCounts(context.Background(), clock, time.Unix(0, 0), time.Now().Add(time.Hour))
+	rows, err := st.BucketCounts(context.Background(), clock, time.Unix(0, 0), time.Now().Add(time.Hour))
 	require.NoError(t, err)
 	out := map[[2]string]map[int64]uint64{}
 	for _, r := range rows {

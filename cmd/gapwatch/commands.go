@@ -158,12 +158,7 @@ func runRoles(ctx context.Context, cfg config.Config, roles map[string]bool, st 
 		if err != nil {
 			return usageError{err}
 		}
-		checks = append(checks, api.Check{Name: "ingest", Fn: func(context.Context) error {
-			if !in.Ready() {
-				return errors.New("no partitions assigned yet")
-			}
-			return nil
-		}})
+		checks = append(checks, api.Check{Name: "ingest", Fn: func(context.Context) error { return in.Readiness() }})
 		g.Go(func() error { return in.Run(ctx) })
 		if ch, ok := st.(*chstore.Store); ok {
 			g.Go(func() error { return ch.RunRetention(ctx, time.Hour, reg) })

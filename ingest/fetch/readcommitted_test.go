@@ -65,6 +65,15 @@ func TestFetchResponseSkipsAbortedTransactions(t *testing.T) {
 			lag, ok := f.Done(t.Context(), resp)
 			require.True(t, ok)
 			require.Zero(t, lag, "caught up to the last stable offset: the open transaction after it is not lag")
+			require.False(t, f.CaughtUp(), "but not idle: the open transaction's records are still to come")
 		})
 	}
+}
+
+// CaughtUp is true only once a fetch has seen the high-water mark at the
+// reader's offset.
+func TestCaughtUp(t *testing.T) {
+	require.False(t, (&Reader{next: 0, highWater: -1}).CaughtUp(), "no fetch yet")
+	require.False(t, (&Reader{next: 15, highWater: 16}).CaughtUp())
+	require.True(t, (&Reader{next: 16, highWater: 16}).CaughtUp())
 }

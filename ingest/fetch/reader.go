@@ -103,6 +103,9 @@ type Reader struct {
 	req       []byte
 	resp      Response
 	failures  int
+	// highWater is the partition's high-water mark as of the last fetch that
+	// succeeded (-1 before one): see CaughtUp.
+	highWater int64
 }
 
 // NewReader returns a reader of cfg's partition that starts at offset:
@@ -124,6 +127,7 @@ func NewReader(cfg Config, offset int64) (*Reader, error) {
 		transport: transport,
 		offsets:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: transport},
 		next:      offset,
+		highWater: -1,
 	}, nil
 }
 
@@ -214,12 +218,20 @@ func (r *Reader) Done(ctx context.Context, resp *Response) (lag int64, ok bool) 
 		return 0, false
 	}
 	r.failures = 0
+	r.highWater = resp.highWater
 	end := resp.highWater
 	if resp.lastStable >= 0 {
 		end = min(end, resp.lastStable) // read committed: what can be read yet
 	}
 	return max(0, end-r.next), true
 }
+
+// CaughtUp reports whether the last fetch (settled by Done) found nothing
+// after Offset up to the partition's high-water mark: no record left to read,
+// not even one of a transaction still open (which a read-committed fetch
+// cannot return yet, and whose records carry the times they were produced at,
+// however long the transaction takes to commit).
+func (r *Reader) CaughtUp() bool { return r.highWater >= 0 && r.next >= r.highWater }
 
 // handle reacts to a failed fetch: an offset out of range is looked into, any
 // other error drops the connection (the next fetch redials the leader).
