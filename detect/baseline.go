@@ -43,10 +43,10 @@ type baseline struct {
 	curWeek     int32 // week number (Monday-based) of dayAcc
 	dayN, weekN uint16
 	dirtyH      uint32  // hour slots of the current day with a bucket not learned
-	dirtyD      uint8   // day slots of the current week with a bucket not learned
 	prevH       uint32  // dirtyH of the previous day
-	prevD       uint8   // dirtyD of the previous week
 	recurH      uint32  // hour slots of the current day with a recurring hole (see impute)
+	dirtyD      uint8   // day slots of the current week with a bucket not learned
+	prevD       uint8   // dirtyD of the previous week
 	recurD      uint8   // day slots of the current week with a recurring hole
 	learned     int64   // the last bucket that ended an hour of buckets all learned
 	steadyN     uint16  // buckets learned since the last one that was not

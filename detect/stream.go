@@ -12,7 +12,6 @@ import (
 // statistics of the silence, drop and late tests, and its open gaps.
 type stream struct {
 	tenant, source string
-	started        bool
 	first          int64 // first bucket, Unix seconds
 	next           int64 // next bucket to judge
 	active         int64 // end of the last judged bucket with events (first if none): retirement clock
@@ -33,9 +32,10 @@ type stream struct {
 	cus [2]cusum
 	// The current block of the drop test: its first bucket and sums.
 	blkStart       int64
-	blkExp, blkObs float64
+	blkExp, blkObs float32
 	blkN           int32
 	blkClean       bool // every bucket of the block was learned
+	started        bool
 
 	vol *gap // open silence or drop gap
 
@@ -50,7 +50,7 @@ type cusum struct {
 	v        float64
 	start    int64
 	n        int32
-	exp, obs float64
+	exp, obs float32
 }
 
 // add accounts the ratio l of the bucket from.
@@ -61,8 +61,8 @@ func (c *cusum) add(l float64, from int64, exp, obs float64) {
 	c.v = math.Max(0, c.v+l)
 	if c.v > 0 {
 		c.n++
-		c.exp += exp
-		c.obs += obs
+		c.exp += float32(exp)
+		c.obs += float32(obs)
 	}
 }
 
@@ -74,7 +74,7 @@ func (c *cusum) evidence(m *model, b *baseline, a float64, blockLen int64) float
 		return 0
 	}
 	k := float64(c.n)
-	return c.v / m.runInflationBuckets(b, a, k, c.exp/k, float64(blockLen))
+	return c.v / m.runInflationBuckets(b, a, k, float64(c.exp)/k, float64(blockLen))
 }
 
 type pendingCount struct {
@@ -228,8 +228,8 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		st.blkStart, st.blkExp, st.blkObs, st.blkClean = b, 0, 0, true
 	}
 	st.blkN++
-	st.blkExp += mu
-	st.blkObs += x
+	st.blkExp += float32(mu)
+	st.blkObs += float32(x)
 	blockEnd := e.blockEnd(b)
 	switch {
 	case st.base.n < th.minLearned:
@@ -297,7 +297,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 			learn = false
 		case fired >= 0:
 			c := &st.cus[fired]
-			s.open(st, &st.vol, KindDrop, c.start, b, c.exp, c.obs)
+			s.open(st, &st.vol, KindDrop, c.start, b, float64(c.exp), float64(c.obs))
 			st.zeroRun, st.cus = 0, [2]cusum{}
 			learn = false
 		case st.zeroRun > 0 && st.zeroLogP < math.Log(th.anomalous),
@@ -340,7 +340,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		// prediction: errors of the cold-start rate (which trails every daily
 		// swing) must not shape them.
 		if st.blkClean && int64(st.blkN) == e.blockLen && st.base.days >= 2 {
-			e.model.learnBlock(&st.base, st.blkObs, st.blkExp, e.model.dispersion(&st.base)/float64(e.blockLen))
+			e.model.learnBlock(&st.base, float64(st.blkObs), float64(st.blkExp), e.model.dispersion(&st.base)/float64(e.blockLen))
 		} else {
 			st.base.breakBlocks()
 		}
@@ -441,8 +441,9 @@ func (s *shard) continueGap(st *stream, g *gap, b int64, x, mu, a float64, block
 	if g.kind == KindSilence {
 		ev.llr = llrLoss(x, mu, a, th.rhoSilence)
 	} else if blockEnd {
-		ev = evidence{from: st.blkStart, expected: st.blkExp, observed: st.blkObs,
-			llr: llrLoss(st.blkObs, st.blkExp, s.e.model.blockDispersion(&st.base), th.rho)}
+		bx, bm := float64(st.blkObs), float64(st.blkExp)
+		ev = evidence{from: st.blkStart, expected: bm, observed: bx,
+			llr: llrLoss(bx, bm, s.e.model.blockDispersion(&st.base), th.rho)}
 	}
 	if s.step(st, g, b, ev, healthy, mu, x) {
 		st.vol = nil
