@@ -86,6 +86,7 @@ type model struct {
 	priorN    float64 // its weight, in buckets
 	// weekendFloor is Config.WeekendFloor (judged).
 	weekendFloor float64
+	rank         rankRates // the rank drop test's (rank.go)
 }
 
 func newModel(width int64) model {
@@ -104,6 +105,7 @@ func newModel(width int64) model {
 		blockRate: halfLifeRate(96),         // block dispersion: half-life 96 blocks (2 days of 30 min)
 		priorA:    0.25,                     // sd of the rate 50 % of its mean until learned otherwise
 		priorN:    30,
+		rank:      newRankRates(perDay),
 	}
 }
 
