@@ -90,7 +90,7 @@ func newRankRates(perDay float64) rankRates {
 	return rankRates{
 		q:     1 / perDay,
 		chain: halfLifeRate(2 * perDay),
-		learn: uint16(min(2*perDay, math.MaxUint16)),
+		learn: uint16(min(7*perDay, math.MaxUint16)),
 	}
 }
 
