@@ -83,7 +83,7 @@ func rankPrior(i int) float32 {
 type rankRates struct {
 	q     float64 // step of log q per bucket (after the first ones): a day's memory
 	chain float64 // EWMA weight of the classes' probabilities (half-life 2 days)
-	learn uint16  // buckets learned before the test judges (2 days)
+	learn uint16  // buckets learned before the test judges (a week: its low runs)
 }
 
 func newRankRates(perDay float64) rankRates {
