@@ -43,10 +43,10 @@ type baseline struct {
 	curWeek     int32 // week number (Monday-based) of dayAcc
 	dayN, weekN uint16
 	dirtyH      uint32  // hour slots of the current day with a bucket not learned
-	dirtyD      uint8   // day slots of the current week with a bucket not learned
 	prevH       uint32  // dirtyH of the previous day
-	prevD       uint8   // dirtyD of the previous week
 	recurH      uint32  // hour slots of the current day with a recurring hole (see impute)
+	dirtyD      uint8   // day slots of the current week with a bucket not learned
+	prevD       uint8   // dirtyD of the previous week
 	recurD      uint8   // day slots of the current week with a recurring hole
 	learned     int64   // the last bucket that ended an hour of buckets all learned
 	steadyN     uint16  // buckets learned since the last one that was not
@@ -86,6 +86,7 @@ type model struct {
 	priorN    float64 // its weight, in buckets
 	// weekendFloor is Config.WeekendFloor (judged).
 	weekendFloor float64
+	rank         rankRates // the rank drop test's (rank.go)
 }
 
 func newModel(width int64) model {
@@ -104,6 +105,7 @@ func newModel(width int64) model {
 		blockRate: halfLifeRate(96),         // block dispersion: half-life 96 blocks (2 days of 30 min)
 		priorA:    0.25,                     // sd of the rate 50 % of its mean until learned otherwise
 		priorN:    30,
+		rank:      newRankRates(perDay),
 	}
 }
 

@@ -155,8 +155,9 @@ type thresholds struct {
 	retire     int64   // seconds without events before a stream is retired
 	// rhos are the drop CUSUMs' alternatives: the share of events kept under
 	// the configured drop fraction, and under a heavy drop (90 % lost), which
-	// a heavy loss crosses in far fewer buckets. Each runs at hDrop = h + ln 2
-	// (their false alarms add up to at most one test's).
+	// a heavy loss crosses in far fewer buckets. They and the rank test
+	// (rank.go) each run at hDrop = h + ln 3 (their false alarms add up to at
+	// most one test's).
 	rhos  [2]float64
 	hDrop float64
 }
@@ -182,7 +183,7 @@ func newThresholds(c Config) thresholds {
 		hold:       int32(max(2, math.Ceil(c.ResolveAfter.Seconds()/w))),
 		retire:     int64(c.RetireAfter / time.Second),
 		rhos:       [2]float64{1 - c.DropFraction, heavyDrop},
-		hDrop:      h + math.Ln2,
+		hDrop:      h + math.Log(3),
 	}
 }
 

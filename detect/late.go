@@ -23,8 +23,8 @@ type lateState struct {
 	n        uint32  // buckets with events learned
 	cus      float64
 	cusStart int64
-	cusExp   float64 // events since cusStart
-	cusObs   float64 // of which on time
+	cusExp   float32 // events since cusStart
+	cusObs   float32 // of which on time
 	gap      *gap
 }
 
@@ -85,11 +85,11 @@ func (s *shard) judgeLate(st *stream, b int64, hist *[storage.LatenessBuckets]ui
 		}
 		l.cus = math.Max(0, l.cus+llr)
 		if l.cus > 0 {
-			l.cusExp += float64(total)
-			l.cusObs += float64(total - beyond)
+			l.cusExp += float32(total)
+			l.cusObs += float32(total - beyond)
 		}
 		if l.cus > th.h {
-			s.open(st, &l.gap, KindLate, l.cusStart, b, l.cusExp, l.cusObs)
+			s.open(st, &l.gap, KindLate, l.cusStart, b, float64(l.cusExp), float64(l.cusObs))
 			l.cus = 0
 			learn = false
 		} else if l.cus > th.h/2 {

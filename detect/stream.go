@@ -12,7 +12,6 @@ import (
 // statistics of the silence, drop and late tests, and its open gaps.
 type stream struct {
 	tenant, source string
-	started        bool
 	first          int64 // first bucket, Unix seconds
 	next           int64 // next bucket to judge
 	active         int64 // end of the last judged bucket with events (first if none): retirement clock
@@ -31,11 +30,13 @@ type stream struct {
 	// Drop: one-sided CUSUMs of log-likelihood ratios "loss" vs "normal",
 	// for the drop fraction and for a heavy drop (see thresholds.rhos).
 	cus [2]cusum
-	// The current block of the drop test: its first bucket and sums.
-	blkStart       int64
-	blkExp, blkObs float64
+	// Drop, burst-robust: a CUSUM of buckets below a low quantile (rank.go).
+	rank rankState
+	// The current block of the drop test: its sums and buckets so far.
+	blkExp, blkObs float32
 	blkN           int32
 	blkClean       bool // every bucket of the block was learned
+	started        bool
 
 	vol *gap // open silence or drop gap
 
@@ -47,10 +48,10 @@ type stream struct {
 // cusum is a one-sided CUSUM of log-likelihood ratios, with the start of its
 // current excursion, its length in buckets and the expected and observed events since.
 type cusum struct {
-	v        float64
 	start    int64
+	v        float32
 	n        int32
-	exp, obs float64
+	exp, obs float32
 }
 
 // add accounts the ratio l of the bucket from.
@@ -58,11 +59,11 @@ func (c *cusum) add(l float64, from int64, exp, obs float64) {
 	if c.v == 0 && l > 0 {
 		c.start, c.n, c.exp, c.obs = from, 0, 0, 0
 	}
-	c.v = math.Max(0, c.v+l)
+	c.v = float32(math.Max(0, float64(c.v)+l))
 	if c.v > 0 {
 		c.n++
-		c.exp += exp
-		c.obs += obs
+		c.exp += float32(exp)
+		c.obs += float32(obs)
 	}
 }
 
@@ -74,7 +75,7 @@ func (c *cusum) evidence(m *model, b *baseline, a float64, blockLen int64) float
 		return 0
 	}
 	k := float64(c.n)
-	return c.v / m.runInflationBuckets(b, a, k, c.exp/k, float64(blockLen))
+	return float64(c.v) / m.runInflationBuckets(b, a, k, float64(c.exp)/k, float64(blockLen))
 }
 
 type pendingCount struct {
@@ -225,12 +226,15 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 	learn := true
 	state := "ok"
 	if st.blkN == 0 {
-		st.blkStart, st.blkExp, st.blkObs, st.blkClean = b, 0, 0, true
+		st.blkExp, st.blkObs, st.blkClean = 0, 0, true
 	}
 	st.blkN++
-	st.blkExp += mu
-	st.blkObs += x
+	st.blkExp += float32(mu)
+	st.blkObs += float32(x)
 	blockEnd := e.blockEnd(b)
+	if st.vol != nil {
+		st.rank.reset()
+	}
 	switch {
 	case st.base.n < th.minLearned:
 		state = "learning"
@@ -274,8 +278,9 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		// rate trails every daily swing, and a gap would stop the profile from
 		// being learned (cold start protects against silence only).
 		seasonal := st.base.days >= 2
-		fired := -1 // the drop CUSUM over its threshold
+		var fired *cusum // the drop CUSUM over its threshold
 		var dropEv [2]float64
+		rankEv := 0.0
 		if seasonal {
 			for i, rho := range th.rhos {
 				// While the day may be quieter (mt < mu), a loss is "rho of
@@ -285,9 +290,12 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 					l = llrLoss(x, mt, a, rho*mu/mt)
 				}
 				st.cus[i].add(l, b, mu, x)
-				if dropEv[i] = st.cus[i].evidence(&e.model, &st.base, a, e.blockLen); dropEv[i] > th.hDrop && fired < 0 {
-					fired = i
+				if dropEv[i] = st.cus[i].evidence(&e.model, &st.base, a, e.blockLen); dropEv[i] > th.hDrop && fired == nil {
+					fired = &st.cus[i]
 				}
+			}
+			if rankEv = st.rank.judge(&e.model.rank, b, x, mu, mt); rankEv > th.hDrop && fired == nil {
+				fired = &st.rank.cus
 			}
 		}
 		switch {
@@ -295,9 +303,9 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 			s.open(st, &st.vol, KindSilence, st.zeroStart, b, st.zeroExp, float64(st.zeroObs))
 			st.zeroRun, st.cus = 0, [2]cusum{}
 			learn = false
-		case fired >= 0:
-			c := &st.cus[fired]
-			s.open(st, &st.vol, KindDrop, c.start, b, c.exp, c.obs)
+		case fired != nil:
+			c := fired
+			s.open(st, &st.vol, KindDrop, c.start, b, float64(c.exp), float64(c.obs))
 			st.zeroRun, st.cus = 0, [2]cusum{}
 			learn = false
 		case st.zeroRun > 0 && st.zeroLogP < math.Log(th.anomalous),
@@ -340,7 +348,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		// prediction: errors of the cold-start rate (which trails every daily
 		// swing) must not shape them.
 		if st.blkClean && int64(st.blkN) == e.blockLen && st.base.days >= 2 {
-			e.model.learnBlock(&st.base, st.blkObs, st.blkExp, e.model.dispersion(&st.base)/float64(e.blockLen))
+			e.model.learnBlock(&st.base, float64(st.blkObs), float64(st.blkExp), e.model.dispersion(&st.base)/float64(e.blockLen))
 		} else {
 			st.base.breakBlocks()
 		}
@@ -441,8 +449,10 @@ func (s *shard) continueGap(st *stream, g *gap, b int64, x, mu, a float64, block
 	if g.kind == KindSilence {
 		ev.llr = llrLoss(x, mu, a, th.rhoSilence)
 	} else if blockEnd {
-		ev = evidence{from: st.blkStart, expected: st.blkExp, observed: st.blkObs,
-			llr: llrLoss(st.blkObs, st.blkExp, s.e.model.blockDispersion(&st.base), th.rho)}
+		bx, bm := float64(st.blkObs), float64(st.blkExp)
+		from := b - int64(st.blkN-1)*s.e.width // the block's first bucket
+		ev = evidence{from: from, expected: bm, observed: bx,
+			llr: llrLoss(bx, bm, s.e.model.blockDispersion(&st.base), th.rho)}
 	}
 	if s.step(st, g, b, ev, healthy, mu, x) {
 		st.vol = nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gapwatch/gapwatch/detect"
@@ -247,7 +248,39 @@ func printTargets(sets []*dataset) {
 				fmtMin(quantile(recall.ttd[detect.KindDrop], 0.5)), fa, cs, met)
 		}
 	}
+	// gapwatch's restated drop recall per series, for the groups with more
+	// than one (where the group's figure hides which series it misses).
+	for _, g := range groups {
+		var parts []string
+		for _, ds := range sets {
+			if ds.group != g || ds.group == ds.name || len(groupSets(sets, g)) < 2 {
+				continue
+			}
+			sc := newScore()
+			for _, t := range ds.trials {
+				if carriesEvidence(t) {
+					ds.scoreInto(sc, t, t.alerts)
+				}
+			}
+			parts = append(parts, fmt.Sprintf("%s %s", ds.name, fmtRecall(sc, detect.KindDrop)))
+		}
+		if len(parts) > 0 {
+			fmt.Printf("\ngapwatch restated drop recall, %s: %s", g, strings.Join(parts, ", "))
+		}
+	}
+	fmt.Println()
 	fmt.Println("\nReferences: static/static15 = no events for 60/15 minutes; seasonal = median of the same time of week (up to 4 weeks) − 3 MADs, 3 buckets in a row; dailydrop = last 24 h under half the mean of the 7 days before, checked hourly.")
+}
+
+// groupSets returns the data sets of group g.
+func groupSets(sets []*dataset, g string) []*dataset {
+	var out []*dataset
+	for _, ds := range sets {
+		if ds.group == g {
+			out = append(out, ds)
+		}
+	}
+	return out
 }
 
 func rate(sc *score, k detect.Kind) float64 {
