@@ -17,7 +17,9 @@
 //   - the restated targets (references.go): recall over the gaps that carry
 //     the evidence (a silence whose hole held ≥ 20 events, a drop that took
 //     ≥ 100), and cold-start false alarms per stream over its first two weeks,
-//     for gapwatch beside static, seasonal and daily-drop reference rules.
+//     for gapwatch beside static, seasonal and daily-drop reference rules;
+//     and the restated silences by the stream's hourly volume at the
+//     injection, over all data sets (volume.go).
 //
 // Three data sets: (a) the NAB count series in -nab (Twitter mentions per 5
 // minutes, NYC taxi passengers per 30 minutes) and, with -bikeshare, Capital
