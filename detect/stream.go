@@ -26,6 +26,10 @@ type stream struct {
 	zeroLogP  float64 // log P(the run as low as it is | baseline)
 	zeroExp   float64
 	zeroJudge float64 // the run's expected events as the test judges them (model.judged)
+	// Empty-bucket calibration of the run's dispersion (zeros.go): log of the
+	// dispersion for zeros over the bucket dispersion, and the part of it
+	// given back because empty blocks came more often than it predicts.
+	zeroCal, zeroSpell float32
 
 	// Drop: one-sided CUSUMs of log-likelihood ratios "loss" vs "normal",
 	// for the drop fraction and for a heavy drop (see thresholds.rhos).
@@ -312,6 +316,9 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 			seasonal && (lowerTail(x, mu, a) < th.anomalous || dropEv[0] > th.hDrop/2 || dropEv[1] > th.hDrop/2):
 			learn = false // suspicious: judged, but not learned
 		}
+		// After the decisions: bucket b is judged with the calibration of
+		// the buckets before it, as its early-silence slots were.
+		calibrateZeros(st, x, mu, a)
 	}
 	if st.vol != nil {
 		state = "gap"
@@ -344,6 +351,9 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		st.blkClean = false
 	}
 	if blockEnd {
+		if st.vol == nil && int64(st.blkN) == e.blockLen && st.base.n >= th.minLearned {
+			s.calibrateSpells(st, float64(st.blkObs), float64(st.blkExp))
+		}
 		// Block statistics feed the drop test only, which runs on the seasonal
 		// prediction: errors of the cold-start rate (which trails every daily
 		// swing) must not shape them.
@@ -430,6 +440,9 @@ func (s *shard) earlySilence(st *stream, b int64, mu, a float64, first, until in
 // cluster (a rate that wanders for longer than a bucket) needs a longer run.
 func (s *shard) runLogP(st *stream, logP, exp, obs, k float64) float64 {
 	a := s.e.model.runDispersion(&st.base, k, float64(s.e.blockLen))
+	if obs == 0 {
+		a *= silenceScale(st) // zeros.go: what the stream's empty buckets say
+	}
 	var sum float64
 	if obs == 0 {
 		sum = logP0(exp, a)

@@ -17,7 +17,9 @@
 //   - the restated targets (references.go): recall over the gaps that carry
 //     the evidence (a silence whose hole held ≥ 20 events, a drop that took
 //     ≥ 100), and cold-start false alarms per stream over its first two weeks,
-//     for gapwatch beside static, seasonal and daily-drop reference rules.
+//     for gapwatch beside static, seasonal and daily-drop reference rules;
+//     and the restated silences by the stream's hourly volume at the
+//     injection, over all data sets (volume.go).
 //
 // Three data sets: (a) the NAB count series in -nab (Twitter mentions per 5
 // minutes, NYC taxi passengers per 30 minutes) and, with -bikeshare, Capital
@@ -115,6 +117,7 @@ func run(nabDir, bikes, flights string, trials, streams, weeks, scale int, seed 
 	}
 	printQuality(sets)
 	printTargets(sets)
+	printSilenceByVolume(sets)
 	if scale > 0 {
 		if err := scaleBench(scale); err != nil {
 			return err
@@ -132,6 +135,9 @@ type injection struct {
 	// held is the events the gap's buckets held before the injection,
 	// missing how many of them it took.
 	held, missing uint64
+	// perHour is the stream's volume at the injection: the events its
+	// first hour held (the whole hole's if shorter), per hour.
+	perHour float64
 }
 
 // trial is one stream: counts per bucket (with the injection applied).
@@ -521,6 +527,12 @@ func inject(r *rand.Rand, counts []uint64, kind detect.Kind, width int64, warm i
 		if kind == detect.KindDrop {
 			inj.loss = 0.5 + 0.4*r.Float64()
 		}
+		hour := max(1, int(3600/width))
+		var first uint64
+		for i := s; i < min(s+dur, s+hour); i++ {
+			first += counts[i]
+		}
+		inj.perHour = float64(first) * 3600 / float64(int64(min(dur, hour))*width)
 		for i := s; i < s+dur; i++ {
 			held := counts[i]
 			if kind == detect.KindSilence {
