@@ -42,7 +42,7 @@
 //	go run ./cmd/benchingest                          # 1 M events, 100 k streams, 3 runs
 //	go run ./cmd/benchingest -events 100000 -runs 1   # quick
 //	go run ./cmd/benchingest -runs 1 -cpuprofile cpu.pprof -mutexprofile mutex.pprof -trace run.trace
-//	go run ./cmd/benchingest -latency                 # live alert latency, 3 runs of ~3.5 min
+//	go run ./cmd/benchingest -latency                 # live alert latency, 3 runs of ~3 min
 package main
 
 import (
