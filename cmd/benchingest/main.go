@@ -35,9 +35,14 @@
 // -trace an execution trace (where goroutines wait: go tool trace -pprof=sync).
 // -log-dir keeps the gapwatch children's logs (-log-level debug shows each store).
 //
+// With -latency it measures the live path instead (latency.go): how soon after
+// a stream stops its gap.opened is on the alert topic, beside the pipeline's
+// floor and static rules (docs/live-latency.md).
+//
 //	go run ./cmd/benchingest                          # 1 M events, 100 k streams, 3 runs
 //	go run ./cmd/benchingest -events 100000 -runs 1   # quick
 //	go run ./cmd/benchingest -runs 1 -cpuprofile cpu.pprof -mutexprofile mutex.pprof -trace run.trace
+//	go run ./cmd/benchingest -latency                 # live alert latency, 3 runs of ~3 min
 package main
 
 import (
@@ -94,6 +99,8 @@ type options struct {
 	verbose     bool
 	readers     bool // compare partition readers instead (readers.go)
 	records     int  // records on the topic of -readers
+	latency     bool // measure the live path's alert latency instead (latency.go)
+	lat         latencyOptions
 }
 
 func main() {
@@ -129,6 +136,8 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "print progress details")
 	flag.BoolVar(&o.readers, "readers", false, "instead: compare partition readers (gapwatch's ingest/fetch, kafka-go Reader and Conn.ReadBatch, franz-go) on one topic of -records records, in this process; -runs rounds")
 	flag.IntVar(&o.records, "records", 1_000_000, "with -readers: records on the topic (the -events workload's messages, produced again until there are enough)")
+	flag.BoolVar(&o.latency, "latency", false, "instead: how soon after a stream stops its gap.opened is on the alert topic (gapwatch ingest + detect on the real servers); -runs runs")
+	o.lat.flags()
 	flag.Parse()
 	o.brokers = splitList(*brokers)
 	if err := o.check(); err != nil {
@@ -138,8 +147,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	do := run
-	if o.readers {
+	switch {
+	case o.readers:
 		do = runReaders
+	case o.latency:
+		do = runLatency
 	}
 	if err := do(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchingest:", err)
@@ -163,6 +175,12 @@ func (o options) check() error {
 		return errors.New("-partitions and -runs must be positive")
 	case o.span < time.Second || o.tick < time.Second || o.tick > o.span:
 		return errors.New("-span and -tick must be ≥ 1s, -tick ≤ -span")
+	}
+	if o.latency {
+		if o.readers {
+			return errors.New("-latency and -readers are separate modes")
+		}
+		return o.lat.check()
 	}
 	if _, err := codec(o.compression); err != nil {
 		return err
@@ -202,6 +220,29 @@ func progress(o options, format string, args ...any) {
 	}
 }
 
+// gapwatchBinary returns -gapwatch as an absolute path (the children run in
+// tmp), or builds ./cmd/gapwatch into tmp.
+func gapwatchBinary(ctx context.Context, o options, tmp string) (string, error) {
+	if o.gapwatch != "" {
+		bin, err := filepath.Abs(o.gapwatch)
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(bin); err != nil {
+			return "", fmt.Errorf("-gapwatch: %w", err)
+		}
+		return bin, nil
+	}
+	bin := filepath.Join(tmp, "gapwatch")
+	progress(o, "building ./cmd/gapwatch")
+	bctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	if out, err := exec.CommandContext(bctx, "go", "build", "-o", bin, "./cmd/gapwatch").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building ./cmd/gapwatch (run from the repository root, or pass -gapwatch): %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
 // ---------------------------------------------------------------------------
 // the whole benchmark
 
@@ -212,23 +253,9 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	bin := o.gapwatch
-	if bin == "" {
-		bin = filepath.Join(tmp, "gapwatch")
-		progress(o, "building ./cmd/gapwatch")
-		bctx, cancel := context.WithTimeout(ctx, o.timeout)
-		out, err := exec.CommandContext(bctx, "go", "build", "-o", bin, "./cmd/gapwatch").CombinedOutput()
-		cancel()
-		if err != nil {
-			return fmt.Errorf("building ./cmd/gapwatch (run from the repository root, or pass -gapwatch): %v\n%s", err, out)
-		}
-	} else {
-		if bin, err = filepath.Abs(bin); err != nil { // the child runs in tmp
-			return err
-		}
-		if _, err := os.Stat(bin); err != nil {
-			return fmt.Errorf("-gapwatch: %w", err)
-		}
+	bin, err := gapwatchBinary(ctx, o, tmp)
+	if err != nil {
+		return err
 	}
 
 	// Fail fast when a server is down, before minutes of generating.

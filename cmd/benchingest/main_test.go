@@ -97,3 +97,33 @@ func TestGenerate(t *testing.T) {
 		t.Error("generate is not deterministic for a seed")
 	}
 }
+
+func TestLatencyReferences(t *testing.T) {
+	width := time.Minute
+	last := time.Date(2026, 12, 5, 10, 23, 26, 0, time.UTC)
+	s := latStop{last: last}
+	// The 15 empty buckets after 10:23 end at 10:39: 15 min 34 s after the last event.
+	if got, want := s.static(15*time.Minute, width), 15*time.Minute+34*time.Second; got != want {
+		t.Errorf("static 15 min = %s, want %s", got, want)
+	}
+	if got, want := s.static(time.Hour, width), time.Hour+34*time.Second; got != want {
+		t.Errorf("static 60 min = %s, want %s", got, want)
+	}
+	// Not a whole number of buckets: the rule needs the next whole one.
+	if got, want := s.static(90*time.Second, width), 2*time.Minute+34*time.Second; got != want {
+		t.Errorf("static 90 s = %s, want %s", got, want)
+	}
+	p50, p90, mx := stats([]float64{10, 1, 9, 2, 8, 3, 7, 4, 6, 5})
+	if p50 != 5.5 || p90 != 9 || mx != 10 {
+		t.Errorf("stats = %v, %v, %v; want 5.5, 9, 10", p50, p90, mx)
+	}
+	if m := medianOf([]float64{3, 1, 2}); m != 2 {
+		t.Errorf("medianOf = %v, want 2", m)
+	}
+	var w watermarkLog
+	t0 := last.Truncate(width)
+	w.samples = []wmSample{{t0.Add(time.Second), t0}, {t0.Add(61 * time.Second), t0.Add(59 * time.Second)}, {t0.Add(62 * time.Second), t0.Add(61 * time.Second)}}
+	if got := w.passed(t0.Add(width)); !got.Equal(t0.Add(62 * time.Second)) {
+		t.Errorf("watermark passed the bucket end at %s, want %s", got, t0.Add(62*time.Second))
+	}
+}
