@@ -106,6 +106,7 @@ type gap struct {
 	healthy        int32 // consecutive healthy buckets
 	nextUpdate     int64 // bucket end at which the next update is due
 	every          int64 // current update interval, seconds
+	reclassified   bool  // the kind changed (drop → silence): update now
 }
 
 func newStream(tenant, source string) *stream {
@@ -260,13 +261,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		mt := e.model.judged(&st.base, b, mu)
 		switch {
 		case x == 0:
-			if st.zeroRun == 0 {
-				st.zeroStart, st.zeroLogP, st.zeroExp, st.zeroJudge, st.zeroObs = b, 0, 0, 0, 0
-			}
-			st.zeroRun++
-			st.zeroLogP += logP0(mt, a)
-			st.zeroExp += mu
-			st.zeroJudge += mt
+			st.addEmpty(b, mu, mt, a)
 		case x <= partialSilence*mt:
 			st.zeroRun, st.zeroStart, st.zeroExp, st.zeroJudge, st.zeroObs = 1, b, mu, mt, float32(x)
 			st.zeroLogP = logLowerTailBound(x, mt, a)
@@ -459,6 +454,9 @@ func (s *shard) continueGap(st *stream, g *gap, b int64, x, mu, a float64, block
 	th := &s.e.th
 	healthy := lowerTail(x, s.e.model.judged(&st.base, b, mu), a) >= th.anomalous
 	ev := evidence{from: b, expected: mu, observed: x}
+	if g.kind == KindDrop && s.emptySinceOpen(st, b, x, mu, a) {
+		g.kind, g.reclassified = KindSilence, true
+	}
 	if g.kind == KindSilence {
 		ev.llr = llrLoss(x, mu, a, th.rhoSilence)
 	} else if blockEnd {
@@ -471,6 +469,34 @@ func (s *shard) continueGap(st *stream, g *gap, b int64, x, mu, a float64, block
 		st.vol = nil
 		st.zeroRun, st.cus = 0, [2]cusum{}
 	}
+}
+
+// addEmpty extends the stream's run of empty buckets with b (expectation mu,
+// judged against mt).
+func (st *stream) addEmpty(b int64, mu, mt, a float64) {
+	if st.zeroRun == 0 {
+		st.zeroStart, st.zeroLogP, st.zeroExp, st.zeroJudge, st.zeroObs = b, 0, 0, 0, 0
+	}
+	st.zeroRun++
+	st.zeroLogP += logP0(mt, a)
+	st.zeroExp += mu
+	st.zeroJudge += mt
+}
+
+// emptySinceOpen extends the run of empty buckets since a gap opened with b
+// (the run fields are free while a gap is open) and says whether the run is a
+// silence by the silence test. It turns an open drop into a silence: a busy
+// stream that stops late in a bucket leaves it part full, the drop test finds
+// that bucket first, and the stop would stay a "drop" — a consumer routing
+// silences would miss it. The gap keeps its id and start; the change is
+// published at once as a gap.updated with kind silence (maybeUpdate).
+func (s *shard) emptySinceOpen(st *stream, b int64, x, mu, a float64) bool {
+	if x > 0 {
+		st.zeroRun = 0
+		return false
+	}
+	st.addEmpty(b, mu, s.e.model.judged(&st.base, b, mu), a)
+	return s.runLogP(st, st.zeroLogP, st.zeroJudge, 0, float64(st.zeroRun)) < s.e.th.lnAlpha
 }
 
 // evidence is a test's log-likelihood ratio for "still missing" over the
@@ -523,6 +549,13 @@ func (s *shard) step(st *stream, g *gap, b int64, ev evidence, healthy bool, exp
 }
 
 func (s *shard) maybeUpdate(st *stream, g *gap, end int64) {
+	if g.reclassified {
+		g.reclassified = false
+		if end < g.nextUpdate {
+			s.emit(st, g, TypeGapUpdated, end, 0) // out of turn: the kind changed
+			return
+		}
+	}
 	if end < g.nextUpdate {
 		return
 	}
