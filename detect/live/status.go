@@ -188,12 +188,24 @@ func (t *statusTable) retire(res detect.Result) {
 // (planned or not).
 func (t *statusTable) gapAlerts(alerts []storage.Alert) {
 	for _, a := range alerts {
-		if a.GapID == "" || a.Type != detect.TypeGapOpened && a.Type != detect.TypeGapResolved {
+		if a.GapID == "" {
 			continue
 		}
 		k := streamKey{a.Tenant, a.Source}
 		r := t.streams[k]
 		if r == nil { // opened by a peek before the stream was judged: cannot be
+			continue
+		}
+		if a.Type == detect.TypeGapUpdated { // a drop may have become a silence
+			for i := range r.gaps {
+				if r.gaps[i].id == a.GapID && r.gaps[i].kind != detect.Kind(a.Kind) {
+					r.gaps[i].kind = detect.Kind(a.Kind)
+					t.changed[k] = true
+				}
+			}
+			continue
+		}
+		if a.Type != detect.TypeGapOpened && a.Type != detect.TypeGapResolved {
 			continue
 		}
 		r.gaps = slices.DeleteFunc(r.gaps, func(g openGap) bool { return g.id == a.GapID })

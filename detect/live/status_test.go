@@ -148,7 +148,11 @@ func TestStatusTableFollowsOpenGaps(t *testing.T) {
 	require.Equal(t, "late", status())
 	tb.gapAlerts([]storage.Alert{gap(detect.TypeGapOpened, "d", detect.KindDrop, false)})
 	require.Equal(t, "drop", status())
-	tb.gapAlerts([]storage.Alert{gap(detect.TypeGapUpdated, "d", detect.KindDrop, false), gap(detect.TypeGapResolved, "d", detect.KindDrop, false),
+	tb.gapAlerts([]storage.Alert{gap(detect.TypeGapUpdated, "d", detect.KindDrop, false)})
+	require.Equal(t, "drop", status())
+	tb.gapAlerts([]storage.Alert{gap(detect.TypeGapUpdated, "d", detect.KindSilence, false)})
+	require.Equal(t, "gap", status(), "a drop that became a silence (the stream stopped late in a bucket)")
+	tb.gapAlerts([]storage.Alert{gap(detect.TypeGapResolved, "d", detect.KindSilence, false),
 		gap(detect.TypeGapOpened, "s", detect.KindSilence, true)})
 	require.Equal(t, "planned", status())
 	tb.gapAlerts([]storage.Alert{gap(detect.TypeGapResolved, "s", detect.KindSilence, true)})

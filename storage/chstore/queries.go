@@ -86,7 +86,7 @@ WHERE tenant != '' AND clock = 1 AND arrival_hw >= toDateTime(?) AND arrival_hw 
 
 	// A gap's latest state, folded from its alerts (replicas may have stored the
 	// same alerts twice: every aggregate here is insensitive to that).
-	qGaps = `SELECT gap_id, any(tenant), any(source), any(kind), min(started_at) AS s, min(detected_at), max(ended_at) AS e,
+	qGaps = `SELECT gap_id, any(tenant), any(source), argMax(kind, gap_seq), min(started_at) AS s, min(detected_at), max(ended_at) AS e,
 	argMax(expected, gap_seq), argMax(observed, gap_seq), argMax(missing, gap_seq), max(planned),
 	maxIf(observed, type = 'io.gapwatch.gap.resolved')
 FROM {db}.alerts

@@ -97,8 +97,8 @@ func (s *Store) Gaps(_ context.Context, q storage.GapQuery) ([]storage.Gap, erro
 		if a.Type == "io.gapwatch.gap.resolved" {
 			g.ResolvedObserved = max(g.ResolvedObserved, a.Observed)
 		}
-		if a.Seq > g.seq {
-			g.seq, g.Expected, g.Observed, g.Missing = a.Seq, a.Expected, a.Observed, a.Missing
+		if a.Seq > g.seq { // the latest: a drop may have become a silence
+			g.seq, g.Kind, g.Expected, g.Observed, g.Missing = a.Seq, a.Kind, a.Expected, a.Observed, a.Missing
 		}
 	}
 	s.mu.RUnlock()

@@ -56,6 +56,7 @@ func RunAlerts(t *testing.T, s AlertStore) {
 			Alerts: []storage.Alert{gapAlert("io.gapwatch.gap.resolved", "g2", evil, 1, Base.Add(time.Minute), t1.Add(time.Hour), t1.Add(40*time.Minute), 400, 40)}},
 	}
 	steps[0].Alerts[0].Planned = true // g1 began inside a maintenance window
+	steps[0].Alerts[0].Kind = "drop"  // and became a silence with its update
 	steps[0].Alerts[1].Suppressed = true
 	for _, b := range steps {
 		require.NoError(t, s.WriteAlerts(ctx, b))
@@ -108,6 +109,7 @@ func RunAlerts(t *testing.T, s AlertStore) {
 	require.True(t, first[1].Suppressed)
 	require.False(t, first[0].Suppressed)
 	require.Equal(t, 300.0, g1.Expected, "latest lifecycle step wins")
+	require.Equal(t, "silence", g1.Kind, "the latest kind: a drop that became a silence")
 	require.Equal(t, "g2", g2.ID)
 	require.Equal(t, evil, g2.Tenant)
 	require.True(t, g2.EndedAt.Equal(t1.Add(40*time.Minute)), "ended %v", g2.EndedAt)
