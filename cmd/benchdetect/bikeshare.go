@@ -7,11 +7,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"strconv"
 	"time"
-
-	"github.com/gapwatch/gapwatch/detect"
 )
 
 // loadBikeshare reads the Capital Bikeshare 2011 hourly rentals (UCI "Bike
@@ -84,21 +81,7 @@ func loadBikeshare(path string, trials int, seed uint64) ([]*dataset, error) {
 		counts []uint64
 	}{{"bikeshare_casual", casual}, {"bikeshare_registered", registered}} {
 		ds := &dataset{name: s.name, group: "Bikeshare", width: width, start: start, warm: 14 * 24, n: n, windows: windows}
-		var mean float64
-		for _, v := range s.counts[ds.warm:] {
-			mean += float64(v)
-		}
-		mean /= float64(n-ds.warm) * 60
-		rng := rand.New(rand.NewPCG(seed, uint64(k)+200))
-		for t := range trials {
-			tr := &trial{name: fmt.Sprintf("trial-%03d", t), counts: slices.Clone(s.counts), perMin: mean}
-			kind := detect.KindSilence
-			if t%2 == 1 {
-				kind = detect.KindDrop
-			}
-			tr.inj = inject(rng, tr.counts, kind, width, ds.warm, ds.overlapsWindow)
-			ds.trials = append(ds.trials, tr)
-		}
+		ds.addTrials(s.counts, trials, rand.New(rand.NewPCG(seed, uint64(k)+200)))
 		out = append(out, ds)
 	}
 	return out, nil

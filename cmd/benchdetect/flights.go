@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-
-	"github.com/gapwatch/gapwatch/detect"
 )
 
 // loadFlights reads departures per 5 minutes of ten US airports from January
@@ -69,23 +67,8 @@ func loadFlights(path string, trials int, seed uint64) ([]*dataset, error) {
 	slices.Sort(names)
 	var out []*dataset
 	for k, name := range names {
-		counts := series[name]
 		ds := &dataset{name: "flights_" + name, group: "Flights", width: width, start: start, warm: 14 * 288, n: n}
-		var mean float64
-		for _, v := range counts[ds.warm:] {
-			mean += float64(v)
-		}
-		mean /= float64(n-ds.warm) * 5
-		rng := rand.New(rand.NewPCG(seed, uint64(k)+300))
-		for t := range max(1, trials/2) {
-			tr := &trial{name: fmt.Sprintf("trial-%03d", t), counts: slices.Clone(counts), perMin: mean}
-			kind := detect.KindSilence
-			if t%2 == 1 {
-				kind = detect.KindDrop
-			}
-			tr.inj = inject(rng, tr.counts, kind, width, ds.warm, nil)
-			ds.trials = append(ds.trials, tr)
-		}
+		ds.addTrials(series[name], max(1, trials/2), rand.New(rand.NewPCG(seed, uint64(k)+300)))
 		out = append(out, ds)
 	}
 	return out, nil

@@ -227,6 +227,26 @@ func newScore() *score {
 	return &score{found: map[detect.Kind]int{}, total: map[detect.Kind]int{}, ttd: map[detect.Kind][]float64{}, falseByKind: map[detect.Kind]int{}}
 }
 
+// addTrials replays a real series as n streams, each with one injection
+// drawn by rng after the warm-up and outside the labelled windows: silences
+// and drops in turn.
+func (ds *dataset) addTrials(counts []uint64, n int, rng *rand.Rand) {
+	var mean float64
+	for _, v := range counts[ds.warm:] {
+		mean += float64(v)
+	}
+	mean /= float64(ds.n-ds.warm) * float64(ds.width) / 60
+	for k := range n {
+		t := &trial{name: fmt.Sprintf("trial-%03d", k), counts: slices.Clone(counts), perMin: mean}
+		kind := detect.KindSilence
+		if k%2 == 1 {
+			kind = detect.KindDrop
+		}
+		t.inj = inject(rng, t.counts, kind, ds.width, ds.warm, ds.overlapsWindow)
+		ds.trials = append(ds.trials, t)
+	}
+}
+
 // overlapsWindow reports whether buckets [i, j) overlap a labelled window
 // (no injection goes there).
 func (ds *dataset) overlapsWindow(i, j int) bool {
@@ -601,21 +621,7 @@ func loadNAB(dir string, trials int, seed uint64) ([]*dataset, error) {
 			}
 			ds.windows = append(ds.windows, [2]int64{a.Unix(), b.Unix()})
 		}
-		r := rand.New(rand.NewPCG(seed, uint64(fi)+100))
-		var mean float64
-		for _, v := range base[ds.warm:] {
-			mean += float64(v)
-		}
-		mean /= float64(n-ds.warm) * float64(width) / 60
-		for k := range trials {
-			t := &trial{name: fmt.Sprintf("trial-%03d", k), counts: slices.Clone(base), perMin: mean}
-			kind := detect.KindSilence
-			if k%2 == 1 {
-				kind = detect.KindDrop
-			}
-			t.inj = inject(r, t.counts, kind, width, ds.warm, ds.overlapsWindow)
-			ds.trials = append(ds.trials, t)
-		}
+		ds.addTrials(base, trials, rand.New(rand.NewPCG(seed, uint64(fi)+100)))
 		out = append(out, ds)
 	}
 	return out, nil
