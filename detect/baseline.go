@@ -162,14 +162,7 @@ func (m *model) separable(b *baseline, bucket int64, weeks uint16) (hf, df float
 	_, _, _, d := slots(bucket)
 	if b.days >= 2 {
 		seasonal = true
-		info := b.level * m.perHour * math.Min(float64(b.days), 4)
-		s := info / (info + 10)
-		u := float64(floorMod(bucket, 86400)+m.width/2)/3600 - 0.5
-		h0 := math.Floor(u)
-		frac := u - h0
-		i0, i1 := int(floorMod(int64(h0), 24)), int(floorMod(int64(h0)+1, 24))
-		lh := (1-frac)*math.Log(float64(b.hour[i0])) + frac*math.Log(float64(b.hour[i1]))
-		hf = math.Exp(s * lh)
+		hf = m.hourFactor(b, bucket)
 		if b.weeks >= weeks {
 			info := b.level * m.perDay * math.Min(float64(b.weeks), 4)
 			s := info / (info + 10)
@@ -177,6 +170,19 @@ func (m *model) separable(b *baseline, bucket int64, weeks uint16) (hf, df float
 		}
 	}
 	return hf, df, seasonal
+}
+
+// hourFactor is the hourly profile's factor for a bucket, shrunk by the
+// events that informed it and interpolated between the two nearest hours.
+func (m *model) hourFactor(b *baseline, bucket int64) float64 {
+	info := b.level * m.perHour * math.Min(float64(b.days), 4)
+	s := info / (info + 10)
+	u := float64(floorMod(bucket, 86400)+m.width/2)/3600 - 0.5
+	h0 := math.Floor(u)
+	frac := u - h0
+	i0, i1 := int(floorMod(int64(h0), 24)), int(floorMod(int64(h0)+1, 24))
+	lh := (1-frac)*math.Log(float64(b.hour[i0])) + frac*math.Log(float64(b.hour[i1]))
+	return math.Exp(s * lh)
 }
 
 // expect returns the expected count and the dispersion for a bucket.
@@ -213,13 +219,45 @@ const (
 // predicts, which follows a step within hours. Expectations shown and gap
 // estimates keep mu.
 func (m *model) judged(b *baseline, bucket int64, mu float64) float64 {
-	if b.days < 2 || b.weeks >= 2 || m.weekendFloor >= 1 {
+	if b.days < 2 {
+		return m.coldJudged(b, bucket, mu)
+	}
+	if b.weeks >= 2 || m.weekendFloor >= 1 {
 		return mu
 	}
 	if s := floorMod(bucket+3*86400, 7*86400); s >= weekendFrom || s+7*86400 < weekendTo {
 		return mu * m.weekendFloor
 	}
 	return mu
+}
+
+// coldJudged is judged before the hourly profile is in use (the short-term
+// rate predicts). An hour whose slot had a bucket not learned the day before,
+// with an hour learned steadily since (the rhythm rule's recurring hole, see
+// impute), is not judged for silence: the day before says the stream may be
+// idle then (a source idle every night pages on its first night only). From
+// the first complete day on, the silence is judged against the lower of the
+// short-term rate and the level times the one-day hourly profile, so an
+// evening's rate is not expected through a night the day before was quiet.
+// The caller keeps such buckets out of learning while they would be
+// suspicious at mu (coldSuspicious).
+func (m *model) coldJudged(b *baseline, bucket int64, mu float64) float64 {
+	if _, _, h, _ := slots(bucket); b.prevH&(1<<h) != 0 && b.learned >= bucket-86400+3600 {
+		return 0
+	}
+	if b.days == 1 {
+		return math.Min(mu, b.level*m.hourFactor(b, bucket))
+	}
+	return mu
+}
+
+// coldSuspicious reports whether a cold-start run of k empty buckets with exp
+// expected events in all would be improbable (below p) at the expectation
+// itself: such buckets are not learned even when the silence test judges
+// them against less (coldJudged), so that a stream that died at an hour that
+// was quiet the day before does not teach its short-term rate the death.
+func coldSuspicious(k int32, exp, a, p float64) bool {
+	return k > 0 && float64(k)*logP0(exp/float64(k), a) < math.Log(p)
 }
 
 // dispersion is the method-of-moments NB dispersion of the residuals,

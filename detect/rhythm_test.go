@@ -313,3 +313,55 @@ func TestWeekendFloorOne(t *testing.T) {
 	_, err := New(Config{WeekendFloor: 1.5})
 	require.ErrorContains(t, err, "weekend floor")
 }
+
+// A fresh stream idle every night from 22:00 to 06:00 (a badge reader, an
+// office VPN) pages on its first night only: from the second night on, the
+// day before says those hours may be idle. Before, it paged on three.
+func TestFreshStreamIdleAtNightPagesOnce(t *testing.T) {
+	opened := runRhythm(t, 14, func(b int64) float64 {
+		if h := hourOf(b); h >= 22 || h < 6 {
+			return 0
+		}
+		return 10
+	})
+	require.Len(t, opened, 1, "events: %+v", opened)
+	require.Equal(t, rhythmMonday+22*3600, opened[0].StartedAt.Unix(), "the first night is news")
+}
+
+// The same stream that really dies on its second day is still found: at
+// 13:00 (the day before was busy then) as fast as before (5¾ h at 0.5 events
+// a bucket, 34 min at 2, 7½ at 10, 1¼ at 100), at 23:00 (an hour idle the
+// day before) an hour into the morning it should have resumed (07:02; before,
+// the night's false silence had opened at 22:07 and covered it).
+func TestFreshStreamDeathIsFound(t *testing.T) {
+	for _, c := range []struct {
+		rate   float64
+		death  int64         // seconds after the first Monday 00:00
+		within time.Duration // after the death (or, at night, 06:00)
+	}{
+		{0.5, 86400 + 13*3600, 6 * time.Hour},
+		{2, 86400 + 13*3600, 40 * time.Minute},
+		{10, 86400 + 13*3600, 10 * time.Minute},
+		{100, 86400 + 13*3600, 2 * time.Minute},
+		{10, 86400 + 23*3600, 8*time.Hour + 15*time.Minute},
+	} {
+		death := rhythmMonday + c.death
+		opened := runRhythm(t, 4, func(b int64) float64 {
+			if h := hourOf(b); b >= death || h >= 22 || h < 6 {
+				return 0
+			}
+			return c.rate
+		})
+		var found []Event
+		for _, ev := range opened {
+			if ev.DetectedAt.Unix() >= death {
+				found = append(found, ev)
+			}
+		}
+		require.NotEmpty(t, found, "rate %v, death at %v: not found", c.rate, time.Unix(death, 0).UTC())
+		require.Equal(t, KindSilence, found[0].Kind)
+		took := found[0].DetectedAt.Sub(time.Unix(death, 0))
+		t.Logf("rate %v per bucket, dead at %s: found after %v", c.rate, time.Unix(death, 0).UTC().Format("Mon 15:04"), took)
+		require.LessOrEqual(t, took, c.within)
+	}
+}

@@ -308,6 +308,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 			st.zeroRun, st.cus = 0, [2]cusum{}
 			learn = false
 		case st.zeroRun > 0 && st.zeroLogP < math.Log(th.anomalous),
+			st.base.days < 2 && st.zeroJudge < st.zeroExp && coldSuspicious(st.zeroRun, st.zeroExp, a, th.anomalous),
 			seasonal && (lowerTail(x, mu, a) < th.anomalous || dropEv[0] > th.hDrop/2 || dropEv[1] > th.hDrop/2):
 			learn = false // suspicious: judged, but not learned
 		}
