@@ -24,8 +24,8 @@ type stream struct {
 	zeroObs   float32 // the events of that first bucket
 	zeroStart int64
 	zeroLogP  float64 // log P(the run as low as it is | baseline)
-	zeroExp   float64
-	zeroJudge float64 // the run's expected events as the test judges them (model.judged)
+	zeroExp   float32 // the run's expected events (float32: the stream stays in its 896 B size class)
+	zeroJudge float32 // the same as the test judges them (model.judged)
 	// Empty-bucket calibration of the run's dispersion (zeros.go): log of the
 	// dispersion for zeros over the bucket dispersion, and the part of it
 	// given back because empty blocks came more often than it predicts.
@@ -263,7 +263,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		case x == 0:
 			st.addEmpty(b, mu, mt, a)
 		case x <= partialSilence*mt:
-			st.zeroRun, st.zeroStart, st.zeroExp, st.zeroJudge, st.zeroObs = 1, b, mu, mt, float32(x)
+			st.zeroRun, st.zeroStart, st.zeroExp, st.zeroJudge, st.zeroObs = 1, b, float32(mu), float32(mt), float32(x)
 			st.zeroLogP = logLowerTailBound(x, mt, a)
 		default:
 			st.zeroRun = 0
@@ -298,8 +298,8 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 			}
 		}
 		switch {
-		case st.zeroRun > 0 && s.runLogP(st, st.zeroLogP, st.zeroJudge, float64(st.zeroObs), float64(st.zeroRun)) < th.lnAlpha:
-			s.open(st, &st.vol, KindSilence, st.zeroStart, b, st.zeroExp, float64(st.zeroObs))
+		case st.zeroRun > 0 && s.runLogP(st, st.zeroLogP, float64(st.zeroJudge), float64(st.zeroObs), float64(st.zeroRun)) < th.lnAlpha:
+			s.open(st, &st.vol, KindSilence, st.zeroStart, b, float64(st.zeroExp), float64(st.zeroObs))
 			st.zeroRun, st.cus = 0, [2]cusum{}
 			learn = false
 		case fired != nil:
@@ -308,7 +308,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 			st.zeroRun, st.cus = 0, [2]cusum{}
 			learn = false
 		case st.zeroRun > 0 && st.zeroLogP < math.Log(th.anomalous),
-			st.base.days < 2 && st.zeroJudge < st.zeroExp && coldSuspicious(st.zeroRun, st.zeroExp, a, th.anomalous),
+			st.base.days < 2 && st.zeroJudge < st.zeroExp && coldSuspicious(st.zeroRun, float64(st.zeroExp), a, th.anomalous),
 			seasonal && (lowerTail(x, mu, a) < th.anomalous || dropEv[0] > th.hDrop/2 || dropEv[1] > th.hDrop/2):
 			learn = false // suspicious: judged, but not learned
 		}
@@ -410,7 +410,7 @@ func (s *shard) earlySilence(st *stream, b int64, mu, a float64, first, until in
 	logP, start, exp, judge := 0.0, b, 0.0, 0.0
 	obs := 0.0
 	if st.zeroRun > 0 {
-		logP, start, exp, judge, obs = st.zeroLogP, st.zeroStart, st.zeroExp, st.zeroJudge, float64(st.zeroObs)
+		logP, start, exp, judge, obs = st.zeroLogP, st.zeroStart, float64(st.zeroExp), float64(st.zeroJudge), float64(st.zeroObs)
 	}
 	for k := int64(1); k <= earlySlots; k++ {
 		t := b + k*e.width/(earlySlots+1)
@@ -480,8 +480,8 @@ func (st *stream) addEmpty(b int64, mu, mt, a float64) {
 	}
 	st.zeroRun++
 	st.zeroLogP += logP0(mt, a)
-	st.zeroExp += mu
-	st.zeroJudge += mt
+	st.zeroExp += float32(mu)
+	st.zeroJudge += float32(mt)
 }
 
 // emptySinceOpen extends the run of empty buckets since a gap opened with b
@@ -497,7 +497,7 @@ func (s *shard) emptySinceOpen(st *stream, b int64, x, mu, a float64) bool {
 		return false
 	}
 	st.addEmpty(b, mu, s.e.model.judged(&st.base, b, mu), a)
-	return s.runLogP(st, st.zeroLogP, st.zeroJudge, 0, float64(st.zeroRun)) < s.e.th.lnAlpha
+	return s.runLogP(st, st.zeroLogP, float64(st.zeroJudge), 0, float64(st.zeroRun)) < s.e.th.lnAlpha
 }
 
 // evidence is a test's log-likelihood ratio for "still missing" over the
