@@ -246,7 +246,7 @@ func (in *Ingester) capAlertLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			final, cancel := context.WithTimeout(context.Background(), capRetryTimeout)
+			final, cancel := context.WithTimeout(context.Background(), sideRetryTimeout)
 			in.publishCapAlerts(final, &p)
 			cancel()
 			if c, ok := in.alerts.(interface{ Close() error }); ok && in.ownAlerts {
@@ -267,10 +267,8 @@ type capPublication struct {
 	ensured bool            // the alert topic exists
 }
 
-// publishCapAlerts publishes the alerts due, and those that failed before.
-// Like the dead letters: a failure is retried for up to dlqGiveUpWrites write
-// timeouts, then the topic is taken as down and the alerts are dropped
-// (counted, and the outage logged once); while it is down each try is short.
+// publishCapAlerts publishes the alerts due, and those that failed before,
+// under the side topics' failure policy (sideGivesUp), like the dead letters.
 func (in *Ingester) publishCapAlerts(ctx context.Context, p *capPublication) {
 	if n := in.caps.takeSuppressed(); n > 0 {
 		in.metrics.capAlertsSuppressed.Add(float64(n))
@@ -283,11 +281,7 @@ func (in *Ingester) publishCapAlerts(ctx context.Context, p *capPublication) {
 		in.metrics.capAlertsDropped.Add(float64(n))
 		p.retry = p.retry[n:]
 	}
-	timeout := in.cfg.WriteTimeout
-	if p.down {
-		timeout = min(timeout, capRetryTimeout)
-	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
+	wctx, cancel := context.WithTimeout(ctx, in.sideTimeout(p.down))
 	defer cancel()
 	err := error(nil)
 	if t, ok := in.alerts.(interface{ EnsureTopic(context.Context) error }); ok && !p.ensured {
@@ -316,10 +310,7 @@ func (in *Ingester) publishCapAlerts(ctx context.Context, p *capPublication) {
 		return
 	}
 	in.metrics.capAlertErrors.Inc()
-	if p.failing.IsZero() {
-		p.failing = time.Now()
-	}
-	if !p.down && time.Since(p.failing) < dlqGiveUpWrites*in.cfg.WriteTimeout {
+	if !in.sideGivesUp(&p.failing, p.down) {
 		in.log.Warn("publishing stream cap alerts failed; retrying", "alerts", len(p.retry), "err", err)
 		return
 	}
@@ -331,6 +322,3 @@ func (in *Ingester) publishCapAlerts(ctx context.Context, p *capPublication) {
 	}
 	p.retry, p.failing = nil, time.Time{}
 }
-
-// capRetryTimeout bounds a publication while the alert topic is down, and the last one.
-const capRetryTimeout = 2 * time.Second

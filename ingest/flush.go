@@ -141,20 +141,14 @@ func (in *Ingester) flush(ctx context.Context, p *pending) error {
 }
 
 // publishDeadLetters publishes p's dead letters. A failure is retried with the
-// next flushes (a new dead-letter topic takes a moment to be created) for up to
-// dlqGiveUpWrites write timeouts; then the topic is taken as down and the
-// letters are dropped: counting must not wait for it. The rejections are
-// counted anyway (gapwatch_ingest_rejected_total); dropped letters are counted
+// next flushes (a new dead-letter topic takes a moment to be created) under
+// the side topics' policy (sideGivesUp); then the letters are dropped:
+// counting must not wait for the topic. The rejections are counted anyway
+// (gapwatch_ingest_rejected_total); dropped letters are counted
 // (gapwatch_ingest_dead_letters_dropped_total) and the outage logged once.
-// While the topic is down each try is short (dlqRetryTimeout) and its letters
-// are dropped on the first failure, so that flushes keep their pace.
 func (in *Ingester) publishDeadLetters(ctx context.Context, p *pending) error {
 	down := in.dlqDown.Load()
-	timeout := in.cfg.WriteTimeout
-	if down {
-		timeout = min(timeout, dlqRetryTimeout)
-	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
+	wctx, cancel := context.WithTimeout(ctx, in.sideTimeout(down))
 	err := in.dlq.Publish(wctx, p.dead)
 	cancel()
 	if err == nil {
@@ -166,10 +160,7 @@ func (in *Ingester) publishDeadLetters(ctx context.Context, p *pending) error {
 		return nil
 	}
 	in.metrics.dlqErrors.Inc()
-	if p.deadFailing.IsZero() {
-		p.deadFailing = time.Now()
-	}
-	if !down && time.Since(p.deadFailing) < dlqGiveUpWrites*in.cfg.WriteTimeout {
+	if !in.sideGivesUp(&p.deadFailing, down) {
 		return fmt.Errorf("publishing dead letters: %w", err)
 	}
 	in.metrics.deadLettersDropped.Add(float64(len(p.dead)))
@@ -181,13 +172,32 @@ func (in *Ingester) publishDeadLetters(ctx context.Context, p *pending) error {
 	return nil
 }
 
+// The side topics — dead letters and stream cap alerts, which counting never
+// waits for — share one failure policy: a failed publication is retried for up
+// to sideGiveUpWrites write timeouts, then the topic is taken as down and what
+// failed is dropped (counted, the outage logged once); while it is down each
+// try is short (sideRetryTimeout) and what fails is dropped at once.
 const (
-	// dlqGiveUpWrites is how many write timeouts dead letters are retried
-	// before the dead-letter topic is taken as down.
-	dlqGiveUpWrites = 3
-	// dlqRetryTimeout bounds a dead-letter publication while the topic is down.
-	dlqRetryTimeout = 2 * time.Second
+	sideGiveUpWrites = 3
+	sideRetryTimeout = 2 * time.Second
 )
+
+// sideTimeout bounds one publication to a side topic, down or not.
+func (in *Ingester) sideTimeout(down bool) time.Duration {
+	if down {
+		return min(in.cfg.WriteTimeout, sideRetryTimeout)
+	}
+	return in.cfg.WriteTimeout
+}
+
+// sideGivesUp notes a failed publication to a side topic (*failing: when its
+// failures began) and reports whether what failed is dropped now.
+func (in *Ingester) sideGivesUp(failing *time.Time, down bool) bool {
+	if failing.IsZero() {
+		*failing = time.Now()
+	}
+	return down || time.Since(*failing) >= sideGiveUpWrites*in.cfg.WriteTimeout
+}
 
 // write stores b once, within WriteTimeout.
 func (in *Ingester) write(ctx context.Context, b storage.Batch) error {
