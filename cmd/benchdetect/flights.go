@@ -1,14 +1,13 @@
 package main
 
 import (
-	"encoding/csv"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"slices"
-	"strconv"
 	"time"
+
+	"github.com/gapwatch/gapwatch/detect"
 )
 
 // loadFlights reads departures per 5 minutes of ten US airports from January
@@ -25,41 +24,28 @@ func loadFlights(path string, trials int, seed uint64) ([]*dataset, error) {
 		return nil, err
 	}
 	defer f.Close()
-	r := csv.NewReader(f)
-	r.ReuseRecord = true
-	head, err := r.Read()
+	counts, err := detect.ReadCountsCSV(f) // the backtest's reader: the file is in its format
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if !slices.Equal(head, []string{"time", "tenant", "source", "count"}) {
-		return nil, fmt.Errorf("%s: header %q, want time,tenant,source,count", path, head)
 	}
 	const width = 300
 	start := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	n := int((time.Date(2001, 7, 1, 0, 0, 0, 0, time.UTC).Unix() - start) / width)
 	series := map[string][]uint64{}
 	var names []string
-	for line := 2; ; line++ {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
+	for _, c := range counts {
+		i := int((c.Bucket - start) / width)
+		if i < 0 || i >= n || c.Bucket%width != 0 {
+			return nil, fmt.Errorf("%s: %s/%s at %s is outside January–June 2001's 5-minute buckets",
+				path, c.Tenant, c.Source, time.Unix(c.Bucket, 0).UTC().Format(time.RFC3339))
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		t, err1 := time.Parse(time.RFC3339, rec[0])
-		c, err2 := strconv.ParseUint(rec[3], 10, 64)
-		i := int((t.Unix() - start) / width)
-		if err1 != nil || err2 != nil || i < 0 || i >= n || t.Unix()%width != 0 {
-			return nil, fmt.Errorf("%s:%d: bad row %q", path, line, rec)
-		}
-		s, ok := series[rec[2]]
+		s, ok := series[c.Source]
 		if !ok {
 			s = make([]uint64, n)
-			series[rec[2]] = s
-			names = append(names, rec[2])
+			series[c.Source] = s
+			names = append(names, c.Source)
 		}
-		s[i] += c
+		s[i] += c.Events
 	}
 	if len(names) == 0 {
 		return nil, fmt.Errorf("%s: no counts", path)
