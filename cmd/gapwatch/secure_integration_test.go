@@ -158,18 +158,7 @@ func TestKafkaOverSASLSSL(t *testing.T) {
 		60*time.Second, 200*time.Millisecond, "ready over SASL_SSL; log:\n%s", &logs)
 
 	// Exact: every stream's arrival counts add up to what was produced, once.
-	sum := func() map[[2]string]uint64 {
-		got := map[[2]string]uint64{}
-		for k := range want {
-			pts, err := st.Rates(context.Background(), storage.RateQuery{Tenant: k[0], Source: k[1], Clock: storage.Event,
-				From: now.Add(-time.Hour), To: now.Add(time.Minute), Step: time.Minute})
-			require.NoError(t, err)
-			for _, p := range pts {
-				got[k] += p.Events
-			}
-		}
-		return got
-	}
+	sum := func() map[[2]string]uint64 { return eventsPerStream(t, st, want, now) }
 	require.Eventually(t, func() bool { return fmt.Sprint(sum()) == fmt.Sprint(want) }, 30*time.Second, 200*time.Millisecond,
 		"counted %v, produced %v", sum(), want)
 
@@ -286,4 +275,20 @@ func TestKafkaSASLMechanisms(t *testing.T) {
 			})
 		}
 	}
+}
+
+// eventsPerStream sums, by event time, the events st holds for each stream of
+// want (tenant, source) in the hour before now and the minute after it.
+func eventsPerStream(t *testing.T, st *memstore.Store, want map[[2]string]uint64, now time.Time) map[[2]string]uint64 {
+	t.Helper()
+	got := map[[2]string]uint64{}
+	for k := range want {
+		pts, err := st.Rates(context.Background(), storage.RateQuery{Tenant: k[0], Source: k[1], Clock: storage.Event,
+			From: now.Add(-time.Hour), To: now.Add(time.Minute), Step: time.Minute})
+		require.NoError(t, err)
+		for _, p := range pts {
+			got[k] += p.Events
+		}
+	}
+	return got
 }

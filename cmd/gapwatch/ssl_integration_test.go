@@ -16,7 +16,6 @@ import (
 	"github.com/gapwatch/gapwatch/config"
 	"github.com/gapwatch/gapwatch/ingest"
 	"github.com/gapwatch/gapwatch/internal/servers"
-	"github.com/gapwatch/gapwatch/storage"
 	"github.com/gapwatch/gapwatch/storage/memstore"
 )
 
@@ -88,18 +87,7 @@ func TestKafkaOverTLSWithoutSASL(t *testing.T) {
 	require.Eventually(t, func() bool { code, _ := httpGet(t, base+"/readyz"); return code == http.StatusOK },
 		60*time.Second, 200*time.Millisecond, "ready over TLS; log:\n%s", &logs)
 
-	sum := func() map[[2]string]uint64 {
-		got := map[[2]string]uint64{}
-		for k := range want {
-			pts, err := st.Rates(context.Background(), storage.RateQuery{Tenant: k[0], Source: k[1], Clock: storage.Event,
-				From: now.Add(-time.Hour), To: now.Add(time.Minute), Step: time.Minute})
-			require.NoError(t, err)
-			for _, p := range pts {
-				got[k] += p.Events
-			}
-		}
-		return got
-	}
+	sum := func() map[[2]string]uint64 { return eventsPerStream(t, st, want, now) }
 	require.Eventually(t, func() bool { return fmt.Sprint(sum()) == fmt.Sprint(want) }, 30*time.Second, 200*time.Millisecond,
 		"counted %v, produced %v", sum(), want)
 
