@@ -7,6 +7,7 @@ type metrics struct {
 	streams, watermark, lag, degraded prometheus.Gauge
 	ignored                           prometheus.Counter
 	published                         *prometheus.CounterVec
+	judging                           *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -17,9 +18,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		degraded:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "gapwatch_detect_degraded", Help: "1 while the pipeline is degraded (no stream is judged)."}),
 		ignored:   prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_detect_late_counts_total", Help: "Counts that arrived for buckets already judged."}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gapwatch_alerts_published_total", Help: "Alerts published, by CloudEvents type."}, []string{"type"}),
+		judging: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gapwatch_detect_judge_seconds",
+			Help:    "Wall time the engine takes to judge a step's buckets (op advance) or a peek's slot (op peek), all streams; compare with the bucket width.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9)}, []string{"op"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.streams, m.watermark, m.lag, m.degraded, m.ignored, m.published)
+		reg.MustRegister(m.streams, m.watermark, m.lag, m.degraded, m.ignored, m.published, m.judging)
 	}
 	return m
 }

@@ -150,7 +150,9 @@ func (d *Detector) tick(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		began := time.Now()
 		res := d.engine.Advance(time.Unix(to, 0), counts)
+		d.metrics.judging.WithLabelValues("advance").Observe(time.Since(began).Seconds())
 		if xs := expectationsOf(res); len(xs) > 0 {
 			if err := retry(ctx, d.log, "storing expectations", func(ctx context.Context) error {
 				return d.deps.Store.WriteExpectations(ctx, xs)
@@ -215,7 +217,9 @@ func (d *Detector) peek(ctx context.Context, wm int64) error {
 	if err != nil {
 		return err
 	}
+	began := time.Now()
 	res := d.engine.Peek(at, counts)
+	d.metrics.judging.WithLabelValues("peek").Observe(time.Since(began).Seconds())
 	d.peeked = at.Unix()
 	if len(res.Events) == 0 {
 		return nil // nothing to store: a restart peeks again and finds the same
