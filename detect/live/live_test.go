@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gapwatch/gapwatch/detect"
+	"github.com/gapwatch/gapwatch/simulate"
 	"github.com/gapwatch/gapwatch/storage"
 	"github.com/gapwatch/gapwatch/storage/memstore"
 )
@@ -610,6 +612,48 @@ func TestInputStopsInsideABucket(t *testing.T) {
 	deg := sink.ofType(TypePipelineDegraded)
 	require.Len(t, deg, 1, "input_quiet only: %v", deg)
 	require.Contains(t, string(deg[0].Payload), `"state":"input_quiet"`)
+}
+
+// The shippers die late in a minute, after three days of history (drop
+// tests in use): every stream's last bucket holds half or 80 % of its
+// events, which the drop tests could take for a loss. Still one input_quiet,
+// no alert per stream: the drop tests do not fire on the part-full bucket
+// before the silences of the next one. (Not covered: a stop early in a
+// bucket that leaves a slow stream's bucket nearly empty — d at 1 of 20 —
+// opens that stream's silence a bucket before the others, and it is alerted
+// on its own beside the input_quiet, as rule (b)'s first two silences are;
+// docs/detection.md, Known limits.)
+func TestInputStopsLateInABucket(t *testing.T) {
+	for _, share := range []float64{0.5, 0.8} {
+		r := rand.New(rand.NewPCG(1, 2))
+		noisy := func(f float64) map[string]uint64 {
+			m := map[string]uint64{}
+			for k, v := range mixedRates {
+				m[k] = simulate.GammaPoisson(r, float64(v)*f, 0.01)
+			}
+			return m
+		}
+		p := &pipeline{st: memstore.New(0)}
+		t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+		const history = 3 * 1440
+		for i := range history {
+			p.minute(t, t0.Add(time.Duration(i)*time.Minute), noisy(1))
+		}
+		sink := &fakeSink{}
+		d := newDetector(t, p, sink)
+		for i := history; i < history+30; i++ {
+			var m map[string]uint64
+			if i == history {
+				m = noisy(share)
+			}
+			p.minute(t, t0.Add(time.Duration(i)*time.Minute), m)
+			require.NoError(t, d.tick(context.Background()))
+		}
+		require.Empty(t, sink.ofType(detect.TypeGapOpened), "share %.1f: no alert per stream", share)
+		deg := sink.ofType(TypePipelineDegraded)
+		require.Len(t, deg, 1, "share %.1f", share)
+		require.Contains(t, string(deg[0].Payload), `"state":"input_quiet"`)
+	}
 }
 
 // Half of the streams stop at once while the other half still send (one of
