@@ -367,31 +367,36 @@ func TestFreshStreamDeathIsFound(t *testing.T) {
 }
 
 // taperingNights is a fresh stream first seen at 06:00 on a Monday, busy by
-// day, winding down in the evening (10 events a bucket until 20:00, then 4,
-// 1 and 0.25 an hour at a time) and idle from 23:00 to 06:00 (departures at an
-// airport, an office's VPN).
-func taperingNights(b int64) float64 {
-	switch h := hourOf(b); {
-	case h < 6 || h >= 23:
-		return 0
-	case h == 20:
-		return 4
-	case h == 21:
-		return 1
-	case h == 22:
-		return 0.25
-	default:
-		return 10
+// day, winding down in the evening (10 events a bucket until 20:00, then the
+// rates of evening an hour at a time) and idle from 23:00 to 06:00
+// (departures at an airport, an office's VPN).
+func taperingNights(evening [3]float64) func(b int64) float64 {
+	return func(b int64) float64 {
+		switch h := hourOf(b); {
+		case h < 6 || h >= 23:
+			return 0
+		case h >= 20:
+			return evening[h-20]
+		default:
+			return 10
+		}
 	}
 }
+
+// steepEvening falls to a tenth within two hours (the 90 % drop CUSUM's
+// evidence); gentleEvening falls by a third to a half an hour at a time (the
+// 50 % one's: with the 90 % one alone its first night paged).
+var steepEvening, gentleEvening = [3]float64{4, 1, 0.25}, [3]float64{7, 4, 2}
 
 // Its first night does not page: the evening's fall, significant before the
 // first empty run, at hours the stream has never been seen, makes the night
 // a possible idle period (coldIdle). Before, the short-term rate (which
 // trails the wind-down) expected the evening's rate through the night.
 func TestFreshStreamWindingDownForTheNightDoesNotPage(t *testing.T) {
-	opened := runRhythm(t, 14, taperingNights)
-	require.Empty(t, opened, "a fresh stream's first night paged")
+	for name, evening := range map[string][3]float64{"steep": steepEvening, "gentle": gentleEvening} {
+		opened := runRhythm(t, 14, taperingNights(evening))
+		require.Empty(t, opened, "%s: a fresh stream's first night paged", name)
+	}
 }
 
 // The same stream dying for good is found: at 13:00 on its first day (no fall
@@ -411,7 +416,7 @@ func TestFreshStreamDyingOnItsFirstDay(t *testing.T) {
 			if b >= death {
 				return 0
 			}
-			return taperingNights(b)
+			return taperingNights(steepEvening)(b)
 		})
 		require.NotEmpty(t, opened, "death at %v: not found", time.Unix(death, 0).UTC())
 		require.Equal(t, KindSilence, opened[0].Kind)
