@@ -297,11 +297,9 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 				fired = &st.rank.cus
 			}
 		} else {
-			// Cold start: the drop CUSUMs run without firing, as the
+			// Cold start: the heavy-drop CUSUM runs without firing, as the
 			// evidence that a fresh stream's rate has fallen (coldIdle).
-			for i, rho := range th.rhos {
-				st.cus[i].add(llrLoss(x, mu, a, rho), b, mu, x)
-			}
+			st.cus[1].add(llrLoss(x, mu, a, heavyDrop), b, mu, x)
 		}
 		switch {
 		case st.zeroRun > 0 && s.runLogP(st, st.zeroLogP, float64(st.zeroJudge), float64(st.zeroObs), float64(st.zeroRun)) < th.lnAlpha:
@@ -453,33 +451,28 @@ func (s *shard) judged(st *stream, b int64, mu float64) float64 {
 // empty buckets (or start one), may belong to the stream's first idle
 // period (its first night): the stream has not yet been seen at this time of
 // day (b within a day of its first bucket), and just before the run its rate
-// fell significantly — one of the drop CUSUMs (50 % and 90 % lost; in cold
-// start they run without firing) was in an excursion whose buckets before
-// the run held fewer events than their expectation allows at the "not
-// normal" level (th.anomalous). A stream that winds down for the night then
-// goes idle; one that dies at its rate has no such excursion before its run
-// and is judged as before. An idle period cannot last beyond the time of day
-// the stream was first seen (it was active then), so from a day after its
-// first bucket the run is judged again.
+// fell by about an order of magnitude — the heavy-drop CUSUM (90 % lost; in
+// cold start it runs without firing) was in an excursion whose buckets
+// before the run held fewer events than their expectation allows more often
+// than once a day (a lower tail below 1/buckets per day). A stream that winds
+// down for the night then goes idle; one that dies at its rate has no such
+// excursion before its run and is judged as before. An idle period cannot
+// last beyond the time of day the stream was first seen (it was active
+// then), so from a day after its first bucket the run is judged again.
 func (s *shard) coldIdle(st *stream, b int64) bool {
 	if st.base.days >= 2 || b >= st.first+86400 {
 		return false
 	}
-	for i := range st.cus {
-		c := &st.cus[i]
-		n, exp, obs := c.n, float64(c.exp), float64(c.obs)
-		if st.zeroRun > 0 { // the excursion's buckets before the run
-			n, exp, obs = n-st.zeroRun, exp-float64(st.zeroExp), obs-float64(st.zeroObs)
-		}
-		if c.v == 0 || n <= 0 || exp <= 0 {
-			continue
-		}
-		a := s.e.model.runDispersion(&st.base, float64(n), float64(s.e.blockLen))
-		if lowerTail(obs, exp, a) < s.e.th.anomalous {
-			return true
-		}
+	c := &st.cus[1]
+	n, exp, obs := c.n, float64(c.exp), float64(c.obs)
+	if st.zeroRun > 0 { // the excursion's buckets before the run
+		n, exp, obs = n-st.zeroRun, exp-float64(st.zeroExp), obs-float64(st.zeroObs)
 	}
-	return false
+	if c.v == 0 || n <= 0 || exp <= 0 {
+		return false
+	}
+	a := s.e.model.runDispersion(&st.base, float64(n), float64(s.e.blockLen))
+	return lowerTail(obs, exp, a) < 1/s.e.model.perDay
 }
 
 // runLogP is the log-probability of a silence run of k buckets with expected
