@@ -365,3 +365,79 @@ func TestFreshStreamDeathIsFound(t *testing.T) {
 		require.LessOrEqual(t, took, c.within)
 	}
 }
+
+// taperingNights is a fresh stream first seen at 06:00 on a Monday, busy by
+// day, winding down in the evening (10 events a bucket until 20:00, then the
+// rates of evening an hour at a time) and idle from 23:00 to 06:00
+// (departures at an airport, an office's VPN).
+func taperingNights(evening [3]float64) func(b int64) float64 {
+	return func(b int64) float64 {
+		switch h := hourOf(b); {
+		case h < 6 || h >= 23:
+			return 0
+		case h >= 20:
+			return evening[h-20]
+		default:
+			return 10
+		}
+	}
+}
+
+// steepEvening falls to a tenth within two hours: the heavy-drop CUSUM's
+// evidence.
+var steepEvening = [3]float64{4, 1, 0.25}
+
+// Its first night does not page: the evening's fall, significant before the
+// first empty run, at hours the stream has never been seen, makes the night
+// a possible idle period (coldIdle). Before, the short-term rate (which
+// trails the wind-down) expected the evening's rate through the night.
+func TestFreshStreamWindingDownForTheNightDoesNotPage(t *testing.T) {
+	opened := runRhythm(t, 14, taperingNights(steepEvening))
+	require.Empty(t, opened, "a fresh stream's first night paged")
+}
+
+// The same stream dying for good is found: at 13:00 on its first day (no fall
+// before it) as fast as a stream at that rate always was, and in its first
+// evening's wind-down an hour after 06:00, the time of day it was first seen
+// (an idle period cannot reach past it).
+func TestFreshStreamDyingOnItsFirstDay(t *testing.T) {
+	for _, c := range []struct {
+		death  int64 // seconds after Monday 00:00
+		within time.Duration
+	}{
+		{13 * 3600, 10 * time.Minute},
+		{21*3600 + 30*60, 9*time.Hour + 30*time.Minute},
+	} {
+		death := rhythmMonday + c.death
+		opened := runRhythm(t, 3, func(b int64) float64 {
+			if b >= death {
+				return 0
+			}
+			return taperingNights(steepEvening)(b)
+		})
+		require.NotEmpty(t, opened, "death at %v: not found", time.Unix(death, 0).UTC())
+		require.Equal(t, KindSilence, opened[0].Kind)
+		took := opened[0].DetectedAt.Sub(time.Unix(death, 0))
+		t.Logf("dead at %s: found after %v", time.Unix(death, 0).UTC().Format("Mon 15:04"), took)
+		require.LessOrEqual(t, took, c.within)
+	}
+}
+
+// The heavy-drop CUSUM that runs in cold start (coldIdle's evidence) starts
+// afresh when the drop test starts: a stream quieter at night (a tenth of its
+// day's rate from 22:00) is in an excursion against its short-term rate at
+// every midnight, and the one at which its hourly profile comes into use
+// (Wednesday, after two complete days) would otherwise open a drop at once,
+// started the evening before.
+func TestColdEvidenceDoesNotCarryIntoTheDropTest(t *testing.T) {
+	opened := runRhythm(t, 5, func(b int64) float64 {
+		if h := hourOf(b); h < 6 || h >= 22 {
+			return 1
+		}
+		return 10
+	})
+	for _, ev := range opened {
+		require.False(t, ev.Kind == KindDrop && ev.StartedAt.Unix() < rhythmMonday+2*86400,
+			"a drop started before the drop test did: %+v", ev)
+	}
+}

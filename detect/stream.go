@@ -258,7 +258,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		// tail where the normal approximation is far too generous). Under the
 		// model, the run's probability bounds the test's false alarms either
 		// way: it fires for every first bucket at most as high as the one seen.
-		mt := e.model.judged(&st.base, b, mu)
+		mt := s.judged(st, b, mu)
 		switch {
 		case x == 0:
 			st.addEmpty(b, mu, mt, a)
@@ -296,6 +296,10 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 			if rankEv = st.rank.judge(&e.model.rank, b, x, mu, mt); rankEv > th.hDrop && fired == nil {
 				fired = &st.rank.cus
 			}
+		} else {
+			// Cold start: the heavy-drop CUSUM runs without firing, as the
+			// evidence that a fresh stream's rate has fallen (coldIdle).
+			st.cus[1].add(llrLoss(x, mu, a, heavyDrop), b, mu, x)
 		}
 		switch {
 		case st.zeroRun > 0 && s.runLogP(st, st.zeroLogP, float64(st.zeroJudge), float64(st.zeroObs), float64(st.zeroRun)) < th.lnAlpha:
@@ -340,11 +344,15 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 			s.last, s.hasLast = ex, true
 		}
 	}
+	cold := st.base.days < 2
 	if learn {
 		e.model.learn(&st.base, b, x, mu, a)
 	} else {
 		e.model.impute(&st.base, b, x, mu)
 		st.blkClean = false
+	}
+	if cold && st.base.days >= 2 {
+		st.cus = [2]cusum{} // the drop test starts afresh on the seasonal prediction
 	}
 	if blockEnd {
 		if st.vol == nil && int64(st.blkN) == e.blockLen && st.base.n >= th.minLearned {
@@ -406,7 +414,7 @@ func (s *shard) earlySilence(st *stream, b int64, mu, a float64, first, until in
 	if first == 0 || e.width < earlySlots+1 || st.vol != nil {
 		return false
 	}
-	mt := e.model.judged(&st.base, b, mu)
+	mt := s.judged(st, b, mu)
 	logP, start, exp, judge := 0.0, b, 0.0, 0.0
 	obs := 0.0
 	if st.zeroRun > 0 {
@@ -427,6 +435,44 @@ func (s *shard) earlySilence(st *stream, b int64, mu, a float64, first, until in
 		}
 	}
 	return false
+}
+
+// judged is the mean the silence and drop tests judge bucket b of stream st
+// against (model.judged), and 0 while a fresh stream's empty run may be its
+// first idle period (coldIdle).
+func (s *shard) judged(st *stream, b int64, mu float64) float64 {
+	if s.coldIdle(st, b) {
+		return 0
+	}
+	return s.e.model.judged(&st.base, b, mu)
+}
+
+// coldIdle reports whether bucket b of stream st, about to extend its run of
+// empty buckets (or start one), may belong to the stream's first idle
+// period (its first night): the stream has not yet been seen at this time of
+// day (b within a day of its first bucket), and just before the run its rate
+// fell by about an order of magnitude — the heavy-drop CUSUM (90 % lost; in
+// cold start it runs without firing) was in an excursion whose buckets
+// before the run held fewer events than their expectation allows more often
+// than once a day (a lower tail below 1/buckets per day). A stream that winds
+// down for the night then goes idle; one that dies at its rate has no such
+// excursion before its run and is judged as before. An idle period cannot
+// last beyond the time of day the stream was first seen (it was active
+// then), so from a day after its first bucket the run is judged again.
+func (s *shard) coldIdle(st *stream, b int64) bool {
+	if st.base.days >= 2 || b >= st.first+86400 {
+		return false
+	}
+	c := &st.cus[1]
+	n, exp, obs := c.n, float64(c.exp), float64(c.obs)
+	if st.zeroRun > 0 { // the excursion's buckets before the run
+		n, exp, obs = n-st.zeroRun, exp-float64(st.zeroExp), obs-float64(st.zeroObs)
+	}
+	if c.v == 0 || n <= 0 || exp <= 0 {
+		return false
+	}
+	a := s.e.model.runDispersion(&st.base, float64(n), float64(s.e.blockLen))
+	return lowerTail(obs, exp, a) < 1/s.e.model.perDay
 }
 
 // runLogP is the log-probability of a silence run of k buckets with expected
