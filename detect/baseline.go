@@ -89,8 +89,9 @@ type model struct {
 	priorN    float64 // its weight, in buckets
 	// weekendFloor is Config.WeekendFloor (judged).
 	weekendFloor float64
-	// lowSide: block statistics are learned from the low side (learnBlock)
-	// where a block sums several buckets.
+	// lowSide: block statistics are learned from the low side (learnBlock):
+	// a block sums several buckets (derived from the width; a field so that
+	// a test can compare both ways).
 	lowSide bool
 	rank    rankRates // the rank drop test's (rank.go)
 }
@@ -366,21 +367,17 @@ const lowSideMin = 9
 // observed and expected sums.
 //
 // The drop and silence tests ask how far a stream's block sums fall below
-// their expectation and how long a low spell lasts. On a bursty stream
-// (social-media volume, a batch source) the two-sided spread and lag-1
-// correlation are its bursts': hours-long bursts make the correlation near
-// its cap and a sustained loss look like a slow swing (NAB Twitter FB: a
-// 62 % loss for 18 hours stayed below the threshold). Where a block sums
-// several buckets (model.lowSide) the dispersion is learned from the low
-// side only: twice the mean square of the shortfall below the expectation,
-// which is the variance for a symmetric sum and ignores bursts, for blocks
-// expected to hold at least lowSideMin events (a sparser block's low side is
-// cut short by zero and would understate it; such blocks keep the two-sided
-// square). The correlation, for streams whose blocks hold that much on
-// average, is the one of the residuals' low parts min(z, 0) (centred),
-// mapped back to the lag-1 correlation of a Gaussian AR(1) whose low parts
-// correlate as much (blockRho). With buckets as wide as a block (30 minutes
-// or more) a block is one count, skewed like its bucket: two-sided.
+// their expectation and how long a low spell lasts; a bursty stream's
+// two-sided spread and correlation are its bursts'. Where a block sums
+// several buckets (model.lowSide) both are learned from the low side: the
+// dispersion from twice the mean square of the shortfall below the
+// expectation (the variance of a symmetric sum), for blocks expected to hold
+// at least lowSideMin events (a sparser block's low side is cut short by
+// zero; it keeps the two-sided square); the correlation, for streams whose
+// blocks hold that much on average (rhoFromLowParts), from the centred low
+// parts min(z, 0) of the standardised residuals (blockRho maps it back).
+// With buckets as wide as a block a block is one count, skewed like its
+// bucket: two-sided.
 func (m *model) learnBlock(b *baseline, x, mu, a float64) {
 	sd := math.Sqrt(mu + a*mu*mu)
 	x = math.Min(math.Max(x, mu-4*sd), mu+4*sd+3)
@@ -396,26 +393,33 @@ func (m *model) learnBlock(b *baseline, x, mu, a float64) {
 	b.bq += float32(r * (mu*mu - float64(b.bq)))
 	ab := m.blockDispersion(b)
 	z := d / math.Sqrt(math.Max(mu+ab*mu*mu, 1e-9))
-	if m.lowRho(b) {
+	if m.rhoFromLowParts(b) {
 		z = math.Min(z, 0)
 		b.bzm += float32(r * (z - float64(b.bzm)))
+	} else {
+		b.bzm = 0
 	}
 	b.bzz += float32(r * (z*z - float64(b.bzz)))
 	b.bzp += float32(r * (z*float64(b.bzLast) - float64(b.bzp)))
 	b.bzLast = float32(z)
 }
 
-// lowRho reports whether the stream's block correlation is learned from the
-// residuals' low parts (learnBlock).
-func (m *model) lowRho(b *baseline) bool { return m.lowSide && b.bm >= lowSideMin }
+// rhoFromLowParts reports whether the stream's block correlation is learned
+// from the residuals' low parts (learnBlock). A stream whose blocks' mean
+// crosses lowSideMin switches the meaning of its correlation moments; they
+// are not reset (they follow the new meaning within the block statistics'
+// half-life, and meanwhile mostly overstate the correlation: conservative).
+func (m *model) rhoFromLowParts(b *baseline) bool { return m.lowSide && b.bm >= lowSideMin }
 
-// breakBlocks marks a block that was not learned: the next one has no predecessor.
-func (b *baseline) breakBlocks() { b.bzLast = 0 }
+// breakBlocks marks a block that was not learned: the next one has no
+// predecessor, and pairs with the mean residual part (0 two-sided, bzm from
+// the low parts), so that a break adds nothing to the centred covariance.
+func (b *baseline) breakBlocks() { b.bzLast = b.bzm }
 
 // blockRho is the lag-1 correlation of the stream's standardised block
 // residuals (drift, slow bursts): 0 until 16 blocks are learned, capped at 0.8.
 //
-// From the low parts (lowRho): for a standard bivariate normal of
+// From the low parts (rhoFromLowParts): for a standard bivariate normal of
 // correlation rho, the centred low parts min(z, 0) correlate as
 // c(rho) = (rho·(π − arccos rho) + √(1−rho²) − 1) / (π − 1), less than rho
 // (0.43 at 0.5, 0.75 at 0.8); c^0.8 inverts it within 0.03 from rho = 0.3
@@ -424,7 +428,7 @@ func (m *model) blockRho(b *baseline) float64 {
 	if b.nb < 16 || b.bzz <= 0 {
 		return 0
 	}
-	if !m.lowRho(b) {
+	if !m.rhoFromLowParts(b) {
 		return math.Min(math.Max(float64(b.bzp/b.bzz), 0), 0.8)
 	}
 	m2 := float64(b.bzm) * float64(b.bzm)

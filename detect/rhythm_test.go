@@ -398,7 +398,7 @@ func TestFreshStreamWindingDownForTheNightDoesNotPage(t *testing.T) {
 
 // The same stream dying for good is found: at 13:00 on its first day (no fall
 // before it) as fast as a stream at that rate always was, and in its first
-// evening's wind-down an hour after 06:00, the time of day it was first seen
+// evening's wind-down within an hour of 06:00, the time of day it was first seen
 // (an idle period cannot reach past it).
 func TestFreshStreamDyingOnItsFirstDay(t *testing.T) {
 	for _, c := range []struct {

@@ -617,8 +617,8 @@ func TestInputStopsInsideABucket(t *testing.T) {
 // The shippers die late in a minute, after three days of history (drop
 // tests in use): every stream's last bucket holds half or 80 % of its
 // events, which the drop tests could take for a loss. Still one input_quiet,
-// no alert per stream: the drop tests do not fire on the part-full bucket
-// before the silences of the next one. (Not covered: a stop early in a
+// no alert per stream: every stream's gap is a silence from the bucket after
+// the part-full one (the drop tests do not fire on it first). (Not covered: a stop early in a
 // bucket that leaves a slow stream's bucket nearly empty — d at 1 of 20 —
 // opens that stream's silence a bucket before the others, and it is alerted
 // on its own beside the input_quiet, as rule (b)'s first two silences are;
@@ -653,6 +653,13 @@ func TestInputStopsLateInABucket(t *testing.T) {
 		deg := sink.ofType(TypePipelineDegraded)
 		require.Len(t, deg, 1, "share %.1f", share)
 		require.Contains(t, string(deg[0].Payload), `"state":"input_quiet"`)
+		gaps, err := p.st.Gaps(context.Background(), storage.GapQuery{State: storage.GapsOpen})
+		require.NoError(t, err)
+		require.Len(t, gaps, len(mixedRates), "share %.1f: every stream's gap is on record", share)
+		for _, g := range gaps {
+			require.Equal(t, string(detect.KindSilence), g.Kind, "share %.1f: %s", share, g.Source)
+			require.Equal(t, t0.Add((history+1)*time.Minute), g.StartedAt.UTC(), "share %.1f: %s starts after its part-full bucket", share, g.Source)
+		}
 	}
 }
 

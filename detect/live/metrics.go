@@ -19,7 +19,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		ignored:   prometheus.NewCounter(prometheus.CounterOpts{Name: "gapwatch_detect_late_counts_total", Help: "Counts that arrived for buckets already judged."}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gapwatch_alerts_published_total", Help: "Alerts published, by CloudEvents type."}, []string{"type"}),
 		judging: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gapwatch_detect_judge_seconds",
-			Help:    "Wall time the engine takes to judge a step's buckets (op advance) or a peek's slot (op peek), all streams; compare with the bucket width.",
+			Help:    "Wall time the engine takes to judge a step's buckets (op advance: one bucket when keeping up, many in a catch-up after an outage) or a peek's slot (op peek), all streams; keeping up, compare with the bucket width.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9)}, []string{"op"}),
 	}
 	if reg != nil {
