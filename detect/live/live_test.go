@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -628,8 +629,8 @@ func TestInputStopsLateInABucket(t *testing.T) {
 		r := rand.New(rand.NewPCG(1, 2))
 		noisy := func(f float64) map[string]uint64 {
 			m := map[string]uint64{}
-			for k, v := range mixedRates {
-				m[k] = simulate.GammaPoisson(r, float64(v)*f, 0.01)
+			for _, k := range slices.Sorted(maps.Keys(mixedRates)) { // the same draws every run
+				m[k] = simulate.GammaPoisson(r, float64(mixedRates[k])*f, 0.01)
 			}
 			return m
 		}
@@ -641,7 +642,7 @@ func TestInputStopsLateInABucket(t *testing.T) {
 		}
 		sink := &fakeSink{}
 		d := newDetector(t, p, sink)
-		for i := history; i < history+30; i++ {
+		for i := history; i < history+60; i++ {
 			var m map[string]uint64
 			if i == history {
 				m = noisy(share)
