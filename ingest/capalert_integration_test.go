@@ -77,19 +77,6 @@ func readAlerts(t *testing.T, brokers []string, topic string) []capAlertEvent {
 	return out
 }
 
-func runIngester(t *testing.T, cfg ingest.Config, deps ingest.Deps) (stop func()) {
-	t.Helper()
-	in, err := ingest.New(cfg, deps)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	return func() {
-		cancel()
-		require.NoError(t, <-done)
-	}
-}
-
 // Forged tenants fill a tiny cap on the real Kafka: the alert topic gets one
 // alert naming the tenant at its own cap and one for the global cap (a
 // bounded sample and the count), not one per forged name; counting is exact.
@@ -107,7 +94,7 @@ func TestStreamCapAlertsOnRealKafka(t *testing.T) {
 	cfg := ingest.Config{Brokers: brokers, Topics: []string{topic}, Group: servers.Unique("cap_group"),
 		FlushInterval: 100 * time.Millisecond, WriteTimeout: time.Second,
 		Limits: ingest.Limits{MaxStreams: 20, MaxStreamsPerTenant: 3, PriorityTenants: []string{"acme"}, ReservedStreams: 5}}
-	stop := runIngester(t, cfg, ingest.Deps{Sink: mem, Registry: reg, AlertsTopic: alerts, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	_, stop := startIngester(t, cfg, ingest.Deps{Sink: mem, Registry: reg, AlertsTopic: alerts, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	servers.WaitStored(t, mem, topic, end, 60*time.Second)
 	require.Eventually(t, func() bool {
 		return metricLabel(t, reg, "gapwatch_ingest_cap_alerts_total", "state", ingest.StateStreamCap) == 2
@@ -142,7 +129,7 @@ func TestStreamCapAlertsOnRealKafka(t *testing.T) {
 	// counted again from scratch gives the same ids (consumers dedupe by id).
 	reg2 := prometheus.NewRegistry()
 	cfg.Group = servers.Unique("cap_group_again")
-	stop = runIngester(t, cfg, ingest.Deps{Sink: memstore.New(24 * time.Hour), Registry: reg2, AlertsTopic: alerts, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	_, stop = startIngester(t, cfg, ingest.Deps{Sink: memstore.New(24 * time.Hour), Registry: reg2, AlertsTopic: alerts, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.Eventually(t, func() bool {
 		return metricLabel(t, reg2, "gapwatch_ingest_cap_alerts_total", "state", ingest.StateStreamCap) == 2
 	}, 60*time.Second, 50*time.Millisecond)
@@ -173,7 +160,7 @@ func TestFailingAlertTopicDoesNotStallCounting(t *testing.T) {
 		FlushInterval: 100 * time.Millisecond, WriteTimeout: 500 * time.Millisecond, RebalanceTimeout: 10 * time.Second,
 		Limits: ingest.Limits{MaxStreams: 20, MaxStreamsPerTenant: 3, PriorityTenants: []string{"acme"}, ReservedStreams: 5}}
 	began := time.Now()
-	stop := runIngester(t, cfg, ingest.Deps{Sink: mem, Registry: reg, AlertsTopic: "no such topic!", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	_, stop := startIngester(t, cfg, ingest.Deps{Sink: mem, Registry: reg, AlertsTopic: "no such topic!", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	defer func() { stop() }()
 	servers.WaitStored(t, mem, topic, end, 60*time.Second)
 	t.Logf("all counted in %s while the alert topic fails", time.Since(began).Round(time.Millisecond))

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,14 +49,11 @@ func TestDeadLetterFailureDoesNotStallCounting(t *testing.T) {
 	dlq := &brokenDeadLetters{}
 	cfg := ingest.Config{Brokers: brokers, Topics: []string{topic}, Group: servers.Unique("dlq_broken_group"),
 		FlushInterval: 100 * time.Millisecond, WriteTimeout: time.Second}
-	in, err := ingest.New(cfg, ingest.Deps{Sink: mem, Registry: reg, DeadLetters: dlq, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
+	deps := quietDeps(mem, reg)
+	deps.DeadLetters = dlq
+	_, stop := startIngester(t, cfg, deps)
 	servers.WaitStored(t, mem, topic, end, 60*time.Second)
-	cancel()
-	require.NoError(t, <-done)
+	stop()
 
 	require.Equal(t, 200.0, metric(t, reg, "gapwatch_ingest_events_stored_total", ""))
 	require.Equal(t, 10.0, metric(t, reg, "gapwatch_ingest_rejected_total", decode.ReasonInvalidJSON))

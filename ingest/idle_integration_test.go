@@ -3,8 +3,6 @@ package ingest_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -21,15 +19,8 @@ import (
 // runIngest runs an ingester on sink until the test ends.
 func runIngest(t *testing.T, cfg ingest.Config, sink ingest.Sink, reg prometheus.Registerer) *ingest.Ingester {
 	t.Helper()
-	in, err := ingest.New(cfg, ingest.Deps{Sink: sink, Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	in, stop := startIngester(t, cfg, quietDeps(sink, reg))
+	t.Cleanup(stop)
 	return in
 }
 
