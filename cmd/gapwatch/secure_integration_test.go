@@ -132,35 +132,12 @@ func TestKafkaOverSASLSSL(t *testing.T) {
 	createSecureTopic(t, transport, s.KafkaBrokers, topic, 3)
 	createSecureTopic(t, transport, s.KafkaBrokers, cfg.AlertsTopic, 1)
 
-	// 600 events over 6 streams, and one message that is not JSON.
+	// 600 events over 6 streams, and one message that is not JSON; every
+	// stream's counts add up to what was produced, once.
 	now := time.Now().UTC().Truncate(time.Second)
-	var msgs []kafka.Message
-	want := map[[2]string]uint64{}
-	for i := range 600 {
-		tenant, source := fmt.Sprintf("t%d", i%3), fmt.Sprintf("s%d", i%2)
-		ev := fmt.Sprintf(`{"tenant":%q,"source":%q,"time":%q}`, tenant, source, now.Add(-time.Duration(i)*time.Second).Format(time.RFC3339))
-		msgs = append(msgs, kafka.Message{Key: []byte(tenant), Value: []byte(ev)})
-		want[[2]string{tenant, source}]++
-	}
+	msgs, want := sixStreams(now)
 	msgs = append(msgs, kafka.Message{Value: []byte("not json")})
-	w := &kafka.Writer{Addr: kafka.TCP(s.KafkaBrokers...), Topic: topic, Transport: transport, Balancer: &kafka.RoundRobin{},
-		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	require.NoError(t, w.WriteMessages(ctx, msgs...))
-	require.NoError(t, w.Close())
-
-	st := memstore.New(time.Hour)
-	var logs lockedBuffer
-	stop := startRoles(t, cfg, st, &logs)
-	base := "http://" + cfg.HTTP.Addr
-	require.Eventually(t, func() bool { code, _ := httpGet(t, base+"/readyz"); return code == http.StatusOK },
-		60*time.Second, 200*time.Millisecond, "ready over SASL_SSL; log:\n%s", &logs)
-
-	// Exact: every stream's arrival counts add up to what was produced, once.
-	sum := func() map[[2]string]uint64 { return eventsPerStream(t, st, want, now) }
-	require.Eventually(t, func() bool { return fmt.Sprint(sum()) == fmt.Sprint(want) }, 30*time.Second, 200*time.Millisecond,
-		"counted %v, produced %v", sum(), want)
+	logs, stop, sum := produceAndCount(t, cfg, s.KafkaBrokers, transport, &kafka.RoundRobin{}, msgs, want, now, "SASL_SSL")
 
 	// The dead letter went through the transport too.
 	dlq := kafka.NewReader(kafka.ReaderConfig{Brokers: s.KafkaBrokers, Topic: topic + ".dlq", Partition: 0, MaxWait: 500 * time.Millisecond,
@@ -173,7 +150,7 @@ func TestKafkaOverSASLSSL(t *testing.T) {
 	actx, acancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer acancel()
 	m, err := alerts.ReadMessage(actx)
-	require.NoError(t, err, "an alert on %s; log:\n%s", cfg.AlertsTopic, &logs)
+	require.NoError(t, err, "an alert on %s; log:\n%s", cfg.AlertsTopic, logs)
 	var ce struct{ Type string }
 	require.NoError(t, json.Unmarshal(m.Value, &ce))
 	require.True(t, strings.HasPrefix(ce.Type, "io.gapwatch."), ce.Type)
@@ -275,6 +252,47 @@ func TestKafkaSASLMechanisms(t *testing.T) {
 			})
 		}
 	}
+}
+
+// sixStreams are 600 events over 6 streams (tenants t0–t2, sources s0 and
+// s1), a second apart back from now, keyed by tenant, and what each stream
+// should count.
+func sixStreams(now time.Time) ([]kafka.Message, map[[2]string]uint64) {
+	var msgs []kafka.Message
+	want := map[[2]string]uint64{}
+	for i := range 600 {
+		tenant, source := fmt.Sprintf("t%d", i%3), fmt.Sprintf("s%d", i%2)
+		ev := fmt.Sprintf(`{"tenant":%q,"source":%q,"time":%q}`, tenant, source, now.Add(-time.Duration(i)*time.Second).Format(time.RFC3339))
+		msgs = append(msgs, kafka.Message{Key: []byte(tenant), Value: []byte(ev)})
+		want[[2]string{tenant, source}]++
+	}
+	return msgs, want
+}
+
+// produceAndCount writes msgs to cfg's input topic over transport, runs the
+// roles on a memstore until they are ready over the secured connection
+// (named by over) and have counted exactly want, and returns their log,
+// their stop and sum, which reads the counts again.
+func produceAndCount(t *testing.T, cfg config.Config, brokers []string, transport kafka.RoundTripper, balancer kafka.Balancer,
+	msgs []kafka.Message, want map[[2]string]uint64, now time.Time, over string) (logs *lockedBuffer, stop func() error, sum func() map[[2]string]uint64) {
+	t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: cfg.Ingest.Topics[0], Transport: transport, Balancer: balancer,
+		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, w.WriteMessages(ctx, msgs...))
+	require.NoError(t, w.Close())
+
+	st := memstore.New(time.Hour)
+	logs = &lockedBuffer{}
+	stop = startRoles(t, cfg, st, logs)
+	base := "http://" + cfg.HTTP.Addr
+	require.Eventually(t, func() bool { code, _ := httpGet(t, base+"/readyz"); return code == http.StatusOK },
+		60*time.Second, 200*time.Millisecond, "ready over %s; log:\n%s", over, logs)
+	sum = func() map[[2]string]uint64 { return eventsPerStream(t, st, want, now) }
+	require.Eventually(t, func() bool { return fmt.Sprint(sum()) == fmt.Sprint(want) }, 30*time.Second, 200*time.Millisecond,
+		"counted %v, produced %v", sum(), want)
+	return logs, stop, sum
 }
 
 // eventsPerStream sums, by event time, the events st holds for each stream of

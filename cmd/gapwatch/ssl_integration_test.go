@@ -63,33 +63,10 @@ func TestKafkaOverTLSWithoutSASL(t *testing.T) {
 	// 600 events over 6 streams, a third source of t0 over its cap of 2, and
 	// one message that is not JSON.
 	now := time.Now().UTC().Truncate(time.Second)
-	var msgs []kafka.Message
-	want := map[[2]string]uint64{}
-	for i := range 600 {
-		tenant, source := fmt.Sprintf("t%d", i%3), fmt.Sprintf("s%d", i%2)
-		ev := fmt.Sprintf(`{"tenant":%q,"source":%q,"time":%q}`, tenant, source, now.Add(-time.Duration(i)*time.Second).Format(time.RFC3339))
-		msgs = append(msgs, kafka.Message{Key: []byte(tenant), Value: []byte(ev)})
-		want[[2]string{tenant, source}]++
-	}
+	msgs, want := sixStreams(now)
 	over := fmt.Sprintf(`{"tenant":"t0","source":"s9","time":%q}`, now.Format(time.RFC3339))
 	msgs = append(msgs, kafka.Message{Key: []byte("t0"), Value: []byte(over)}, kafka.Message{Value: []byte("not json")})
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Transport: transport, Balancer: &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	require.NoError(t, w.WriteMessages(ctx, msgs...))
-	require.NoError(t, w.Close())
-
-	st := memstore.New(time.Hour)
-	var logs lockedBuffer
-	stop := startRoles(t, cfg, st, &logs)
-	base := "http://" + cfg.HTTP.Addr
-	require.Eventually(t, func() bool { code, _ := httpGet(t, base+"/readyz"); return code == http.StatusOK },
-		60*time.Second, 200*time.Millisecond, "ready over TLS; log:\n%s", &logs)
-
-	sum := func() map[[2]string]uint64 { return eventsPerStream(t, st, want, now) }
-	require.Eventually(t, func() bool { return fmt.Sprint(sum()) == fmt.Sprint(want) }, 30*time.Second, 200*time.Millisecond,
-		"counted %v, produced %v", sum(), want)
+	logs, stop, sum := produceAndCount(t, cfg, brokers, transport, &kafka.Hash{}, msgs, want, now, "TLS")
 
 	actx, acancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer acancel()
@@ -101,7 +78,7 @@ func TestKafkaOverTLSWithoutSASL(t *testing.T) {
 	seen := map[string]bool{}
 	for !seen["heartbeat"] || !seen["cap"] {
 		m, err := alerts.ReadMessage(actx)
-		require.NoError(t, err, "alerts on %s (seen %v); log:\n%s", cfg.AlertsTopic, seen, &logs)
+		require.NoError(t, err, "alerts on %s (seen %v); log:\n%s", cfg.AlertsTopic, seen, logs)
 		var ce struct {
 			Type, Source string
 			Data         struct{ State, Cap, Tenant string }
