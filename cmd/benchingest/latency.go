@@ -144,24 +144,12 @@ type latResult struct {
 }
 
 func runLatency(ctx context.Context, o options) error {
-	tmp, err := os.MkdirTemp("", "benchingest-latency-")
+	tmp, bin, ch, client, err := setUp(ctx, o, "benchingest-latency-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin, err := gapwatchBinary(ctx, o, tmp)
-	if err != nil {
-		return err
-	}
-	ch, err := openClickHouse(ctx, o.chAddr)
-	if err != nil {
-		return err
-	}
 	ch.Close()
-	client := &kafka.Client{Addr: kafka.TCP(o.brokers...), Timeout: 30 * time.Second}
-	if _, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}}); err != nil {
-		return fmt.Errorf("Kafka at %s is not answering (make services): %w", strings.Join(o.brokers, ","), err)
-	}
 	l := o.lat
 	fmt.Printf("live latency: %d streams at %g events/s each (Poisson, one Azure envelope per stream and second), %d of them stopped per run, their stops spread over one bucket; %s buckets; %s of history stored ahead (%d count rows); gapwatch run --role ingest and --role detect,api, other settings at their defaults\n",
 		l.streams, l.rate, l.stop, l.bucket, l.history, l.streams*int(l.history/l.bucket))

@@ -63,6 +63,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/gapwatch/gapwatch/ingest"
@@ -246,28 +247,41 @@ func gapwatchBinary(ctx context.Context, o options, tmp string) (string, error) 
 // ---------------------------------------------------------------------------
 // the whole benchmark
 
+// setUp makes a run's temporary folder (named by prefix) and the gapwatch
+// binary in it, and fails fast when a server is down, before minutes of
+// work: it returns the folder, the binary, a ClickHouse connection and a
+// Kafka client. The caller removes the folder and closes the connection.
+func setUp(ctx context.Context, o options, prefix string) (tmp, bin string, ch driver.Conn, client *kafka.Client, err error) {
+	tmp, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", "", nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if bin, err = gapwatchBinary(ctx, o, tmp); err != nil {
+		return "", "", nil, nil, err
+	}
+	if ch, err = openClickHouse(ctx, o.chAddr); err != nil {
+		return "", "", nil, nil, err
+	}
+	client = &kafka.Client{Addr: kafka.TCP(o.brokers...), Timeout: 30 * time.Second}
+	if _, err = client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}}); err != nil {
+		ch.Close()
+		return "", "", nil, nil, fmt.Errorf("Kafka at %s is not answering (make services): %w", strings.Join(o.brokers, ","), err)
+	}
+	return tmp, bin, ch, client, nil
+}
+
 func run(ctx context.Context, o options) (err error) {
-	tmp, err := os.MkdirTemp("", "benchingest-")
+	tmp, bin, ch, client, err := setUp(ctx, o, "benchingest-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-
-	bin, err := gapwatchBinary(ctx, o, tmp)
-	if err != nil {
-		return err
-	}
-
-	// Fail fast when a server is down, before minutes of generating.
-	ch, err := openClickHouse(ctx, o.chAddr)
-	if err != nil {
-		return err
-	}
 	defer ch.Close()
-	client := &kafka.Client{Addr: kafka.TCP(o.brokers...), Timeout: 30 * time.Second}
-	if _, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}}); err != nil {
-		return fmt.Errorf("Kafka at %s is not answering (make services): %w", strings.Join(o.brokers, ","), err)
-	}
 
 	began := time.Now()
 	w, err := generate(o.events, o.streams, o.span, o.tick, o.seed, time.Now())
