@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gapwatch/gapwatch/detect"
@@ -93,9 +94,14 @@ func newDetector(t *testing.T, p *pipeline, sink Sink) *Detector {
 
 // newDetectorWith is newDetector with the test's configuration changed by set.
 func newDetectorWith(t *testing.T, p *pipeline, sink Sink, set func(*Config)) *Detector {
+	return newDetectorOn(t, p, sink, set, nil)
+}
+
+// newDetectorOn is newDetectorWith registering its metrics on reg (if not nil).
+func newDetectorOn(t *testing.T, p *pipeline, sink Sink, set func(*Config), reg prometheus.Registerer) *Detector {
 	cfg := Config{Engine: detect.Config{Workers: 2}, Topics: []string{"logs"}, Delay: time.Second}
 	set(&cfg)
-	d, err := New(cfg, Deps{Store: p.st, Sink: sink, Input: oneTopic{}, Now: func() time.Time { return p.now }})
+	d, err := New(cfg, Deps{Store: p.st, Sink: sink, Input: oneTopic{}, Now: func() time.Time { return p.now }, Registry: reg})
 	require.NoError(t, err)
 	require.NoError(t, d.recover(context.Background()))
 	require.NoError(t, d.warmUp(context.Background()))

@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/gapwatch/gapwatch/detect"
 	"github.com/gapwatch/gapwatch/storage/memstore"
 )
 
@@ -22,11 +21,7 @@ func TestJudgingTimeIsMeasured(t *testing.T) {
 		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300})
 	}
 	reg := prometheus.NewRegistry()
-	d, err := New(Config{Engine: detect.Config{Workers: 2}, Topics: []string{"logs"}, Delay: time.Second},
-		Deps{Store: p.st, Sink: &fakeSink{}, Input: oneTopic{}, Now: func() time.Time { return p.now }, Registry: reg})
-	require.NoError(t, err)
-	require.NoError(t, d.recover(ctx))
-	require.NoError(t, d.warmUp(ctx))
+	d := newDetectorOn(t, p, &fakeSink{}, func(*Config) {}, reg)
 	for i := 30; i < 35; i++ {
 		p.minute(t, t0.Add(time.Duration(i)*time.Minute), map[string]uint64{"a": 300})
 		require.NoError(t, d.tick(ctx))
