@@ -27,15 +27,21 @@ func runRhythm(t *testing.T, days int, rate func(b int64) float64) []Event {
 // runRhythmWith is runRhythm with cfg (bucket and workers set here).
 func runRhythmWith(t *testing.T, cfg Config, days int, rate func(b int64) float64) []Event {
 	t.Helper()
+	return runRhythmDrawn(t, cfg, rand.New(rand.NewPCG(5, 6)), 0.02, int64(days)*288, rate)
+}
+
+// runRhythmDrawn is runRhythmWith over the first buckets buckets, the
+// counts drawn by r with dispersion disp.
+func runRhythmDrawn(t *testing.T, cfg Config, r *rand.Rand, disp float64, buckets int64, rate func(b int64) float64) []Event {
+	t.Helper()
 	cfg.Bucket, cfg.Workers = 5*time.Minute, 1
 	e, err := New(cfg)
 	require.NoError(t, err)
-	r := rand.New(rand.NewPCG(5, 6))
 	var opened []Event
-	for i := range int64(days) * 288 {
+	for i := range buckets {
 		b := rhythmMonday + i*300
 		var cs []storage.Count
-		if n := simulate.GammaPoisson(r, rate(b), 0.02); n > 0 {
+		if n := simulate.GammaPoisson(r, rate(b), disp); n > 0 {
 			cs = []storage.Count{{Tenant: "t", Source: "s", Bucket: b, Events: n}}
 		}
 		for _, ev := range e.Advance(time.Unix(b+300, 0), cs).Events {
@@ -455,20 +461,17 @@ func TestFreshSteadyStreamDeathIsRarelyTakenForANight(t *testing.T) {
 		for _, at := range []int64{13 * 3600, 20 * 3600} {
 			death := rhythmMonday + at
 			for seed := range uint64(100) {
-				e, err := New(Config{Bucket: 5 * time.Minute, Workers: 1})
-				require.NoError(t, err)
-				r := rand.New(rand.NewPCG(seed, 41))
-				var found time.Time
-				for b := rhythmMonday; b < death+6*3600 && found.IsZero(); b += 300 {
-					var cs []storage.Count
-					if n := simulate.GammaPoisson(r, rate, 0.05); n > 0 && b < death {
-						cs = []storage.Count{{Tenant: "t", Source: "s", Bucket: b, Events: n}}
+				opened := runRhythmDrawn(t, Config{}, rand.New(rand.NewPCG(seed, 41)), 0.05, (death+6*3600-rhythmMonday)/300, func(b int64) float64 {
+					if b >= death {
+						return 0
 					}
-					for _, ev := range e.Advance(time.Unix(b+300, 0), cs).Events {
-						// The silence may start at a chance empty bucket just before.
-						if ev.Type == TypeGapOpened && ev.Kind == KindSilence && ev.DetectedAt.Unix() > death && ev.StartedAt.Unix() >= death-3600 {
-							found = ev.DetectedAt
-						}
+					return rate
+				})
+				var found time.Time
+				for _, ev := range opened {
+					// The silence may start at a chance empty bucket just before.
+					if ev.Kind == KindSilence && ev.DetectedAt.Unix() > death && ev.StartedAt.Unix() >= death-3600 && found.IsZero() {
+						found = ev.DetectedAt
 					}
 				}
 				if found.IsZero() || found.Sub(time.Unix(death, 0)) > time.Hour {
