@@ -500,20 +500,29 @@ func TestCoverageByTenantLabel(t *testing.T) {
 // mixedRates are five streams at 600 down to 6 events a minute.
 var mixedRates = map[string]uint64{"a": 600, "b": 300, "c": 60, "d": 20, "e": 6}
 
+// quietT0 is the first minute of quietRun's history.
+var quietT0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+
 // quietRun is a detector that has seen an hour of history at history's
-// rates (from t0), then minutes 60 to until: at each, the counts of
+// rates (from quietT0), then minutes 60 to until: at each, the counts of
 // minute(i) are written, the detector restarts if restart(i), and it ticks.
 func quietRun(t *testing.T, history map[string]uint64, until int, minute func(i int) map[string]uint64, restart func(i int) bool) (*pipeline, *fakeSink) {
 	t.Helper()
+	return quietRunAfter(t, 60, func(int) map[string]uint64 { return history }, until, minute, restart)
+}
+
+// quietRunAfter is quietRun with minutes of history, minute i's counts
+// history(i).
+func quietRunAfter(t *testing.T, minutes int, history func(i int) map[string]uint64, until int, minute func(i int) map[string]uint64, restart func(i int) bool) (*pipeline, *fakeSink) {
+	t.Helper()
 	p := &pipeline{st: memstore.New(0)}
-	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	for i := range 60 {
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), history)
+	for i := range minutes {
+		p.minute(t, quietT0.Add(time.Duration(i)*time.Minute), history(i))
 	}
 	sink := &fakeSink{}
 	d := newDetector(t, p, sink)
-	for i := 60; i < until; i++ {
-		p.minute(t, t0.Add(time.Duration(i)*time.Minute), minute(i))
+	for i := minutes; i < until; i++ {
+		p.minute(t, quietT0.Add(time.Duration(i)*time.Minute), minute(i))
 		if restart != nil && restart(i) {
 			d = newDetector(t, p, sink)
 		}
@@ -640,22 +649,13 @@ func TestInputStopsLateInABucket(t *testing.T) {
 			}
 			return m
 		}
-		p := &pipeline{st: memstore.New(0)}
-		t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 		const history = 3 * 1440
-		for i := range history {
-			p.minute(t, t0.Add(time.Duration(i)*time.Minute), noisy(1))
-		}
-		sink := &fakeSink{}
-		d := newDetector(t, p, sink)
-		for i := history; i < history+60; i++ {
-			var m map[string]uint64
+		p, sink := quietRunAfter(t, history, func(int) map[string]uint64 { return noisy(1) }, history+60, func(i int) map[string]uint64 {
 			if i == history {
-				m = noisy(share)
+				return noisy(share)
 			}
-			p.minute(t, t0.Add(time.Duration(i)*time.Minute), m)
-			require.NoError(t, d.tick(context.Background()))
-		}
+			return nil
+		}, nil)
 		require.Empty(t, sink.ofType(detect.TypeGapOpened), "share %.1f: no alert per stream", share)
 		deg := sink.ofType(TypePipelineDegraded)
 		require.Len(t, deg, 1, "share %.1f", share)
@@ -665,7 +665,7 @@ func TestInputStopsLateInABucket(t *testing.T) {
 		require.Len(t, gaps, len(mixedRates), "share %.1f: every stream's gap is on record", share)
 		for _, g := range gaps {
 			require.Equal(t, string(detect.KindSilence), g.Kind, "share %.1f: %s", share, g.Source)
-			require.Equal(t, t0.Add((history+1)*time.Minute), g.StartedAt.UTC(), "share %.1f: %s starts after its part-full bucket", share, g.Source)
+			require.Equal(t, quietT0.Add((history+1)*time.Minute), g.StartedAt.UTC(), "share %.1f: %s starts after its part-full bucket", share, g.Source)
 		}
 	}
 }
