@@ -180,13 +180,7 @@ func latencyRun(ctx context.Context, o options, client *kafka.Client, bin, tmp s
 
 	topic, alerts, group := unique("bench_latency_"), unique("bench_latency_alerts_"), unique("gapwatch-bench-latency-")
 	var cleanups []func(context.Context)
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		for _, f := range slices.Backward(cleanups) {
-			f(cctx)
-		}
-	}()
+	defer cleanUp(&cleanups)
 	if err := createTopic(ctx, client, topic, l.partitions); err != nil {
 		return r, err
 	}

@@ -275,6 +275,16 @@ func setUp(ctx context.Context, o options, prefix string) (tmp, bin string, ch d
 	return tmp, bin, ch, client, nil
 }
 
+// cleanUp runs the clean-ups *fs, the last added first, within a minute of
+// their own (the run's context may be over).
+func cleanUp(fs *[]func(context.Context)) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, f := range slices.Backward(*fs) {
+		f(ctx)
+	}
+}
+
 func run(ctx context.Context, o options) (err error) {
 	tmp, bin, ch, client, err := setUp(ctx, o, "benchingest-")
 	if err != nil {
@@ -292,13 +302,7 @@ func run(ctx context.Context, o options) (err error) {
 
 	topic := unique("bench_ingest_")
 	var cleanups []func(context.Context)
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		for _, f := range slices.Backward(cleanups) {
-			f(cctx)
-		}
-	}()
+	defer cleanUp(&cleanups)
 	if err := createTopic(ctx, client, topic, o.partitions); err != nil {
 		return err
 	}
