@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -100,18 +101,30 @@ func EndOffsets(tb testing.TB, brokers []string, topic string, partitions int) m
 	for p := range partitions {
 		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
 	}
-	resp, err := client.ListOffsets(ctx, req)
-	if err != nil {
-		tb.Fatalf("listing offsets of %s: %v", topic, err)
-	}
-	out := map[int]int64{}
-	for _, po := range resp.Topics[topic] {
-		if po.Error != nil {
-			tb.Fatalf("listing offsets of %s/%d: %v", topic, po.Partition, po.Error)
+	for {
+		resp, err := client.ListOffsets(ctx, req)
+		if err != nil {
+			tb.Fatalf("listing offsets of %s: %v", topic, err)
 		}
-		out[po.Partition] = po.LastOffset
+		out, retry := map[int]int64{}, error(nil)
+		for _, po := range resp.Topics[topic] {
+			var ke kafka.Error
+			switch {
+			case po.Error == nil:
+				out[po.Partition] = po.LastOffset
+			case errors.As(po.Error, &ke) && ke.Temporary() && ctx.Err() == nil:
+				// A topic just created (or auto-created by a shipper) whose
+				// leaders are still being elected.
+				retry = po.Error
+			default:
+				tb.Fatalf("listing offsets of %s/%d: %v", topic, po.Partition, po.Error)
+			}
+		}
+		if retry == nil {
+			return out
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return out
 }
 
 // ClickHouse opens a store on a fresh, migrated database, dropped when tb ends.
