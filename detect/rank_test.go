@@ -102,3 +102,55 @@ func thin(r *rand.Rand, n uint64, keep float64) uint64 {
 	}
 	return k
 }
+
+// rankHistory teaches a rank test n buckets of a stream whose count /
+// expectation ratio is drawn by ratio (expectation 100 events a bucket).
+func rankHistory(r *rankState, rates *rankRates, n int, ratio func() float64) {
+	for i := range n {
+		r.judge(rates, int64(i), math.Round(100*ratio()), 100, 100)
+	}
+}
+
+// A loss's own low run is not learned while it is weighed: on a stream
+// whose low buckets come alone (i.i.d., never in long runs), a run of
+// buckets at a fifth of the expectation crosses the drop threshold within
+// 16 buckets (ln(0.9/0.02) for the first, ln(0.9/0.5) for each after it
+// while the long runs' classes keep their prior), and the classes learn the
+// run only once it has ended. Learning each bucket as it came made the run
+// teach that long runs go on: the run's fifth to sixteenth buckets raised
+// their classes towards 1 and the CUSUM stalled below the threshold.
+func TestLowRunIsLearnedWhenItEnds(t *testing.T) {
+	rates := newRankRates(288)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var r rankState
+	rankHistory(&r, &rates, 4000, func() float64 { return 0.7 + 0.6*rng.Float64() })
+	before := r.p
+	h := newThresholds(Config{Bucket: 5 * time.Minute}.withDefaults()).hDrop
+	crossed := 0
+	for i := 1; i <= 16; i++ {
+		if r.judge(&rates, int64(4000+i), 20, 100, 100) > h && crossed == 0 {
+			crossed = i
+		}
+	}
+	require.Equal(t, before, r.p, "the run is not learned while it lasts")
+	require.NotZero(t, crossed, "16 buckets at a fifth of the expectation cross %.1f", h)
+	r.judge(&rates, 4017, 100, 100, 100)
+	require.Greater(t, r.p[rankClass(8)], before[rankClass(8)], "the run is learned at its end")
+}
+
+// A regular stream's 2 % quantile of count / expectation sits close to 1
+// (NYC taxi: about 0.85), so a night at three quarters of a busy holiday
+// eve's profile was a run of "low" buckets and, once runs were no longer
+// learned as they came, a drop. A bucket holding more than rankCeil of its
+// expectation is no evidence of a loss of half, whatever the quantile: ten
+// hours at 0.75 leave the CUSUM at zero.
+func TestShallowDipOfARegularStreamIsNoLoss(t *testing.T) {
+	rates := newRankRates(288)
+	rng := rand.New(rand.NewPCG(5, 6))
+	var r rankState
+	rankHistory(&r, &rates, 4000, func() float64 { return 1 + 0.05*rng.NormFloat64() })
+	require.Greater(t, r.q, float32(0.8), "the quantile of a regular stream")
+	for i := 1; i <= 120; i++ {
+		require.Zero(t, r.judge(&rates, int64(4000+i), 75, 100, 100), "bucket %d of the dip", i)
+	}
+}
