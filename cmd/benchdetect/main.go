@@ -48,6 +48,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -117,6 +118,8 @@ func run(nabDir, bikes, flights string, trials, streams, weeks, scale int, seed 
 	}
 	printQuality(sets)
 	printTargets(sets)
+	debugMissed(sets)
+	debugFA(sets)
 	printSilenceByVolume(sets)
 	if scale > 0 {
 		if err := scaleBench(scale); err != nil {
@@ -592,12 +595,16 @@ func loadNAB(dir string, trials int, seed uint64) ([]*dataset, error) {
 		return nil, fmt.Errorf("combined_windows.json: %w", err)
 	}
 	files := []string{"Twitter_volume_AAPL", "Twitter_volume_AMZN", "Twitter_volume_CRM", "Twitter_volume_CVS", "Twitter_volume_FB", "nyc_taxi"}
-	var out []*dataset
+	tss, vss := make([][]int64, len(files)), make([][]uint64, len(files))
 	for fi, name := range files {
-		ts, vs, err := readNAB(filepath.Join(dir, name+".csv"))
-		if err != nil {
+		if tss[fi], vss[fi], err = readNAB(filepath.Join(dir, name+".csv")); err != nil {
 			return nil, err
 		}
+	}
+	outages := collectorOutages(tss[:5], vss[:5])
+	var out []*dataset
+	for fi, name := range files {
+		ts, vs := tss[fi], vss[fi]
 		width := ts[1] - ts[0]
 		for i := 2; i < len(ts); i++ {
 			width = min(width, ts[i]-ts[i-1])
@@ -621,10 +628,47 @@ func loadNAB(dir string, trials int, seed uint64) ([]*dataset, error) {
 			}
 			ds.windows = append(ds.windows, [2]int64{a.Unix(), b.Unix()})
 		}
+		if group == "NAB Twitter" {
+			ds.windows = append(ds.windows, outages...)
+		}
 		ds.addTrials(base, trials, rand.New(rand.NewPCG(seed, uint64(fi)+100)))
 		out = append(out, ds)
 	}
 	return out, nil
+}
+
+// collectorOutages finds the NAB Twitter collector's own outages: runs of
+// three or more 5-minute rows (15 minutes) at which every Twitter series
+// recorded nothing. On 2015-03-11 from 07:02 all five held 0 for 2 h 10 min
+// (AAPL and AMZN never hold 0 for 15 minutes otherwise): a real silence of
+// the source, so detecting it is no false alarm. Like Bikeshare's absent
+// hours, they are treated as labelled windows (a bucket's margin each side):
+// no injection there, no false alarm counted.
+func collectorOutages(tss [][]int64, vss [][]uint64) [][2]int64 {
+	const width = 300
+	seen := map[int64]bool{}  // a row of some series at this time
+	heard := map[int64]bool{} // an event of some series at this time
+	for i, ts := range tss {
+		for j, t := range ts {
+			seen[t] = true
+			if vss[i][j] > 0 {
+				heard[t] = true
+			}
+		}
+	}
+	times := slices.Sorted(maps.Keys(seen))
+	var out [][2]int64
+	for i := 0; i < len(times); {
+		j := i
+		for j < len(times) && !heard[times[j]] && (j == i || times[j]-times[j-1] == width) {
+			j++
+		}
+		if j-i >= 3 {
+			out = append(out, [2]int64{times[i] - width, times[j-1] + 2*width})
+		}
+		i = max(j, i+1)
+	}
+	return out
 }
 
 func readNAB(path string) (ts []int64, vs []uint64, err error) {
