@@ -154,8 +154,8 @@ type thresholds struct {
 	hold       int32   // healthy buckets before a gap resolves
 	retire     int64   // seconds without events before a stream is retired
 	// rhos are the drop CUSUMs' alternatives: the share of events kept under
-	// the configured drop fraction, and under a heavy drop (90 % lost), which
-	// a heavy loss crosses in far fewer buckets. They and the rank test
+	// the configured drop fraction, and under a deep drop (75 % lost,
+	// deepDrop), which a heavy loss crosses in far fewer buckets. They and the rank test
 	// (rank.go) each run at hDrop = h + ln 3 (their false alarms add up to at
 	// most one test's).
 	rhos  [2]float64
@@ -182,7 +182,7 @@ func newThresholds(c Config) thresholds {
 		minLearned: 3,
 		hold:       int32(max(2, math.Ceil(c.ResolveAfter.Seconds()/w))),
 		retire:     int64(c.RetireAfter / time.Second),
-		rhos:       [2]float64{1 - c.DropFraction, heavyDrop},
+		rhos:       [2]float64{1 - c.DropFraction, deepDrop},
 		hDrop:      h + math.Log(3),
 	}
 }
@@ -191,7 +191,13 @@ func newThresholds(c Config) thresholds {
 // 30 minutes.
 func blockBuckets(width int64) int64 { return max(1, (1800+width/2)/width) }
 
-// heavyDrop is the share of events kept in the heavy-drop alternative.
+// deepDrop is the share of events kept in the second drop CUSUM's
+// alternative: a loss of three quarters.
+const deepDrop = 0.25
+
+// heavyDrop is the share of events kept in the heavy-drop alternative: a
+// fresh stream's cold-start evidence that its rate fell (coldIdle), and the
+// deep CUSUM's alternative where a young stream's weekend may be quieter.
 const heavyDrop = 0.1
 
 // Expectation is a stream's judged bucket: what was expected and observed.

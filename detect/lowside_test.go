@@ -12,9 +12,9 @@ import (
 // rate wandering per half hour and bursting to 3–6 times) loses 50 % or 70 %
 // of its events for 4 or 8 hours, 20 seeds each. Learned from both sides,
 // the bursts make its block dispersion and correlation large and a long
-// loss look like a slow swing: 28 of the 80 found within the loss. From the
-// low side (learnBlock) 37 are (most of the gain at 4 hours: 70 % lost, 8
-// found against 4).
+// loss look like a slow swing: 34 of the 80 found within the loss. From the
+// low side (learnBlock) 41 are. (With a 90 % alternative for the second
+// drop CUSUM, before deepDrop: 28 and 37.)
 func TestBlockStatisticsFromTheLowSide(t *testing.T) {
 	lossFrom := rhythmMonday + (24*288+14*12)*300
 	found := func(lowSide bool) int {
@@ -33,8 +33,8 @@ func TestBlockStatisticsFromTheLowSide(t *testing.T) {
 		}
 		return n
 	}
-	require.GreaterOrEqual(t, found(true), 35, "losses found from the low side, of 80")
-	require.LessOrEqual(t, found(false), 30, "losses found from both sides, of 80 (the comparison this test makes)")
+	require.GreaterOrEqual(t, found(true), 39, "losses found from the low side, of 80")
+	require.LessOrEqual(t, found(false), 36, "losses found from both sides, of 80 (the comparison this test makes)")
 }
 
 // blockRho reads the lag-1 correlation of a stream's block residuals from

@@ -283,7 +283,13 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		if seasonal {
 			for i, rho := range th.rhos {
 				// While the day may be quieter (mt < mu), a loss is "rho of
-				// mu" against "the quietest day": none below it.
+				// mu" against "the quietest day": none below it. The deep
+				// alternative is then a tenth (heavyDrop), below the quietest
+				// day's quarter, so that a heavy loss in a young stream's
+				// possible weekend is still weighed.
+				if i == 1 && mt < mu {
+					rho = heavyDrop
+				}
 				l := 0.0
 				if rho*mu < mt {
 					l = llrLoss(x, mt, a, rho*mu/mt)
