@@ -219,6 +219,11 @@ func (s *shard) retire(st *stream, at int64, rest []pendingCount, last int64) {
 // and still start a silence (see judge).
 const partialSilence = 0.1
 
+// idleShare is the share of a stream's deseasonalised rate below which its
+// profile expects a bucket to be idle (a night, a closed hour): such a
+// bucket ends the drop CUSUMs' excursions (see judge).
+const idleShare = 0.02
+
 // judge decides one bucket b with x events, the first of which arrived at
 // first (Unix seconds; noneYet without events, 0 when unknown).
 func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuckets]uint64, first int64) {
@@ -280,8 +285,21 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		var fired *cusum // the drop CUSUM over its threshold
 		var dropEv [2]float64
 		rankEv := 0.0
+		// A bucket the profile expects to be idle (a night, a closed hour)
+		// ends the drop CUSUMs' excursions and adds nothing to them: their
+		// run correction reads serial correlation in clock time, and across
+		// an idle night it would take an evening's deficit and the next
+		// day's as nearly independent, while a day's weather or schedule
+		// moves both.
+		idle := seasonal && mu < idleShare*st.base.level
+		if idle {
+			st.cus = [2]cusum{}
+		}
 		if seasonal {
 			for i, rho := range th.rhos {
+				if idle {
+					break
+				}
 				// While the day may be quieter (mt < mu), a loss is "rho of
 				// mu" against "the quietest day": none below it. The deep
 				// alternative is then a tenth (heavyDrop), below the quietest
