@@ -155,9 +155,9 @@ type thresholds struct {
 	retire     int64   // seconds without events before a stream is retired
 	// rhos are the drop CUSUMs' alternatives: the share of events kept under
 	// the configured drop fraction, and under a deep drop (75 % lost,
-	// deepDrop), which a heavy loss crosses in far fewer buckets. They and the rank test
-	// (rank.go) each run at hDrop = h + ln 3 (their false alarms add up to at
-	// most one test's).
+	// deepDrop), which a heavy loss crosses in far fewer buckets. They and
+	// the rank test (rank.go) each run at hDrop = h + ln 3 (their false
+	// alarms add up to at most one test's).
 	rhos  [2]float64
 	hDrop float64
 }

@@ -19,14 +19,14 @@ import "math"
 // bucket given the low run before it (rankClass: none, 1, 2, 3–4, 5–8, 9–16,
 // 17 or more), taken as non-decreasing in the run (a rate that drifts low
 // stays low). A low run is learned when it ends, so a loss is weighed
-// against the runs before it, not against itself. A first-order chain (low or not) was too little: a slow drift
-// makes low runs far longer than its lag-1 probability says, and most of its
-// alarms were such runs. A stream whose low spells last (NAB Twitter AAPL:
-// P(low | 17 low) 0.9) makes a long run weak evidence, which is honest. The
-// CUSUM of the log-likelihood ratio "rankAlt" vs the learned probabilities
-// crosses h under the null at most once per e^h buckets (the ratio is a
-// martingale under the learned law, as for the NB CUSUMs), so it takes a
-// third of the drop test's budget.
+// against the runs before it, not against itself. A first-order chain (low
+// or not) was too little: a slow drift makes low runs far longer than its
+// lag-1 probability says, and most of its alarms were such runs. A stream
+// whose low spells last (NAB Twitter AAPL: P(low | 17 low) 0.9) makes a
+// long run weak evidence, which is honest. The CUSUM of the log-likelihood
+// ratio "rankAlt" vs the learned probabilities crosses h under the null at
+// most once per e^h buckets (the ratio is a martingale under the learned
+// law, as for the NB CUSUMs), so it takes a third of the drop test's budget.
 type rankState struct {
 	cus cusum
 	q   float32              // the rankLevel quantile of count/expectation
