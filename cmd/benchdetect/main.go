@@ -118,8 +118,6 @@ func run(nabDir, bikes, flights string, trials, streams, weeks, scale int, seed 
 	}
 	printQuality(sets)
 	printTargets(sets)
-	debugMissed(sets)
-	debugFA(sets)
 	printSilenceByVolume(sets)
 	if scale > 0 {
 		if err := scaleBench(scale); err != nil {
