@@ -111,7 +111,8 @@ func (r *rankState) reset() {
 // judge accounts bucket from with x events, expectation mu and judged mean mt
 // (model.judged: below mu in a possible weekend of a young stream, so that a
 // weekend dip is not a drop): it adds the bucket's log-likelihood ratio to
-// the CUSUM once the test has learned, learns the bucket, and returns the
+// the CUSUM once the test has learned, learns the bucket into the quantile
+// (and, when it ends a low run, the run into the classes), and returns the
 // CUSUM's value.
 func (r *rankState) judge(rates *rankRates, from int64, x, mu, mt float64) float64 {
 	if mu < rankMinMu {
@@ -142,13 +143,20 @@ func (r *rankState) judge(rates *rankRates, from int64, x, mu, mt float64) float
 		}
 		r.cus.add(l, from, mu, x)
 	}
+	// The quantile learns every bucket; a low run's class probabilities are
+	// learned when the run ends: its buckets are judged against what earlier
+	// runs taught, not against themselves (a loss's own run would otherwise
+	// teach that long runs go on, while it is being weighed). A run cut
+	// short by an open gap is never learned.
+	under := 0.0
+	if x+0.5 <= q*mu {
+		under = 1
+	}
+	step := math.Max(2/float64(r.n+2), rates.q)
+	r.q = float32(math.Min(math.Max(q*math.Exp(step*(rankLevel-under)), 1e-3), 10))
 	if x+0.5 > low*mu {
-		// A low run is learned when it ends: its buckets are judged against
-		// what earlier runs taught, not against themselves (a loss's own
-		// run would otherwise teach that long runs go on, while it is being
-		// weighed). A run cut short by an open gap is never learned.
 		r.learnRun(rates)
-		r.learn(rates, c, 0, x+0.5 <= q*mu)
+		r.learn(rates, c, 0)
 		r.run = 0
 	} else if r.run < math.MaxUint8 {
 		r.run++
@@ -160,26 +168,19 @@ func (r *rankState) judge(rates *rankRates, from int64, x, mu, mt float64) float
 }
 
 // learnRun learns the low run before a bucket that was not low: each of its
-// buckets was low after the run before it.
+// buckets (up to the first 255) was low after the run before it.
 func (r *rankState) learnRun(rates *rankRates) {
 	for i := range r.run {
-		r.learn(rates, rankClass(i), 1, true)
+		r.learn(rates, rankClass(i), 1)
 	}
 }
 
 // learn moves class c's probability of a low bucket by one bucket that was
-// low (b = 1) or not (b = 0), and the quantile by one that was below it or
-// not (under).
-func (r *rankState) learn(rates *rankRates, c int, b float64, under bool) {
+// low (b = 1) or not (b = 0).
+func (r *rankState) learn(rates *rankRates, c int, b float64) {
 	w := math.Max(1/(float64(r.k[c])+1+rankPriorN), rates.chain)
 	r.p[c] += float32(w * (b - float64(r.p[c])))
 	if r.k[c] < math.MaxUint8 {
 		r.k[c]++
 	}
-	u := 0.0
-	if under {
-		u = 1
-	}
-	step := math.Max(2/float64(r.n+2), rates.q)
-	r.q = float32(math.Min(math.Max(float64(r.q)*math.Exp(step*(rankLevel-u)), 1e-3), 10))
 }

@@ -114,7 +114,7 @@ func rankHistory(r *rankState, rates *rankRates, n int, ratio func() float64) {
 // A loss's own low run is not learned while it is weighed: on a stream
 // whose low buckets come alone (i.i.d. log-normal ratios, so its long runs'
 // classes keep their prior ½), a run of buckets at a fifth of the
-// expectation crosses the drop threshold within 20 buckets (ln(0.9/0.02)
+// expectation crosses the drop threshold within 16 buckets (ln(0.9/0.02)
 // for the first, ln(0.9/0.5) for each bucket of a long run), and the classes
 // learn the run only once it has ended. Learning each bucket as it came made
 // the run teach that long runs go on while it was being weighed (NAB
@@ -134,6 +134,7 @@ func TestLowRunIsLearnedWhenItEnds(t *testing.T) {
 		require.Equal(t, before, r.p, "bucket %d: the run is not learned while it lasts", i)
 	}
 	require.NotZero(t, crossed, "20 buckets at a fifth of the expectation cross %.1f", h)
+	require.LessOrEqual(t, crossed, 16, "buckets to cross %.1f", h)
 	r.judge(&rates, 4021, 100, 100, 100)
 	require.Greater(t, r.p[rankClass(8)], before[rankClass(8)], "the run is learned at its end")
 }
@@ -153,4 +154,20 @@ func TestShallowDipOfARegularStreamIsNoLoss(t *testing.T) {
 	for i := 1; i <= 120; i++ {
 		require.Zero(t, r.judge(&rates, int64(4000+i), 75, 100, 100), "bucket %d of the dip", i)
 	}
+}
+
+// The quantile learns every bucket, also inside a low run: a fresh test
+// (q starts at ½) on a stream whose counts sit at 0.3 of the expectation
+// from its first bucket, as a profile that over-predicts does, finds its
+// quantile below them within 30 buckets and ends the run there. Learned only
+// at the run's end, q stayed at ½ and the run went on to the counter's cap,
+// teaching P(low | ≥ 17 low) ≈ 1: the test blind to long losses.
+func TestQuantileLearnsInsideALowRun(t *testing.T) {
+	rates := newRankRates(288)
+	rng := rand.New(rand.NewPCG(7, 8))
+	var r rankState
+	rankHistory(&r, &rates, 30, func() float64 { return 0.3 * math.Exp(0.1*rng.NormFloat64()) })
+	require.Less(t, r.q, float32(0.3), "the quantile after 30 buckets")
+	rankHistory(&r, &rates, 300, func() float64 { return 0.3 * math.Exp(0.1*rng.NormFloat64()) })
+	require.Less(t, r.p[rankClass(17)], float32(0.9), "P(low | ≥ 17 low)")
 }
