@@ -32,7 +32,7 @@ type stream struct {
 	zeroCal, zeroSpell float32
 
 	// Drop: one-sided CUSUMs of log-likelihood ratios "loss" vs "normal",
-	// for the drop fraction and for a heavy drop (see thresholds.rhos).
+	// for the drop fraction and for a deep drop (see thresholds.rhos).
 	cus [2]cusum
 	// Drop, burst-robust: a CUSUM of buckets below a low quantile (rank.go).
 	rank rankState
@@ -301,11 +301,12 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 					break
 				}
 				// While the day may be quieter (mt < mu), a loss is "rho of
-				// mu" against "the quietest day": none below it. The deep
-				// alternative is then a tenth (heavyDrop), below the quietest
-				// day's quarter, so that a heavy loss in a young stream's
+				// mu" against "the quietest day": none below it. Where the
+				// deep alternative is not below the quietest day (the
+				// default weekend floor is a quarter), it is a tenth
+				// (heavyDrop), so that a heavy loss in a young stream's
 				// possible weekend is still weighed.
-				if i == 1 && mt < mu {
+				if i == 1 && rho*mu >= mt {
 					rho = heavyDrop
 				}
 				l := 0.0
