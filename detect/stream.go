@@ -285,37 +285,34 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		var fired *cusum // the drop CUSUM over its threshold
 		var dropEv [2]float64
 		rankEv := 0.0
-		// A bucket the profile expects to be idle (a night, a closed hour)
-		// ends the drop CUSUMs' excursions and adds nothing to them: their
-		// run correction reads serial correlation in clock time, and across
-		// an idle night it would take an evening's deficit and the next
-		// day's as nearly independent, while a day's weather or schedule
-		// moves both.
-		idle := seasonal && mu < idleShare*st.base.level
-		if idle {
-			st.cus = [2]cusum{}
-		}
 		if seasonal {
-			for i, rho := range th.rhos {
-				if idle {
-					break
-				}
-				// While the day may be quieter (mt < mu), a loss is "rho of
-				// mu" against "the quietest day": none below it. Where the
-				// deep alternative is not below the quietest day (the
-				// default weekend floor is a quarter), it is a tenth
-				// (heavyDrop), so that a heavy loss in a young stream's
-				// possible weekend is still weighed.
-				if i == 1 && rho*mu >= mt {
-					rho = heavyDrop
-				}
-				l := 0.0
-				if rho*mu < mt {
-					l = llrLoss(x, mt, a, rho*mu/mt)
-				}
-				st.cus[i].add(l, b, mu, x)
-				if dropEv[i] = st.cus[i].evidence(&e.model, &st.base, a, e.blockLen); dropEv[i] > th.hDrop && fired == nil {
-					fired = &st.cus[i]
+			if mu < idleShare*st.base.level {
+				// A bucket the profile expects to be idle (a night, a closed
+				// hour) ends the drop CUSUMs' excursions and adds nothing to
+				// them: their run correction reads serial correlation in
+				// clock time, and across an idle night it would take an
+				// evening's deficit and the next day's as nearly
+				// independent, while a day's weather or schedule moves both.
+				st.cus = [2]cusum{}
+			} else {
+				for i, rho := range th.rhos {
+					// While the day may be quieter (mt < mu), a loss is "rho
+					// of mu" against "the quietest day": none below it. Where
+					// the deep alternative is not below the quietest day (the
+					// default weekend floor is a quarter), it is a tenth
+					// (heavyDrop), so that a heavy loss in a young stream's
+					// possible weekend is still weighed.
+					if i == 1 && rho*mu >= mt {
+						rho = heavyDrop
+					}
+					l := 0.0
+					if rho*mu < mt {
+						l = llrLoss(x, mt, a, rho*mu/mt)
+					}
+					st.cus[i].add(l, b, mu, x)
+					if dropEv[i] = st.cus[i].evidence(&e.model, &st.base, a, e.blockLen); dropEv[i] > th.hDrop && fired == nil {
+						fired = &st.cus[i]
+					}
 				}
 			}
 			if rankEv = st.rank.judge(&e.model.rank, b, x, mu, mt); rankEv > th.hDrop && fired == nil {
