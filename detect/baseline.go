@@ -30,22 +30,20 @@ import "math"
 // learned as normal. About 500 bytes with the hour-of-week correction
 // (weekhours.go).
 type baseline struct {
-	level float64 // deseasonalised events per bucket (half-life 12 h)
-	short float64 // short-term events per bucket (cold start)
+	level float32 // deseasonalised events per bucket (half-life 12 h)
+	short float32 // short-term events per bucket (cold start)
 	// learned is the last bucket that ended an hour of buckets all learned.
 	learned int64
-	n       uint32 // buckets learned
+	n       uint16 // buckets learned, saturating
+	nb      uint16 // blocks learned, saturating
 	hour    [24]float32
 	day     [7]float32
 	// The current day's and week's sums per slot, folded into the profiles
 	// when the period is over (if it was seen whole).
 	hourAcc     [24]float32
 	dayAcc      [7]float32
-	curDay      int32 // day number of hourAcc
-	curWeek     int32 // week number (Monday-based) of dayAcc
+	curDay      int32 // day number of hourAcc; its week's (weekOf) is dayAcc's
 	dayN, weekN uint16
-	dirtyH      uint32  // hour slots of the current day with a bucket not learned
-	prevH       uint32  // dirtyH of the previous day
 	recurH      uint32  // hour slots of the current day with a recurring hole (see impute)
 	dirtyD      uint8   // day slots of the current week with a bucket not learned
 	prevD       uint8   // dirtyD of the previous week
@@ -56,7 +54,6 @@ type baseline struct {
 	v, m, q     float32 // moments of the dispersion: E[(x−mu)²], E[mu], E[mu²]
 	// The same over blocks (sums over the engine's block), for the drop test.
 	bv, bm, bq float32
-	nb         uint32 // blocks learned
 	// Serial correlation of consecutive blocks' standardised residuals
 	// (drift, slow bursts): EWMAs of z·z_prev and z², and the last z; on
 	// the low side (model.lowSide) of their low parts min(z, 0), with bzm
@@ -70,6 +67,12 @@ type baseline struct {
 	howSlot, howN  int16
 	howS           float32 // its shrinkage (shrinkWeekHours)
 	howV           float32 // the hours' innovation variance (shrinkWeekHours)
+	// holes has a bit per hour of the week (as how): its last occurrence
+	// had a bucket not learned. The current hour's bit is this
+	// occurrence's so far; the one before it is in howFlags. The rhythm
+	// rules read it (impute, imputeWeekHour).
+	holes    [168 / 8]uint8
+	howFlags uint8 // howHolePrev, howRecur: of the current hour
 }
 
 // model holds what all baselines of an engine share: the bucket geometry and
@@ -125,10 +128,13 @@ func newBaseline() baseline {
 	for i := range b.day {
 		b.day[i] = 1
 	}
-	b.curDay, b.curWeek = math.MinInt32, math.MinInt32
+	b.curDay = math.MinInt32
 	b.howSlot = -1
 	return b
 }
+
+// weekOf returns the week number (weeks start on Monday) of a day number.
+func weekOf(day int64) int64 { return floorDiv(day+3, 7) }
 
 // slots returns the day number, week number (weeks start on Monday),
 // hour of day and day of week (Monday = 0) of a bucket start, UTC.
@@ -136,7 +142,7 @@ func slots(bucket int64) (day, week int64, h, d int) {
 	day = floorDiv(bucket, 86400)
 	h = int((bucket - day*86400) / 3600)
 	dm := day + 3 // days since Monday 1969-12-29
-	week = floorDiv(dm, 7)
+	week = weekOf(day)
 	d = int(dm - week*7)
 	return day, week, h, d
 }
@@ -172,7 +178,7 @@ func (m *model) separable(b *baseline, bucket int64, weeks uint16) (hf, df float
 		seasonal = true
 		hf = m.hourFactor(b, bucket)
 		if b.weeks >= weeks {
-			info := b.level * m.perDay * math.Min(float64(b.weeks), 4)
+			info := float64(b.level) * m.perDay * math.Min(float64(b.weeks), 4)
 			s := info / (info + 10)
 			df = math.Exp(s * math.Log(float64(b.day[d])))
 		}
@@ -183,7 +189,7 @@ func (m *model) separable(b *baseline, bucket int64, weeks uint16) (hf, df float
 // hourFactor is the hourly profile's factor for a bucket, shrunk by the
 // events that informed it and interpolated between the two nearest hours.
 func (m *model) hourFactor(b *baseline, bucket int64) float64 {
-	info := b.level * m.perHour * math.Min(float64(b.days), 4)
+	info := float64(b.level) * m.perHour * math.Min(float64(b.days), 4)
 	s := info / (info + 10)
 	u := float64(floorMod(bucket, 86400)+m.width/2)/3600 - 0.5
 	h0 := math.Floor(u)
@@ -196,9 +202,9 @@ func (m *model) hourFactor(b *baseline, bucket int64) float64 {
 // expect returns the expected count and the dispersion for a bucket.
 func (m *model) expect(b *baseline, bucket int64) (mu, a float64) {
 	if hf, df, ok := m.factors(b, bucket); ok {
-		mu = b.level * hf * df
+		mu = float64(b.level) * hf * df
 	} else {
-		mu = b.short
+		mu = float64(b.short)
 	}
 	return mu, m.dispersion(b)
 }
@@ -250,11 +256,11 @@ func (m *model) judged(b *baseline, bucket int64, mu float64) float64 {
 // The caller keeps such buckets out of learning while they would be
 // suspicious at mu (coldSuspicious).
 func (m *model) coldJudged(b *baseline, bucket int64, mu float64) float64 {
-	if _, _, h, _ := slots(bucket); b.prevH&(1<<h) != 0 && b.learned >= bucket-86400+3600 {
+	if b.holeYesterday(bucket) && b.learned >= bucket-86400+3600 {
 		return 0
 	}
 	if b.days == 1 {
-		return math.Min(mu, b.level*m.hourFactor(b, bucket))
+		return math.Min(mu, float64(b.level)*m.hourFactor(b, bucket))
 	}
 	return mu
 }
@@ -381,7 +387,7 @@ const lowSideMin = 9
 func (m *model) learnBlock(b *baseline, x, mu, a float64) {
 	sd := math.Sqrt(mu + a*mu*mu)
 	x = math.Min(math.Max(x, mu-4*sd), mu+4*sd+3)
-	b.nb++
+	b.nb = min(b.nb+1, math.MaxUint16)
 	r := math.Max(1/float64(b.nb), m.blockRate)
 	d := x - mu
 	dv := d
@@ -474,19 +480,19 @@ func (m *model) learn(b *baseline, bucket int64, x, mu, a float64) {
 		b.m += float32(r * (mu - float64(b.m)))
 		b.q += float32(r * (mu*mu - float64(b.q)))
 	}
-	b.n++
+	b.n = min(b.n+1, math.MaxUint16)
 	n := float64(b.n)
-	b.short += math.Max(1/n, m.shortRate) * (x - b.short)
+	b.short += float32(math.Max(1/n, m.shortRate) * (x - float64(b.short)))
 	shf, sdf, _ := m.separable(b, bucket, 1)
-	m.accountWeekHour(b, bucket, x, b.level*shf*sdf)
+	m.accountWeekHour(b, bucket, x, float64(b.level)*shf*sdf)
 	hf, df, _ := m.factors(b, bucket)
 	// The level learns x/f; where the profile expects less than the level
 	// (f < 1) by the gradient of the same, x − f·level, so that a count in
 	// a nearly idle slot does not move it by x/f.
 	if f, r := hf*df, math.Max(1/n, m.levelRate); f >= 1 {
-		b.level += r * (x/f - b.level)
+		b.level += float32(r * (x/f - float64(b.level)))
 	} else {
-		b.level = math.Max(0, b.level+r*(x-f*b.level))
+		b.level = float32(math.Max(0, float64(b.level)+r*(x-f*float64(b.level))))
 	}
 	if b.steadyN < math.MaxUint16 {
 		b.steadyN++
@@ -512,11 +518,11 @@ func (m *model) learn(b *baseline, bucket int64, x, mu, a float64) {
 func (m *model) impute(b *baseline, bucket int64, x, mu float64) {
 	b.steadyN = 0
 	shf, sdf, _ := m.separable(b, bucket, 1)
-	m.accountWeekHour(b, bucket, mu, b.level*shf*sdf)
+	m.imputeWeekHour(b, bucket, x, float64(b.level)*shf*sdf)
 	m.accumulate(b, bucket, mu, true)
 	_, _, h, d := slots(bucket)
 	hole := math.Min(x, mu) - mu // a burst (a backlog after the hole) is not rhythm
-	if b.prevH&(1<<h) != 0 && b.learned >= bucket-86400+3600 {
+	if b.holeYesterday(bucket) && b.learned >= bucket-86400+3600 {
 		b.hourAcc[h] += float32(hole)
 		b.recurH |= 1 << h
 	}
@@ -531,33 +537,29 @@ func (m *model) impute(b *baseline, bucket int64, x, mu float64) {
 // bucket that was not learned.
 func (m *model) accumulate(b *baseline, bucket int64, x float64, dirty bool) {
 	day, week, h, d := slots(bucket)
+	curWeek := weekOf(int64(b.curDay))
 	if int32(day) != b.curDay {
 		if float64(b.dayN) >= 0.9*m.perDay && fold(b.hour[:], b.hourAcc[:], math.Max(1/float64(b.days+1), m.hourRate), b.recurH) {
 			b.days++
 		}
 		clear(b.hourAcc[:])
-		b.prevH = 0
-		if int32(day) == b.curDay+1 {
-			b.prevH = b.dirtyH
-		}
-		b.dirtyH, b.recurH = 0, 0
+		b.recurH = 0
 		b.curDay, b.dayN = int32(day), 0
 	}
-	if int32(week) != b.curWeek {
+	if week != curWeek {
 		if float64(b.weekN) >= 0.9*m.perWeek && fold(b.day[:], b.dayAcc[:], math.Max(1/float64(b.weeks+1), m.dayRate), uint32(b.recurD)) {
 			b.weeks++
 			m.shrinkWeekHours(b)
 		}
 		clear(b.dayAcc[:])
 		b.prevD = 0
-		if int32(week) == b.curWeek+1 {
+		if week == curWeek+1 {
 			b.prevD = b.dirtyD
 		}
 		b.dirtyD, b.recurD = 0, 0
-		b.curWeek, b.weekN = int32(week), 0
+		b.weekN = 0
 	}
 	if dirty {
-		b.dirtyH |= 1 << h
 		b.dirtyD |= 1 << d
 	}
 	b.hourAcc[h] += float32(x)

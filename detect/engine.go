@@ -150,7 +150,7 @@ type thresholds struct {
 	rho        float64 // mean under the drop alternative, as a share of expected
 	rhoSilence float64 // ... used to judge recovery from a silence
 	anomalous  float64 // a bucket whose lower tail is below this is not learned
-	minLearned uint32  // buckets learned before a stream is judged
+	minLearned uint16  // buckets learned before a stream is judged
 	hold       int32   // healthy buckets before a gap resolves
 	retire     int64   // seconds without events before a stream is retired
 	// rhos are the drop CUSUMs' alternatives: the share of events kept under

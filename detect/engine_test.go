@@ -347,7 +347,7 @@ func TestGapIsNotLearned(t *testing.T) {
 	require.Len(t, of(evs, TypeGapOpened), 1)
 	require.NotNil(t, st.vol)
 	// Only the buckets before the gap opened (at most a couple) may have been learned.
-	require.LessOrEqual(t, st.base.n-before.n, uint32(2))
+	require.LessOrEqual(t, st.base.n-before.n, uint16(2))
 	require.InEpsilon(t, before.level, st.base.level, 0.05)
 }
 

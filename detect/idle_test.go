@@ -44,7 +44,7 @@ func TestDropExcursionEndsAtAnIdleBucket(t *testing.T) {
 		}
 		if st != nil && b >= evening {
 			mu, _ := e.model.expect(&st.base, b)
-			if mu < idleShare*st.base.level && inExcursion {
+			if mu < idleShare*float64(st.base.level) && inExcursion {
 				e.Advance(time.Unix(b+300, 0), cs)
 				require.Equal(t, [2]cusum{}, st.cus, "the first idle bucket, %s", time.Unix(b, 0).UTC())
 				checked = true

@@ -483,3 +483,29 @@ func TestFreshSteadyStreamDeathIsRarelyTakenForANight(t *testing.T) {
 	}
 	require.LessOrEqual(t, late, 2, "first-day deaths of 400 taken for a night")
 }
+
+// A source whose Saturdays end three hours before its other days (a
+// schedule, a shift) is alerted on its first Saturdays, then expected there:
+// the hour-of-week correction takes a recurring hole as the rhythm rule does
+// (imputeWeekHour). Before, a gap's hours entered the correction by their
+// expectation, and each Saturday's alarm kept its evening expected.
+func TestSaturdayThatEndsEarlyIsLearned(t *testing.T) {
+	const weeks = 10
+	opened := runRhythm(t, weeks*7, func(b int64) float64 {
+		h := hourOf(b)
+		if h < 6 || h >= 23 || weekday(b) == 5 && h >= 20 {
+			return 0
+		}
+		return 20
+	})
+	saturdays := map[int64]bool{}
+	for _, ev := range opened {
+		if at := ev.StartedAt.Unix(); weekday(at) == 5 && hourOf(at) >= 19 {
+			saturdays[(at-rhythmMonday)/(7*86400)] = true
+		}
+	}
+	require.NotEmpty(t, saturdays, "the first Saturday is a silence: nothing said it would end early")
+	for w := range saturdays {
+		require.Less(t, w, int64(4), "Saturday evening of week %d alerted: %v", w, saturdays)
+	}
+}

@@ -286,7 +286,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		var dropEv [2]float64
 		rankEv := 0.0
 		if seasonal {
-			if mu < idleShare*st.base.level {
+			if mu < idleShare*float64(st.base.level) {
 				// A bucket the profile expects to be idle (a night, a closed
 				// hour) ends the drop CUSUMs' excursions and adds nothing to
 				// them: their run correction reads serial correlation in
