@@ -514,7 +514,11 @@ func (m *model) learn(b *baseline, bucket int64, x, mu, a float64) {
 // hole is the stream's rhythm — a source idle every night, or every weekend
 // — and it enters that slot's sum as counted; the slot's factor is then
 // replaced by this period's at the fold. Such a hole is alerted twice (the
-// first and the second time), then expected.
+// first and the second time), then expected. A hole that the same hour a
+// week before had too is the week's rhythm, left to the hour-of-week
+// correction (imputeWeekHour), not every day's: a stray bucket judged
+// anomalous on a Friday at 21:00 before a Saturday whose schedule ends at
+// 20:00 made every day's 21:00 idle, and the next days' 21:00 read as bursts.
 func (m *model) impute(b *baseline, bucket int64, x, mu float64) {
 	b.steadyN = 0
 	shf, sdf, _ := m.separable(b, bucket, 1)
@@ -522,7 +526,7 @@ func (m *model) impute(b *baseline, bucket int64, x, mu float64) {
 	m.accumulate(b, bucket, mu, true)
 	_, _, h, d := slots(bucket)
 	hole := math.Min(x, mu) - mu // a burst (a backlog after the hole) is not rhythm
-	if b.holeYesterday(bucket) && b.learned >= bucket-86400+3600 {
+	if b.holeYesterday(bucket) && b.howFlags&howHolePrev == 0 && b.learned >= bucket-86400+3600 {
 		b.hourAcc[h] += float32(hole)
 		b.recurH |= 1 << h
 	}
