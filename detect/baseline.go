@@ -96,27 +96,33 @@ type model struct {
 	// a block sums several buckets (derived from the width; a field so that
 	// a test can compare both ways).
 	lowSide bool
-	rank    rankRates // the rank drop test's (rank.go)
+	// slotsRecur: every day has buckets starting in the same hours (the
+	// width is at most an hour, or divides a day), so an hour's bit in
+	// baseline.holes is the day before's (the week before's), not one
+	// left from weeks ago.
+	slotsRecur bool
+	rank       rankRates // the rank drop test's (rank.go)
 }
 
 func newModel(width int64) model {
 	perHour := 3600 / float64(width)
 	perDay := 86400 / float64(width)
 	return model{
-		width:     width,
-		perHour:   perHour,
-		perDay:    perDay,
-		perWeek:   7 * perDay,
-		shortRate: halfLifeRate(perHour),    // short-term rate: half-life 1 h
-		levelRate: halfLifeRate(perDay / 2), // level: half-life 12 h
-		hourRate:  halfLifeRate(3),          // hourly profile: half-life 3 days
-		dayRate:   halfLifeRate(3),          // daily profile: half-life 3 weeks
-		dispRate:  halfLifeRate(2 * perDay), // dispersion: half-life 2 days
-		blockRate: halfLifeRate(96),         // block dispersion: half-life 96 blocks (2 days of 30 min)
-		priorA:    0.25,                     // sd of the rate 50 % of its mean until learned otherwise
-		priorN:    30,
-		rank:      newRankRates(perDay),
-		lowSide:   blockBuckets(width) > 1,
+		width:      width,
+		perHour:    perHour,
+		perDay:     perDay,
+		perWeek:    7 * perDay,
+		shortRate:  halfLifeRate(perHour),    // short-term rate: half-life 1 h
+		levelRate:  halfLifeRate(perDay / 2), // level: half-life 12 h
+		hourRate:   halfLifeRate(3),          // hourly profile: half-life 3 days
+		dayRate:    halfLifeRate(3),          // daily profile: half-life 3 weeks
+		dispRate:   halfLifeRate(2 * perDay), // dispersion: half-life 2 days
+		blockRate:  halfLifeRate(96),         // block dispersion: half-life 96 blocks (2 days of 30 min)
+		priorA:     0.25,                     // sd of the rate 50 % of its mean until learned otherwise
+		priorN:     30,
+		rank:       newRankRates(perDay),
+		lowSide:    blockBuckets(width) > 1,
+		slotsRecur: width <= 3600 || 86400%width == 0,
 	}
 }
 
@@ -256,7 +262,7 @@ func (m *model) judged(b *baseline, bucket int64, mu float64) float64 {
 // The caller keeps such buckets out of learning while they would be
 // suspicious at mu (coldSuspicious).
 func (m *model) coldJudged(b *baseline, bucket int64, mu float64) float64 {
-	if b.holeYesterday(bucket) && b.learned >= bucket-86400+3600 {
+	if m.holeYesterday(b, bucket) && b.learned >= bucket-86400+3600 {
 		return 0
 	}
 	if b.days == 1 {
@@ -387,7 +393,9 @@ const lowSideMin = 9
 func (m *model) learnBlock(b *baseline, x, mu, a float64) {
 	sd := math.Sqrt(mu + a*mu*mu)
 	x = math.Min(math.Max(x, mu-4*sd), mu+4*sd+3)
-	b.nb = min(b.nb+1, math.MaxUint16)
+	if b.nb < math.MaxUint16 {
+		b.nb++
+	}
 	r := math.Max(1/float64(b.nb), m.blockRate)
 	d := x - mu
 	dv := d
@@ -480,7 +488,9 @@ func (m *model) learn(b *baseline, bucket int64, x, mu, a float64) {
 		b.m += float32(r * (mu - float64(b.m)))
 		b.q += float32(r * (mu*mu - float64(b.q)))
 	}
-	b.n = min(b.n+1, math.MaxUint16)
+	if b.n < math.MaxUint16 {
+		b.n++
+	}
 	n := float64(b.n)
 	b.short += float32(math.Max(1/n, m.shortRate) * (x - float64(b.short)))
 	shf, sdf, _ := m.separable(b, bucket, 1)
@@ -526,7 +536,7 @@ func (m *model) impute(b *baseline, bucket int64, x, mu float64) {
 	m.accumulate(b, bucket, mu, true)
 	_, _, h, d := slots(bucket)
 	hole := math.Min(x, mu) - mu // a burst (a backlog after the hole) is not rhythm
-	if b.holeYesterday(bucket) && b.howFlags&howHolePrev == 0 && b.learned >= bucket-86400+3600 {
+	if m.holeYesterday(b, bucket) && b.howFlags&howHolePrev == 0 && b.learned >= bucket-86400+3600 {
 		b.hourAcc[h] += float32(hole)
 		b.recurH |= 1 << h
 	}

@@ -8,8 +8,8 @@ import "math"
 // nights, security logs busy at office hours on weekdays and flat at
 // weekends), and there a loss can look like normal. Each hour of the week
 // keeps the log of what it carried over the separable prediction (hours seen
-// whole; the counts as learned: winsorised, a gap's buckets by the
-// correction, imputeWeekHour), averaged over weeks like the daily profile (plainly at
+// whole; the counts as learned: winsorised, an hour with a gap left out,
+// imputeWeekHour), averaged over weeks like the daily profile (plainly at
 // first, then with a half-life of 3 weeks). It is learned from the second
 // complete week on, against the separable prediction with the daily profile
 // of the weeks before (the first week has none: its ratios would hold the
@@ -37,6 +37,7 @@ func weekHour(bucket int64) int16 {
 const (
 	howHolePrev uint8 = 1 << iota // the hour's last occurrence had a hole
 	howRecur                      // it has one again: a recurring hole (imputeWeekHour)
+	howImputed                    // it has a bucket not learned that does not recur
 )
 
 // accountWeekHour adds a bucket's learned count x and its separable
@@ -52,21 +53,25 @@ func (m *model) accountWeekHour(b *baseline, bucket int64, x, sep float64) {
 // enterWeekHour makes wh the current hour of the week, if it is not: the
 // hour before is folded into the correction, and wh's last occurrence is
 // read from holes into howFlags (its bit then records this occurrence). An
-// hour whose hole recurred (imputeWeekHour) replaces its correction, as the
-// rhythm rule replaces the profiles' slots, and tells nothing of the
-// hours' noise.
+// hour with a bucket not learned is not folded (a gap tells nothing of the
+// hour), unless its hole recurred (imputeWeekHour): then it replaces the
+// correction, as the rhythm rule replaces the profiles' slots, and tells
+// nothing of the hours' noise.
 func (m *model) enterWeekHour(b *baseline, wh int16) {
 	if wh == b.howSlot {
 		return
 	}
-	if float64(b.howN) >= 0.9*m.perHour && b.howSlot >= 0 && b.howSlot < 168 && b.weeks >= 1 {
+	recur := b.howFlags&howRecur != 0
+	if float64(b.howN) >= 0.9*m.perHour && b.howSlot >= 0 && b.howSlot < 168 && b.weeks >= 1 &&
+		(recur || b.howFlags&howImputed == 0) {
 		old := float64(b.how[b.howSlot]) / weekStep
 		r := math.Log((float64(b.howObs) + 1) / (float64(b.howExp) + 1))
-		recur := b.howFlags&howRecur != 0
 		if b.weeks >= 2 && !recur {
 			// The innovation: how far a week's hour lands from what
 			// the weeks before averaged (shrinkWeekHours).
-			b.howK = min(b.howK+1, math.MaxUint16)
+			if b.howK < math.MaxUint16 {
+				b.howK++
+			}
 			b.howV += float32(math.Max(1/float64(b.howK), 1.0/336) * ((r-old)*(r-old) - float64(b.howV)))
 		}
 		w := math.Max(1/float64(b.weeks), m.dayRate)
@@ -77,23 +82,25 @@ func (m *model) enterWeekHour(b *baseline, wh int16) {
 	}
 	b.howSlot, b.howN, b.howObs, b.howExp = wh, 0, 0, 0
 	b.howFlags = 0
-	if b.holes[wh/8]&(1<<(wh%8)) != 0 {
+	if m.slotsRecur && b.holes[wh/8]&(1<<(wh%8)) != 0 {
 		b.howFlags = howHolePrev
 	}
 	b.holes[wh/8] &^= 1 << (wh % 8)
 }
 
 // imputeWeekHour accounts a bucket that is not learned (x its count, sep
-// its separable prediction) to the correction: by the correction as
-// learned, unshrunk, so that a gap leaves an hour's correction where it was
-// (by its shrunk expectation, as before 2026-12-05, each gap pulled it
-// towards 0). Unless the hole recurs, as in the rhythm rule (impute): the
+// its separable prediction) to the correction's hour: the hour is then not
+// folded (enterWeekHour), so a gap leaves its correction where it was.
+// Before 2026-12-05 such buckets entered by their expectation, which carries
+// the shrunk correction, and each alarm pulled the hour's correction
+// towards 0. Unless the hole recurs, as in the rhythm rule (impute): the
 // same hour a week before had a bucket not learned, and the stream was
-// learned normally since. Then the hour takes the count (capped at that
-// expectation: a backlog is not rhythm) and replaces its correction. A
-// source whose Saturdays end hours before its other days is alerted on its
-// first Saturdays, then expected, where the profiles' slots (an hour of
-// every day, a whole weekday) could not say so.
+// learned normally since. Then the bucket enters with its count (capped at
+// the unshrunk correction's prediction: a backlog is not rhythm), and the
+// hour replaces its correction. A source whose Saturdays end hours before
+// its other days is alerted on its first Saturdays, then expected once the
+// correction is in use (from the fourth week), where the profiles' slots
+// (an hour of every day, a whole weekday) could not say so.
 func (m *model) imputeWeekHour(b *baseline, bucket int64, x, sep float64) {
 	wh := weekHour(bucket)
 	m.enterWeekHour(b, wh)
@@ -101,6 +108,8 @@ func (m *model) imputeWeekHour(b *baseline, bucket int64, x, sep float64) {
 	if b.howFlags&howHolePrev != 0 && b.learned >= bucket-6*86400 {
 		v = math.Min(x, v)
 		b.howFlags |= howRecur
+	} else {
+		b.howFlags |= howImputed
 	}
 	m.accountWeekHour(b, bucket, v, sep)
 	b.holes[wh/8] |= 1 << (wh % 8)
@@ -108,9 +117,9 @@ func (m *model) imputeWeekHour(b *baseline, bucket int64, x, sep float64) {
 
 // holeYesterday reports whether the same hour of the day before had a bucket
 // not learned.
-func (b *baseline) holeYesterday(bucket int64) bool {
+func (m *model) holeYesterday(b *baseline, bucket int64) bool {
 	wh := (weekHour(bucket) + 168 - 24) % 168
-	return b.holes[wh/8]&(1<<(wh%8)) != 0
+	return m.slotsRecur && b.holes[wh/8]&(1<<(wh%8)) != 0
 }
 
 // shrinkWeekHours ends a complete week: the correction's shrinkage is set,
