@@ -72,7 +72,7 @@ type baseline struct {
 	// occurrence's so far; the one before it is in howFlags. The rhythm
 	// rules read it (impute, imputeWeekHour).
 	holes    [168 / 8]uint8
-	howFlags uint8 // howHolePrev, howRecur: of the current hour
+	howFlags uint8 // howHolePrev, howRecur, howImputed: of the current hour
 }
 
 // model holds what all baselines of an engine share: the bucket geometry and
