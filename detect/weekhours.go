@@ -82,10 +82,10 @@ func (m *model) enterWeekHour(b *baseline, wh int16) {
 	}
 	b.howSlot, b.howN, b.howObs, b.howExp = wh, 0, 0, 0
 	b.howFlags = 0
-	if m.slotsRecur && b.holes[wh/8]&(1<<(wh%8)) != 0 {
+	if m.hadHole(b, wh) {
 		b.howFlags = howHolePrev
 	}
-	b.holes[wh/8] &^= 1 << (wh % 8)
+	b.setHole(wh, false)
 }
 
 // imputeWeekHour accounts a bucket that is not learned (x its count, sep
@@ -112,14 +112,29 @@ func (m *model) imputeWeekHour(b *baseline, bucket int64, x, sep float64) {
 		b.howFlags |= howImputed
 	}
 	m.accountWeekHour(b, bucket, v, sep)
-	b.holes[wh/8] |= 1 << (wh % 8)
+	b.setHole(wh, true)
 }
 
 // holeYesterday reports whether the same hour of the day before had a bucket
 // not learned.
 func (m *model) holeYesterday(b *baseline, bucket int64) bool {
-	wh := (weekHour(bucket) + 168 - 24) % 168
+	return m.hadHole(b, (weekHour(bucket)+168-24)%168)
+}
+
+// hadHole reports whether hour of the week wh's last occurrence had a
+// bucket not learned, as far as the bucket width lets the bits say
+// (slotsRecur).
+func (m *model) hadHole(b *baseline, wh int16) bool {
 	return m.slotsRecur && b.holes[wh/8]&(1<<(wh%8)) != 0
+}
+
+// setHole records whether hour of the week wh had a bucket not learned.
+func (b *baseline) setHole(wh int16, hole bool) {
+	if hole {
+		b.holes[wh/8] |= 1 << (wh % 8)
+	} else {
+		b.holes[wh/8] &^= 1 << (wh % 8)
+	}
 }
 
 // shrinkWeekHours ends a complete week: the correction's shrinkage is set,

@@ -149,7 +149,7 @@ func TestGapLeavesTheWeekHourCorrection(t *testing.T) {
 // before with no hour learned since (one long outage) does not recur.
 func TestRecurringHoleReplacesTheWeekHourCorrection(t *testing.T) {
 	m, b, wh, hour := weekHourFixture()
-	b.holes[wh/8] |= 1 << (wh % 8)
+	b.setHole(wh, true)
 	b.learned = hour(3) - 3600
 	k, v := b.howK, b.howV
 	sep := separableHour(&m, &b, hour(3))
@@ -157,19 +157,19 @@ func TestRecurringHoleReplacesTheWeekHourCorrection(t *testing.T) {
 	require.Equal(t, quantWeek(math.Log(1/(sep+1))), b.how[wh], "the hour's correction is this week's empty hour")
 	require.Equal(t, k, b.howK, "a rhythm found is not noise")
 	require.Equal(t, v, b.howV)
-	require.NotZero(t, b.holes[wh/8]&(1<<(wh%8)), "this week's hole is recorded for the next")
+	require.True(t, m.hadHole(&b, wh), "this week's hole is recorded for the next")
 
 	// A backlog in the hole (100 times the level) is capped: the
 	// correction does not rise above what it was.
 	m, b, wh, hour = weekHourFixture()
-	b.holes[wh/8] |= 1 << (wh % 8)
+	b.setHole(wh, true)
 	b.learned = hour(3) - 3600
 	sep = separableHour(&m, &b, hour(3))
 	feedHour(&m, &b, hour(3), 100*float64(b.level), true)
 	require.Equal(t, quantWeek(math.Log((math.Exp(-2)*sep+1)/(sep+1))), b.how[wh])
 
 	m, b, wh, hour = weekHourFixture()
-	b.holes[wh/8] |= 1 << (wh % 8)
+	b.setHole(wh, true)
 	b.learned = hour(3) - 7*86400
 	feedHour(&m, &b, hour(3), 0, true)
 	require.Equal(t, int8(-2*weekStep), b.how[wh], "no hour learned since the hole a week before")
