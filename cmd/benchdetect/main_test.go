@@ -1,7 +1,11 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -20,4 +24,27 @@ func TestCollectorOutages(t *testing.T) {
 	require.Equal(t, [][2]int64{{0, 6 * w}}, collectorOutages([][]int64{ts, ts}, [][]uint64{quiet, busy}), "the second series sends")
 	gappy := []int64{0, w, 2 * w, 4 * w, 5 * w}
 	require.Empty(t, collectorOutages([][]int64{gappy}, [][]uint64{{1, 0, 0, 0, 1}}), "a missing row splits the run")
+}
+
+// Bikeshare's rain and snow hours (ISLP's labels or the UCI file's codes)
+// are labelled windows from the hour before to rainAfter hours after; dry
+// and misty hours are not.
+func TestBikeshareRainWindows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "Bikeshare.csv")
+	rows := "\"day\",\"hr\",\"weathersit\",\"casual\",\"registered\"\n"
+	for hr, w := range []string{"clear", "clear", "clear", "light rain/snow", "heavy rain/snow", "cloudy/misty", "clear", "3", "clear", "clear"} {
+		rows += fmt.Sprintf("1,%d,%q,5,20\n", hr, w)
+	}
+	for day := 2; day <= 365; day++ {
+		for hr := range 24 {
+			rows += fmt.Sprintf("%d,%d,\"clear\",5,20\n", day, hr)
+		}
+	}
+	require.NoError(t, os.WriteFile(path, []byte(rows), 0o600))
+	sets, err := loadBikeshare(path, 0, 1)
+	require.NoError(t, err)
+	start := time.Date(2011, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	h := func(n int64) int64 { return start + n*3600 }
+	require.Equal(t, [][2]int64{{h(9), h(25)}, {h(2), h(9)}, {h(6), h(12)}}, sets[0].windows,
+		"day 1's absent hours 10–23, then rain at 3–4 and at 7")
 }
