@@ -69,19 +69,20 @@ func main() {
 	nab := flag.String("nab", "../shared/data/nab", "folder with the NAB CSV files and combined_windows.json")
 	bikes := flag.String("bikeshare", "", "Capital Bikeshare 2011 hourly CSV (ISLP's data/Bikeshare.csv; deploy/tools.sh bikeshare prints its path); empty: skipped")
 	flights := flag.String("flights", "", "US departures per 5 minutes, 2001 (deploy/tools.sh flights prints its path); empty: skipped")
+	worldcup := flag.String("worldcup", "cmd/benchdetect/testdata/worldcup98-requests-5m.csv.gz", "requests per 5 minutes to the 1998 World Cup web site (in the repository); empty: skipped")
 	trials := flag.Int("trials", 40, "injected streams per real series")
 	streams := flag.Int("streams", 600, "synthetic streams")
 	weeks := flag.Int("weeks", 6, "synthetic weeks")
 	scale := flag.Int("scale", 100000, "streams for the scale figure (0 to skip)")
 	seed := flag.Uint64("seed", 1, "RNG seed")
 	flag.Parse()
-	if err := run(*nab, *bikes, *flights, *trials, *streams, *weeks, *scale, *seed); err != nil {
+	if err := run(*nab, *bikes, *flights, *worldcup, *trials, *streams, *weeks, *scale, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "benchdetect:", err)
 		os.Exit(1)
 	}
 }
 
-func run(nabDir, bikes, flights string, trials, streams, weeks, scale int, seed uint64) error {
+func run(nabDir, bikes, flights, worldcup string, trials, streams, weeks, scale int, seed uint64) error {
 	start := time.Now()
 	cfg := detect.Config{}
 	fmt.Printf("benchdetect: seed %d, GOMAXPROCS %d, detector defaults: false-alarm budget %.2g per stream-week (split over silence, drop, late), drop alternative %.0f %% loss, resolve after %s\n",
@@ -107,6 +108,13 @@ func run(nabDir, bikes, flights string, trials, streams, weeks, scale int, seed 
 			return err
 		}
 		sets = append(sets, fs...)
+	}
+	if worldcup != "" && trials > 0 {
+		ws, err := loadWorldCup(worldcup, trials, seed)
+		if err != nil {
+			return err
+		}
+		sets = append(sets, ws...)
 	}
 	if streams > 0 {
 		sets = append(sets, synthetic(streams, weeks, seed))

@@ -48,3 +48,37 @@ func TestBikeshareRainWindows(t *testing.T) {
 	require.Equal(t, [][2]int64{{h(9), h(25)}, {h(2), h(9)}, {h(6), h(12)}}, sets[0].windows,
 		"day 1's absent hours 10–23, then rain at 3–4 and at 7")
 }
+
+// A bucket under a tenth of the hour before it is the log's own outage, with
+// an hour's margin either side; outages whose margins touch are one window.
+// A fall to a fifth (a burst's end) is not.
+func TestLogOutages(t *testing.T) {
+	const w = 300
+	series := make([]uint64, 60)
+	for i := range series {
+		series[i] = 1000
+	}
+	series[20] = 90  // outage
+	series[30] = 50  // another, within the first one's margin
+	series[50] = 200 // a fifth: not an outage
+	require.Equal(t, [][2]int64{{8 * w, 43 * w}}, logOutages(series, 0, w))
+	series[30] = 1000
+	require.Equal(t, [][2]int64{{8 * w, 33 * w}}, logOutages(series, 0, w))
+}
+
+// The committed World Cup series loads whole: the requests the logs'
+// documentation counts, from the site's first bucket to its last.
+func TestWorldCupSeries(t *testing.T) {
+	sets, err := loadWorldCup("testdata/worldcup98-requests-5m.csv.gz", 2, 1)
+	require.NoError(t, err)
+	require.Len(t, sets, 1)
+	ds := sets[0]
+	var sum uint64
+	for _, v := range ds.trials[0].counts {
+		sum += v
+	}
+	require.Equal(t, uint64(1_352_804_107), sum+ds.trials[0].inj.missing)
+	require.Equal(t, time.Date(1998, 4, 30, 21, 30, 0, 0, time.UTC).Unix(), ds.start)
+	require.Equal(t, time.Date(1998, 7, 26, 21, 55, 0, 0, time.UTC).Unix(), ds.start+int64(ds.n-1)*ds.width)
+	require.NotEmpty(t, ds.windows)
+}
