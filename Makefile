@@ -52,7 +52,7 @@ fuzz: ## run every fuzz target briefly (FUZZTIME, default 15s each)
 demo: build ## the all-in-one demo: embedded Kafka, in-memory store, simulated tenants, API on 127.0.0.1:8080
 	./bin/gapwatch demo
 
-bench: services ## ingest vs kcat on the real servers, live alert latency (gap.opened after a stream stops, vs the watermark's floor and static rules), detection quality (NAB, Bikeshare, flights, synthetic; vs static, seasonal and daily-drop rules) and scale, hot-path micro-benchmarks (decoder, counter, start-up replay); BENCHFLAGS="-events 100000 -runs 1" for a quick ingest run, LATENCYFLAGS="-runs 1" for one latency run
+bench: services ## ingest vs kcat on the real servers, live alert latency (gap.opened after a stream stops, vs the watermark's floor and static rules), detection quality (NAB, Bikeshare, flights, World Cup 98 web requests, synthetic; vs static, seasonal and daily-drop rules) and scale, hot-path micro-benchmarks (decoder, counter, start-up replay); BENCHFLAGS="-events 100000 -runs 1" for a quick ingest run, LATENCYFLAGS="-runs 1" for one latency run
 	$(GO) run ./cmd/benchingest $(BENCHFLAGS)
 	$(GO) run ./cmd/benchingest -latency $(LATENCYFLAGS)
 	$(GO) run ./cmd/benchdetect -bikeshare "$$(deploy/tools.sh bikeshare)" -flights "$$(deploy/tools.sh flights)"

@@ -21,11 +21,13 @@
 //     and the restated silences by the stream's hourly volume at the
 //     injection, over all data sets (volume.go).
 //
-// Three data sets: (a) the NAB count series in -nab (Twitter mentions per 5
-// minutes, NYC taxi passengers per 30 minutes) and, with -bikeshare, Capital
+// Two kinds of data: (a) real count series, each replayed as -trials streams
+// with one injection each: the NAB series in -nab (Twitter mentions per 5
+// minutes, NYC taxi passengers per 30 minutes); with -bikeshare, Capital
 // Bikeshare's hourly rentals of 2011 (casual and registered riders; UCI, CC BY
-// 4.0), each series replayed as -trials streams with one injection each; (b)
-// a synthetic security-log model:
+// 4.0); with -flights, US departures per 5 minutes at ten airports (2001);
+// and -worldcup, the requests per 5 minutes to the 1998 World Cup web site
+// (in testdata, with its notice); (b) a synthetic security-log model:
 // -streams streams at 5-minute buckets over -weeks weeks, volumes log-uniform
 // from 0.01 to 1000 events per minute, a diurnal shape (day/night 1.5–10×), a
 // weekend dip (×0.3–1), slow log-normal rate drift (AR(1)), bursts (×2–5 for
