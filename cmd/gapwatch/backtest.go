@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"flag"
@@ -24,7 +25,7 @@ import (
 //	gapwatch backtest --input counts.csv --out alerts.jsonl [--step 5m]
 //	gapwatch backtest --input events.jsonl --out alerts.jsonl [--step 1m] [--allowed-lateness 10m]
 //
-// The input ("-" reads stdin) is either the CSV `time,tenant,source,count`
+// The input ("-" reads stdin; gzip-compressed or not) is either the CSV `time,tenant,source,count`
 // (time = bucket start, RFC 3339; rows in time order; the bucket width is
 // inferred from the first buckets unless --step gives it) or JSON lines, each
 // a Kafka message value as a shipper sends it (any format ingest reads: a
@@ -85,7 +86,10 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 		defer f.Close()
 		in = f
 	}
-	br := bufio.NewReaderSize(in, 1<<16)
+	br, err := gunzipped(bufio.NewReaderSize(in, 1<<16))
+	if err != nil {
+		return usageError{fmt.Errorf("reading the gzip input: %w", err)}
+	}
 	if *format == "" {
 		*format = sniffFormat(br)
 	}
@@ -137,7 +141,7 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	var line []byte
 	n := 0
-	err := detect.BacktestBuckets(cfg, next, func(ev detect.Event) error {
+	err = detect.BacktestBuckets(cfg, next, func(ev detect.Event) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -170,6 +174,19 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintln(msg, summary(n))
 	}
 	return nil
+}
+
+// gunzipped returns a reader of br's decompressed bytes if br starts with
+// gzip's magic number, else br.
+func gunzipped(br *bufio.Reader) (*bufio.Reader, error) {
+	if b, _ := br.Peek(2); len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		return br, nil
+	}
+	z, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, err
+	}
+	return bufio.NewReaderSize(z, 1<<16), nil
 }
 
 // sniffFormat returns "jsonl" if the input's first non-blank byte is '{',

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -202,4 +204,38 @@ func TestBacktestBadInput(t *testing.T) {
 		require.ErrorAs(t, err, new(usageError), "%q", tc.args)
 		require.ErrorContains(t, err, tc.want)
 	}
+}
+
+// A gzip-compressed input is read as the plain one (the file, or stdin); a
+// gzip stream that breaks off is an input error, not alerts cut short.
+func TestBacktestGzipInput(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "counts.csv")
+	writeCounts(t, plain)
+	raw, err := os.ReadFile(plain)
+	require.NoError(t, err)
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	_, err = zw.Write(raw)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	gz := filepath.Join(dir, "counts.csv.gz")
+	require.NoError(t, os.WriteFile(gz, z.Bytes(), 0o644))
+
+	run := func(in, out string) ([]byte, error) {
+		err := cmdBacktest(context.Background(), []string{"--input", in, "--out", out}, io.Discard)
+		b, _ := os.ReadFile(out)
+		return b, err
+	}
+	want, err := run(plain, filepath.Join(dir, "plain.jsonl"))
+	require.NoError(t, err)
+	got, err := run(gz, filepath.Join(dir, "gz.jsonl"))
+	require.NoError(t, err)
+	require.Contains(t, string(want), `"type":"io.gapwatch.gap.opened"`)
+	require.Equal(t, string(want), string(got))
+
+	cut := filepath.Join(dir, "cut.csv.gz")
+	require.NoError(t, os.WriteFile(cut, z.Bytes()[:z.Len()/2], 0o644))
+	_, err = run(cut, filepath.Join(dir, "cut.jsonl"))
+	require.Error(t, err)
 }
