@@ -21,10 +21,11 @@ import (
 // as empty, except runs of three or more (the January snowstorm, hurricane
 // Irene), which are outages of the system itself: they are treated like
 // NAB's labelled windows (no injection there, no false alarm counted). So are
-// the hours the file marks as rain or snow (column weathersit), from the hour
-// before to rainAfter hours after: rentals fall by up to 80 % in them — a
-// real drop of the series, which its own labels name (as NAB's windows name
-// its anomalies), not a loss of events.
+// the hours the file marks as rain or snow (column weathersit), from the start
+// of the hour before to the end of the rainAfter-th hour after (an alarm is
+// placed by its detection time, its bucket's end): rentals fall by up to 80 %
+// in them — a real drop of the series, which its own labels name (as NAB's
+// windows name its anomalies), not a loss of events.
 func loadBikeshare(path string, trials int, seed uint64) ([]*dataset, error) {
 	f, err := os.Open(path)
 	if err != nil {

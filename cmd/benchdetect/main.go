@@ -537,7 +537,7 @@ func printQuality(sets []*dataset) {
 			fmtRecall(g, detect.KindDrop), fmtMin(quantile(g.ttd[detect.KindDrop], 0.5)),
 			fmtMin(quantile(g.ttd[detect.KindDrop], 0.95)), fmtRecall(s, detect.KindDrop))
 	}
-	fmt.Println("\nTTD = detected_at − injected start (minutes/hours); FA = gaps opened after warm-up matching no injection (NAB: outside labelled windows); str-wk = stream-weeks watched.")
+	fmt.Println("\nTTD = detected_at − injected start (minutes/hours); FA = gaps opened after warm-up matching no injection, outside labelled windows (NAB's, Bikeshare's absent and rainy hours, the World Cup log's outages); str-wk = stream-weeks watched.")
 }
 
 // ---- data sets ----

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/gapwatch/gapwatch/detect"
 )
 
 // Only rows at which every series recorded nothing, three or more in a row
@@ -50,20 +52,28 @@ func TestBikeshareRainWindows(t *testing.T) {
 }
 
 // A bucket under a tenth of the hour before it is the log's own outage, with
-// an hour's margin either side; outages whose margins touch are one window.
-// A fall to a fifth (a burst's end) is not.
+// an hour's margin either side; outages whose margins meet are one window,
+// others are not. A fall to 0.15 (the audience after a burst) is none.
 func TestLogOutages(t *testing.T) {
 	const w = 300
-	series := make([]uint64, 60)
-	for i := range series {
-		series[i] = 1000
+	steady := func() []uint64 {
+		s := make([]uint64, 120)
+		for i := range s {
+			s[i] = 1000
+		}
+		return s
 	}
+	series := steady()
 	series[20] = 90  // outage
 	series[30] = 50  // another, within the first one's margin
-	series[50] = 200 // a fifth: not an outage
+	series[50] = 150 // 0.15: not an outage
 	require.Equal(t, [][2]int64{{8 * w, 43 * w}}, logOutages(series, 0, w))
 	series[30] = 1000
 	require.Equal(t, [][2]int64{{8 * w, 33 * w}}, logOutages(series, 0, w))
+
+	series = steady()
+	series[20], series[45], series[90] = 0, 0, 0 // 45's margin starts where 20's ends; 90 is apart
+	require.Equal(t, [][2]int64{{8 * w, 58 * w}, {78 * w, 103 * w}}, logOutages(series, 0, w))
 }
 
 // The committed World Cup series loads whole: the requests the logs'
@@ -80,5 +90,32 @@ func TestWorldCupSeries(t *testing.T) {
 	require.Equal(t, uint64(1_352_804_107), sum+ds.trials[0].inj.missing)
 	require.Equal(t, time.Date(1998, 4, 30, 21, 30, 0, 0, time.UTC).Unix(), ds.start)
 	require.Equal(t, time.Date(1998, 7, 26, 21, 55, 0, 0, time.UTC).Unix(), ds.start+int64(ds.n-1)*ds.width)
-	require.NotEmpty(t, ds.windows)
+	at := func(mo time.Month, d, h, m int) int64 { return time.Date(1998, mo, d, h, m, 0, 0, time.UTC).Unix() }
+	require.Equal(t, [][2]int64{
+		{at(5, 5, 20, 0), at(5, 5, 22, 15)}, {at(5, 5, 22, 25), at(5, 6, 0, 30)},
+		{at(5, 17, 5, 5), at(5, 17, 7, 40)}, {at(5, 18, 7, 5), at(5, 18, 13, 0)},
+	}, ds.windows, "the log's outages of 5, 17 and 18 May")
+}
+
+// Scoring: an alarm within its injection is found; one in the warm-up, or
+// inside a labelled window, is not false (the latter counted apart); any
+// other is a false alarm. Watched time leaves the windows out.
+func TestScoreLabelledWindows(t *testing.T) {
+	const w = 3600
+	ds := &dataset{name: "d", group: "g", width: w, start: 0, warm: 24, n: 24 * 15,
+		windows: [][2]int64{{100 * w, 110 * w}}}
+	tr := &trial{inj: injection{kind: detect.KindDrop, start: 200, end: 210}}
+	alerts := []alert{
+		{started: 10 * w, detected: 12 * w, kind: detect.KindDrop},   // warm-up
+		{started: 100 * w, detected: 105 * w, kind: detect.KindDrop}, // labelled
+		{started: 150 * w, detected: 151 * w, kind: detect.KindSilence},
+		{started: 200 * w, detected: 203 * w, kind: detect.KindDrop}, // found
+	}
+	sc := newScore()
+	ds.scoreInto(sc, tr, alerts)
+	require.Equal(t, 1, sc.found[detect.KindDrop])
+	require.Equal(t, 1, sc.falseAlarms)
+	require.Equal(t, 1, sc.falseByKind[detect.KindSilence])
+	require.Equal(t, 1, sc.labelled)
+	require.InDelta(t, float64(24*15-24-10)/(7*24), sc.streamWeeks, 1e-9)
 }
