@@ -45,6 +45,12 @@ const (
 // the correction first when bucket starts another one.
 func (m *model) accountWeekHour(b *baseline, bucket int64, x, sep float64) {
 	m.enterWeekHour(b, weekHour(bucket))
+	b.addWeekHour(x, sep)
+}
+
+// addWeekHour adds a count x and its separable prediction sep to the
+// current hour's sums.
+func (b *baseline) addWeekHour(x, sep float64) {
 	b.howN++
 	b.howObs += float32(x)
 	b.howExp += float32(sep)
@@ -111,7 +117,7 @@ func (m *model) imputeWeekHour(b *baseline, bucket int64, x, sep float64) {
 	} else {
 		b.howFlags |= howImputed
 	}
-	m.accountWeekHour(b, bucket, v, sep)
+	b.addWeekHour(v, sep)
 	b.setHole(wh, true)
 }
 
