@@ -73,27 +73,13 @@ func loadBikeshare(path string, trials int, seed uint64) ([]*dataset, error) {
 	}
 	start := time.Date(2011, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	var windows [][2]int64
-	for i := 0; i < n; {
-		j := i
-		for j < n && !present[j] {
-			j++
+	for _, r := range runs(n, func(i int) bool { return !present[i] }) {
+		if r[1]-r[0] >= 3 {
+			windows = append(windows, [2]int64{start + int64(r[0]-1)*width, start + int64(r[1]+1)*width})
 		}
-		if j-i >= 3 {
-			windows = append(windows, [2]int64{start + int64(i-1)*width, start + int64(j+1)*width})
-		}
-		i = max(j, i+1)
 	}
-	for i := 0; i < n; {
-		if !rain[i] {
-			i++
-			continue
-		}
-		j := i
-		for j < n && rain[j] {
-			j++
-		}
-		windows = append(windows, [2]int64{start + int64(i-1)*width, start + int64(j+rainAfter)*width})
-		i = j
+	for _, r := range runs(n, func(i int) bool { return rain[i] }) {
+		windows = append(windows, [2]int64{start + int64(r[0]-1)*width, start + int64(r[1]+rainAfter)*width})
 	}
 	var out []*dataset
 	for k, s := range []struct {
@@ -105,6 +91,24 @@ func loadBikeshare(path string, trials int, seed uint64) ([]*dataset, error) {
 		out = append(out, ds)
 	}
 	return out, nil
+}
+
+// runs returns the runs [i, j) of consecutive indices below n at which in
+// holds, in order.
+func runs(n int, in func(i int) bool) [][2]int {
+	var out [][2]int
+	for i := 0; i < n; i++ {
+		if !in(i) {
+			continue
+		}
+		j := i
+		for j < n && in(j) {
+			j++
+		}
+		out = append(out, [2]int{i, j})
+		i = j
+	}
+	return out
 }
 
 // rainAfter is how many hours after the last rain or snow hour Bikeshare's
