@@ -19,7 +19,10 @@
 //     ≥ 100), and cold-start false alarms per stream over its first two weeks,
 //     for gapwatch beside static, seasonal and daily-drop reference rules;
 //     and the restated silences by the stream's hourly volume at the
-//     injection, over all data sets (volume.go).
+//     injection, over all data sets (volume.go);
+//   - young streams (young.go): the same restated figures on each real
+//     series' first two weeks replayed alone, gaps injected from day 3 (a
+//     fresh install, or a series only two weeks long).
 //
 // Two kinds of data: (a) real count series, each replayed as -trials streams
 // with one injection each: the NAB series in -nab (Twitter mentions per 5
@@ -129,6 +132,13 @@ func run(nabDir, bikes, flights, worldcup string, trials, streams, weeks, scale 
 	printQuality(sets)
 	printTargets(sets)
 	printSilenceByVolume(sets)
+	young := youngSets(sets, trials, seed)
+	for _, ds := range young {
+		if err := ds.run(cfg); err != nil {
+			return err
+		}
+	}
+	printYoung(young)
 	if scale > 0 {
 		if err := scaleBench(scale); err != nil {
 			return err
@@ -180,6 +190,7 @@ type dataset struct {
 	n       int   // buckets
 	trials  []*trial
 	windows [][2]int64 // labelled anomaly windows, Unix seconds
+	series  []uint64   // a real series before injection (addTrials)
 }
 
 func (ds *dataset) run(cfg detect.Config) error {
@@ -243,6 +254,7 @@ func newScore() *score {
 // drawn by rng after the warm-up and outside the labelled windows: silences
 // and drops in turn.
 func (ds *dataset) addTrials(counts []uint64, n int, rng *rand.Rand) {
+	ds.series = counts
 	var mean float64
 	for _, v := range counts[ds.warm:] {
 		mean += float64(v)

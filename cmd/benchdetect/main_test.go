@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -118,4 +119,38 @@ func TestScoreLabelledWindows(t *testing.T) {
 	require.Equal(t, 1, sc.falseByKind[detect.KindSilence])
 	require.Equal(t, 1, sc.labelled)
 	require.InDelta(t, float64(24*15-24-10)/(7*24), sc.streamWeeks, 1e-9)
+}
+
+// A young copy keeps a real series' first two weeks as they were before any
+// injection, with the same labels, and injects only from its third day; the
+// synthetic set has no series and no young copy.
+func TestYoungSets(t *testing.T) {
+	const w = 3600
+	series := make([]uint64, 30*24)
+	for i := range series {
+		series[i] = uint64(100 + i%24)
+	}
+	real := &dataset{name: "r", group: "g", width: w, start: 7 * 86400, warm: 14 * 24, n: len(series),
+		windows: [][2]int64{{8 * 86400, 8*86400 + w}}}
+	real.addTrials(series, 6, rand.New(rand.NewPCG(1, 2)))
+	syn := &dataset{name: "synthetic", group: "synthetic", width: w, n: 10, trials: []*trial{{}}}
+	young := youngSets([]*dataset{real, syn}, 6, 1)
+	require.Len(t, young, 1)
+	y := young[0]
+	require.Equal(t, 14*24, y.n)
+	require.Equal(t, 2*24, y.warm)
+	require.Equal(t, real.windows, y.windows)
+	require.Equal(t, series[:14*24], y.series)
+	require.Len(t, y.trials, 6)
+	for _, tr := range y.trials {
+		require.Len(t, tr.counts, 14*24)
+		require.GreaterOrEqual(t, tr.inj.start, 2*24, tr.name)
+		require.Less(t, tr.inj.end, 14*24, tr.name)
+		require.False(t, y.overlapsWindow(tr.inj.start, tr.inj.end+2), tr.name)
+		for i, v := range tr.counts {
+			if i < tr.inj.start || i >= tr.inj.end {
+				require.Equal(t, series[i], v, "%s: bucket %d outside the injection", tr.name, i)
+			}
+		}
+	}
 }
