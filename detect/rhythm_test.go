@@ -515,3 +515,87 @@ func TestSaturdayThatEndsEarlyIsLearned(t *testing.T) {
 		require.Less(t, w, int64(4), "Saturday evening of week %d alerted: %v", w, saturdays)
 	}
 }
+
+// A young stream's drop tests judge its possible weekends against what its
+// weekends so far carried of their expectation (judgedDrop), not against
+// the quarter of the floor: a stream first seen on a Thursday, whose
+// weekends carry 80 % of its weekdays, has a 70 % loss on its second
+// Saturday found (it keeps 0.24 of a weekday, under the floor only by
+// noise); without the loss its first two weekends raise nothing.
+func TestYoungWeekendLossIsFound(t *testing.T) {
+	thu := rhythmMonday + 3*86400
+	sat := rhythmMonday + 12*86400
+	from, to := sat+10*3600, sat+16*3600
+	rate := func(loss bool) func(b int64) float64 {
+		return func(b int64) float64 {
+			r := 100.0
+			switch {
+			case b < thu:
+				return 0 // first seen on Thursday
+			case weekday(b) >= 5:
+				r = 80
+			}
+			if loss && b >= from && b < to {
+				r *= 0.3
+			}
+			return r
+		}
+	}
+	require.Empty(t, runRhythm(t, 17, rate(false)), "a young stream's weekend paged")
+	// Within its first weekend the stream keeps the floor: a Saturday at
+	// 80 % and a Sunday at 15 % is a weekend, not a loss on Sunday.
+	require.Empty(t, runRhythm(t, 9, func(b int64) float64 {
+		switch weekday(b) {
+		case 5:
+			return 80
+		case 6:
+			return 15
+		}
+		return 100
+	}), "a first weekend's Sunday paged")
+	opened := runRhythm(t, 17, rate(true))
+	require.Len(t, opened, 1, "events: %+v", opened)
+	require.Equal(t, KindDrop, opened[0].Kind)
+	require.GreaterOrEqual(t, opened[0].StartedAt.Unix(), from)
+	require.Less(t, opened[0].DetectedAt.Unix(), to)
+}
+
+// learnWeekend learns only a young stream's possible weekends' core
+// (Saturday 08:00 to Sunday 14:00 UTC) from two days to two complete weeks
+// of history: the plain mean of its first weekendLearn buckets' log ratios,
+// then an EWMA. judgedDrop uses it above the floor, never above the
+// expectation, while the daily profile is not in use.
+func TestLearnWeekend(t *testing.T) {
+	m := newModel(300)
+	m.weekendFloor = DefaultWeekendFloor
+	require.Equal(t, uint8(144), m.weekendLearn)
+	b := newBaseline()
+	b.days = 2
+	sat := rhythmMonday + 5*86400 + 8*3600
+	for _, at := range []int64{rhythmMonday + 10*3600, sat - 300, sat + 30*3600} { // a Monday; Saturday before 08:00; Sunday 14:00
+		m.learnWeekend(&b, at, 10, 100)
+	}
+	require.Zero(t, b.wkN, "outside the core")
+	b.days = 1
+	m.learnWeekend(&b, sat, 10, 100)
+	require.Zero(t, b.wkN, "no hourly profile yet")
+	b.days = 2
+	for i := range int64(144) {
+		m.learnWeekend(&b, sat+i*300, 49, 99)
+	}
+	require.Equal(t, uint8(144), b.wkN)
+	require.InDelta(t, 0.5*weekendMargin*100, m.judgedDrop(&b, 100, 25), 0.1)
+	require.Equal(t, 100.0, m.judgedDrop(&b, 100, 100), "not a possible weekend")
+	m.learnWeekend(&b, sat+144*300, 0, 99)
+	require.Equal(t, uint8(144), b.wkN)
+	require.InDelta(t, math.Log(0.5)+(math.Log(0.01)-math.Log(0.5))/144, float64(b.wkL)/wkStep, 1e-3, "an EWMA of half a day's weight")
+	b.wkL = 0 // weekends as busy as weekdays (or busier)
+	require.InDelta(t, weekendMargin*100, m.judgedDrop(&b, 100, 25), 1e-9)
+	b.wkL = -3 * wkStep // far quieter: the floor
+	require.Equal(t, 25.0, m.judgedDrop(&b, 100, 25))
+	b.weeks = 2
+	require.Equal(t, 25.0, m.judgedDrop(&b, 100, 25), "the daily profile is in use")
+	before := b.wkL
+	m.learnWeekend(&b, sat, 0, 100)
+	require.Equal(t, before, b.wkL)
+}

@@ -40,7 +40,13 @@ type stream struct {
 	blkExp, blkObs float32
 	blkN           int32
 	blkClean       bool // every bucket of the block was learned
-	started        bool
+	// weekendKnown: a young stream has learned a weekend's core
+	// (baseline.wkN) and been judged past that weekend's end: its drop
+	// tests judge the possible weekends after it by what it carried
+	// (judgedDrop). Not within the weekend learned: a Saturday busier than
+	// the Sunday after it would make the Sunday a loss.
+	weekendKnown bool
+	started      bool
 
 	vol *gap // open silence or drop gap
 
@@ -282,6 +288,10 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		// rate trails every daily swing, and a gap would stop the profile from
 		// being learned (cold start protects against silence only).
 		seasonal := st.base.days >= 2
+		md := mt // the drop tests' mt
+		if st.weekendKnown {
+			md = e.model.judgedDrop(&st.base, mu, mt)
+		}
 		var fired *cusum // the drop CUSUM over its threshold
 		var dropEv [2]float64
 		rankEv := 0.0
@@ -296,18 +306,19 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 				st.cus = [2]cusum{}
 			} else {
 				for i, rho := range th.rhos {
-					// While the day may be quieter (mt < mu), a loss is "rho
+					// While the day may be quieter (md < mu: a young
+					// stream's possible weekend, judgedDrop), a loss is "rho
 					// of mu" against "the quietest day": none below it. Where
 					// the deep alternative is not below the quietest day (the
 					// default weekend floor is a quarter), it is a tenth
 					// (heavyDrop), so that a heavy loss in a young stream's
 					// possible weekend is still weighed.
-					if i == 1 && rho*mu >= mt {
+					if i == 1 && rho*mu >= md {
 						rho = heavyDrop
 					}
 					l := 0.0
-					if rho*mu < mt {
-						l = llrLoss(x, mt, a, rho*mu/mt)
+					if rho*mu < md {
+						l = llrLoss(x, md, a, rho*mu/md)
 					}
 					st.cus[i].add(l, b, mu, x)
 					if dropEv[i] = st.cus[i].evidence(&e.model, &st.base, a, e.blockLen); dropEv[i] > th.hDrop && fired == nil {
@@ -315,7 +326,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 					}
 				}
 			}
-			if rankEv = st.rank.judge(&e.model.rank, b, x, mu, mt); rankEv > th.hDrop && fired == nil {
+			if rankEv = st.rank.judge(&e.model.rank, b, x, mu, md); rankEv > th.hDrop && fired == nil {
 				fired = &st.rank.cus
 			}
 		} else {
@@ -341,6 +352,12 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		// After the decisions: bucket b is judged with the calibration of
 		// the buckets before it, as its early-silence slots were.
 		calibrateZeros(st, x, mu, a)
+		if st.vol == nil {
+			e.model.learnWeekend(&st.base, b, x, mu)
+		}
+		if !st.weekendKnown && st.base.wkN >= e.model.weekendLearn && !possibleWeekend(b) {
+			st.weekendKnown = true
+		}
 	}
 	if st.vol != nil {
 		state = "gap"
