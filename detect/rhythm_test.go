@@ -599,3 +599,33 @@ func TestLearnWeekend(t *testing.T) {
 	m.learnWeekend(&b, sat, 0, 100)
 	require.Equal(t, before, b.wkL)
 }
+
+// A young stream's weekend floor comes from its first weekend's core and
+// stays: the weekends it judges by it do not teach it (a loss there would
+// lower the floor while it is weighed).
+func TestWeekendLearnedOnce(t *testing.T) {
+	e, err := New(Config{Bucket: 5 * time.Minute, Workers: 1})
+	require.NoError(t, err)
+	r := rand.New(rand.NewPCG(3, 4))
+	var st *stream
+	var known int16
+	secondSunday := rhythmMonday + 13*86400
+	for b := rhythmMonday; b < secondSunday+86400; b += 300 {
+		rate := 100.0
+		if weekday(b) >= 5 {
+			rate = 80
+		}
+		var cs []storage.Count
+		if n := simulate.GammaPoisson(r, rate, 0.02); n > 0 {
+			cs = []storage.Count{{Tenant: "t", Source: "s", Bucket: b, Events: n}}
+		}
+		e.Advance(time.Unix(b+300, 0), cs)
+		st = e.shards[0].streams[streamKey{"t", "s"}]
+		if b == rhythmMonday+7*86400+8*3600 { // the first weekend's end
+			require.True(t, st.weekendKnown)
+			known = st.base.wkL
+			require.InDelta(t, math.Log(0.8), float64(known)/wkStep, 0.25, "what the first weekend carried")
+		}
+	}
+	require.Equal(t, known, st.base.wkL, "the second weekend taught the floor")
+}

@@ -43,8 +43,9 @@ type stream struct {
 	// weekendKnown: a young stream has learned a weekend's core
 	// (baseline.wkN) and been judged past that weekend's end: its drop
 	// tests judge the possible weekends after it by what it carried
-	// (judgedDrop). Not within the weekend learned: a Saturday busier than
-	// the Sunday after it would make the Sunday a loss.
+	// (judgedDrop), and it learns no more (learnWeekend). Not within the
+	// weekend learned: a Saturday busier than the Sunday after it would
+	// make the Sunday a loss.
 	weekendKnown bool
 	started      bool
 
@@ -352,7 +353,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		// After the decisions: bucket b is judged with the calibration of
 		// the buckets before it, as its early-silence slots were.
 		calibrateZeros(st, x, mu, a)
-		if st.vol == nil {
+		if st.vol == nil && !st.weekendKnown {
 			e.model.learnWeekend(&st.base, b, x, mu)
 		}
 		if !st.weekendKnown && st.base.wkN >= e.model.weekendLearn && !possibleWeekend(b) {
