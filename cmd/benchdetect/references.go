@@ -199,58 +199,23 @@ func printTargets(sets []*dataset) {
 		targetSilence, targetSilenceP, targetDrop, targetFA, targetColdStart)
 	fmt.Println("| data sets              | detector  | silence recall  | TTD p50 | drop recall     | TTD p50 | FA/str-wk | cold FA/stream | met |")
 	fmt.Println("|------------------------|-----------|-----------------|---------|-----------------|---------|-----------|----------------|-----|")
-	var groups []string
-	for _, ds := range sets {
-		if !slices.Contains(groups, ds.group) {
-			groups = append(groups, ds.group)
+	for _, r := range targetRows(sets) {
+		sr := rate(r.recall, detect.KindSilence)
+		dr := rate(r.recall, detect.KindDrop)
+		ttd := quantile(r.recall.ttd[detect.KindSilence], 0.5)
+		fa := float64(r.all.falseAlarms) / r.all.streamWeeks
+		cs := float64(r.cold) / float64(r.streams)
+		met := "no"
+		if sr >= targetSilence && (math.IsNaN(ttd) || ttd <= targetSilenceP) && (math.IsNaN(dr) || dr >= targetDrop) && fa <= targetFA && cs <= targetColdStart {
+			met = "yes"
 		}
-	}
-	groups = append(groups, "all")
-	dets := append([]string{"gapwatch"}, func() []string {
-		var n []string
-		for _, r := range references {
-			n = append(n, r.name)
-		}
-		return n
-	}()...)
-	for _, g := range groups {
-		for di, det := range dets {
-			recall, all := newScore(), newScore()
-			cold, streams := 0, 0
-			for _, ds := range sets {
-				if g != "all" && ds.group != g {
-					continue
-				}
-				for _, t := range ds.trials {
-					alerts := t.alerts
-					if di > 0 {
-						alerts = t.refs[di-1]
-					}
-					ds.scoreInto(all, t, alerts)
-					if carriesEvidence(t) {
-						ds.scoreInto(recall, t, alerts)
-					}
-					cold += ds.coldAlarms(alerts)
-					streams++
-				}
-			}
-			sr := rate(recall, detect.KindSilence)
-			dr := rate(recall, detect.KindDrop)
-			ttd := quantile(recall.ttd[detect.KindSilence], 0.5)
-			fa := float64(all.falseAlarms) / all.streamWeeks
-			cs := float64(cold) / float64(streams)
-			met := "no"
-			if sr >= targetSilence && (math.IsNaN(ttd) || ttd <= targetSilenceP) && (math.IsNaN(dr) || dr >= targetDrop) && fa <= targetFA && cs <= targetColdStart {
-				met = "yes"
-			}
-			fmt.Printf("| %-22s | %-9s | %-15s | %7s | %-15s | %7s | %9.3f | %14.3f | %-3s |\n", g, det,
-				fmtRecall(recall, detect.KindSilence), fmtMin(ttd), fmtRecall(recall, detect.KindDrop),
-				fmtMin(quantile(recall.ttd[detect.KindDrop], 0.5)), fa, cs, met)
-		}
+		fmt.Printf("| %-22s | %-9s | %-15s | %7s | %-15s | %7s | %9.3f | %14.3f | %-3s |\n", r.group, r.det,
+			fmtRecall(r.recall, detect.KindSilence), fmtMin(ttd), fmtRecall(r.recall, detect.KindDrop),
+			fmtMin(quantile(r.recall.ttd[detect.KindDrop], 0.5)), fa, cs, met)
 	}
 	// gapwatch's restated drop recall per series, for the groups with more
 	// than one (where the group's figure hides which series it misses).
-	for _, g := range groups {
+	for _, g := range groupNames(sets) {
 		var parts []string
 		for _, ds := range sets {
 			if ds.group != g || ds.group == ds.name || len(groupSets(sets, g)) < 2 {
@@ -270,6 +235,60 @@ func printTargets(sets []*dataset) {
 	}
 	fmt.Println()
 	fmt.Println("\nReferences: static/static15 = no events for 60/15 minutes; seasonal = median of the same time of week (up to 4 weeks) − 3 MADs, 3 buckets in a row; dailydrop = last 24 h under half the mean of the 7 days before, checked hourly.")
+}
+
+// targetRow is what one detector achieved on one group of data sets (or
+// "all"), restated: recall over the injections that carry the evidence,
+// false alarms over all trials, and the alarms of their first two weeks.
+type targetRow struct {
+	group, det    string
+	recall, all   *score
+	cold, streams int
+}
+
+// targetRows scores every group of sets, then all of them, for gapwatch and
+// each reference rule in turn.
+func targetRows(sets []*dataset) []targetRow {
+	dets := []string{"gapwatch"}
+	for _, r := range references {
+		dets = append(dets, r.name)
+	}
+	var rows []targetRow
+	for _, g := range append(groupNames(sets), "all") {
+		for di, det := range dets {
+			r := targetRow{group: g, det: det, recall: newScore(), all: newScore()}
+			for _, ds := range sets {
+				if g != "all" && ds.group != g {
+					continue
+				}
+				for _, t := range ds.trials {
+					alerts := t.alerts
+					if di > 0 {
+						alerts = t.refs[di-1]
+					}
+					ds.scoreInto(r.all, t, alerts)
+					if carriesEvidence(t) {
+						ds.scoreInto(r.recall, t, alerts)
+					}
+					r.cold += ds.coldAlarms(alerts)
+					r.streams++
+				}
+			}
+			rows = append(rows, r)
+		}
+	}
+	return rows
+}
+
+// groupNames returns the groups of sets, in their order.
+func groupNames(sets []*dataset) []string {
+	var groups []string
+	for _, ds := range sets {
+		if !slices.Contains(groups, ds.group) {
+			groups = append(groups, ds.group)
+		}
+	}
+	return groups
 }
 
 // groupSets returns the data sets of group g.

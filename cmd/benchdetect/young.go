@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 
 	"github.com/gapwatch/gapwatch/detect"
 )
@@ -50,39 +49,10 @@ func printYoung(young []*dataset) {
 		youngDays, youngWarm+1, minSilenceHeld, minDropMissing)
 	fmt.Println("| data sets              | detector  | silence recall  | TTD p50 | drop recall     | TTD p50 | FA/str-wk |")
 	fmt.Println("|------------------------|-----------|-----------------|---------|-----------------|---------|-----------|")
-	var groups []string
-	for _, ds := range young {
-		if !slices.Contains(groups, ds.group) {
-			groups = append(groups, ds.group)
-		}
-	}
-	groups = append(groups, "all")
-	dets := []string{"gapwatch"}
-	for _, r := range references {
-		dets = append(dets, r.name)
-	}
-	for _, g := range groups {
-		for di, det := range dets {
-			recall, all := newScore(), newScore()
-			for _, ds := range young {
-				if g != "all" && ds.group != g {
-					continue
-				}
-				for _, t := range ds.trials {
-					alerts := t.alerts
-					if di > 0 {
-						alerts = t.refs[di-1]
-					}
-					ds.scoreInto(all, t, alerts)
-					if carriesEvidence(t) {
-						ds.scoreInto(recall, t, alerts)
-					}
-				}
-			}
-			fmt.Printf("| %-22s | %-9s | %-15s | %7s | %-15s | %7s | %9.3f |\n", g, det,
-				fmtRecall(recall, detect.KindSilence), fmtMin(quantile(recall.ttd[detect.KindSilence], 0.5)),
-				fmtRecall(recall, detect.KindDrop), fmtMin(quantile(recall.ttd[detect.KindDrop], 0.5)),
-				float64(all.falseAlarms)/all.streamWeeks)
-		}
+	for _, r := range targetRows(young) {
+		fmt.Printf("| %-22s | %-9s | %-15s | %7s | %-15s | %7s | %9.3f |\n", r.group, r.det,
+			fmtRecall(r.recall, detect.KindSilence), fmtMin(quantile(r.recall.ttd[detect.KindSilence], 0.5)),
+			fmtRecall(r.recall, detect.KindDrop), fmtMin(quantile(r.recall.ttd[detect.KindDrop], 0.5)),
+			float64(r.all.falseAlarms)/r.all.streamWeeks)
 	}
 }
