@@ -132,7 +132,7 @@ func run(nabDir, bikes, flights, worldcup string, trials, streams, weeks, scale 
 	printQuality(sets)
 	printTargets(sets)
 	printSilenceByVolume(sets)
-	young := youngSets(sets, trials, seed)
+	young := youngSets(sets, seed)
 	for _, ds := range young {
 		if err := ds.run(cfg); err != nil {
 			return err

@@ -134,7 +134,7 @@ func TestYoungSets(t *testing.T) {
 		windows: [][2]int64{{8 * 86400, 8*86400 + w}}}
 	real.addTrials(series, 6, rand.New(rand.NewPCG(1, 2)))
 	syn := &dataset{name: "synthetic", group: "synthetic", width: w, n: 10, trials: []*trial{{}}}
-	young := youngSets([]*dataset{real, syn}, 6, 1)
+	young := youngSets([]*dataset{real, syn}, 1)
 	require.Len(t, young, 1)
 	y := young[0]
 	require.Equal(t, 14*24, y.n)

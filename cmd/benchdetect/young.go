@@ -19,8 +19,9 @@ const (
 )
 
 // youngSets returns, for each real data set, its series' first youngDays
-// days as a data set of their own, with trials injected from day youngWarm.
-func youngSets(sets []*dataset, trials int, seed uint64) []*dataset {
+// days as a data set of their own, with as many trials as the data set,
+// injected from day youngWarm.
+func youngSets(sets []*dataset, seed uint64) []*dataset {
 	var out []*dataset
 	for k, ds := range sets {
 		if ds.series == nil {
