@@ -270,9 +270,13 @@ const (
 // possibleWeekend reports whether bucket starts in a possible weekend
 // (weekendFrom to weekendTo).
 func possibleWeekend(bucket int64) bool {
-	s := floorMod(bucket+3*86400, 7*86400)
+	s := weekSecond(bucket)
 	return s >= weekendFrom || s+7*86400 < weekendTo
 }
+
+// weekSecond is the second of the week of a bucket start (Monday 00:00 UTC =
+// 0).
+func weekSecond(bucket int64) int64 { return floorMod(bucket+3*86400, 7*86400) }
 
 // weekendMargin is how much quieter than the weekends it has seen a young
 // stream's next one may be, for its drop tests (judgedDrop): a weekend's
@@ -319,7 +323,10 @@ func (m *model) judgedDrop(b *baseline, mu, mt float64) float64 {
 // Twitter AMZN: a 68 % loss on its second Saturday took the floor from
 // 0.49 to 0.35 of the expectation in four and a half hours).
 func (m *model) learnWeekend(b *baseline, bucket int64, x, mu float64) {
-	if s := floorMod(bucket+3*86400, 7*86400); b.days < 2 || b.weeks >= 2 || mu <= 0 || s < weekendCoreFrom || s >= weekendCoreTo {
+	if b.days < 2 || b.weeks >= 2 || mu <= 0 {
+		return
+	}
+	if s := weekSecond(bucket); s < weekendCoreFrom || s >= weekendCoreTo {
 		return
 	}
 	w := 2 / m.perDay

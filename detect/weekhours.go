@@ -30,7 +30,7 @@ func (m *model) weekHours(b *baseline, bucket int64) float64 {
 
 // weekHour is the hour of the week of a bucket start (Monday 00:00 UTC = 0).
 func weekHour(bucket int64) int16 {
-	return int16(floorMod(bucket+3*86400, 7*86400) / 3600)
+	return int16(weekSecond(bucket) / 3600)
 }
 
 // The current hour's flags (baseline.howFlags).
