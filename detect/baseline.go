@@ -260,6 +260,39 @@ func (m *model) judged(b *baseline, bucket int64, mu float64) float64 {
 	return mu
 }
 
+// What a stream's expectation follows (Expectation.Profile).
+const (
+	ProfileShortTerm = "short-term" // its recent rate: the first two days
+	ProfileHourly    = "hourly"     // its level and hourly profile
+	ProfileWeekly    = "weekly"     // and its daily profile: from two complete weeks on
+)
+
+// How a stream's possible weekends are judged (Expectation.Weekend).
+const (
+	WeekendRecent  = "recent"  // against the recent rate, as any hour (ProfileShortTerm)
+	WeekendLenient = "lenient" // as possibly Config.WeekendFloor of the expectation (judged)
+	WeekendLearned = "learned" // drops against what its first weekend carried (judgedDrop); silences leniently
+	WeekendProfile = "profile" // by its daily profile (ProfileWeekly)
+	WeekendWeekday = "weekday" // as weekdays (Config.WeekendFloor 1)
+)
+
+// learned says what a stream's expectation follows and how its possible
+// weekends are judged, from the same conditions as judged and judgedDrop;
+// weekendKnown is the stream's.
+func (m *model) learned(b *baseline, weekendKnown bool) (profile, weekend string) {
+	switch {
+	case b.days < 2:
+		return ProfileShortTerm, WeekendRecent
+	case b.weeks >= 2:
+		return ProfileWeekly, WeekendProfile
+	case m.weekendFloor >= 1:
+		return ProfileHourly, WeekendWeekday
+	case weekendKnown:
+		return ProfileHourly, WeekendLearned
+	}
+	return ProfileHourly, WeekendLenient
+}
+
 // The core of the possible weekends, Saturday 08:00 to Sunday 14:00 UTC: a
 // weekend in every zone from UTC−8 to UTC+10 (learnWeekend).
 const (

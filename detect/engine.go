@@ -209,6 +209,11 @@ type Expectation struct {
 	Expected, Lower, Upper float64
 	// State is "learning", "ok", "gap" (silence), "drop" or "late".
 	State string
+	// Profile is what the expectation follows (ProfileShortTerm, ProfileHourly,
+	// ProfileWeekly) and Weekend how the stream's possible weekends are judged
+	// (WeekendRecent, WeekendLenient, WeekendLearned, WeekendProfile,
+	// WeekendWeekday): how much of its profile the stream has learned.
+	Profile, Weekend string
 	// LastEvents is the start of the stream's last judged bucket with events
 	// (zero if none); set in ExpectLast mode only.
 	LastEvents time.Time

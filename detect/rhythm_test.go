@@ -629,3 +629,40 @@ func TestWeekendLearnedOnce(t *testing.T) {
 	}
 	require.Equal(t, known, st.base.wkL, "the second weekend taught the floor")
 }
+
+// A stream's expectations say how much of its profile it has learned: its
+// recent rate for two days, then its hourly profile with possible weekends
+// judged leniently, by what its first weekend carried once that weekend
+// is over, and its daily profile from two complete weeks on; with a
+// weekend floor of 1, weekends are judged as weekdays.
+func TestExpectationsSayWhatIsLearned(t *testing.T) {
+	thu := rhythmMonday + 3*86400
+	stages := func(cfg Config) (seen []string, at []int64) {
+		cfg.Bucket, cfg.Workers, cfg.Expectations = 5*time.Minute, 1, true
+		e, err := New(cfg)
+		require.NoError(t, err)
+		r := rand.New(rand.NewPCG(5, 6))
+		for b := thu; b < rhythmMonday+22*86400; b += 300 {
+			rate := 100.0
+			if weekday(b) >= 5 {
+				rate = 60
+			}
+			cs := []storage.Count{{Tenant: "t", Source: "s", Bucket: b, Events: max(1, simulate.GammaPoisson(r, rate, 0.02))}}
+			for _, x := range e.Advance(time.Unix(b+300, 0), cs).Expectations {
+				if s := x.Profile + "/" + x.Weekend; len(seen) == 0 || seen[len(seen)-1] != s {
+					seen, at = append(seen, s), append(at, x.Bucket.Unix())
+				}
+			}
+		}
+		return seen, at
+	}
+	seen, at := stages(Config{})
+	require.Equal(t, []string{"short-term/recent", "hourly/lenient", "hourly/learned", "weekly/profile"}, seen)
+	require.Equal(t, thu, at[0])
+	// Days and weeks fold as the next one's first bucket is learned.
+	require.Equal(t, thu+2*86400+300, at[1], "the hourly profile after two complete days")
+	require.Equal(t, rhythmMonday+7*86400+8*3600, at[2], "the first weekend known at its end, Monday 08:00 UTC")
+	require.Equal(t, rhythmMonday+21*86400+300, at[3], "the daily profile after two complete Monday-to-Sunday weeks")
+	seen, _ = stages(Config{WeekendFloor: 1})
+	require.Equal(t, []string{"short-term/recent", "hourly/weekday", "weekly/profile"}, seen)
+}

@@ -374,6 +374,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 	}
 	if e.expect != ExpectNone {
 		ex := Expectation{Tenant: st.tenant, Source: st.source, Bucket: time.Unix(b, 0).UTC(), Observed: uint64(x), State: state}
+		ex.Profile, ex.Weekend = e.model.learned(&st.base, st.weekendKnown)
 		if state != "learning" {
 			ex.Expected = mu
 			ex.Lower, ex.Upper = band(mu, a)

@@ -223,7 +223,7 @@ func (s detectStreams) Streams(tenant, source string) []api.Stream {
 	var out []api.Stream
 	for _, st := range s.d.Streams(tenant, source) {
 		out = append(out, api.Stream{Tenant: st.Tenant, Source: st.Source, Status: st.Status, LastSeen: st.LastSeen,
-			EventsPerMin: st.EventsPerMin, HistoryHours: st.HistoryHours})
+			EventsPerMin: st.EventsPerMin, HistoryHours: st.HistoryHours, Profile: st.Profile, Weekend: st.Weekend})
 	}
 	return out
 }

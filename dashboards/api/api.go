@@ -58,6 +58,9 @@ type Stream struct {
 	LastSeen       time.Time
 	EventsPerMin   float64
 	HistoryHours   float64 // how much of the stream the baseline has learned from
+	// Profile is what its expectation follows and Weekend how its possible
+	// weekends are judged (detect.Expectation).
+	Profile, Weekend string
 }
 
 // StreamLister lists the detector's streams (nil without the detect role).
@@ -435,22 +438,7 @@ type streamJSON struct {
 	EventsPerMin float64 `json:"events_per_min"`
 	HistoryHours float64 `json:"history_hours"`
 	Profile      string  `json:"profile"`
-}
-
-// profileOf says which expectation a stream with hours of history is judged
-// against (detect/baseline.go): its short-term rate for the first two days,
-// then its hourly profile — with weekends judged leniently, as possibly a
-// quarter of a weekday — and from two weeks on the hourly and daily profiles.
-// Profiles fold complete days and weeks, so the switch can come up to a
-// day (a week) later than the hours say.
-func profileOf(hours float64) string {
-	switch {
-	case hours < 48:
-		return "short-term"
-	case hours < 14*24:
-		return "hourly"
-	}
-	return "weekly"
+	Weekend      string  `json:"weekend"`
 }
 
 // streams serves GET /api/v1/streams?tenant=&source=.
@@ -470,7 +458,7 @@ func (s *Server) streams(w http.ResponseWriter, r *http.Request) {
 	for i, st := range list {
 		out[i] = streamJSON{Tenant: st.Tenant, Source: st.Source, Status: st.Status,
 			EventsPerMin: math.Round(st.EventsPerMin*1000) / 1000,
-			HistoryHours: math.Round(st.HistoryHours*100) / 100, Profile: profileOf(st.HistoryHours)}
+			HistoryHours: math.Round(st.HistoryHours*100) / 100, Profile: st.Profile, Weekend: st.Weekend}
 		if !st.LastSeen.IsZero() {
 			ls := st.LastSeen.UTC().Format(time.RFC3339)
 			out[i].LastSeen = &ls

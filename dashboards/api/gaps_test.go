@@ -38,9 +38,9 @@ func TestGapsAndStreams(t *testing.T) {
 		Alerts:         []storage.Alert{gap("io.gapwatch.gap.opened", 0, time.Time{}, 600.4)},
 	}))
 	srv := httptest.NewServer(api.New(api.Config{}, api.Deps{Rates: st, Gaps: st, Streams: streamList{
-		{Tenant: "acme", Source: "fw", Status: "gap", LastSeen: base, EventsPerMin: 300.12345, HistoryHours: 100.5},
-		{Tenant: "other", Source: "dns", Status: "learning", HistoryHours: 0.25},
-		{Tenant: "third", Source: "edr", Status: "ok", HistoryHours: 400},
+		{Tenant: "acme", Source: "fw", Status: "gap", LastSeen: base, EventsPerMin: 300.12345, HistoryHours: 100.5, Profile: "hourly", Weekend: "learned"},
+		{Tenant: "other", Source: "dns", Status: "learning", HistoryHours: 0.25, Profile: "short-term", Weekend: "recent"},
+		{Tenant: "third", Source: "edr", Status: "ok", HistoryHours: 400, Profile: "weekly", Weekend: "profile"},
 	}}).Handler())
 	t.Cleanup(srv.Close)
 
@@ -70,12 +70,12 @@ func TestGapsAndStreams(t *testing.T) {
 	code, body = get(t, srv.URL+"/api/v1/streams?tenant=acme")
 	require.Equal(t, http.StatusOK, code, body)
 	require.JSONEq(t, `[{"tenant":"acme","source":"fw","status":"gap","last_seen":"2026-11-20T10:00:00Z","events_per_min":300.123,
-		"history_hours":100.5,"profile":"hourly"}]`, body)
+		"history_hours":100.5,"profile":"hourly","weekend":"learned"}]`, body)
 	code, body = get(t, srv.URL+"/api/v1/streams")
 	require.Equal(t, http.StatusOK, code, body)
 	require.Contains(t, body, `"last_seen":null`)
-	require.Contains(t, body, `"history_hours":0.25,"profile":"short-term"`)
-	require.Contains(t, body, `"history_hours":400,"profile":"weekly"`)
+	require.Contains(t, body, `"history_hours":0.25,"profile":"short-term","weekend":"recent"`)
+	require.Contains(t, body, `"history_hours":400,"profile":"weekly","weekend":"profile"`)
 }
 
 func TestGapsAndStreamsWithoutDetection(t *testing.T) {

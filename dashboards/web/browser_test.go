@@ -310,6 +310,7 @@ func TestCoveragePage(t *testing.T) {
 		{"a chart per source", `document.querySelectorAll('#tenant-rates .chart').length === document.querySelectorAll('#tenant-strips svg.strip').length`},
 		{"every chart's events", `[...document.querySelectorAll('#tenant-rates .chart')].every(c => c.querySelector('polyline'))`},
 		{"an expected band", `document.querySelector('#tenant-rates .chart polygon')`},
+		{"what each chart is judged against", `[...document.querySelectorAll('#tenant-rates .chart h3')].every(h => /(short-term|hourly|weekly) profile, weekends [a-z]+/.test(h.textContent))`},
 		{"the gap on its chart", `document.querySelector('#tenant-rates .chart ` + sel + `')`},
 		{"the gap in the tenant's list", `document.querySelector('#tenant-gaps tr` + sel + `')`},
 	} {

@@ -372,7 +372,7 @@ func TestTrackRetired(t *testing.T) {
 	track(detect.Result{
 		Expectations: []detect.Expectation{
 			{Tenant: "a", Source: "gone", Bucket: t1, State: "ok", Expected: 10, Observed: 9},
-			{Tenant: "a", Source: "gone", Bucket: at.Add(-time.Minute), State: "gap", Expected: 10},
+			{Tenant: "a", Source: "gone", Bucket: at.Add(-time.Minute), State: "gap", Expected: 10, Profile: detect.ProfileWeekly, Weekend: detect.WeekendProfile},
 			{Tenant: "a", Source: "back", Bucket: at.Add(-time.Minute), State: "gap", Expected: 10},
 			{Tenant: "a", Source: "back", Bucket: at.Add(time.Minute), Observed: 3, State: "learning"},
 		},
@@ -381,6 +381,9 @@ func TestTrackRetired(t *testing.T) {
 	got := map[string]string{}
 	for _, s := range d.Streams("", "") {
 		got[s.Source] = s.Status
+		if s.Source == "gone" {
+			require.Equal(t, []string{"short-term", "recent"}, []string{s.Profile, s.Weekend}, "a retired stream starts again on its recent rate")
+		}
 	}
 	require.Equal(t, map[string]string{"gone": "retired", "back": "learning"}, got)
 

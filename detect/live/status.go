@@ -28,6 +28,10 @@ type StreamStatus struct {
 	// complete days, the daily one after two complete weeks
 	// (detect/baseline.go). 0 once retired.
 	HistoryHours float64
+	// Profile and Weekend are what the engine judged the last bucket
+	// against (detect.Expectation): detect.ProfileShortTerm and
+	// detect.WeekendRecent once retired, as it would start again.
+	Profile, Weekend string
 }
 
 type streamKey struct{ tenant, source string }
@@ -123,6 +127,7 @@ func (t *statusTable) judged(res detect.Result, counts []storage.Count) {
 		}
 		r.state = x.State
 		r.to = b + t.width
+		r.Profile, r.Weekend = x.Profile, x.Weekend
 		r.EventsPerMin = x.Expected * perMin
 		if x.State == "learning" {
 			r.EventsPerMin = float64(x.Observed) * perMin
@@ -179,6 +184,7 @@ func (t *statusTable) retire(res detect.Result) {
 		k := streamKey{rt.Tenant, rt.Source}
 		if r, ok := t.streams[k]; ok && after[k].Before(rt.At) {
 			r.state, r.EventsPerMin, r.gaps = "retired", 0, nil
+			r.Profile, r.Weekend = detect.ProfileShortTerm, detect.WeekendRecent
 			t.changed[k] = true
 		}
 	}

@@ -132,7 +132,8 @@ func TestStatusAgreesWithTheStoredGap(t *testing.T) {
 func TestStatusTableFollowsOpenGaps(t *testing.T) {
 	tb, v := newStatusTable(60, 24*time.Hour), newStatusView()
 	b := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	tb.judged(detect.Result{Expectations: []detect.Expectation{{Tenant: "t", Source: "a", Bucket: b, State: "ok", Expected: 10, Observed: 10}}},
+	tb.judged(detect.Result{Expectations: []detect.Expectation{{Tenant: "t", Source: "a", Bucket: b, State: "ok", Expected: 10, Observed: 10,
+		Profile: detect.ProfileHourly, Weekend: detect.WeekendLearned}}},
 		[]storage.Count{{Tenant: "t", Source: "a", Bucket: b.Unix() - 3600}, {Tenant: "t", Source: "a", Bucket: b.Unix()}})
 	require.Empty(t, v.list("", ""), "nothing before commit")
 	status := func() string {
@@ -141,6 +142,7 @@ func TestStatusTableFollowsOpenGaps(t *testing.T) {
 	}
 	require.Equal(t, "ok", status())
 	require.InDelta(t, 1+1.0/60, v.list("t", "a")[0].HistoryHours, 1e-9, "from its first count to the end of its last judged bucket")
+	require.Equal(t, []string{"hourly", "learned"}, []string{v.list("t", "a")[0].Profile, v.list("t", "a")[0].Weekend}, "as the engine judged it")
 	gap := func(typ string, id string, kind detect.Kind, planned bool) storage.Alert {
 		return storage.Alert{Type: typ, GapID: id, Tenant: "t", Source: "a", Kind: string(kind), Planned: planned}
 	}

@@ -185,10 +185,11 @@ func TestStandaloneEndToEnd(t *testing.T) {
 		var status map[string]string
 		waitFor(t, time.Minute, "firewall's status gap", func() bool {
 			f := g.query(gw, "streams", map[string]any{"tenant": "acme"}, rng(), 0)[0]
-			require.Equal(t, []string{"tenant", "source", "status", "last_seen", "events_per_min"}, names(f))
+			require.Equal(t, []string{"tenant", "source", "status", "last_seen", "events_per_min", "profile", "weekend"}, names(f))
 			status = map[string]string{}
 			for i := range f.Rows() {
 				status[f.Fields[1].At(i).(string)] = f.Fields[2].At(i).(string)
+				require.Contains(t, []string{"short-term", "hourly", "weekly"}, f.Fields[5].At(i), "what the detector judged against")
 			}
 			return status["firewall"] == "gap"
 		}, run)

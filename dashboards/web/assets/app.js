@@ -368,7 +368,9 @@
   function rateChart(source, st, res, gaps, watermark) {
     const box = el('div', { class: 'chart' });
     const title = el('h3', null, el('span', null, source), st ? el('span', { class: 'badge ' + st.status }, st.status) : null,
-      st ? el('span', { class: 'note' }, num(st.events_per_min) + ' events/min') : null);
+      st ? el('span', { class: 'note' }, num(st.events_per_min) + ' events/min') : null,
+      st && st.profile ? el('span', { class: 'note', title: 'what the detector judged the last bucket against (GET /api/v1/streams)' },
+        st.profile + ' profile, weekends ' + st.weekend) : null);
     box.append(title);
     if (res.err) {
       box.append(el('p', { class: 'err' }, res.err.status === 403 ? 'this token may not read this stream (403)' : res.err.message));

@@ -316,6 +316,8 @@ type Stream struct {
 	Status       string     `json:"status"`
 	LastSeen     *time.Time `json:"last_seen"`
 	EventsPerMin float64    `json:"events_per_min"`
+	Profile      string     `json:"profile"` // what its expectation follows: short-term, hourly, weekly
+	Weekend      string     `json:"weekend"` // how its possible weekends are judged
 }
 
 // Streams lists the detector's streams (of tenant and source when given).

@@ -43,7 +43,7 @@ var frameFields = map[string][]string{
 	QueryGaps:     {"started_at", "detected_at", "ended_at", "tenant", "source", "kind", "expected_events", "missing_events", "id"},
 	QueryCoverage: {"time", "share"},
 	QueryRates:    {"time", "events", "expected", "lower", "upper"},
-	QueryStreams:  {"tenant", "source", "status", "last_seen", "events_per_min"},
+	QueryStreams:  {"tenant", "source", "status", "last_seen", "events_per_min", "profile", "weekend"},
 }
 
 type dsRef struct {

@@ -130,8 +130,8 @@ func (f *fakeAPI) answer(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, out)
 	case "/api/v1/streams":
 		writeJSON(w, 200, []map[string]any{
-			{"tenant": "acme", "source": "edr", "status": "ok", "last_seen": "2026-12-05T06:59:00Z", "events_per_min": 300.5},
-			{"tenant": "acme", "source": "firewall", "status": "learning", "last_seen": nil, "events_per_min": 0},
+			{"tenant": "acme", "source": "edr", "status": "ok", "last_seen": "2026-12-05T06:59:00Z", "events_per_min": 300.5, "profile": "weekly", "weekend": "profile"},
+			{"tenant": "acme", "source": "firewall", "status": "learning", "last_seen": nil, "events_per_min": 0, "profile": "short-term", "weekend": "recent"},
 		})
 	case "/api/v1/rates":
 		start, n, step, err := f.grid(q, 11000)

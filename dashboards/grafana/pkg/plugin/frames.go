@@ -125,8 +125,11 @@ func streamsFrame(list []Stream) *data.Frame {
 	status := make([]string, n)
 	lastSeen := make([]*time.Time, n)
 	rate := make([]float64, n)
+	profile := make([]string, n)
+	weekend := make([]string, n)
 	for i, s := range list {
 		tenant[i], source[i], status[i], rate[i] = s.Tenant, s.Source, s.Status, s.EventsPerMin
+		profile[i], weekend[i] = s.Profile, s.Weekend
 		if s.LastSeen != nil {
 			t := s.LastSeen.UTC()
 			lastSeen[i] = &t
@@ -138,6 +141,8 @@ func streamsFrame(list []Stream) *data.Frame {
 		data.NewField("status", nil, status),
 		data.NewField("last_seen", nil, lastSeen),
 		data.NewField("events_per_min", nil, rate),
+		data.NewField("profile", nil, profile),
+		data.NewField("weekend", nil, weekend),
 	)
 	f.Meta = &data.FrameMeta{PreferredVisualization: data.VisTypeTable}
 	return f

@@ -321,10 +321,12 @@ func TestStreamsFrame(t *testing.T) {
 	res := run(t, d, query("A", "streams", map[string]any{"tenant": "acme"}, tr("2026-12-01T00:00:00Z", "2026-12-01T01:00:00Z"), 0))
 	require.NoError(t, res["A"].Error)
 	f := res["A"].Frames[0]
-	require.Equal(t, []string{"tenant", "source", "status", "last_seen", "events_per_min"}, fieldNames(f))
+	require.Equal(t, []string{"tenant", "source", "status", "last_seen", "events_per_min", "profile", "weekend"}, fieldNames(f))
 	require.Equal(t, "learning", f.Fields[2].At(1))
 	require.Nil(t, f.Fields[3].At(1))
 	require.Equal(t, 300.5, f.Fields[4].At(0))
+	require.Equal(t, []any{"weekly", "profile"}, []any{f.Fields[5].At(0), f.Fields[6].At(0)})
+	require.Equal(t, []any{"short-term", "recent"}, []any{f.Fields[5].At(1), f.Fields[6].At(1)})
 }
 
 // Each query fails on its own, with the status and source of its error.
