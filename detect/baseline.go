@@ -238,6 +238,26 @@ const (
 	weekendTo   = 7*86400 + 8*3600
 )
 
+// windDown is how long before its idle period (a night, a closed hour: its
+// profile under idleShare of its deseasonalised rate) a stream's active
+// period may end early (windingDown).
+const windDown = 2 * 3600
+
+// windingDown reports whether the stream's profile goes idle within windDown
+// of bucket, looked at an hour and windDown ahead. A day of a source with
+// idle hours ends at a time that varies: a schedule's last departures leave
+// or are cancelled, an office empties early on a Friday. Before the idle
+// period an empty run is then possible, not evidence; if the stream is down
+// rather than done for the day, the next active period says so.
+func (m *model) windingDown(b *baseline, bucket int64) bool {
+	for ahead := int64(3600); ahead <= windDown; ahead += 3600 {
+		if hf, df, ok := m.factors(b, bucket+ahead); ok && hf*df < idleShare {
+			return true
+		}
+	}
+	return false
+}
+
 // judged returns the mean that the silence and drop tests judge a bucket of
 // expectation mu against: mu itself, except in a possible weekend of a stream
 // whose expectation follows its hourly profile but not yet a daily one
@@ -246,10 +266,14 @@ const (
 // silence needs the evidence of one at a quarter of the rate; a heavy loss
 // (below the floor) is still found. Before two days the short-term rate
 // predicts, which follows a step within hours. Expectations shown and gap
-// estimates keep mu.
+// estimates keep mu. Within windDown of the stream's idle period, 0: the
+// day may have ended (windingDown).
 func (m *model) judged(b *baseline, bucket int64, mu float64) float64 {
 	if b.days < 2 {
 		return m.coldJudged(b, bucket, mu)
+	}
+	if m.windingDown(b, bucket) {
+		return 0
 	}
 	if b.weeks >= 2 || m.weekendFloor >= 1 {
 		return mu
@@ -336,7 +360,7 @@ const wkStep = 1024
 // evenings), which a mean over the weekend does not show, and an empty
 // run there is a silence at any floor above it.
 func (m *model) judgedDrop(b *baseline, mu, mt float64) float64 {
-	if mt >= mu || b.days < 2 || b.weeks >= 2 {
+	if mt >= mu || mt <= 0 || b.days < 2 || b.weeks >= 2 { // mt 0: the day may have ended (windingDown)
 		return mt
 	}
 	r := math.Min(1, math.Exp(float64(b.wkL)/wkStep))

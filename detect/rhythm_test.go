@@ -3,6 +3,7 @@ package detect
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -665,4 +666,49 @@ func TestExpectationsSayWhatIsLearned(t *testing.T) {
 	require.Equal(t, rhythmMonday+21*86400+300, at[3], "the daily profile after two complete Monday-to-Sunday weeks")
 	seen, _ = stages(Config{WeekendFloor: 1})
 	require.Equal(t, []string{"short-term/recent", "hourly/weekday", "weekly/profile"}, seen)
+}
+
+// A source active from 06:00 to 22:00 whose day ends up to 75 minutes early
+// (a schedule's last departures, an office's evening) does not page at
+// every early end: within two hours of its idle period an evening is judged
+// as possibly a quarter of its expectation. A stream that stops in the
+// afternoon is still caught within minutes; one that stops in the evening
+// and stays down, in the next morning's first hour.
+func TestEveningsMayEndEarly(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	ends := make([]int64, 28)
+	for d := range ends {
+		ends[d] = rhythmMonday + int64(d)*86400 + 22*3600 - 300*r.Int64N(16)
+	}
+	rate := func(stopAt int64) func(b int64) float64 {
+		return func(b int64) float64 {
+			if b >= stopAt {
+				return 0
+			}
+			if h := hourOf(b); h < 6 || b >= ends[b/86400-rhythmMonday/86400] {
+				return 0
+			}
+			return 40
+		}
+	}
+	// The first two evenings are news: nothing says yet that the stream idles.
+	afterTwoDays := func(evs []Event) []Event {
+		return slices.DeleteFunc(evs, func(ev Event) bool { return ev.StartedAt.Unix() < rhythmMonday+2*86400 })
+	}
+	never := rhythmMonday + 28*86400
+	require.Empty(t, afterTwoDays(runRhythm(t, 28, rate(never))), "an evening that ended early paged")
+
+	afternoon := rhythmMonday + 24*86400 + 15*3600
+	opened := afterTwoDays(runRhythm(t, 28, rate(afternoon)))
+	require.NotEmpty(t, opened)
+	require.Equal(t, afternoon, opened[0].StartedAt.Unix())
+	require.Less(t, opened[0].DetectedAt.Unix(), afternoon+15*60, "an afternoon stop")
+
+	evening := rhythmMonday + 24*86400 + 21*3600
+	opened = afterTwoDays(runRhythm(t, 28, rate(evening)))
+	require.NotEmpty(t, opened)
+	require.Equal(t, evening, opened[0].StartedAt.Unix())
+	morning := rhythmMonday + 25*86400 + 6*3600
+	require.Greater(t, opened[0].DetectedAt.Unix(), morning-3600, "the evening is judged leniently")
+	require.Less(t, opened[0].DetectedAt.Unix(), morning+3600, "found in the next morning's first hour")
 }
