@@ -97,7 +97,7 @@ type model struct {
 	// weekendFloor is Config.WeekendFloor (judged).
 	weekendFloor float64
 	// weekendLearn is how many buckets of a weekend's core a young stream
-	// learns (learnWeekend) before its drop tests may use them (judgedDrop,
+	// learns (learnWeekend) before its drop tests may use them (judgedWeekend,
 	// from the end of that weekend on): half a day's, at most 255.
 	weekendLearn uint8
 	// lowSide: block statistics are learned from the low side (learnBlock):
@@ -295,13 +295,13 @@ const (
 const (
 	WeekendRecent  = "recent"  // against the recent rate, as any hour (ProfileShortTerm)
 	WeekendLenient = "lenient" // as possibly Config.WeekendFloor of the expectation (judged)
-	WeekendLearned = "learned" // drops against what its first weekend carried (judgedDrop); silences leniently
+	WeekendLearned = "learned" // against what its first weekend carried (judgedWeekend)
 	WeekendProfile = "profile" // by its daily profile (ProfileWeekly)
 	WeekendWeekday = "weekday" // as weekdays (Config.WeekendFloor 1)
 )
 
 // learned says what a stream's expectation follows and how its possible
-// weekends are judged, from the same conditions as judged and judgedDrop;
+// weekends are judged, from the same conditions as judged and judgedWeekend;
 // weekendKnown is the stream's.
 func (m *model) learned(b *baseline, weekendKnown bool) (profile, weekend string) {
 	switch {
@@ -336,7 +336,7 @@ func possibleWeekend(bucket int64) bool {
 func weekSecond(bucket int64) int64 { return floorMod(bucket+3*86400, 7*86400) }
 
 // weekendMargin is how much quieter than the weekends it has seen a young
-// stream's next one may be, for its drop tests (judgedDrop): a weekend's
+// stream's next one may be, for its drop tests (judgedWeekend): a weekend's
 // depth moves from week to week (NAB Twitter AAPL's weekend medians were
 // 0.42 to 0.69 of its weekdays' over eight weeks, the lowest 0.6 of the
 // highest). At 0.75 benchdetect found 2 to 5 more young-stream drops per
@@ -346,20 +346,20 @@ const weekendMargin = 0.6
 // wkStep is the resolution of baseline.wkL: log ratios in steps of 1/1024.
 const wkStep = 1024
 
-// judgedDrop is the mean the drop tests judge a bucket against, mt being
-// judged's (the silence test's), for a young stream that has learned a
-// weekend (stream.weekendKnown): in a possible weekend (mt below mu: the
-// weekend floor) it is weekendMargin times what the weekends learned
-// carried of their expectation (wkL, at most all of it), if that is above
-// the floor. The floor, a quarter, took most of a fresh
+// judgedWeekend is the mean the silence and drop tests judge a bucket
+// against, mt being judged's, for a young stream that has learned a
+// weekend (stream.weekendKnown; model.judgedStream): in a possible weekend
+// (mt below mu: the weekend floor) it is weekendMargin times what the
+// weekends learned carried of their expectation (wkL, at most all of it),
+// if that is above the floor. The floor, a quarter, took most of a fresh
 // stream's weekend losses from the drop tests (a 70 % loss of a weekend
 // at 0.6 of its weekdays leaves 0.18 of the expectation, under a quarter
 // only by noise), and half of NAB Twitter's young-stream misses were in
-// possible weekends. The silence test keeps the floor: a schedule's
-// weekend can end hours early at some hours only (the flights' Saturday
-// evenings), which a mean over the weekend does not show, and an empty
-// run there is a silence at any floor above it.
-func (m *model) judgedDrop(b *baseline, mu, mt float64) float64 {
+// possible weekends. The silence test kept the floor until a day's early
+// end stopped being evidence (windingDown): a schedule's weekend can end
+// hours early (the flights' Saturday evenings), which a mean over the
+// weekend does not show.
+func (m *model) judgedWeekend(b *baseline, mu, mt float64) float64 {
 	if mt >= mu || mt <= 0 || b.days < 2 || b.weeks >= 2 { // mt 0: the day may have ended (windingDown)
 		return mt
 	}

@@ -518,7 +518,7 @@ func TestSaturdayThatEndsEarlyIsLearned(t *testing.T) {
 }
 
 // A young stream's drop tests judge its possible weekends against what its
-// weekends so far carried of their expectation (judgedDrop), not against
+// weekends so far carried of their expectation (judgedWeekend), not against
 // the quarter of the floor: a stream first seen on a Thursday, whose
 // weekends carry 80 % of its weekdays, has a 70 % loss on its second
 // Saturday found (it keeps 0.24 of a weekday, under the floor only by
@@ -561,10 +561,32 @@ func TestYoungWeekendLossIsFound(t *testing.T) {
 	require.Less(t, opened[0].DetectedAt.Unix(), to)
 }
 
+// Its silence test does too, since a day's early end is no longer judged
+// by the weekend floor (windingDown): the same stream at 6 events a bucket,
+// silent from noon on its second Saturday, is found within half an hour
+// (24 minutes); judged at the quarter floor it took 48.
+func TestYoungWeekendSilenceIsFound(t *testing.T) {
+	thu := rhythmMonday + 3*86400
+	noon := rhythmMonday + 12*86400 + 12*3600
+	opened := runRhythm(t, 17, func(b int64) float64 {
+		switch {
+		case b < thu, b >= noon && b < noon+2*3600:
+			return 0
+		case weekday(b) >= 5:
+			return 5
+		}
+		return 6
+	})
+	require.Len(t, opened, 1, "events: %+v", opened)
+	require.Equal(t, KindSilence, opened[0].Kind)
+	require.Equal(t, noon, opened[0].StartedAt.Unix())
+	require.LessOrEqual(t, opened[0].DetectedAt.Unix(), noon+30*60)
+}
+
 // learnWeekend learns only a young stream's possible weekends' core
 // (Saturday 08:00 to Sunday 14:00 UTC) from two days to two complete weeks
 // of history: the plain mean of its first weekendLearn buckets' log ratios,
-// then an EWMA. judgedDrop uses it above the floor, never above the
+// then an EWMA. judgedWeekend uses it above the floor, never above the
 // expectation, while the daily profile is not in use.
 func TestLearnWeekend(t *testing.T) {
 	m := newModel(300)
@@ -585,17 +607,17 @@ func TestLearnWeekend(t *testing.T) {
 		m.learnWeekend(&b, sat+i*300, 49, 99)
 	}
 	require.Equal(t, uint8(144), b.wkN)
-	require.InDelta(t, 0.5*weekendMargin*100, m.judgedDrop(&b, 100, 25), 0.1)
-	require.Equal(t, 100.0, m.judgedDrop(&b, 100, 100), "not a possible weekend")
+	require.InDelta(t, 0.5*weekendMargin*100, m.judgedWeekend(&b, 100, 25), 0.1)
+	require.Equal(t, 100.0, m.judgedWeekend(&b, 100, 100), "not a possible weekend")
 	m.learnWeekend(&b, sat+144*300, 0, 99)
 	require.Equal(t, uint8(144), b.wkN)
 	require.InDelta(t, math.Log(0.5)+(math.Log(0.01)-math.Log(0.5))/144, float64(b.wkL)/wkStep, 1e-3, "an EWMA of half a day's weight")
 	b.wkL = 0 // weekends as busy as weekdays (or busier)
-	require.InDelta(t, weekendMargin*100, m.judgedDrop(&b, 100, 25), 1e-9)
+	require.InDelta(t, weekendMargin*100, m.judgedWeekend(&b, 100, 25), 1e-9)
 	b.wkL = -3 * wkStep // far quieter: the floor
-	require.Equal(t, 25.0, m.judgedDrop(&b, 100, 25))
+	require.Equal(t, 25.0, m.judgedWeekend(&b, 100, 25))
 	b.weeks = 2
-	require.Equal(t, 25.0, m.judgedDrop(&b, 100, 25), "the daily profile is in use")
+	require.Equal(t, 25.0, m.judgedWeekend(&b, 100, 25), "the daily profile is in use")
 	before := b.wkL
 	m.learnWeekend(&b, sat, 0, 100)
 	require.Equal(t, before, b.wkL)

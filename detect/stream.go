@@ -43,7 +43,7 @@ type stream struct {
 	// weekendKnown: a young stream has learned a weekend's core
 	// (baseline.wkN) and been judged past that weekend's end: its drop
 	// tests judge the possible weekends after it by what it carried
-	// (judgedDrop), and it learns no more (learnWeekend). Not within the
+	// (judgedWeekend), and it learns no more (learnWeekend). Not within the
 	// weekend learned: a Saturday busier than the Sunday after it would
 	// make the Sunday a loss.
 	weekendKnown bool
@@ -289,10 +289,6 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		// rate trails every daily swing, and a gap would stop the profile from
 		// being learned (cold start protects against silence only).
 		seasonal := st.base.days >= 2
-		md := mt // the drop tests' mt
-		if st.weekendKnown {
-			md = e.model.judgedDrop(&st.base, mu, mt)
-		}
 		var fired *cusum // the drop CUSUM over its threshold
 		var dropEv [2]float64
 		rankEv := 0.0
@@ -307,19 +303,19 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 				st.cus = [2]cusum{}
 			} else {
 				for i, rho := range th.rhos {
-					// While the day may be quieter (md < mu: a young
-					// stream's possible weekend, judgedDrop), a loss is "rho
+					// While the day may be quieter (mt < mu: a young
+					// stream's possible weekend, judgedWeekend), a loss is "rho
 					// of mu" against "the quietest day": none below it. Where
 					// the deep alternative is not below the quietest day (the
 					// default weekend floor is a quarter), it is a tenth
 					// (heavyDrop), so that a heavy loss in a young stream's
 					// possible weekend is still weighed.
-					if i == 1 && rho*mu >= md {
+					if i == 1 && rho*mu >= mt {
 						rho = heavyDrop
 					}
 					l := 0.0
-					if rho*mu < md {
-						l = llrLoss(x, md, a, rho*mu/md)
+					if rho*mu < mt {
+						l = llrLoss(x, mt, a, rho*mu/mt)
 					}
 					st.cus[i].add(l, b, mu, x)
 					if dropEv[i] = st.cus[i].evidence(&e.model, &st.base, a, e.blockLen); dropEv[i] > th.hDrop && fired == nil {
@@ -327,7 +323,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 					}
 				}
 			}
-			if rankEv = st.rank.judge(&e.model.rank, b, x, mu, md); rankEv > th.hDrop && fired == nil {
+			if rankEv = st.rank.judge(&e.model.rank, b, x, mu, mt); rankEv > th.hDrop && fired == nil {
 				fired = &st.rank.cus
 			}
 		} else {
@@ -485,7 +481,7 @@ func (s *shard) judged(st *stream, b int64, mu float64) float64 {
 	if s.coldIdle(st, b) {
 		return 0
 	}
-	return s.e.model.judged(&st.base, b, mu)
+	return s.e.model.judgedStream(st, b, mu)
 }
 
 // coldIdle reports whether bucket b of stream st, about to extend its run of
@@ -540,7 +536,7 @@ func (s *shard) runLogP(st *stream, logP, exp, obs, k float64) float64 {
 // drop per block, against the drop test's alternative.
 func (s *shard) continueGap(st *stream, g *gap, b int64, x, mu, a float64, blockEnd bool) {
 	th := &s.e.th
-	healthy := lowerTail(x, s.e.model.judged(&st.base, b, mu), a) >= th.anomalous
+	healthy := lowerTail(x, s.e.model.judgedStream(st, b, mu), a) >= th.anomalous
 	ev := evidence{from: b, expected: mu, observed: x}
 	if g.kind == KindDrop && s.emptySinceOpen(st, b, x, mu, a) {
 		g.kind, g.reclassified = KindSilence, true
@@ -583,7 +579,7 @@ func (s *shard) emptySinceOpen(st *stream, b int64, x, mu, a float64) bool {
 		st.zeroRun = 0
 		return false
 	}
-	st.addEmpty(b, mu, s.e.model.judged(&st.base, b, mu), a)
+	st.addEmpty(b, mu, s.e.model.judgedStream(st, b, mu), a)
 	return s.runLogP(st, st.zeroLogP, float64(st.zeroJudge), 0, float64(st.zeroRun)) < s.e.th.lnAlpha
 }
 
@@ -674,4 +670,14 @@ func (s *shard) emit(st *stream, g *gap, typ string, at int64, ended int64) {
 	}
 	g.seq++
 	s.events = append(s.events, ev)
+}
+
+// judgedStream is model.judged for stream st: once its weekend is known, its
+// possible weekends are judged by what its first weekend carried (judgedWeekend).
+func (m *model) judgedStream(st *stream, b int64, mu float64) float64 {
+	mt := m.judged(&st.base, b, mu)
+	if st.weekendKnown {
+		mt = m.judgedWeekend(&st.base, mu, mt)
+	}
+	return mt
 }
