@@ -451,6 +451,9 @@ func (s *shard) earlySilence(st *stream, b int64, mu, a float64, first, until in
 	if first == 0 || e.width < earlySlots+1 || st.vol != nil {
 		return false
 	}
+	if t := b + e.width/(earlySlots+1); t > until || first < t {
+		return false // not even the first slot: events came before it, or it is not due
+	}
 	mt := s.judged(st, b, mu)
 	logP, start, exp, judge := 0.0, b, 0.0, 0.0
 	obs := 0.0
