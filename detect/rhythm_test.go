@@ -561,8 +561,8 @@ func TestYoungWeekendLossIsFound(t *testing.T) {
 	require.Less(t, opened[0].DetectedAt.Unix(), to)
 }
 
-// Its silence test does too, since a day's early end is no longer judged
-// by the weekend floor (windingDown): the same stream at 6 events a bucket,
+// Its silence test does too, since a day's early end near its idle hours is
+// no evidence (windingDown): the same stream at 6 events a bucket,
 // silent from noon on its second Saturday, is found within half an hour
 // (24 minutes); judged at the quarter floor it took 48.
 func TestYoungWeekendSilenceIsFound(t *testing.T) {
@@ -692,10 +692,10 @@ func TestExpectationsSayWhatIsLearned(t *testing.T) {
 
 // A source active from 06:00 to 22:00 whose day ends up to 75 minutes early
 // (a schedule's last departures, an office's evening) does not page at
-// every early end: within two hours of its idle period an evening is judged
-// as possibly a quarter of its expectation. A stream that stops in the
-// afternoon is still caught within minutes; one that stops in the evening
-// and stays down, in the next morning's first hour.
+// every early end: within two hours of its idle period an empty run is no
+// evidence (windingDown). A stream that stops in the afternoon is still
+// caught within minutes; one that stops in the evening and stays down, in
+// the next morning's first hour.
 func TestEveningsMayEndEarly(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	ends := make([]int64, 28)
