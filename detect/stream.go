@@ -478,7 +478,7 @@ func (s *shard) earlySilence(st *stream, b int64, mu, a float64, first, until in
 }
 
 // judged is the mean the silence and drop tests judge bucket b of stream st
-// against (model.judged), and 0 while a fresh stream's empty run may be its
+// against (model.judgedStream), and 0 while a fresh stream's empty run may be its
 // first idle period (coldIdle).
 func (s *shard) judged(st *stream, b int64, mu float64) float64 {
 	if s.coldIdle(st, b) {
