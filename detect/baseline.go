@@ -97,7 +97,7 @@ type model struct {
 	// weekendFloor is Config.WeekendFloor (judged).
 	weekendFloor float64
 	// weekendLearn is how many buckets of a weekend's core a young stream
-	// learns (learnWeekend) before its drop tests may use them (judgedWeekend,
+	// learns (learnWeekend) before its tests may use them (judgedWeekend,
 	// from the end of that weekend on): half a day's, at most 255.
 	weekendLearn uint8
 	// lowSide: block statistics are learned from the low side (learnBlock):
@@ -336,7 +336,7 @@ func possibleWeekend(bucket int64) bool {
 func weekSecond(bucket int64) int64 { return floorMod(bucket+3*86400, 7*86400) }
 
 // weekendMargin is how much quieter than the weekends it has seen a young
-// stream's next one may be, for its drop tests (judgedWeekend): a weekend's
+// stream's next one may be, for its tests (judgedWeekend): a weekend's
 // depth moves from week to week (NAB Twitter AAPL's weekend medians were
 // 0.42 to 0.69 of its weekdays' over eight weeks, the lowest 0.6 of the
 // highest). At 0.75 benchdetect found 2 to 5 more young-stream drops per

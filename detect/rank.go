@@ -119,8 +119,8 @@ func (r *rankState) reset() {
 }
 
 // judge accounts bucket from with x events, expectation mu and judged mean mt
-// (model.judged: below mu in a possible weekend of a young stream, so that a
-// weekend dip is not a drop): it adds the bucket's log-likelihood ratio to
+// (shard.judged: below mu in a possible weekend of a young stream, so that a
+// weekend dip is not a drop, and 0 within windDown of an idle period): it adds the bucket's log-likelihood ratio to
 // the CUSUM once the test has learned, learns the bucket into the quantile
 // (and, when it ends a low run, the run into the classes), and returns the
 // CUSUM's value.

@@ -25,7 +25,7 @@ type stream struct {
 	zeroStart int64
 	zeroLogP  float64 // log P(the run as low as it is | baseline)
 	zeroExp   float32 // the run's expected events (float32: the stream stays in its 896 B size class)
-	zeroJudge float32 // the same as the test judges them (model.judged)
+	zeroJudge float32 // the same as the test judges them (shard.judged)
 	// Empty-bucket calibration of the run's dispersion (zeros.go): log of the
 	// dispersion for zeros over the bucket dispersion, and the part of it
 	// given back because empty blocks came more often than it predicts.
@@ -41,8 +41,8 @@ type stream struct {
 	blkN           int32
 	blkClean       bool // every bucket of the block was learned
 	// weekendKnown: a young stream has learned a weekend's core
-	// (baseline.wkN) and been judged past that weekend's end: its drop
-	// tests judge the possible weekends after it by what it carried
+	// (baseline.wkN) and been judged past that weekend's end: its silence
+	// and drop tests judge the possible weekends after it by what it carried
 	// (judgedWeekend), and it learns no more (learnWeekend). Not within the
 	// weekend learned: a Saturday busier than the Sunday after it would
 	// make the Sunday a loss.
