@@ -22,7 +22,11 @@
 //     injection, over all data sets (volume.go);
 //   - young streams (young.go): the same restated figures on each real
 //     series' first two weeks replayed alone, gaps injected from day 3 (a
-//     fresh install, or a series only two weeks long).
+//     fresh install, or a series only two weeks long);
+//   - collector losses (tenants.go): -tenants synthetic tenants, and half as
+//     many copies of the five NAB Twitter series as one tenant, each with a
+//     loss of 50–90 % of several of its sources at once: losses found,
+//     sources alarmed, TTD and false alarms.
 //
 // Two kinds of data: (a) real count series, each replayed as -trials streams
 // with one injection each: the NAB series in -nab (Twitter mentions per 5
@@ -77,17 +81,18 @@ func main() {
 	worldcup := flag.String("worldcup", "cmd/benchdetect/testdata/worldcup98-requests-5m.csv.gz", "requests per 5 minutes to the 1998 World Cup web site (in the repository); empty: skipped")
 	trials := flag.Int("trials", 40, "injected streams per real series")
 	streams := flag.Int("streams", 600, "synthetic streams")
+	tenants := flag.Int("tenants", 80, "synthetic tenants with collector losses (and half as many NAB Twitter ones)")
 	weeks := flag.Int("weeks", 6, "synthetic weeks")
 	scale := flag.Int("scale", 100000, "streams for the scale figure (0 to skip)")
 	seed := flag.Uint64("seed", 1, "RNG seed")
 	flag.Parse()
-	if err := run(*nab, *bikes, *flights, *worldcup, *trials, *streams, *weeks, *scale, *seed); err != nil {
+	if err := run(*nab, *bikes, *flights, *worldcup, *trials, *streams, *tenants, *weeks, *scale, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "benchdetect:", err)
 		os.Exit(1)
 	}
 }
 
-func run(nabDir, bikes, flights, worldcup string, trials, streams, weeks, scale int, seed uint64) error {
+func run(nabDir, bikes, flights, worldcup string, trials, streams, tenants, weeks, scale int, seed uint64) error {
 	start := time.Now()
 	cfg := detect.Config{}
 	fmt.Printf("benchdetect: seed %d, GOMAXPROCS %d, detector defaults: false-alarm budget %.2g per stream-week (split over silence, drop, late), drop alternative %.0f %% loss, resolve after %s\n",
@@ -139,6 +144,16 @@ func run(nabDir, bikes, flights, worldcup string, trials, streams, weeks, scale 
 		}
 	}
 	printYoung(young)
+	if tenants > 0 {
+		var ts []*tenantSet
+		if tw := twitterTenants(sets, tenants/2, seed); tw != nil {
+			ts = append(ts, tw)
+		}
+		ts = append(ts, syntheticTenants(tenants, weeks, seed))
+		if err := printTenants(ts); err != nil {
+			return err
+		}
+	}
 	if scale > 0 {
 		if err := scaleBench(scale); err != nil {
 			return err

@@ -154,3 +154,76 @@ func TestYoungSets(t *testing.T) {
 		}
 	}
 }
+
+// A collector loss takes its share of at least two of a tenant's sources,
+// inside [start, end) only, counts what it took, and stays out of an
+// affected source's labelled windows; the synthetic tenants' scoring finds
+// it from an alarm on an affected source, not on another one.
+func TestCollectorLoss(t *testing.T) {
+	ts := syntheticTenants(6, 3, 1)
+	for _, tt := range ts.tenants {
+		hit := 0
+		for _, h := range tt.hit {
+			if h {
+				hit++
+			}
+		}
+		require.GreaterOrEqual(t, hit, 2, tt.name)
+		require.True(t, tt.share >= 0.5 && tt.share <= 0.9, tt.name)
+		require.True(t, tt.start >= ts.warm && tt.end > tt.start && tt.end <= ts.n, tt.name)
+	}
+	// Outside [start, end) and on sources it did not hit, the counts are
+	// untouched; inside, it took exactly `missing`; it never overlaps an
+	// affected source's labelled window (source 1's first 60 buckets).
+	const width = 300
+	set := &tenantSet{width: width, warm: 20, n: 200}
+	var tt *tenantTrial
+	for seed := range uint64(30) {
+		src := [][]uint64{make([]uint64, 200), make([]uint64, 200), make([]uint64, 200)}
+		for i := range src {
+			for j := range src[i] {
+				src[i][j] = 100
+			}
+		}
+		tt = &tenantTrial{sources: src, windows: [][][2]int64{nil, {{0, 60 * width}}, nil}}
+		set.collectorLoss(rand.New(rand.NewPCG(seed, 2)), tt)
+		require.False(t, tt.hit[1] && tt.start < 60, "seed %d: an affected source's labelled window was hit", seed)
+		for i, c := range tt.sources {
+			var took uint64
+			for j, v := range c {
+				if j < tt.start || j >= tt.end || !tt.hit[i] {
+					require.Equal(t, uint64(100), v, "seed %d source %d bucket %d", seed, i, j)
+				}
+				took += 100 - v
+			}
+			require.Equal(t, tt.missing[i], took, "seed %d source %d", seed, i)
+		}
+	}
+	tt.alerts = make([][]alert, 3)
+	set.tenants = []*tenantTrial{tt}
+	other := 0
+	for i, h := range tt.hit {
+		if !h {
+			other = i
+		}
+	}
+	at := int64(tt.start+1) * width
+	out := int64(max(tt.start+1, 61)) * width // after source 1's window
+	tt.alerts[other] = []alert{{started: out, detected: out, kind: detect.KindDrop}}
+	sc := set.score()
+	if !tt.hit[other] {
+		require.Equal(t, 0, sc.found, "an alarm on a source the loss did not touch")
+		require.Equal(t, 1, sc.falseAlarms)
+	}
+	first := 0
+	for i, h := range tt.hit {
+		if h {
+			first = i
+			break
+		}
+	}
+	tt.alerts[first] = []alert{{started: at, detected: at + width, kind: detect.KindDrop}}
+	sc = set.score()
+	require.Equal(t, 1, sc.found)
+	require.Equal(t, []float64{float64(2*width) / 60}, sc.ttd)
+}
