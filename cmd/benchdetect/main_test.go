@@ -210,7 +210,7 @@ func TestCollectorLoss(t *testing.T) {
 	at := int64(tt.start+1) * width
 	out := int64(max(tt.start+1, 61)) * width // after source 1's window
 	tt.alerts[other] = []alert{{started: out, detected: out, kind: detect.KindDrop}}
-	sc := set.score()
+	sc := set.score(func(tt *tenantTrial) [][]alert { return tt.alerts })
 	if !tt.hit[other] {
 		require.Equal(t, 0, sc.found, "an alarm on a source the loss did not touch")
 		require.Equal(t, 1, sc.falseAlarms)
@@ -223,7 +223,7 @@ func TestCollectorLoss(t *testing.T) {
 		}
 	}
 	tt.alerts[first] = []alert{{started: at, detected: at + width, kind: detect.KindDrop}}
-	sc = set.score()
+	sc = set.score(func(tt *tenantTrial) [][]alert { return tt.alerts })
 	require.Equal(t, 1, sc.found)
 	require.Equal(t, []float64{float64(2*width) / 60}, sc.ttd)
 }

@@ -214,7 +214,8 @@ type tenantScore struct {
 	streamWeeks                           float64
 }
 
-func (ts *tenantSet) score() tenantScore {
+// score scores the alerts per tenant and source that alerts returns.
+func (ts *tenantSet) score(alerts func(tt *tenantTrial) [][]alert) tenantScore {
 	var sc tenantScore
 	warm := ts.start + int64(ts.warm)*ts.width
 	for _, tt := range ts.tenants {
@@ -222,7 +223,7 @@ func (ts *tenantSet) score() tenantScore {
 		e := ts.start + int64(tt.end+2)*ts.width
 		first := int64(math.MaxInt64)
 		var missing uint64
-		for i, alerts := range tt.alerts {
+		for i, alerts := range alerts(tt) {
 			flagged := false
 			for _, a := range alerts {
 				switch {
@@ -275,23 +276,43 @@ func inWindows(ws [][2]int64, t int64) bool {
 	return false
 }
 
-// printTenants runs every set and prints its figures.
+// refAlerts runs a reference rule on every source of the set.
+func (ts *tenantSet) refAlerts(ref reference) map[*tenantTrial][][]alert {
+	ds := &dataset{name: ts.name, width: ts.width, phase: ts.phase, start: ts.start, warm: ts.warm, n: ts.n}
+	out := map[*tenantTrial][][]alert{}
+	for _, tt := range ts.tenants {
+		for _, c := range tt.sources {
+			out[tt] = append(out[tt], ref.run(ds, &trial{counts: c}))
+		}
+	}
+	return out
+}
+
+// printTenants runs every set and prints gapwatch's figures beside the
+// reference rules'.
 func printTenants(sets []*tenantSet) error {
 	fmt.Printf("\n## Collector losses: a share (50–90 %%) of several of a tenant's sources at once, 30 min–12 h\n\n")
-	fmt.Println("| tenants                  | losses found    | restated (≥ 100 missing) | sources alarmed | of those ≥ 100 missing | TTD p50 | TTD p95 | FA/str-wk |")
-	fmt.Println("|--------------------------|-----------------|--------------------------|-----------------|------------------------|---------|---------|-----------|")
+	fmt.Println("| tenants                  | detector  | losses found    | restated (≥ 100 missing) | sources alarmed | of those ≥ 100 missing | TTD p50 | TTD p95 | FA/str-wk |")
+	fmt.Println("|--------------------------|-----------|-----------------|--------------------------|-----------------|------------------------|---------|---------|-----------|")
 	for _, ts := range sets {
 		if err := ts.run(detect.Config{}); err != nil {
 			return err
 		}
-		sc := ts.score()
-		fmt.Printf("| %-24s | %-15s | %-24s | %-15s | %-22s | %7s | %7s | %9.3f |\n", ts.name,
-			fmt.Sprintf("%.2f (%d/%d)", float64(sc.found)/float64(sc.total), sc.found, sc.total),
-			fmt.Sprintf("%.2f (%d/%d)", float64(sc.restatedFound)/float64(max(1, sc.restated)), sc.restatedFound, sc.restated),
-			fmt.Sprintf("%.2f (%d/%d)", float64(sc.flagged)/float64(sc.affected), sc.flagged, sc.affected),
-			fmt.Sprintf("%.2f (%d/%d)", float64(sc.flaggedBig)/float64(max(1, sc.affectedBig)), sc.flaggedBig, sc.affectedBig),
-			fmtMin(quantile(sc.ttd, 0.5)), fmtMin(quantile(sc.ttd, 0.95)), float64(sc.falseAlarms)/sc.streamWeeks)
+		printTenantRow(ts.name, "gapwatch", ts.score(func(tt *tenantTrial) [][]alert { return tt.alerts }))
+		for _, ref := range references {
+			alerts := ts.refAlerts(ref)
+			printTenantRow(ts.name, ref.name, ts.score(func(tt *tenantTrial) [][]alert { return alerts[tt] }))
+		}
 	}
 	fmt.Println("\nA loss is found when a drop or silence opens on one of its sources from its start to two buckets after its end (TTD: the first); sources alarmed: of the sources it took a share of. Each stream is judged on its own evidence: nothing is pooled across a tenant's streams (docs/detection.md, Known limits).")
 	return nil
+}
+
+func printTenantRow(set, det string, sc tenantScore) {
+	fmt.Printf("| %-24s | %-9s | %-15s | %-24s | %-15s | %-22s | %7s | %7s | %9.3f |\n", set, det,
+		fmt.Sprintf("%.2f (%d/%d)", float64(sc.found)/float64(sc.total), sc.found, sc.total),
+		fmt.Sprintf("%.2f (%d/%d)", float64(sc.restatedFound)/float64(max(1, sc.restated)), sc.restatedFound, sc.restated),
+		fmt.Sprintf("%.2f (%d/%d)", float64(sc.flagged)/float64(sc.affected), sc.flagged, sc.affected),
+		fmt.Sprintf("%.2f (%d/%d)", float64(sc.flaggedBig)/float64(max(1, sc.affectedBig)), sc.flaggedBig, sc.affectedBig),
+		fmtMin(quantile(sc.ttd, 0.5)), fmtMin(quantile(sc.ttd, 0.95)), float64(sc.falseAlarms)/sc.streamWeeks)
 }
