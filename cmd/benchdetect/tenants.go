@@ -85,9 +85,10 @@ func (ts *tenantSet) collectorLoss(r *rand.Rand, tt *tenantTrial) {
 }
 
 // syntheticTenants builds tenants of 3–12 security-log sources: each with
-// its own volume (log-uniform 0.01–100 events a minute), dispersion and
-// rate drift, sharing the tenant's daily peak, weekend dip and a
-// tenant-wide drift (as in the synthetic model, main.go).
+// its own volume (log-uniform 0.01–100 events a minute), dispersion,
+// day/night ratio and rate drift, sharing the tenant's daily peak, weekend
+// dip and a tenant-wide drift (the synthetic model's, main.go, split half
+// and half between the tenant's and the source's; without its bursts).
 func syntheticTenants(tenants, weeks int, seed uint64) *tenantSet {
 	const width = 300
 	start := time.Date(2025, 1, 6, 0, 0, 0, 0, time.UTC).Unix() // a Monday
