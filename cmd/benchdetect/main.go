@@ -47,7 +47,7 @@
 // are judged on their seasonal profiles, drop tests running): CPU time per
 // Advance (process CPU, all workers) and heap bytes per stream.
 //
-//	go run ./cmd/benchdetect                 # everything, about a minute
+//	go run ./cmd/benchdetect                 # everything, a minute or two
 //	go run ./cmd/benchdetect -scale 0        # quality only
 //	go run ./cmd/benchdetect -streams 2000   # a larger synthetic population
 package main
