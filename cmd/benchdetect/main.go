@@ -289,16 +289,25 @@ func (ds *dataset) addTrials(counts []uint64, n int, rng *rand.Rand) {
 // overlapsWindow reports whether buckets [i, j) overlap a labelled window
 // (no injection goes there).
 func (ds *dataset) overlapsWindow(i, j int) bool {
-	for _, w := range ds.windows {
-		if ds.start+int64(i)*ds.width < w[1] && ds.start+int64(j)*ds.width > w[0] {
+	return overlapsWindows(ds.windows, ds.start+int64(i)*ds.width, ds.start+int64(j)*ds.width)
+}
+
+// overlapsWindows reports whether the times [a, b) overlap one of the
+// windows ws.
+func overlapsWindows(ws [][2]int64, a, b int64) bool {
+	for _, w := range ws {
+		if a < w[1] && b > w[0] {
 			return true
 		}
 	}
 	return false
 }
 
-func (ds *dataset) inWindow(t int64) bool {
-	for _, w := range ds.windows {
+func (ds *dataset) inWindow(t int64) bool { return inWindows(ds.windows, t) }
+
+// inWindows reports whether time t falls in one of the windows ws.
+func inWindows(ws [][2]int64, t int64) bool {
+	for _, w := range ws {
 		if t >= w[0] && t < w[1] {
 			return true
 		}
@@ -741,6 +750,18 @@ func readNAB(path string) (ts []int64, vs []uint64, err error) {
 	return ts, vs, sc.Err()
 }
 
+// synthShape is the synthetic model's rate shape at time t (Unix seconds):
+// a daily cosine of amplitude amp peaking at hour peak, times weekend on
+// Saturdays and Sundays.
+func synthShape(t int64, amp, peak, weekend float64) float64 {
+	h := float64(t%86400) / 3600
+	shape := 1 + amp*math.Cos(2*math.Pi*(h-peak)/24)
+	if wd := (t/86400 + 3) % 7; wd >= 5 {
+		shape *= weekend
+	}
+	return shape
+}
+
 // synthetic builds the security-log model's streams.
 func synthetic(streams, weeks int, seed uint64) *dataset {
 	const width = 300
@@ -763,11 +784,7 @@ func synthetic(streams, weeks int, seed uint64) *dataset {
 		amp := (dayNight - 1) / (dayNight + 1)
 		for i := range counts {
 			t := start + int64(i)*width
-			h := float64(t%86400) / 3600
-			shape := 1 + amp*math.Cos(2*math.Pi*(h-peak)/24)
-			if wd := (t/86400 + 3) % 7; wd >= 5 {
-				shape *= weekend
-			}
+			shape := synthShape(t, amp, peak, weekend)
 			z = phi*z + sigma*math.Sqrt(1-phi*phi)*r.NormFloat64()
 			if burstLeft == 0 && r.Float64() < 1.0/(7*288) {
 				burst, burstLeft = 2+3*r.Float64(), 6

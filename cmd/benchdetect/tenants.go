@@ -59,10 +59,8 @@ func (ts *tenantSet) collectorLoss(r *rand.Rand, tt *tenantTrial) {
 		}
 		clash := false
 		a, b := ts.start+int64(s)*ts.width, ts.start+int64(s+dur+2)*ts.width
-		for i := range hit {
-			for _, w := range tt.windows[i] {
-				clash = clash || hit[i] && a < w[1] && b > w[0]
-			}
+		for i, h := range hit {
+			clash = clash || h && overlapsWindows(tt.windows[i], a, b)
 		}
 		if clash {
 			continue
@@ -113,16 +111,11 @@ func syntheticTenants(tenants, weeks int, seed uint64) *tenantSet {
 		}
 		for j := range n {
 			t := start + int64(j)*width
-			h := float64(t%86400) / 3600
 			zT = phi*zT + sigma*math.Sqrt(1-phi*phi)*r.NormFloat64()/math.Sqrt2
 			for i := range m {
 				zs[i] = phi*zs[i] + sigma*math.Sqrt(1-phi*phi)*r.NormFloat64()/math.Sqrt2
-				shape := 1 + amp[i]*math.Cos(2*math.Pi*(h-peak)/24)
-				if wd := (t/86400 + 3) % 7; wd >= 5 {
-					shape *= weekend
-				}
 				z := zT + zs[i]
-				tt.sources[i][j] = simulate.GammaPoisson(r, perMin[i]*5*shape*math.Exp(z-sigma*sigma/2), disp[i])
+				tt.sources[i][j] = simulate.GammaPoisson(r, perMin[i]*5*synthShape(t, amp[i], peak, weekend)*math.Exp(z-sigma*sigma/2), disp[i])
 			}
 		}
 		ts.collectorLoss(r, tt)
@@ -224,9 +217,9 @@ func (ts *tenantSet) score(alerts func(tt *tenantTrial) [][]alert) tenantScore {
 		e := ts.start + int64(tt.end+2)*ts.width
 		first := int64(math.MaxInt64)
 		var missing uint64
-		for i, alerts := range alerts(tt) {
+		for i, as := range alerts(tt) {
 			flagged := false
-			for _, a := range alerts {
+			for _, a := range as {
 				switch {
 				case tt.hit[i] && a.detected >= s && a.detected <= e:
 					flagged = true
@@ -239,7 +232,7 @@ func (ts *tenantSet) score(alerts func(tt *tenantTrial) [][]alert) tenantScore {
 			if tt.hit[i] {
 				sc.affected++
 				missing += tt.missing[i]
-				big := tt.missing[i] >= 100
+				big := tt.missing[i] >= minDropMissing
 				if big {
 					sc.affectedBig++
 				}
@@ -253,7 +246,7 @@ func (ts *tenantSet) score(alerts func(tt *tenantTrial) [][]alert) tenantScore {
 			sc.streamWeeks += float64(ts.n-ts.warm) * float64(ts.width) / (7 * 86400)
 		}
 		sc.total++
-		restated := missing >= 100
+		restated := missing >= minDropMissing
 		if restated {
 			sc.restated++
 		}
@@ -266,15 +259,6 @@ func (ts *tenantSet) score(alerts func(tt *tenantTrial) [][]alert) tenantScore {
 		}
 	}
 	return sc
-}
-
-func inWindows(ws [][2]int64, t int64) bool {
-	for _, w := range ws {
-		if t >= w[0] && t < w[1] {
-			return true
-		}
-	}
-	return false
 }
 
 // refAlerts runs a reference rule on every source of the set.
@@ -293,7 +277,7 @@ func (ts *tenantSet) refAlerts(ref reference) map[*tenantTrial][][]alert {
 // reference rules'.
 func printTenants(sets []*tenantSet) error {
 	fmt.Printf("\n## Collector losses: a share (50–90 %%) of several of a tenant's sources at once, 30 min–12 h\n\n")
-	fmt.Println("| tenants                  | detector  | losses found    | restated (≥ 100 missing) | sources alarmed | of those ≥ 100 missing | TTD p50 | TTD p95 | FA/str-wk |")
+	fmt.Printf("| tenants                  | detector  | losses found    | restated (≥ %d missing) | sources alarmed | of those ≥ %d missing | TTD p50 | TTD p95 | FA/str-wk |\n", minDropMissing, minDropMissing)
 	fmt.Println("|--------------------------|-----------|-----------------|--------------------------|-----------------|------------------------|---------|---------|-----------|")
 	for _, ts := range sets {
 		if err := ts.run(detect.Config{}); err != nil {
