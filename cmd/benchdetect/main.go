@@ -23,6 +23,9 @@
 //   - young streams (young.go): the same restated figures on each real
 //     series' first two weeks replayed alone, gaps injected from day 3 (a
 //     fresh install, or a series only two weeks long);
+//   - heavy sustained losses (heavy.go): each real series replayed again,
+//     one 70 % loss of 3½–9 hours per trial (the held-back failure issue 19
+//     reports), recall for gapwatch and the reference rules;
 //   - collector losses (tenants.go): -tenants synthetic tenants, and half as
 //     many copies of the five NAB Twitter series as one tenant, each with a
 //     loss of 50–90 % of several of its sources at once: losses found,
@@ -144,6 +147,13 @@ func run(nabDir, bikes, flights, worldcup string, trials, streams, tenants, week
 		}
 	}
 	printYoung(young)
+	heavy := heavySets(sets, seed)
+	for _, ds := range heavy {
+		if err := ds.run(cfg); err != nil {
+			return err
+		}
+	}
+	printHeavy(heavy)
 	if tenants > 0 {
 		var ts []*tenantSet
 		if tw := twitterTenants(sets, tenants/2, seed); tw != nil {
@@ -584,8 +594,17 @@ func logUniform(r *rand.Rand, lo, hi float64) float64 {
 
 // inject applies a random gap after warm-up, avoiding the excluded ranges.
 func inject(r *rand.Rand, counts []uint64, kind detect.Kind, width int64, warm int, excluded func(i, j int) bool) injection {
+	return injectDrawn(r, counts, kind, width, warm, excluded,
+		func() float64 { return logUniform(r, 1800, 86400) },
+		func() float64 { return 0.5 + 0.4*r.Float64() })
+}
+
+// injectDrawn is inject with the gap's length in seconds and a drop's loss
+// drawn by the given functions: the length before the start, the loss after.
+func injectDrawn(r *rand.Rand, counts []uint64, kind detect.Kind, width int64, warm int, excluded func(i, j int) bool,
+	seconds, loss func() float64) injection {
 	for {
-		dur := int(math.Ceil(logUniform(r, 1800, 86400) / float64(width)))
+		dur := int(math.Ceil(seconds() / float64(width)))
 		if warm+dur+2 >= len(counts) {
 			dur = len(counts) - warm - 3
 		}
@@ -595,7 +614,7 @@ func inject(r *rand.Rand, counts []uint64, kind detect.Kind, width int64, warm i
 		}
 		inj := injection{kind: kind, start: s, end: s + dur}
 		if kind == detect.KindDrop {
-			inj.loss = 0.5 + 0.4*r.Float64()
+			inj.loss = loss()
 		}
 		hour := max(1, int(3600/width))
 		var first uint64

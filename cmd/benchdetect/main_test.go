@@ -155,6 +155,48 @@ func TestYoungSets(t *testing.T) {
 	}
 }
 
+// A heavy copy replays a real series with one 70 % loss of 3½–9 hours per
+// trial, after the warm-up and outside the labelled windows, counting what
+// it took; the rest of the series is untouched, and the synthetic set has
+// no heavy copy.
+func TestHeavySets(t *testing.T) {
+	const w = 300
+	series := make([]uint64, 30*288)
+	for i := range series {
+		series[i] = uint64(200 + i%288)
+	}
+	real := &dataset{name: "r", group: "g", width: w, start: 7 * 86400, warm: 14 * 288, n: len(series),
+		windows: [][2]int64{{7*86400 + 20*86400, 7*86400 + 22*86400}}}
+	real.addTrials(series, 40, rand.New(rand.NewPCG(1, 2)))
+	syn := &dataset{name: "synthetic", group: "synthetic", width: w, n: 10, trials: []*trial{{}}}
+	heavy := heavySets([]*dataset{real, syn}, 1)
+	require.Len(t, heavy, 1)
+	h := heavy[0]
+	require.Equal(t, real.windows, h.windows)
+	require.Len(t, h.trials, 40)
+	for _, tr := range h.trials {
+		inj := tr.inj
+		require.Equal(t, detect.KindDrop, inj.kind)
+		require.Equal(t, heavyLoss, inj.loss)
+		require.GreaterOrEqual(t, inj.start, h.warm, tr.name)
+		require.GreaterOrEqual(t, (inj.end-inj.start)*w, int(heavyMin), tr.name)
+		require.LessOrEqual(t, (inj.end-inj.start)*w, int(heavyMax)+w, tr.name)
+		require.False(t, h.overlapsWindow(inj.start, inj.end+2), tr.name)
+		var held, kept uint64
+		for i, v := range tr.counts {
+			if i < inj.start || i >= inj.end {
+				require.Equal(t, series[i], v, "%s: bucket %d outside the loss", tr.name, i)
+				continue
+			}
+			held += series[i]
+			kept += v
+		}
+		require.Equal(t, held, inj.held, tr.name)
+		require.Equal(t, held-kept, inj.missing, tr.name)
+		require.InDelta(t, heavyLoss, float64(inj.missing)/float64(held), 0.05, tr.name)
+	}
+}
+
 // A collector loss takes its share of at least two of a tenant's sources,
 // inside [start, end) only, counts what it took, and stays out of an
 // affected source's labelled windows; the synthetic tenants' scoring finds
