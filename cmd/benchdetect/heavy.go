@@ -61,33 +61,20 @@ func printHeavy(heavy []*dataset) {
 	fmt.Printf("| data sets              | detector  | %-17s | %-17s | all               | TTD p50 | TTD p95 | missing p50 |\n",
 		fmt.Sprintf("≥ %d missing", minDropMissing), fmt.Sprintf("≥ %d missing", heavyMissing))
 	fmt.Println("|------------------------|-----------|-------------------|-------------------|-------------------|---------|---------|-------------|")
-	dets := []string{"gapwatch"}
-	for _, r := range references {
-		dets = append(dets, r.name)
-	}
 	for _, g := range append(groupNames(heavy), "all") {
-		for di, det := range dets {
+		for di, det := range detectors() {
 			restated, heavier, all := newScore(), newScore(), newScore()
 			var missing []float64
-			for _, ds := range heavy {
-				if g != "all" && ds.group != g {
-					continue
+			eachTrial(heavy, g, di, func(ds *dataset, t *trial, alerts []alert) {
+				ds.scoreInto(all, t, alerts)
+				if t.inj.missing >= minDropMissing {
+					ds.scoreInto(restated, t, alerts)
 				}
-				for _, t := range ds.trials {
-					alerts := t.alerts
-					if di > 0 {
-						alerts = t.refs[di-1]
-					}
-					ds.scoreInto(all, t, alerts)
-					if t.inj.missing >= minDropMissing {
-						ds.scoreInto(restated, t, alerts)
-					}
-					if t.inj.missing >= heavyMissing {
-						ds.scoreInto(heavier, t, alerts)
-					}
-					missing = append(missing, float64(t.inj.missing))
+				if t.inj.missing >= heavyMissing {
+					ds.scoreInto(heavier, t, alerts)
 				}
-			}
+				missing = append(missing, float64(t.inj.missing))
+			})
 			ttd := restated.ttd[detect.KindDrop]
 			fmt.Printf("| %-22s | %-9s | %-17s | %-17s | %-17s | %7s | %7s | %11.0f |\n", g, det,
 				fmtRecall(restated, detect.KindDrop), fmtRecall(heavier, detect.KindDrop), fmtRecall(all, detect.KindDrop),

@@ -249,35 +249,50 @@ type targetRow struct {
 // targetRows scores every group of sets, then all of them, for gapwatch and
 // each reference rule in turn.
 func targetRows(sets []*dataset) []targetRow {
-	dets := []string{"gapwatch"}
-	for _, r := range references {
-		dets = append(dets, r.name)
-	}
 	var rows []targetRow
 	for _, g := range append(groupNames(sets), "all") {
-		for di, det := range dets {
+		for di, det := range detectors() {
 			r := targetRow{group: g, det: det, recall: newScore(), all: newScore()}
-			for _, ds := range sets {
-				if g != "all" && ds.group != g {
-					continue
+			eachTrial(sets, g, di, func(ds *dataset, t *trial, alerts []alert) {
+				ds.scoreInto(r.all, t, alerts)
+				if carriesEvidence(t) {
+					ds.scoreInto(r.recall, t, alerts)
 				}
-				for _, t := range ds.trials {
-					alerts := t.alerts
-					if di > 0 {
-						alerts = t.refs[di-1]
-					}
-					ds.scoreInto(r.all, t, alerts)
-					if carriesEvidence(t) {
-						ds.scoreInto(r.recall, t, alerts)
-					}
-					r.cold += ds.coldAlarms(alerts)
-					r.streams++
-				}
-			}
+				r.cold += ds.coldAlarms(alerts)
+				r.streams++
+			})
 			rows = append(rows, r)
 		}
 	}
 	return rows
+}
+
+// detectors names gapwatch and the reference rules, in the order of a
+// trial's alerts and refs (eachTrial).
+func detectors() []string {
+	dets := []string{"gapwatch"}
+	for _, r := range references {
+		dets = append(dets, r.name)
+	}
+	return dets
+}
+
+// eachTrial calls fn with every trial of the sets in group g ("all": of
+// every set) and detector di's alerts on it: gapwatch's for 0, else
+// references[di−1]'s.
+func eachTrial(sets []*dataset, g string, di int, fn func(ds *dataset, t *trial, alerts []alert)) {
+	for _, ds := range sets {
+		if g != "all" && ds.group != g {
+			continue
+		}
+		for _, t := range ds.trials {
+			alerts := t.alerts
+			if di > 0 {
+				alerts = t.refs[di-1]
+			}
+			fn(ds, t, alerts)
+		}
+	}
 }
 
 // groupNames returns the groups of sets, in their order.

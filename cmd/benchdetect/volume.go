@@ -31,26 +31,16 @@ func printSilenceByVolume(sets []*dataset) {
 	fmt.Println("| events/hour | detector  | silence recall  | TTD p50 | TTD p95 | FA/str-wk (mean volume) |")
 	fmt.Println("|-------------|-----------|-----------------|---------|---------|-------------------------|")
 	for _, band := range volumeBands {
-		for di := -1; di < len(references); di++ {
-			det := "gapwatch"
-			if di >= 0 {
-				det = references[di].name
-			}
+		for di, det := range detectors() {
 			recall, all := newScore(), newScore()
-			for _, ds := range sets {
-				for _, t := range ds.trials {
-					alerts := t.alerts
-					if di >= 0 {
-						alerts = t.refs[di]
-					}
-					if v := t.perMin * 60; v >= band[0] && v < band[1] {
-						ds.scoreInto(all, t, alerts)
-					}
-					if t.inj.kind == detect.KindSilence && carriesEvidence(t) && t.inj.perHour >= band[0] && t.inj.perHour < band[1] {
-						ds.scoreInto(recall, t, alerts)
-					}
+			eachTrial(sets, "all", di, func(ds *dataset, t *trial, alerts []alert) {
+				if v := t.perMin * 60; v >= band[0] && v < band[1] {
+					ds.scoreInto(all, t, alerts)
 				}
-			}
+				if t.inj.kind == detect.KindSilence && carriesEvidence(t) && t.inj.perHour >= band[0] && t.inj.perHour < band[1] {
+					ds.scoreInto(recall, t, alerts)
+				}
+			})
 			fa := "-"
 			if all.streamWeeks > 0 {
 				fa = fmt.Sprintf("%.3f", float64(all.falseAlarms)/all.streamWeeks)
