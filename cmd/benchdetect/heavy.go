@@ -21,8 +21,8 @@ const (
 	heavyMin, heavyMax float64 = 3.5 * 3600, 9 * 3600 // seconds
 )
 
-// heavySets returns, for each real data set, a copy of it whose trials each
-// hold one heavy sustained loss.
+// heavySets returns, for each real data set, a copy of it with as many
+// trials, each holding one heavy sustained loss.
 func heavySets(sets []*dataset, seed uint64) []*dataset {
 	var out []*dataset
 	for k, ds := range sets {
@@ -32,8 +32,8 @@ func heavySets(sets []*dataset, seed uint64) []*dataset {
 		h := &dataset{name: ds.name, group: ds.group, width: ds.width, phase: ds.phase, start: ds.start,
 			warm: ds.warm, n: ds.n, windows: ds.windows, series: ds.series}
 		r := rand.New(rand.NewPCG(seed, uint64(k)+900))
-		for i := range max(1, len(ds.trials)) {
-			t := &trial{name: fmt.Sprintf("heavy-%03d", i), counts: slices.Clone(ds.series), perMin: ds.trials[0].perMin}
+		for i, src := range ds.trials {
+			t := &trial{name: fmt.Sprintf("heavy-%03d", i), counts: slices.Clone(ds.series), perMin: src.perMin}
 			t.inj = injectDrawn(r, t.counts, detect.KindDrop, ds.width, ds.warm, h.overlapsWindow,
 				func() float64 { return heavyMin + (heavyMax-heavyMin)*r.Float64() },
 				func() float64 { return heavyLoss })
