@@ -168,9 +168,29 @@ func Backtest(counts []storage.Count, cfg Config, emit func(Event) error) error 
 // each delivered with the watermark at the bucket's end; emit gets every event
 // in order. Gaps still open at the end stay open.
 func BacktestBuckets(cfg Config, next func() ([]storage.Count, error), emit func(Event) error) error {
+	return backtest(cfg, next, emit, nil)
+}
+
+// Explainer names the stream a backtest explains (Engine.Explain) and takes
+// the Explanation of each of its judged buckets, in order.
+type Explainer struct {
+	Tenant, Source string
+	Explain        func(Explanation) error
+}
+
+// BacktestExplained is BacktestBuckets that also explains one stream's
+// judged buckets to ex (gapwatch backtest --explain).
+func BacktestExplained(cfg Config, next func() ([]storage.Count, error), emit func(Event) error, ex Explainer) error {
+	return backtest(cfg, next, emit, &ex)
+}
+
+func backtest(cfg Config, next func() ([]storage.Count, error), emit func(Event) error, ex *Explainer) error {
 	e, err := New(cfg)
 	if err != nil {
 		return err
+	}
+	if ex != nil {
+		e.Explain(ex.Tenant, ex.Source)
 	}
 	prev := int64(math.MinInt64)
 	for {
@@ -192,6 +212,11 @@ func BacktestBuckets(cfg Config, next func() ([]storage.Count, error), emit func
 		res := e.Advance(time.Unix(b+e.width, 0), cs)
 		for _, ev := range res.Events {
 			if err := emit(ev); err != nil {
+				return err
+			}
+		}
+		for _, x := range res.Explanations {
+			if err := ex.Explain(x); err != nil {
 				return err
 			}
 		}

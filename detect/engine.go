@@ -223,6 +223,7 @@ type Expectation struct {
 type Result struct {
 	Events       []Event       // sorted by time, stream, gap and sequence
 	Expectations []Expectation // by SetExpectations (Config.Expectations: ExpectEvery); sorted by stream and bucket
+	Explanations []Explanation // the stream named by Explain, by bucket
 	// Ignored counts the input counts that were not used: of another clock, of
 	// another instance's shard, or for buckets already judged (too late).
 	Ignored int
@@ -253,6 +254,7 @@ type Engine struct {
 	blockLen int64 // blockBuckets(width)
 	parts    [][]storage.Count
 	expect   ExpectMode
+	explain  *streamKey // Explain's stream
 }
 
 type streamKey struct{ tenant, source string }
@@ -267,6 +269,11 @@ type shard struct {
 	hasLast bool
 	retired []StreamRef
 	late    int
+	expl    []Explanation // Engine.Explain's stream, if this shard owns it
+	// The run (buckets, the one it opened in counted whole) and log
+	// probability of the last silence earlySilence opened, for Explain.
+	earlyRun  int32
+	earlyLogP float64
 }
 
 // ExpectMode says which expectations Advance returns.
@@ -390,7 +397,8 @@ func (e *Engine) Advance(watermark time.Time, counts []storage.Count) Result {
 		res.Expectations = append(res.Expectations, s.exps...)
 		res.Retired = append(res.Retired, s.retired...)
 		res.Ignored += s.late
-		s.events, s.exps, s.retired, s.late = s.events[:0], s.exps[:0], s.retired[:0], 0
+		res.Explanations = append(res.Explanations, s.expl...)
+		s.events, s.exps, s.retired, s.late, s.expl = s.events[:0], s.exps[:0], s.retired[:0], 0, s.expl[:0]
 	}
 	slices.SortFunc(res.Events, func(a, b Event) int { return eventLess(&a, &b) })
 	slices.SortFunc(res.Retired, func(a, b StreamRef) int {

@@ -252,6 +252,10 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 	if st.vol != nil {
 		st.rank.reset()
 	}
+	// The tests' state at the decisions, for Explain.
+	var dropEv, dropRaw [2]float64
+	var rankEv, silLogP float64
+	var silRun int32
 	switch {
 	case st.base.n < th.minLearned:
 		state = "learning"
@@ -262,6 +266,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		// Opened at a slot inside b, as live detection's Peek did: b then
 		// counts to the open gap.
 		learn = false
+		silRun, silLogP = s.earlyRun, s.earlyLogP
 		s.continueGap(st, st.vol, b, x, mu, a, blockEnd)
 	default:
 		// Silence: probability that a run of empty buckets this long happens,
@@ -290,8 +295,6 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		// being learned (cold start protects against silence only).
 		seasonal := st.base.days >= 2
 		var fired *cusum // the drop CUSUM over its threshold
-		var dropEv [2]float64
-		rankEv := 0.0
 		if seasonal {
 			if mu < idleShare*float64(st.base.level) {
 				// A bucket the profile expects to be idle (a night, a closed
@@ -318,6 +321,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 						l = llrLoss(x, mt, a, rho*mu/mt)
 					}
 					st.cus[i].add(l, b, mu, x)
+					dropRaw[i] = float64(st.cus[i].v)
 					if dropEv[i] = st.cus[i].evidence(&e.model, &st.base, a, e.blockLen); dropEv[i] > th.hDrop && fired == nil {
 						fired = &st.cus[i]
 					}
@@ -331,8 +335,12 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 			// evidence that a fresh stream's rate has fallen (coldIdle).
 			st.cus[1].add(llrLoss(x, mu, a, heavyDrop), b, mu, x)
 		}
+		silRun = st.zeroRun
+		if st.zeroRun > 0 {
+			silLogP = s.runLogP(st, st.zeroLogP, float64(st.zeroJudge), float64(st.zeroObs), float64(st.zeroRun))
+		}
 		switch {
-		case st.zeroRun > 0 && s.runLogP(st, st.zeroLogP, float64(st.zeroJudge), float64(st.zeroObs), float64(st.zeroRun)) < th.lnAlpha:
+		case st.zeroRun > 0 && silLogP < th.lnAlpha:
 			s.open(st, &st.vol, KindSilence, st.zeroStart, b, float64(st.zeroExp), float64(st.zeroObs))
 			st.zeroRun, st.cus = 0, [2]cusum{}
 			learn = false
@@ -380,6 +388,9 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		} else {
 			s.last, s.hasLast = ex, true
 		}
+	}
+	if s.explained(st) {
+		s.explain(st, b, x, mu, a, state, silRun, silLogP, dropEv, dropRaw, rankEv)
 	}
 	cold := st.base.days < 2
 	if learn {
@@ -467,7 +478,8 @@ func (s *shard) earlySilence(st *stream, b int64, mu, a float64, first, until in
 		}
 		share := float64(k) / (earlySlots + 1)
 		part := mu * share
-		if s.runLogP(st, logP+logP0(mt*share, a), judge+mt*share, obs, float64(st.zeroRun)+share) < e.th.lnAlpha {
+		if lp := s.runLogP(st, logP+logP0(mt*share, a), judge+mt*share, obs, float64(st.zeroRun)+share); lp < e.th.lnAlpha {
+			s.earlyRun, s.earlyLogP = st.zeroRun+1, lp // for Explain
 			s.openAt(st, &st.vol, KindSilence, start, t, exp+part, obs)
 			st.vol.expected -= part // b is accounted whole by the caller
 			st.zeroRun, st.cus = 0, [2]cusum{}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 	lateness := fs.Duration("allowed-lateness", 10*time.Minute,
 		"JSON lines: how far an event's time may trail the newest seen before it is dropped (files have no arrival time: event time is used)")
 	cfgPath := fs.String("config", "", "YAML configuration: its detect thresholds (false_alarms_per_week, resolve_after, retire_after, weekend_floor) apply")
+	explainPath := fs.String("explain", "", "file for a CSV of one stream's judged buckets, what each test saw (- for stderr; with --explain-tenant and --explain-source)")
+	explainTenant := fs.String("explain-tenant", "", "the tenant of the stream --explain explains")
+	explainSource := fs.String("explain-source", "", "the source of the stream --explain explains")
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -66,6 +70,10 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 		return usagef("--format must be csv or jsonl, got %q", *format)
 	case *lateness < 0:
 		return usagef("--allowed-lateness must not be negative, got %s", *lateness)
+	case (*explainPath != "" || *explainTenant != "" || *explainSource != "") && (*explainPath == "" || *explainTenant == "" || *explainSource == ""):
+		return usagef("--explain, --explain-tenant and --explain-source go together")
+	case *explainPath != "" && *explainPath == *out && *out != "-":
+		return usagef("--explain and --out must be different files")
 	}
 
 	var loaded *config.Config
@@ -141,7 +149,7 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	var line []byte
 	n := 0
-	err = detect.BacktestBuckets(cfg, next, func(ev detect.Event) error {
+	emit := func(ev detect.Event) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -149,7 +157,23 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 		n++
 		_, err := bw.Write(line)
 		return err
-	})
+	}
+	var ex *explainWriter
+	if *explainPath == "" {
+		err = detect.BacktestBuckets(cfg, next, emit)
+	} else {
+		if ex, err = newExplainWriter(*explainPath); err != nil {
+			closeOut()
+			return err
+		}
+		err = detect.BacktestExplained(cfg, next, emit, detect.Explainer{Tenant: *explainTenant, Source: *explainSource, Explain: ex.write})
+		if cerr := ex.close(); err == nil {
+			err = cerr
+		}
+		if err == nil && ex.rows == 0 {
+			err = fmt.Errorf("%w: --explain: no stream with tenant %q and source %q in the input", detect.ErrBadInput, *explainTenant, *explainSource)
+		}
+	}
 	if err == nil && jl != nil && jl.counter.Events == 0 {
 		err = fmt.Errorf("%w: no usable event in %d lines (%s)", detect.ErrBadInput, jl.lines, jl.rejectedText())
 	}
@@ -173,7 +197,70 @@ func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 	if *out != "-" || jl != nil {
 		fmt.Fprintln(msg, summary(n))
 	}
+	if ex != nil && *explainPath != "-" {
+		fmt.Fprintf(msg, "backtest: %d judged buckets of %q/%q explained in %s\n", ex.rows, *explainTenant, *explainSource, *explainPath)
+	}
 	return nil
+}
+
+// explainWriter writes the CSV of backtest --explain: one row per judged
+// bucket of the stream (detect.Explanation).
+type explainWriter struct {
+	w     *bufio.Writer
+	close func() error
+	rows  int
+	line  []byte
+}
+
+// explainHeader names explainWriter's columns.
+const explainHeader = "bucket,observed,expected,judged,dispersion,state,silence_run,silence_logp,silence_threshold,drop50,drop75,rank,drop_threshold,drop50_raw,drop75_raw,low_quantile\n"
+
+func newExplainWriter(path string) (*explainWriter, error) {
+	var w io.Writer = os.Stderr
+	closeFn := func() error { return nil }
+	if path != "-" {
+		f, err := os.Create(path)
+		if err != nil {
+			return nil, fmt.Errorf("creating the explanation: %w", err)
+		}
+		w, closeFn = f, f.Close
+	}
+	ex := &explainWriter{w: bufio.NewWriterSize(w, 1<<16)}
+	ex.close = func() error {
+		err := ex.w.Flush()
+		if cerr := closeFn(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("writing the explanation: %w", err)
+		}
+		return nil
+	}
+	_, err := ex.w.WriteString(explainHeader)
+	return ex, err
+}
+
+func (ex *explainWriter) write(x detect.Explanation) error {
+	b := x.Bucket.AppendFormat(ex.line[:0], time.RFC3339)
+	b = append(b, ',')
+	b = strconv.AppendUint(b, x.Observed, 10)
+	for _, v := range []float64{x.Expected, x.Judged, x.Dispersion} {
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, v, 'g', 6, 64)
+	}
+	b = append(b, ',')
+	b = append(b, x.State...)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, int64(x.SilenceRun), 10)
+	for _, v := range []float64{x.SilenceLogP, x.SilenceThreshold, x.Drop50, x.Drop75, x.Rank, x.DropThreshold, x.Drop50Raw, x.Drop75Raw, x.LowQuantile} {
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, v, 'g', 6, 64)
+	}
+	b = append(b, '\n')
+	ex.line = b
+	ex.rows++
+	_, err := ex.w.Write(b)
+	return err
 }
 
 // gunzipped returns a reader of br's decompressed bytes if br starts with

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/csv"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +70,53 @@ func TestBacktestCommand(t *testing.T) {
 	require.Equal(t, string(want), string(a))
 }
 
+// --explain writes one CSV row per judged bucket of the named stream (a
+// source with a comma in its name too), without changing the alerts; the
+// silence's first bucket shows its run under the threshold.
+func TestBacktestExplain(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "counts.csv")
+	writeCounts(t, in)
+	plain, explained := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
+	require.NoError(t, cmdBacktest(context.Background(), []string{"--input", in, "--out", plain}, &bytes.Buffer{}))
+	for _, stream := range [][2]string{{"acme", "firewall"}, {"globex", "audit,log"}} {
+		ex := filepath.Join(dir, stream[1]+".csv")
+		var stdout bytes.Buffer
+		require.NoError(t, cmdBacktest(context.Background(), []string{"--input", in, "--out", explained,
+			"--explain", ex, "--explain-tenant", stream[0], "--explain-source", stream[1]}, &stdout))
+		require.Contains(t, stdout.String(), "2880 judged buckets")
+		a, err := os.ReadFile(plain)
+		require.NoError(t, err)
+		b, err := os.ReadFile(explained)
+		require.NoError(t, err)
+		require.Equal(t, string(a), string(b), "explaining changed the alerts")
+		raw, err := os.ReadFile(ex)
+		require.NoError(t, err)
+		rows, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
+		require.NoError(t, err)
+		require.Equal(t, strings.TrimSpace(explainHeader), strings.Join(rows[0], ","))
+		require.Len(t, rows, 1+2*1440, "a row per judged bucket")
+		require.Equal(t, "2025-03-03T00:00:00Z", rows[1][0])
+		require.Equal(t, "2025-03-04T23:59:00Z", rows[len(rows)-1][0])
+		if stream[0] != "acme" {
+			continue
+		}
+		opened := rows[1+1440+600] // 2025-03-04T10:00, the silence's first bucket
+		require.Equal(t, "2025-03-04T10:00:00Z", opened[0])
+		require.Equal(t, "0", opened[1])
+		require.Equal(t, "gap", opened[5])
+		logP, err := strconv.ParseFloat(opened[7], 64)
+		require.NoError(t, err)
+		threshold, err := strconv.ParseFloat(opened[8], 64)
+		require.NoError(t, err)
+		require.Less(t, logP, threshold, "%v", opened)
+	}
+	err := cmdBacktest(context.Background(), []string{"--input", in, "--out", explained,
+		"--explain", filepath.Join(dir, "none.csv"), "--explain-tenant", "acme", "--explain-source", "nope"}, &bytes.Buffer{})
+	require.ErrorAs(t, err, new(usageError))
+	require.ErrorContains(t, err, `no stream with tenant "acme" and source "nope"`)
+}
+
 func TestBacktestUsage(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.csv")
@@ -79,6 +128,9 @@ func TestBacktestUsage(t *testing.T) {
 		{"--input", bad, "--out", filepath.Join(dir, "o")},
 		{"--input", bad, "--out", filepath.Join(dir, "o"), "--step", "-1m"},
 		{"--nope"},
+		{"--input", bad, "--out", filepath.Join(dir, "o"), "--explain", filepath.Join(dir, "e")},
+		{"--input", bad, "--out", filepath.Join(dir, "o"), "--explain-tenant", "t", "--explain-source", "s"},
+		{"--input", bad, "--out", filepath.Join(dir, "o"), "--explain", filepath.Join(dir, "o"), "--explain-tenant", "t", "--explain-source", "s"},
 	} {
 		err := cmdBacktest(context.Background(), args, &bytes.Buffer{})
 		require.ErrorAs(t, err, new(usageError), "%q", args)
