@@ -25,6 +25,7 @@ import (
 //
 //	gapwatch backtest --input counts.csv --out alerts.jsonl [--step 5m]
 //	gapwatch backtest --input events.jsonl --out alerts.jsonl [--step 1m] [--allowed-lateness 10m]
+//	gapwatch backtest --input counts.csv --out alerts.jsonl --explain why.csv --explain-tenant T --explain-source S
 //
 // The input ("-" reads stdin; gzip-compressed or not) is either the CSV `time,tenant,source,count`
 // (time = bucket start, RFC 3339; rows in time order; the bucket width is
@@ -37,7 +38,9 @@ import (
 // detection judges. The output ("-" for stdout) holds the alert CloudEvents,
 // one JSON object per line, exactly as live detection publishes them for the
 // same counts. Memory is bounded: the CSV is streamed bucket by bucket, and
-// events are held only until --allowed-lateness past their bucket.
+// events are held only until --allowed-lateness past their bucket. --explain
+// also writes one stream's judged buckets as CSV (explainWriter): what each
+// test saw, to tell why a gap was or was not opened.
 func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("backtest", flag.ContinueOnError)
 	input := fs.String("input", "", "counts CSV (time,tenant,source,count, in time order) or JSON lines of raw events (- for stdin)")
