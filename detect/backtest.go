@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bufio"
 	"cmp"
 	"encoding/csv"
 	"errors"
@@ -18,9 +19,15 @@ import (
 // ErrBadInput marks backtest input that cannot be read as counts.
 var ErrBadInput = errors.New("bad backtest input")
 
-// ReadCountsCSV reads bucketed counts in the backtest format: a header
-// `time,tenant,source,count`, then one row per stream and bucket, time being
-// the bucket start in RFC 3339. The counts are of the arrival clock.
+// ReadCountsCSV reads bucketed counts in the backtest format: a header naming
+// the four columns time, tenant, source and count in any order (names trimmed
+// and compared case-insensitively; a UTF-8 BOM before it is skipped), then one
+// row per stream and bucket. time is the bucket start: RFC 3339, or with no
+// zone, read as UTC, `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS`
+// (fractional seconds allowed and truncated). count is a non-negative integer,
+// or a decimal of a whole value up to 2^53 (68.0, 6.8e1), as data sets and
+// pandas write them. Spaces around time and count are ignored; tenant and
+// source are kept byte-exact. The counts are of the arrival clock.
 func ReadCountsCSV(r io.Reader) ([]storage.Count, error) {
 	cr, err := newCSVRows(r)
 	if err != nil {
@@ -39,21 +46,49 @@ func ReadCountsCSV(r io.Reader) ([]storage.Count, error) {
 	}
 }
 
-// csvRows reads the rows of the backtest CSV one at a time.
-type csvRows struct{ cr *csv.Reader }
+// csvRows reads the rows of the backtest CSV one at a time; col holds the
+// record index of time, tenant, source and count.
+type csvRows struct {
+	cr  *csv.Reader
+	col [4]int
+}
 
 func newCSVRows(r io.Reader) (csvRows, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = 4
-	cr.ReuseRecord = true
+	br := bufio.NewReader(r) // r itself if a large enough bufio.Reader
+	if b, _ := br.Peek(3); string(b) == "\ufeff" {
+		br.Discard(3) // Excel's UTF-8 byte order mark
+	}
+	cr := csv.NewReader(br)
+	cr.ReuseRecord = true // FieldsPerRecord 0: every row has as many fields as the header
 	head, err := cr.Read()
 	if err != nil {
 		return csvRows{}, fmt.Errorf("%w: reading the header: %w", ErrBadInput, err)
 	}
-	if strings.Join(head, ",") != "time,tenant,source,count" {
-		return csvRows{}, fmt.Errorf("%w: header must be time,tenant,source,count, got %q", ErrBadInput, strings.Join(head, ","))
+	names := [4]string{"time", "tenant", "source", "count"}
+	rows := csvRows{cr: cr, col: [4]int{-1, -1, -1, -1}}
+	var bad []string
+	for i, h := range head {
+		h = strings.TrimSpace(h)
+		j := slices.IndexFunc(names[:], func(n string) bool { return strings.EqualFold(n, h) })
+		switch {
+		case j < 0:
+			bad = append(bad, fmt.Sprintf("unknown column %q", h))
+		case rows.col[j] >= 0:
+			bad = append(bad, fmt.Sprintf("column %q repeated", h))
+		default:
+			rows.col[j] = i
+		}
 	}
-	return csvRows{cr}, nil
+	for j, i := range rows.col {
+		if i < 0 {
+			bad = append(bad, fmt.Sprintf("no column %q", names[j]))
+		}
+	}
+	if len(bad) > 0 {
+		return csvRows{}, fmt.Errorf("%w: header %q: %s; want the four columns time,tenant,source,count, in any order",
+			ErrBadInput, strings.Join(head, ","), strings.Join(bad, ", "))
+	}
+	return rows, nil
 }
 
 // next returns the next row as a count and its line number, or io.EOF.
@@ -66,21 +101,64 @@ func (r csvRows) next() (storage.Count, int, error) {
 		return storage.Count{}, 0, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	line, _ := r.cr.FieldPos(0)
-	t, err := time.Parse(time.RFC3339, rec[0])
-	if err != nil {
-		return storage.Count{}, line, fmt.Errorf("%w: line %d: time %q is not RFC 3339", ErrBadInput, line, rec[0])
+	ts := strings.TrimSpace(rec[r.col[0]])
+	t, ok := parseBucketTime(ts)
+	if !ok {
+		return storage.Count{}, line, fmt.Errorf("%w: line %d: time %q is not RFC 3339 or \"YYYY-MM-DD HH:MM:SS\" (UTC)", ErrBadInput, line, ts)
 	}
-	n, err := strconv.ParseUint(rec[3], 10, 64)
-	if err != nil {
-		return storage.Count{}, line, fmt.Errorf("%w: line %d: count %q is not a non-negative integer", ErrBadInput, line, rec[3])
+	cs := strings.TrimSpace(rec[r.col[3]])
+	n, ok := parseCount(cs)
+	if !ok {
+		return storage.Count{}, line, fmt.Errorf("%w: line %d: count %q is not a whole non-negative number", ErrBadInput, line, cs)
 	}
-	if rec[1] == "" || rec[2] == "" {
+	tenant, source := rec[r.col[1]], rec[r.col[2]]
+	if tenant == "" || source == "" {
 		return storage.Count{}, line, fmt.Errorf("%w: line %d: tenant and source are required", ErrBadInput, line)
 	}
 	return storage.Count{
-		Tenant: strings.Clone(rec[1]), Source: strings.Clone(rec[2]),
+		Tenant: strings.Clone(tenant), Source: strings.Clone(source),
 		Clock: storage.Arrival, Bucket: t.Unix(), Events: n,
 	}, line, nil
+}
+
+// parseBucketTime reads a bucket start: RFC 3339, or UTC `YYYY-MM-DD
+// HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS`, each with optional fractional seconds.
+// The form is told by its shape (a zone ends RFC 3339 in Z or ±hh:mm), so
+// that no parse fails, and allocates its error, on a valid row.
+func parseBucketTime(s string) (time.Time, bool) {
+	layout := time.RFC3339
+	if n := len(s); n >= 19 && s[13] == ':' && s[16] == ':' && s[n-1] != 'Z' && s[n-6] != '+' && s[n-6] != '-' {
+		switch s[10] {
+		case ' ':
+			layout = "2006-01-02 15:04:05"
+		case 'T':
+			layout = "2006-01-02T15:04:05"
+		}
+	}
+	t, err := time.Parse(layout, s)
+	return t, err == nil
+}
+
+// parseCount reads a count: a non-negative integer, or a decimal (digits,
+// point, exponent: 68.0, 68., 6.8e1) whose value is a whole number up to
+// 2^53, which a float64 holds exactly.
+func parseCount(s string) (uint64, bool) {
+	i := 0
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	if i == len(s) {
+		n, err := strconv.ParseUint(s, 10, 64)
+		return n, err == nil
+	}
+	if i == 0 && s[0] != '.' || i == 1 && s[1]|0x20 == 'x' {
+		return 0, false // a sign, NaN, Inf or hex: not a decimal
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f > 1<<53 || f != math.Trunc(f) {
+		return 0, false
+	}
+	return uint64(f), true
 }
 
 // InferStep returns the bucket width of counts — the smallest positive

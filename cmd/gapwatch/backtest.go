@@ -27,9 +27,13 @@ import (
 //	gapwatch backtest --input events.jsonl --out alerts.jsonl [--step 1m] [--allowed-lateness 10m]
 //	gapwatch backtest --input counts.csv --out alerts.jsonl --explain why.csv --explain-tenant T --explain-source S
 //
-// The input ("-" reads stdin; gzip-compressed or not) is either the CSV `time,tenant,source,count`
-// (time = bucket start, RFC 3339; rows in time order; the bucket width is
-// inferred from the first buckets unless --step gives it) or JSON lines, each
+// The input ("-" reads stdin; gzip-compressed or not) is either a CSV with
+// the columns time,tenant,source,count in any order (names in any case; a
+// UTF-8 BOM is skipped; time = bucket start, RFC 3339 or, read as UTC,
+// `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS`, fractional seconds
+// truncated; count a whole number, 68 or 68.0 (as NAB's CSVs and pandas write
+// them); rows in time order; the bucket width is inferred from the first
+// buckets unless --step gives it) or JSON lines, each
 // a Kafka message value as a shipper sends it (any format ingest reads: a
 // JSON event or envelope, or, with --format jsonl, a syslog or CEF line),
 // decoded as live ingest decodes it. The format is detected from the first
@@ -43,7 +47,7 @@ import (
 // test saw, to tell why a gap was or was not opened.
 func cmdBacktest(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("backtest", flag.ContinueOnError)
-	input := fs.String("input", "", "counts CSV (time,tenant,source,count, in time order) or JSON lines of raw events (- for stdin)")
+	input := fs.String("input", "", "counts CSV (columns time,tenant,source,count in any order; time RFC 3339 or UTC 'YYYY-MM-DD HH:MM:SS'; count whole, 68 or 68.0; rows in time order) or JSON lines of raw events (- for stdin)")
 	out := fs.String("out", "", "file for the alert events, one JSON line each (- for stdout)")
 	step := fs.Duration("step", 0, "bucket width (default: inferred from a CSV, 1m for JSON lines)")
 	format := fs.String("format", "", "input format, csv or jsonl (default: detected, '{' starts JSON lines)")

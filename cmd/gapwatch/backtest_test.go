@@ -117,6 +117,42 @@ func TestBacktestExplain(t *testing.T) {
 	require.ErrorContains(t, err, `no stream with tenant "acme" and source "nope"`)
 }
 
+// A CSV as public data sets and pandas write it (NAB's space-separated UTC
+// times, counts as 68.0, the columns in another order, Excel's BOM) gives the
+// alerts of the same counts in the canonical form, byte for byte.
+func TestBacktestNABStyleCSV(t *testing.T) {
+	dir := t.TempDir()
+	canonical, nab := filepath.Join(dir, "counts.csv"), filepath.Join(dir, "nab.csv")
+	writeCounts(t, canonical)
+	raw, err := os.ReadFile(canonical)
+	require.NoError(t, err)
+	rows, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
+	require.NoError(t, err)
+	var b bytes.Buffer
+	b.WriteString("\ufeff")
+	w := csv.NewWriter(&b)
+	require.NoError(t, w.Write([]string{"tenant", "source", "time", "count"}))
+	for _, r := range rows[1:] {
+		ts, err := time.Parse(time.RFC3339, r[0])
+		require.NoError(t, err)
+		require.NoError(t, w.Write([]string{r[1], r[2], ts.Format("2006-01-02 15:04:05"), r[3] + ".0"}))
+	}
+	w.Flush()
+	require.NoError(t, w.Error())
+	require.NoError(t, os.WriteFile(nab, b.Bytes(), 0o644))
+	require.Contains(t, b.String(), "\nglobex,\"audit,log\",2025-03-03 00:00:00,")
+
+	run := func(in, out string) []byte {
+		require.NoError(t, cmdBacktest(context.Background(), []string{"--input", in, "--out", out}, io.Discard))
+		got, err := os.ReadFile(out)
+		require.NoError(t, err)
+		return got
+	}
+	want := run(canonical, filepath.Join(dir, "canonical.jsonl"))
+	require.Contains(t, string(want), `"started_at":"2025-03-04T10:00:00Z"`)
+	require.Equal(t, string(want), string(run(nab, filepath.Join(dir, "nab.jsonl"))))
+}
+
 func TestBacktestUsage(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.csv")
