@@ -182,3 +182,28 @@ func TestCSVRowsAllocs(t *testing.T) {
 		require.LessOrEqual(t, perRow("\ufefftenant,source,time,count\n", format), canonical, format)
 	}
 }
+
+// FuzzReadCountsCSV: any input is either read, every row with a tenant and a
+// source, or refused as ErrBadInput — never a panic or another error.
+func FuzzReadCountsCSV(f *testing.F) {
+	for _, seed := range []string{
+		"time,tenant,source,count\n2025-03-03T00:01:00Z,acme,fw,5\n",
+		"\ufefftenant,source,time,count\nacme,fw,2025-03-03 00:01:00.5,7.0\n",
+		"count,source,time,tenant\n6.8e1,\"a,b\",2025-03-03T00:01:00+01:00,x\n",
+		"time,tenant,source,count\n2025-03-03 00:01:00,a,b,2.5\n",
+		"time,tenant,source\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		counts, err := ReadCountsCSV(bytes.NewReader(in))
+		if err != nil {
+			require.ErrorIs(t, err, ErrBadInput)
+			return
+		}
+		for _, c := range counts {
+			require.NotEmpty(t, c.Tenant)
+			require.NotEmpty(t, c.Source)
+		}
+	})
+}

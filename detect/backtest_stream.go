@@ -28,6 +28,7 @@ type CSVCounts struct {
 	last        int64           // bucket of the last row read
 	lastLine    int
 	eof         bool
+	given       bool // step was given, not inferred
 	n, maxHeld  int
 }
 
@@ -40,7 +41,7 @@ func NewCSVCounts(r io.Reader, step time.Duration) (*CSVCounts, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &CSVCounts{rows: rows, last: -1 << 62} // step 0: rows not checked against a grid yet
+	c := &CSVCounts{rows: rows, last: -1 << 62, given: step != 0} // step 0: rows not checked against a grid yet
 	distinct := 0
 	for distinct <= csvLookAhead && !c.eof {
 		before := len(c.held)
@@ -87,8 +88,12 @@ func (c *CSVCounts) read() error {
 	if c.step != 0 {
 		w, p := int64(c.step/time.Second), int64(c.phase/time.Second)
 		if floorDiv(row.Bucket-p, w)*w+p != row.Bucket {
-			return fmt.Errorf("%w: line %d: bucket start %s is not on the %s grid of the rows before; give --step",
-				ErrBadInput, line, rfc3339(time.Unix(row.Bucket, 0)), c.step)
+			hint := "give --step" // the width inferred from the first buckets may be too wide
+			if c.given {
+				hint = "every stream's bucket starts must lie on one grid"
+			}
+			return fmt.Errorf("%w: line %d: bucket start %s is not on the %s grid of the rows before; %s",
+				ErrBadInput, line, rfc3339(time.Unix(row.Bucket, 0)), c.step, hint)
 		}
 	}
 	c.last, c.lastLine = row.Bucket, line

@@ -98,13 +98,21 @@ func TestCSVCountsErrors(t *testing.T) {
 		{head + "2025-03-03T00:01:00Z,a,b,1\n2025-03-03T00:02:00Z,a,b,1\n2025-03-03T00:00:00Z,a,b,1\n", time.Minute,
 			"line 4: time 2025-03-03T00:00:00Z is before"},
 		{head + "2025-03-03T00:00:00Z,a,b,1\n2025-03-03T00:01:00Z,a,b,1\n2025-03-03T00:01:30Z,a,b,1\n", time.Minute,
-			"line 4: bucket start 2025-03-03T00:01:30Z is not on the 1m0s grid"},
+			"line 4: bucket start 2025-03-03T00:01:30Z is not on the 1m0s grid of the rows before; every stream's"},
 		{head + "2025-03-03T00:00:00Z,a,b,1\n", 0, "give --step"},
 	} {
 		err := run(tc.in, tc.step)
 		require.ErrorIs(t, err, ErrBadInput, tc.in)
 		require.ErrorContains(t, err, tc.want)
 	}
+	// Past the look-ahead, a row off the inferred grid asks for --step.
+	off := head
+	for i := range csvLookAhead + 2 {
+		off += fmt.Sprintf("2025-03-03T%02d:%02d:00Z,a,b,1\n", 2*i/60, 2*i%60)
+	}
+	err := run(off+"2025-03-03T01:01:00Z,a,b,1\n", 0)
+	require.ErrorIs(t, err, ErrBadInput)
+	require.ErrorContains(t, err, fmt.Sprintf("line %d: bucket start 2025-03-03T01:01:00Z is not on the 2m0s grid of the rows before; give --step", csvLookAhead+4))
 	// Past the look-ahead, the error still names the line and how to sort.
 	ss := many(6, 240)
 	in := append(countsCSV(ss, 240), "2025-03-03T00:05:00Z,a,b,1\n"...)
