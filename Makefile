@@ -48,6 +48,7 @@ fuzz: ## run every fuzz target briefly (FUZZTIME, default 15s each)
 	$(GO) test ./ingest/decode -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest/decode -run '^$$' -fuzz '^FuzzParseTime$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest/fetch -run '^$$' -fuzz '^FuzzRecordBatch$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./detect -run '^$$' -fuzz '^FuzzReadCountsCSV$$' -fuzztime $(FUZZTIME)
 
 demo: build ## the all-in-one demo: embedded Kafka, in-memory store, simulated tenants, API on 127.0.0.1:8080
 	./bin/gapwatch demo

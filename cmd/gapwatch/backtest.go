@@ -223,28 +223,37 @@ type explainWriter struct {
 const explainHeader = "bucket,observed,expected,judged,dispersion,state,silence_run,silence_logp,silence_threshold,drop50,drop75,rank,drop_threshold,drop50_raw,drop75_raw,low_quantile\n"
 
 func newExplainWriter(path string) (*explainWriter, error) {
-	var w io.Writer = os.Stderr
-	closeFn := func() error { return nil }
-	if path != "-" {
-		f, err := os.Create(path)
-		if err != nil {
-			return nil, fmt.Errorf("creating the explanation: %w", err)
-		}
-		w, closeFn = f, f.Close
+	if path == "-" {
+		return newExplainTo(os.Stderr), nil
 	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("creating the explanation: %w", err)
+	}
+	ex := newExplainTo(f)
+	flush := ex.close
+	ex.close = func() error {
+		err := flush()
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("writing the explanation: %w", cerr)
+		}
+		return err
+	}
+	return ex, nil
+}
+
+// newExplainTo returns an explainWriter to w, its header buffered; close
+// flushes it.
+func newExplainTo(w io.Writer) *explainWriter {
 	ex := &explainWriter{w: bufio.NewWriterSize(w, 1<<16)}
 	ex.close = func() error {
-		err := ex.w.Flush()
-		if cerr := closeFn(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := ex.w.Flush(); err != nil {
 			return fmt.Errorf("writing the explanation: %w", err)
 		}
 		return nil
 	}
-	_, err := ex.w.WriteString(explainHeader)
-	return ex, err
+	ex.w.WriteString(explainHeader) // into the buffer: its error is Flush's
+	return ex
 }
 
 func (ex *explainWriter) write(x detect.Explanation) error {

@@ -6,6 +6,7 @@
 //	gapwatch simulate                 realistic multi-tenant log traffic into Kafka
 //	gapwatch backtest                 offline detection over historical counts
 //	gapwatch report                   coverage report of a tenant over a period
+//	gapwatch explain                  why a stream did or did not page over a period
 //	gapwatch check-config             print the effective configuration
 //	gapwatch version
 //
@@ -51,6 +52,7 @@ var commands = []command{
 	{"version", "print the version", cmdVersion},
 	{"backtest", "offline detection over historical counts (CSV time,tenant,source,count)", cmdBacktest},
 	{"report", "coverage report of a tenant over a period (CSV, JSON or HTML)", cmdReport},
+	{"explain", "why a stream did or did not page: its stored counts replayed, each bucket's evidence beside the thresholds (CSV)", cmdExplain},
 }
 
 func main() {

@@ -65,6 +65,14 @@ FROM {db}.counts
 WHERE tenant != '' AND clock = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
 GROUP BY tenant, source, b`
 
+	// One stream's bucket counts (Store.StreamBucketCounts), as qBucketCounts.
+	qStreamBucketCounts = `SELECT toInt64(toUInt32(bucket)) AS b, toUInt64(sum(events)) AS n, sumForEach(lateness) AS l,
+	toInt64(toUInt32(min(arrival_hw))) AS f
+FROM {db}.counts
+WHERE tenant = ? AND source = ? AND clock = ? AND bucket >= toDateTime(?) AND bucket < toDateTime(?)
+GROUP BY b
+ORDER BY b`
+
 	// The streams with counts (Store.StreamNames): one tenant's, or every
 	// tenant's when both ? are ''.
 	qStreamNames = `SELECT tenant, source FROM {db}.counts

@@ -163,6 +163,8 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		add(db+"/qRatesHourly", rates(qRatesHourly, "toDate(?)", "2026-11-19"))
 		add(db+"/qRatesHourly other day", rates(qRatesHourly, "toDate(?)", "2026-11-20"))
 		add(db+"/qBucketCounts", bindLiterals(t, q(qBucketCounts), uint8(0), from, from+120)+" ORDER BY tenant, b")
+		add(db+"/qStreamBucketCounts", bindLiterals(t, q(qStreamBucketCounts), "acme", "firewall", uint8(0), from, from+120))
+		add(db+"/qStreamBucketCounts hostile", bindLiterals(t, q(qStreamBucketCounts), `x' OR '1'='1`, "firewall", uint8(0), from, from+120))
 		add(db+"/qStreamNames", bindLiterals(t, q(qStreamNames), "", "", uint64(100)))
 		add(db+"/qStreamNames hostile", bindLiterals(t, q(qStreamNames), `x' OR '1'='1`, `x' OR '1'='1`, uint64(100)))
 		add(db+"/qStreamNames limit", bindLiterals(t, q(qStreamNames), "", "", uint64(2)))
@@ -275,6 +277,8 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		require.Equal(t, "acme\tfirewall\t1763632860\t1763636000\t4\nacme\tfirewall\t1763632920\t1763636000\t5\n"+
 			"x\\' OR \\'1\\'=\\'1\tfirewall\t1763632860\t1763636000\t7\n", results[db+"/qArrived"])
 		require.Equal(t, "acme\tfirewall\t1763632800\t5\t[1,2,0,0,0,0,0,0,0,2]\t0\nacme\tfirewall\t1763632860\t7\t[]\t1763632900\nx\\' OR \\'1\\'=\\'1\tfirewall\t1763632800\t1\t[]\t0\n", results[db+"/qBucketCounts"]) // TabSeparated escapes quotes
+		require.Equal(t, "1763632800\t5\t[1,2,0,0,0,0,0,0,0,2]\t0\n1763632860\t7\t[]\t1763632900\n", results[db+"/qStreamBucketCounts"])
+		require.Equal(t, "1763632800\t1\t[]\t0\n", results[db+"/qStreamBucketCounts hostile"])
 		require.Equal(t, "acme\tfirewall\nacme\tfw\nx\\' OR \\'1\\'=\\'1\tfirewall\n", results[db+"/qStreamNames"])
 		require.Equal(t, "x\\' OR \\'1\\'=\\'1\tfirewall\n", results[db+"/qStreamNames hostile"])
 		require.Equal(t, "acme\tfirewall\nacme\tfw\n", results[db+"/qStreamNames limit"])

@@ -392,6 +392,27 @@ func (s *Store) BucketCounts(ctx context.Context, clock storage.Clock, from, to 
 	return out, rows.Err()
 }
 
+// StreamBucketCounts is BucketCounts of one stream, by bucket: what live
+// detection read of it (gapwatch explain replays it).
+func (s *Store) StreamBucketCounts(ctx context.Context, clock storage.Clock, tenant, source string, from, to time.Time) ([]storage.StreamCount, error) {
+	rows, err := s.conn.Query(ctx, s.q(qStreamBucketCounts), tenant, source, uint8(clock), from.Unix(), to.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("querying a stream's bucket counts: %w", err)
+	}
+	defer rows.Close()
+	var out []storage.StreamCount
+	for rows.Next() {
+		c := storage.StreamCount{Tenant: tenant, Source: source}
+		var late []uint64
+		if err := rows.Scan(&c.Bucket, &c.Events, &late, &c.First); err != nil {
+			return nil, fmt.Errorf("reading a stream's bucket counts: %w", err)
+		}
+		copy(c.Lateness[:], late)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 // rollupGrace is how long after its end a write day of counts is closed: no
 // write started before midnight can still land in it (writes time out after
 // seconds; a retried batch is stamped with the day of its retry).
