@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gapwatch/gapwatch/internal/servers"
+	"github.com/gapwatch/gapwatch/storage/chstore"
 )
 
 // livePipeline is an input topic, a database and an alert topic for `gapwatch
@@ -28,12 +30,13 @@ type livePipeline struct {
 	alerts  string
 	env     []string
 	writer  *kafka.Writer
+	ch      chstore.Config // the database the children use
 }
 
 func newLivePipeline(t *testing.T) *livePipeline {
 	brokers := servers.Kafka(t)
 	_, cfg := servers.ClickHouse(t)
-	p := &livePipeline{brokers: brokers, topic: servers.Unique("live_logs"), alerts: servers.Unique("live_alerts")}
+	p := &livePipeline{brokers: brokers, topic: servers.Unique("live_logs"), alerts: servers.Unique("live_alerts"), ch: cfg}
 	servers.CreateTopic(t, brokers, p.topic, 3)
 	servers.CreateTopic(t, brokers, p.alerts, 3) // as an operator would; the detector creates it otherwise
 	p.env = append(os.Environ(), "GAPWATCH_TEST_AS_MAIN=1", "GAPWATCH_LOG_LEVEL="+logLevel(),
@@ -291,6 +294,22 @@ func TestLiveGapLifecycle(t *testing.T) {
 	c.stop(t)
 	t.Logf("gap %s: opened after %s, resolved with ended_at %s, %d events missing", opened.Data.GapID,
 		latency.Round(100*time.Millisecond), resolved.Data.EndedAt, gaps[0].Missing)
+
+	// gapwatch explain replays the stream's stored counts and opens the same
+	// silence, started and detected when live detection said.
+	t.Setenv("GAPWATCH_STORE", "clickhouse")
+	t.Setenv("GAPWATCH_CLICKHOUSE_ADDR", p.ch.Addr)
+	t.Setenv("GAPWATCH_CLICKHOUSE_DATABASE", p.ch.Database)
+	started, err := time.Parse(time.RFC3339, opened.Data.StartedAt)
+	require.NoError(t, err)
+	detected, err := time.Parse(time.RFC3339, opened.Data.DetectedAt)
+	require.NoError(t, err)
+	why := filepath.Join(t.TempDir(), "why.csv")
+	code, out, stderr := runCmd("explain", "--tenant", "live", "--source", streams[0], "--history", "2h", "--out", why,
+		"--from", started.Truncate(time.Minute).Add(-5*time.Minute).Format(time.RFC3339),
+		"--to", detected.Truncate(time.Minute).Add(2*time.Minute).Format(time.RFC3339))
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, fmt.Sprintf("explain: silence opened: started %s, detected %s,", opened.Data.StartedAt, opened.Data.DetectedAt))
 }
 
 // TestDetectPublishesOnceThroughSIGKILL kills the detector right after it
