@@ -1,6 +1,12 @@
 package detect
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gapwatch/gapwatch/storage"
+)
 
 // Explanation is one judged bucket of the stream an Engine explains
 // (Engine.Explain): what its tests saw, to tell why a gap was opened or
@@ -62,4 +68,86 @@ func (s *shard) explain(st *stream, b int64, x, mu, a float64, state string, run
 		ex.Expected, ex.Judged = mu, s.judged(st, b, mu)
 	}
 	s.expl = append(s.expl, ex)
+}
+
+// Bounds of one explanation (CheckExplain): the period it covers, and the
+// buckets its replay reads and judges, history included (memory: a count
+// and an Explanation each at most).
+const (
+	ExplainMaxPeriod  = 31 * 24 * time.Hour
+	ExplainMaxBuckets = 2_000_000
+)
+
+// CheckExplain checks an explanation of [from, to) replayed from history
+// before from, for buckets of width w: from before to, both multiples of w
+// between 1970 and 2200, within ExplainMaxPeriod and ExplainMaxBuckets.
+func CheckExplain(w time.Duration, from, to time.Time, history time.Duration) error {
+	if err := storage.CheckTime("from", from); err != nil {
+		return err
+	}
+	if err := storage.CheckTime("to", to); err != nil {
+		return err
+	}
+	ws := int64(w / time.Second)
+	switch {
+	case ws <= 0:
+		return fmt.Errorf("bucket width %s: want whole seconds", w)
+	case !from.Before(to):
+		return errors.New("from must be before to")
+	case to.Sub(from) > ExplainMaxPeriod:
+		return fmt.Errorf("from to to is %s, more than %s", to.Sub(from), ExplainMaxPeriod)
+	case from.Unix()%ws != 0 || to.Unix()%ws != 0:
+		return fmt.Errorf("from and to must be multiples of the bucket width (%s)", w)
+	case history < 0:
+		return errors.New("history must not be negative")
+	case (to.Sub(from)+history)/w > ExplainMaxBuckets:
+		return fmt.Errorf("history %s and the period make %d buckets to replay, more than %d", history, (to.Sub(from)+history)/w, ExplainMaxBuckets)
+	}
+	return nil
+}
+
+// ExplainStream replays one stream's counts (in bucket order, none at or
+// after to) through a fresh engine of cfg, judging every bucket from the
+// first count up to to, and returns the Explanation of each judged bucket in
+// [from, to) and the gaps it opened that were detected in that period
+// (gapwatch explain, GET /api/v1/explain). Streams are judged independently,
+// so the replay decides as an engine holding every stream did from the same
+// first count. cfg's workers and shards are ignored: the stream is judged
+// whichever instance judges it live. The replay advances a day at a time,
+// as a live catch-up does.
+func ExplainStream(cfg Config, tenant, source string, counts []storage.Count, from, to time.Time) ([]Explanation, []Event, error) {
+	cfg.Workers, cfg.Shard, cfg.Shards = 1, 0, 1
+	e, err := New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	e.SetExpectations(ExpectNone)
+	e.Explain(tenant, source)
+	if len(counts) == 0 {
+		return nil, nil, nil
+	}
+	day := 86400 / e.width * e.width
+	var xs []Explanation
+	var opened []Event
+	i := 0
+	for at := e.bucketOf(counts[0].Bucket); at < to.Unix(); {
+		next := min(at+day, to.Unix())
+		j := i
+		for j < len(counts) && counts[j].Bucket < next {
+			j++
+		}
+		res := e.Advance(time.Unix(next, 0), counts[i:j])
+		i, at = j, next
+		for _, x := range res.Explanations {
+			if !x.Bucket.Before(from) {
+				xs = append(xs, x)
+			}
+		}
+		for _, ev := range res.Events {
+			if ev.Type == TypeGapOpened && !ev.DetectedAt.Before(from) {
+				opened = append(opened, ev)
+			}
+		}
+	}
+	return xs, opened, nil
 }

@@ -166,6 +166,14 @@ type StreamCount struct {
 	First int64
 }
 
+// Count returns c as a count of clock, as detection reads it: its first
+// arrival as Count.Arrival (when the bucket's first events were in: early
+// silence, detect.Engine.Peek). Lateness aliases c's.
+func (c *StreamCount) Count(clock Clock) Count {
+	return Count{Tenant: c.Tenant, Source: c.Source, Clock: clock, Bucket: c.Bucket, Events: c.Events,
+		Lateness: c.Lateness[:], Arrival: c.First}
+}
+
 // Point is the events counted in [T, T+step).
 type Point struct {
 	T      time.Time

@@ -65,6 +65,7 @@ type store interface {
 	api.SilenceStore
 	api.ExpectationReader
 	api.TenantLister
+	api.StreamCounter
 	live.Store
 	Ping(ctx context.Context) error
 	Close() error
@@ -187,13 +188,14 @@ func runRoles(ctx context.Context, cfg config.Config, roles map[string]bool, st 
 		defer input.Close()
 		httpCfg := cfg.HTTP
 		httpCfg.Version = versionString()
+		httpCfg.Explain = api.ExplainConfig{Engine: cfg.Live().Engine, History: cfg.Live().History}
 		for _, r := range knownRoles {
 			if roles[r] {
 				httpCfg.Roles = append(httpCfg.Roles, r)
 			}
 		}
 		srv := api.New(httpCfg, api.Deps{Rates: st, Gaps: st, Streams: streams, Silences: st, Expectations: st,
-			Tenants: st, Watermark: ingestWatermark{input: input, store: st, topics: cfg.Ingest.Topics},
+			Tenants: st, Counts: st, Watermark: ingestWatermark{input: input, store: st, topics: cfg.Ingest.Topics},
 			Gatherer: reg, Ready: checks, Log: log, Page: web.Handler()})
 		g.Go(func() error { return srv.Run(ctx) })
 	}

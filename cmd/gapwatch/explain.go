@@ -13,14 +13,6 @@ import (
 	"github.com/gapwatch/gapwatch/storage/chstore"
 )
 
-// maxExplainRange bounds the period one explanation covers (its rows; the
-// replay before it is bounded by --history).
-const maxExplainRange = 31 * 24 * time.Hour
-
-// maxExplainBuckets bounds the buckets one replay reads and judges (memory:
-// a stored count each).
-const maxExplainBuckets = 2_000_000
-
 // cmdExplain answers "why did this stream (not) page?" for a period of live
 // detection: it replays the stream's stored arrival counts from --history
 // before --from through a fresh engine with the configured detector
@@ -56,22 +48,11 @@ func cmdExplain(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	bucket := cfg.Bucket
-	switch {
-	case !f.Before(t):
-		return usagef("--from must be before --to")
-	case t.Sub(f) > maxExplainRange:
-		return usagef("--from to --to is %s, more than %s", t.Sub(f), maxExplainRange)
-	case f.Unix()%int64(bucket/time.Second) != 0 || t.Unix()%int64(bucket/time.Second) != 0:
-		return usagef("--from and --to must be multiples of the bucket width (%s)", bucket)
-	case *history < 0:
-		return usagef("--history must not be negative")
-	}
 	if *history == 0 {
 		*history = cfg.Live().History
 	}
-	if n := (t.Sub(f) + *history) / bucket; n > maxExplainBuckets {
-		return usagef("--history %s and the period make %d buckets to replay, more than %d", *history, n, maxExplainBuckets)
+	if err := detect.CheckExplain(cfg.Bucket, f, t, *history); err != nil {
+		return usageError{err}
 	}
 	if cfg.Store == "memory" {
 		return usagef("the memory store lives inside its process: explain reads ClickHouse (set GAPWATCH_STORE=clickhouse)")
@@ -84,7 +65,7 @@ func cmdExplain(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := st.CheckSchema(ctx); err != nil {
 		return err
 	}
-	start := storage.BucketStart(f.Add(-*history), bucket)
+	start := storage.BucketStart(f.Add(-*history), cfg.Bucket)
 	sc, err := st.StreamBucketCounts(ctx, storage.Arrival, *tenant, *source, time.Unix(start, 0), t)
 	if err != nil {
 		return err
@@ -94,19 +75,13 @@ func cmdExplain(ctx context.Context, args []string, stdout io.Writer) error {
 			time.Unix(start, 0).UTC().Format(time.RFC3339), t.Format(time.RFC3339))
 	}
 
-	ecfg := cfg.Live().Engine
-	ecfg.Workers, ecfg.Shard, ecfg.Shards = 1, 0, 1 // the one stream, whichever instance judges it live
-	e, err := detect.New(ecfg)
-	if err != nil {
-		return usageError{err}
-	}
-	e.SetExpectations(detect.ExpectNone)
-	e.Explain(*tenant, *source)
 	counts := make([]storage.Count, len(sc))
 	for i := range sc {
-		c := &sc[i]
-		counts[i] = storage.Count{Tenant: c.Tenant, Source: c.Source, Clock: storage.Arrival, Bucket: c.Bucket, Events: c.Events,
-			Lateness: c.Lateness[:], Arrival: c.First} // as the detect role reads them (live.Detector.counts)
+		counts[i] = sc[i].Count(storage.Arrival) // as the detect role reads them (live.Detector.counts)
+	}
+	xs, opened, err := detect.ExplainStream(cfg.Live().Engine, *tenant, *source, counts, f, t)
+	if err != nil {
+		return usageError{err}
 	}
 
 	w, closeOut := io.Writer(stdout), func() error { return nil }
@@ -118,32 +93,10 @@ func cmdExplain(ctx context.Context, args []string, stdout io.Writer) error {
 		w, closeOut = file, file.Close
 	}
 	ex := newExplainTo(w)
-	var opened []detect.Event
-	// In steps of a day, as the warm start replays in bounded steps: the
-	// engine judges every bucket up to each step's end, the empty ones
-	// after the stream's last count too.
-	day := int64(86400 / int64(bucket/time.Second) * int64(bucket/time.Second))
-	i := 0
-	for at := start; at < t.Unix(); {
-		next := min(at+day, t.Unix())
-		j := i
-		for j < len(counts) && counts[j].Bucket < next {
-			j++
-		}
-		res := e.Advance(time.Unix(next, 0), counts[i:j])
-		i, at = j, next
-		for _, x := range res.Explanations {
-			if !x.Bucket.Before(f) {
-				if err := ex.write(x); err != nil {
-					closeOut()
-					return err
-				}
-			}
-		}
-		for _, ev := range res.Events {
-			if ev.Type == detect.TypeGapOpened && !ev.DetectedAt.Before(f) {
-				opened = append(opened, ev)
-			}
+	for _, x := range xs {
+		if err := ex.write(x); err != nil {
+			closeOut()
+			return err
 		}
 	}
 	err = ex.close()

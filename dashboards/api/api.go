@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/gapwatch/gapwatch/detect"
 	"github.com/gapwatch/gapwatch/storage"
 )
 
@@ -49,6 +50,12 @@ type SilenceStore interface {
 type ExpectationReader interface {
 	Bands(ctx context.Context, q storage.RateQuery) ([]storage.Band, error)
 	Coverage(ctx context.Context, q storage.CoverageQuery) ([]storage.SourceBand, error)
+}
+
+// StreamCounter reads one stream's stored bucket counts (GET
+// /api/v1/explain replays them); both stores implement it.
+type StreamCounter interface {
+	StreamBucketCounts(ctx context.Context, clock storage.Clock, tenant, source string, from, to time.Time) ([]storage.StreamCount, error)
 }
 
 // Stream is one stream's status as the detector sees it.
@@ -83,6 +90,17 @@ type Config struct {
 	Roles   []string `yaml:"-"`
 
 	Access `yaml:",inline"` // tokens, TLS (auth.go)
+
+	// Explain is the detector's configuration and start-up history, which
+	// GET /api/v1/explain replays with.
+	Explain ExplainConfig `yaml:"-"`
+}
+
+// ExplainConfig is what GET /api/v1/explain replays a stream with: the
+// detect role's engine settings and the history its warm start replays.
+type ExplainConfig struct {
+	Engine  detect.Config
+	History time.Duration
 }
 
 // Deps are what the server reads.
@@ -95,6 +113,7 @@ type Deps struct {
 	// band null and /api/v1/coverage answering 503.
 	Expectations ExpectationReader
 	Tenants      TenantLister     // nil: /api/v1/tenants answers 503
+	Counts       StreamCounter    // nil: /api/v1/explain answers 503
 	Watermark    WatermarkReader  // nil: /api/v1/status has no watermark
 	Now          func() time.Time // default time.Now
 	Gatherer     prometheus.Gatherer
@@ -158,6 +177,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("GET /api/v1/tenants", s.tenants)
 	s.mux.HandleFunc("GET /api/v1/status", s.status)
 	s.mux.HandleFunc("GET /api/v1/report", s.report)
+	s.mux.HandleFunc("GET /api/v1/explain", s.explain)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if deps.Page != nil {

@@ -22,7 +22,7 @@ import (
 // fullServer serves every read over st, as `gapwatch run` does.
 func fullServer(t *testing.T, st *memstore.Store) *httptest.Server {
 	srv := httptest.NewServer(api.New(api.Config{Bucket: time.Minute}, api.Deps{Rates: st, Gaps: st, Silences: st, Expectations: st,
-		Tenants: st, Streams: streamList{}}).Handler())
+		Tenants: st, Counts: st, Streams: streamList{}}).Handler())
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -40,6 +40,7 @@ func TestTimesOutsideASaneWindowAreRefused(t *testing.T) {
 		"/api/v1/gaps?from=0001-01-01T00:00:00Z",
 		"/api/v1/gaps?to=9999-12-31T00:00:00Z",
 		"/api/v1/report?tenant=acme&from=0001-01-01T00:00:00Z&to=9999-12-31T00:00:00Z",
+		"/api/v1/explain?tenant=acme&source=fw&from=0001-01-01T00:00:00Z&to=9999-12-31T00:00:00Z",
 	} {
 		code, body := get(t, srv.URL+path)
 		require.Equal(t, http.StatusBadRequest, code, "%s: %.200s", path, body)
@@ -141,6 +142,8 @@ func TestControlCharactersInNamesAreRefused(t *testing.T) {
 			"/api/v1/streams?source=" + n,
 			"/api/v1/tenants?tenant=" + n,
 			"/api/v1/report?tenant=" + n + window,
+			"/api/v1/explain?tenant=" + n + "&source=fw" + window,
+			"/api/v1/explain?tenant=acme&source=" + n + window,
 		} {
 			code, body := get(t, srv.URL+path)
 			require.Equal(t, http.StatusBadRequest, code, "%q %s: %s", name, path, body)

@@ -79,9 +79,7 @@ func (d *Detector) counts(ctx context.Context, from, to int64) ([]storage.Count,
 	}
 	out := make([]storage.Count, len(sc))
 	for i := range sc {
-		c := &sc[i]
-		out[i] = storage.Count{Tenant: c.Tenant, Source: c.Source, Clock: storage.Arrival, Bucket: c.Bucket, Events: c.Events,
-			Lateness: c.Lateness[:], Arrival: c.First} // when its first events were in: early silence (detect.Engine.Peek)
+		out[i] = sc[i].Count(storage.Arrival)
 	}
 	return out, nil
 }

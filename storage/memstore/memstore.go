@@ -191,6 +191,21 @@ func (s *Store) BucketCounts(_ context.Context, clock storage.Clock, from, to ti
 	return out, nil
 }
 
+// StreamBucketCounts is BucketCounts of one stream, by bucket, as the
+// ClickHouse store's.
+func (s *Store) StreamBucketCounts(_ context.Context, clock storage.Clock, tenant, source string, from, to time.Time) ([]storage.StreamCount, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []storage.StreamCount
+	for k, v := range s.counts[stream{tenant, source}] {
+		if k.clock == clock && k.bucket >= from.Unix() && k.bucket < to.Unix() {
+			out = append(out, storage.StreamCount{Tenant: tenant, Source: source, Bucket: k.bucket, Events: v.events, Lateness: v.late, First: v.first})
+		}
+	}
+	slices.SortFunc(out, func(a, b storage.StreamCount) int { return cmp.Compare(a.Bucket, b.Bucket) })
+	return out, nil
+}
+
 // Arrived answers q from the counts held, as the ClickHouse store does.
 func (s *Store) Arrived(_ context.Context, q storage.ArrivedQuery) ([]storage.Arrived, error) {
 	if err := q.Validate(); err != nil {

@@ -4,8 +4,10 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ type Store interface {
 	Offsets(ctx context.Context, topic string) (map[int32]storage.Offset, error)
 	Rates(ctx context.Context, q storage.RateQuery) ([]storage.Point, error)
 	BucketCounts(ctx context.Context, clock storage.Clock, from, to time.Time) ([]storage.StreamCount, error)
+	StreamBucketCounts(ctx context.Context, clock storage.Clock, tenant, source string, from, to time.Time) ([]storage.StreamCount, error)
 	Arrived(ctx context.Context, q storage.ArrivedQuery) ([]storage.Arrived, error)
 }
 
@@ -185,6 +188,23 @@ func Run(t *testing.T, s Store) {
 				}
 			}
 			require.NotZero(t, firsts, "clock %s: the earliest arrival of the batches", clock)
+
+			// One stream's: its rows of the above, by bucket (a hostile
+			// tenant name is data; an unknown stream has none).
+			byStream := map[[2]string][]storage.StreamCount{}
+			for _, c := range got {
+				byStream[[2]string{c.Tenant, c.Source}] = append(byStream[[2]string{c.Tenant, c.Source}], c)
+			}
+			require.Contains(t, byStream, [2]string{`x' OR '1'='1`, "firewall"})
+			for k, want := range byStream {
+				slices.SortFunc(want, func(a, b storage.StreamCount) int { return cmp.Compare(a.Bucket, b.Bucket) })
+				one, err := s.StreamBucketCounts(ctx, clock, k[0], k[1], from, to)
+				require.NoError(t, err)
+				require.Equal(t, want, one, "clock %s, stream %q", clock, k)
+			}
+			none, err := s.StreamBucketCounts(ctx, clock, "acme", "nope", from, to)
+			require.NoError(t, err)
+			require.Empty(t, none)
 		}
 	})
 

@@ -1,0 +1,142 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gapwatch/gapwatch/detect"
+	"github.com/gapwatch/gapwatch/storage"
+)
+
+type explainResponse struct {
+	Tenant       string           `json:"tenant"`
+	Source       string           `json:"source"`
+	From         string           `json:"from"`
+	To           string           `json:"to"`
+	ReplayedFrom string           `json:"replayed_from"` // the stream's first count the replay read
+	Buckets      []explainBucket  `json:"buckets"`
+	Opened       []explainOpening `json:"opened"`
+}
+
+// explainBucket is one detect.Explanation, its fields named as the CSV
+// columns of gapwatch explain.
+type explainBucket struct {
+	Bucket           string `json:"bucket"`
+	Observed         uint64 `json:"observed"`
+	Expected         jnum   `json:"expected"`
+	Judged           jnum   `json:"judged"`
+	Dispersion       jnum   `json:"dispersion"`
+	State            string `json:"state"`
+	SilenceRun       int    `json:"silence_run"`
+	SilenceLogP      jnum   `json:"silence_logp"`
+	SilenceThreshold jnum   `json:"silence_threshold"`
+	Drop50           jnum   `json:"drop50"`
+	Drop75           jnum   `json:"drop75"`
+	Rank             jnum   `json:"rank"`
+	DropThreshold    jnum   `json:"drop_threshold"`
+	Drop50Raw        jnum   `json:"drop50_raw"`
+	Drop75Raw        jnum   `json:"drop75_raw"`
+	LowQuantile      jnum   `json:"low_quantile"`
+}
+
+// jnum is a float64 written as JSON: null when not finite (a silence run
+// whose probability underflows has log probability −Inf).
+type jnum float64
+
+func (f jnum) MarshalJSON() ([]byte, error) {
+	if math.IsInf(float64(f), 0) || math.IsNaN(float64(f)) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, float64(f), 'g', -1, 64), nil
+}
+
+type explainOpening struct {
+	Kind       string  `json:"kind"`
+	StartedAt  string  `json:"started_at"`
+	DetectedAt string  `json:"detected_at"`
+	Expected   float64 `json:"expected_events"`
+	Missing    float64 `json:"missing_events"`
+}
+
+// explain serves GET /api/v1/explain?tenant=&source=&from=&to=: why a
+// stream did or did not page over [from, to) — its stored arrival counts
+// from the detect role's history before from replayed through a fresh
+// engine with the detector's settings (detect.ExplainStream), each judged
+// bucket of the period with what its tests saw, and the gaps the replay
+// opened in it (what gapwatch explain writes as CSV). 404 when the stream
+// has no counts in that span.
+func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Counts == nil {
+		writeError(w, http.StatusServiceUnavailable, errors.New("explaining needs the count store"))
+		return
+	}
+	v := r.URL.Query()
+	if err := checkNames(v); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	tenant, source := v.Get("tenant"), v.Get("source")
+	if tenant == "" || source == "" {
+		writeError(w, http.StatusBadRequest, errors.New("tenant and source are required"))
+		return
+	}
+	var from, to time.Time
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		t, err := time.Parse(time.RFC3339, v.Get(p.name))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("%s: want RFC 3339: %w", p.name, err))
+			return
+		}
+		*p.t = t.UTC()
+	}
+	cfg := s.cfg.Explain
+	cfg.Engine.Bucket = s.cfg.Bucket
+	if err := detect.CheckExplain(s.cfg.Bucket, from, to, cfg.History); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	start := time.Unix(storage.BucketStart(from.Add(-cfg.History), s.cfg.Bucket), 0)
+	sc, err := s.deps.Counts.StreamBucketCounts(r.Context(), storage.Arrival, tenant, source, start, to)
+	if err != nil {
+		s.deps.Log.Warn("explain: reading counts failed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, errors.New("store unavailable"))
+		return
+	}
+	if len(sc) == 0 {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no counts of tenant %q and source %q from %s to %s",
+			tenant, source, start.UTC().Format(time.RFC3339), to.Format(time.RFC3339)))
+		return
+	}
+	counts := make([]storage.Count, len(sc))
+	for i := range sc {
+		counts[i] = sc[i].Count(storage.Arrival)
+	}
+	xs, opened, err := detect.ExplainStream(cfg.Engine, tenant, source, counts, from, to)
+	if err != nil {
+		s.deps.Log.Error("explain: the detector's settings", "err", err)
+		writeError(w, http.StatusInternalServerError, errors.New("the detector's settings do not make an engine"))
+		return
+	}
+	resp := explainResponse{Tenant: tenant, Source: source, From: from.Format(time.RFC3339), To: to.Format(time.RFC3339),
+		ReplayedFrom: time.Unix(counts[0].Bucket, 0).UTC().Format(time.RFC3339),
+		Buckets:      make([]explainBucket, len(xs)), Opened: make([]explainOpening, len(opened))}
+	for i, x := range xs {
+		resp.Buckets[i] = explainBucket{Bucket: x.Bucket.UTC().Format(time.RFC3339), Observed: x.Observed,
+			Expected: jnum(x.Expected), Judged: jnum(x.Judged), Dispersion: jnum(x.Dispersion), State: x.State,
+			SilenceRun: x.SilenceRun, SilenceLogP: jnum(x.SilenceLogP), SilenceThreshold: jnum(x.SilenceThreshold),
+			Drop50: jnum(x.Drop50), Drop75: jnum(x.Drop75), Rank: jnum(x.Rank), DropThreshold: jnum(x.DropThreshold),
+			Drop50Raw: jnum(x.Drop50Raw), Drop75Raw: jnum(x.Drop75Raw), LowQuantile: jnum(x.LowQuantile)}
+	}
+	for i, ev := range opened {
+		resp.Opened[i] = explainOpening{Kind: string(ev.Kind), StartedAt: ev.StartedAt.UTC().Format(time.RFC3339),
+			DetectedAt: ev.DetectedAt.UTC().Format(time.RFC3339), Expected: ev.Expected, Missing: ev.Missing}
+	}
+	writeJSON(w, resp)
+}
