@@ -5,9 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"net/url"
 	"os"
 	"time"
 
+	"github.com/gapwatch/gapwatch/config"
 	"github.com/gapwatch/gapwatch/detect"
 	"github.com/gapwatch/gapwatch/storage"
 	"github.com/gapwatch/gapwatch/storage/chstore"
@@ -16,13 +19,15 @@ import (
 // cmdExplain answers "why did this stream (not) page?" for a period of live
 // detection: it replays the stream's stored arrival counts from --history
 // before --from through a fresh engine with the configured detector
-// settings, as the detect role's warm start does, and writes the judged
-// buckets of [--from, --to) as backtest --explain does (explainWriter), with
-// the gaps the replay opened in the period on stderr.
+// settings, as the detect role's warm start does (detect.ExplainStream), and
+// writes the judged buckets of [--from, --to) as backtest --explain does
+// (explainWriter), with the gaps the replay opened in the period on stderr.
+// With --api the replay runs in a gapwatch API (GET /api/v1/explain), with
+// that process's settings and store (the demo's memory store too).
 //
 // The replay is the stream's alone: streams are judged independently, so it
 // decides as the live engine did when that engine's history began where the
-// replay's does (a restart warms up from the same --history). A live engine
+// replay's does (a restart warms up from the same history). A live engine
 // that has run for longer may hold state the replay has not rebuilt (the
 // hour-of-week correction learns for weeks).
 func cmdExplain(ctx context.Context, args []string, stdout io.Writer) error {
@@ -33,6 +38,7 @@ func cmdExplain(ctx context.Context, args []string, stdout io.Writer) error {
 	to := fs.String("to", "", "end of the period, exclusive: RFC 3339 or YYYY-MM-DD (UTC) (required)")
 	history := fs.Duration("history", 0, "counts replayed before --from (default: the detect role's history, detect.history)")
 	out := fs.String("out", "-", "file for the CSV (- for stdout)")
+	apiURL := fs.String("api", "", "replay in this gapwatch API (e.g. http://127.0.0.1:8080) instead of reading ClickHouse; a token in GAPWATCH_API_TOKEN is sent")
 	cfg, err := loadConfig(fs, args)
 	if err != nil {
 		return err
@@ -48,40 +54,17 @@ func cmdExplain(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *history == 0 {
-		*history = cfg.Live().History
+	var x explained
+	if *apiURL != "" {
+		if *history != 0 {
+			return usagef("--history: the API replays with its own detect.history")
+		}
+		x, err = fetchExplain(ctx, *apiURL, os.Getenv("GAPWATCH_API_TOKEN"), *tenant, *source, f, t)
+	} else {
+		x, err = storeExplain(ctx, cfg, *history, *tenant, *source, f, t)
 	}
-	if err := detect.CheckExplain(cfg.Bucket, f, t, *history); err != nil {
-		return usageError{err}
-	}
-	if cfg.Store == "memory" {
-		return usagef("the memory store lives inside its process: explain reads ClickHouse (set GAPWATCH_STORE=clickhouse)")
-	}
-	st, err := chstore.Open(ctx, cfg.ClickHouse, newLogger())
 	if err != nil {
 		return err
-	}
-	defer st.Close()
-	if err := st.CheckSchema(ctx); err != nil {
-		return err
-	}
-	start := storage.BucketStart(f.Add(-*history), cfg.Bucket)
-	sc, err := st.StreamBucketCounts(ctx, storage.Arrival, *tenant, *source, time.Unix(start, 0), t)
-	if err != nil {
-		return err
-	}
-	if len(sc) == 0 {
-		return usagef("no counts of tenant %q and source %q from %s to %s", *tenant, *source,
-			time.Unix(start, 0).UTC().Format(time.RFC3339), t.Format(time.RFC3339))
-	}
-
-	counts := make([]storage.Count, len(sc))
-	for i := range sc {
-		counts[i] = sc[i].Count(storage.Arrival) // as the detect role reads them (live.Detector.counts)
-	}
-	xs, opened, err := detect.ExplainStream(cfg.Live().Engine, *tenant, *source, counts, f, t)
-	if err != nil {
-		return usageError{err}
 	}
 
 	w, closeOut := io.Writer(stdout), func() error { return nil }
@@ -93,8 +76,8 @@ func cmdExplain(ctx context.Context, args []string, stdout io.Writer) error {
 		w, closeOut = file, file.Close
 	}
 	ex := newExplainTo(w)
-	for _, x := range xs {
-		if err := ex.write(x); err != nil {
+	for _, b := range x.buckets {
+		if err := ex.write(b); err != nil {
 			closeOut()
 			return err
 		}
@@ -110,12 +93,127 @@ func cmdExplain(ctx context.Context, args []string, stdout io.Writer) error {
 	if *out != "-" {
 		msg = stdout
 	}
-	fmt.Fprintf(msg, "explain: %d judged buckets of %q/%q from %s to %s (replayed from its first count since %s, at %s; %d buckets with counts)\n",
-		ex.rows, *tenant, *source, f.Format(time.RFC3339), t.Format(time.RFC3339), time.Unix(start, 0).UTC().Format(time.RFC3339),
-		time.Unix(counts[0].Bucket, 0).UTC().Format(time.RFC3339), len(counts))
-	for _, ev := range opened {
+	fmt.Fprintf(msg, "explain: %d judged buckets of %q/%q from %s to %s (replayed from its first count, at %s)\n",
+		ex.rows, *tenant, *source, f.Format(time.RFC3339), t.Format(time.RFC3339), x.replayedFrom.Format(time.RFC3339))
+	for _, o := range x.opened {
 		fmt.Fprintf(msg, "explain: %s opened: started %s, detected %s, %.0f of %.0f expected events missing\n",
-			ev.Kind, ev.StartedAt.Format(time.RFC3339), ev.DetectedAt.Format(time.RFC3339), ev.Missing, ev.Expected)
+			o.Kind, o.StartedAt, o.DetectedAt, o.Missing, o.Expected)
 	}
 	return nil
+}
+
+// explained is one explanation, from either path.
+type explained struct {
+	replayedFrom time.Time
+	buckets      []detect.Explanation
+	opened       []explainOpening
+}
+
+// explainOpening is a gap the replay opened, as GET /api/v1/explain gives it.
+type explainOpening struct {
+	Kind       string  `json:"kind"`
+	StartedAt  string  `json:"started_at"`
+	DetectedAt string  `json:"detected_at"`
+	Expected   float64 `json:"expected_events"`
+	Missing    float64 `json:"missing_events"`
+}
+
+// storeExplain replays the stream's counts read from ClickHouse.
+func storeExplain(ctx context.Context, cfg config.Config, history time.Duration, tenant, source string, f, t time.Time) (explained, error) {
+	if history == 0 {
+		history = cfg.Live().History
+	}
+	if err := detect.CheckExplain(cfg.Bucket, f, t, history); err != nil {
+		return explained{}, usageError{err}
+	}
+	if cfg.Store == "memory" {
+		return explained{}, usagef("the memory store lives inside its process: use --api with that process's address (e.g. the demo's)")
+	}
+	st, err := chstore.Open(ctx, cfg.ClickHouse, newLogger())
+	if err != nil {
+		return explained{}, err
+	}
+	defer st.Close()
+	if err := st.CheckSchema(ctx); err != nil {
+		return explained{}, err
+	}
+	start := time.Unix(storage.BucketStart(f.Add(-history), cfg.Bucket), 0).UTC()
+	sc, err := st.StreamBucketCounts(ctx, storage.Arrival, tenant, source, start, t)
+	if err != nil {
+		return explained{}, err
+	}
+	if len(sc) == 0 {
+		return explained{}, usagef("no counts of tenant %q and source %q from %s to %s", tenant, source,
+			start.Format(time.RFC3339), t.Format(time.RFC3339))
+	}
+	counts := make([]storage.Count, len(sc))
+	for i := range sc {
+		counts[i] = sc[i].Count(storage.Arrival) // as the detect role reads them (live.Detector.counts)
+	}
+	xs, opened, err := detect.ExplainStream(cfg.Live().Engine, tenant, source, counts, f, t)
+	if err != nil {
+		return explained{}, usageError{err}
+	}
+	x := explained{replayedFrom: time.Unix(counts[0].Bucket, 0).UTC(), buckets: xs}
+	for _, ev := range opened {
+		x.opened = append(x.opened, explainOpening{Kind: string(ev.Kind), StartedAt: ev.StartedAt.UTC().Format(time.RFC3339),
+			DetectedAt: ev.DetectedAt.UTC().Format(time.RFC3339), Expected: ev.Expected, Missing: ev.Missing})
+	}
+	return x, nil
+}
+
+// fetchExplain reads the explanation from a gapwatch API's /api/v1/explain.
+func fetchExplain(ctx context.Context, base, token, tenant, source string, f, t time.Time) (explained, error) {
+	var r struct {
+		Tenant       string `json:"tenant"`
+		Source       string `json:"source"`
+		ReplayedFrom string `json:"replayed_from"`
+		Buckets      []struct {
+			Bucket     string `json:"bucket"`
+			Observed   uint64 `json:"observed"`
+			State      string `json:"state"`
+			SilenceRun int    `json:"silence_run"`
+			// Null where not finite (a log probability that underflowed).
+			Expected, Judged, Dispersion *float64
+			SilenceLogP                  *float64 `json:"silence_logp"`
+			SilenceThreshold             *float64 `json:"silence_threshold"`
+			Drop50, Drop75, Rank         *float64
+			DropThreshold                *float64 `json:"drop_threshold"`
+			Drop50Raw                    *float64 `json:"drop50_raw"`
+			Drop75Raw                    *float64 `json:"drop75_raw"`
+			LowQuantile                  *float64 `json:"low_quantile"`
+		} `json:"buckets"`
+		Opened []explainOpening `json:"opened"`
+	}
+	v := url.Values{"tenant": {tenant}, "source": {source}, "from": {f.Format(time.RFC3339)}, "to": {t.Format(time.RFC3339)}}
+	if err := apiGet(ctx, base, "/api/v1/explain", v, token, 10*time.Minute, "the explanation", &r); err != nil {
+		return explained{}, err
+	}
+	if r.Tenant != tenant || r.Source != source {
+		return explained{}, fmt.Errorf("the API answered for another stream (%q/%q)", r.Tenant, r.Source)
+	}
+	from, err := time.Parse(time.RFC3339, r.ReplayedFrom)
+	if err != nil {
+		return explained{}, fmt.Errorf("reading the explanation from %s: replayed_from: %w", base, err)
+	}
+	num := func(p *float64, null float64) float64 {
+		if p == nil {
+			return null
+		}
+		return *p
+	}
+	x := explained{replayedFrom: from.UTC(), opened: r.Opened, buckets: make([]detect.Explanation, len(r.Buckets))}
+	for i, b := range r.Buckets {
+		at, err := time.Parse(time.RFC3339, b.Bucket)
+		if err != nil {
+			return explained{}, fmt.Errorf("reading the explanation from %s: bucket: %w", base, err)
+		}
+		nan := math.NaN()
+		x.buckets[i] = detect.Explanation{Bucket: at.UTC(), Observed: b.Observed, State: b.State, SilenceRun: b.SilenceRun,
+			Expected: num(b.Expected, nan), Judged: num(b.Judged, nan), Dispersion: num(b.Dispersion, nan),
+			SilenceLogP: num(b.SilenceLogP, math.Inf(-1)), SilenceThreshold: num(b.SilenceThreshold, nan),
+			Drop50: num(b.Drop50, nan), Drop75: num(b.Drop75, nan), Rank: num(b.Rank, nan), DropThreshold: num(b.DropThreshold, nan),
+			Drop50Raw: num(b.Drop50Raw, nan), Drop75Raw: num(b.Drop75Raw, nan), LowQuantile: num(b.LowQuantile, nan)}
+	}
+	return x, nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +16,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gapwatch/gapwatch/dashboards/api"
+	"github.com/gapwatch/gapwatch/detect"
 	"github.com/gapwatch/gapwatch/internal/servers"
 	"github.com/gapwatch/gapwatch/simulate"
 	"github.com/gapwatch/gapwatch/storage"
+	"github.com/gapwatch/gapwatch/storage/memstore"
 )
 
 // explainStart is the first minute of the explained stream's counts; it
@@ -74,8 +79,8 @@ func TestExplainFromClickHouse(t *testing.T) {
 	require.Equal(t, strings.TrimSuffix(explainHeader, "\n"), rows[0])
 	require.Len(t, rows, 1+4*60, "a row per minute of the period, the silent ones too")
 	require.True(t, strings.HasPrefix(rows[1], from.Format(time.RFC3339)+","), rows[1])
-	require.Contains(t, out, fmt.Sprintf("explain: 240 judged buckets of \"acme\"/\"fw\" from %s to %s (replayed from its first count since %s, at %s;",
-		from.Format(time.RFC3339), to.Format(time.RFC3339), from.Add(-480*time.Hour).Format(time.RFC3339), explainStart.Format(time.RFC3339)))
+	require.Contains(t, out, fmt.Sprintf("explain: 240 judged buckets of \"acme\"/\"fw\" from %s to %s (replayed from its first count, at %s)\n",
+		from.Format(time.RFC3339), to.Format(time.RFC3339), explainStart.Format(time.RFC3339)))
 	silence := day.Add(10 * time.Hour).Format(time.RFC3339)
 	require.Contains(t, out, "explain: silence opened: started "+silence)
 	opened := false
@@ -89,27 +94,7 @@ func TestExplainFromClickHouse(t *testing.T) {
 	require.True(t, opened)
 
 	// The same counts as a backtest's input: the same rows.
-	var csv bytes.Buffer
-	csv.WriteString("time,tenant,source,count\n")
-	for _, c := range counts {
-		if c.Source == "fw" {
-			fmt.Fprintf(&csv, "%s,acme,fw,%d\n", time.Unix(c.Bucket, 0).UTC().Format(time.RFC3339), c.Events)
-		}
-	}
-	in, why := filepath.Join(t.TempDir(), "in.csv"), filepath.Join(t.TempDir(), "why.csv")
-	require.NoError(t, os.WriteFile(in, csv.Bytes(), 0o644))
-	code, _, stderr = runCmd("backtest", "--input", in, "--out", filepath.Join(t.TempDir(), "alerts.jsonl"), "--step", "1m",
-		"--explain", why, "--explain-tenant", "acme", "--explain-source", "fw")
-	require.Equal(t, 0, code, stderr)
-	b, err = os.ReadFile(why)
-	require.NoError(t, err)
-	var want []string
-	for _, r := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")[1:] {
-		if ts, _ := time.Parse(time.RFC3339, strings.SplitN(r, ",", 2)[0]); !ts.Before(from) {
-			want = append(want, r)
-		}
-	}
-	require.Equal(t, want, rows[1:])
+	require.Equal(t, backtestRows(t, counts, from), rows[1:])
 
 	// The default history (detect.history, 360 h); the CSV on stdout.
 	code, out, stderr = runCmd(args...)
@@ -122,7 +107,7 @@ func TestExplainFromClickHouse(t *testing.T) {
 	code, out, stderr = runCmd("explain", "--tenant", "acme", "--source", "fw", "--from", from.Format(time.RFC3339),
 		"--to", day.Add(11*time.Hour).Format(time.RFC3339), "--out", file)
 	require.Equal(t, 0, code, stderr)
-	require.Contains(t, out, fmt.Sprintf("explain: 120 judged buckets of \"acme\"/\"fw\" from %s to %s (replayed from its first count since %s,",
+	require.Contains(t, out, fmt.Sprintf("explain: 120 judged buckets of \"acme\"/\"fw\" from %s to %s (replayed from its first count, at %s)\n",
 		from.Format(time.RFC3339), day.Add(11*time.Hour).Format(time.RFC3339), from.Add(-360*time.Hour).Format(time.RFC3339)))
 	require.Contains(t, out, "explain: silence opened: started "+silence)
 
@@ -155,5 +140,71 @@ func TestExplainBadUsage(t *testing.T) {
 	t.Setenv("GAPWATCH_STORE", "memory")
 	code, _, stderr := runCmd("explain", "--tenant", "a", "--source", "fw", "--from", "2026-11-20", "--to", "2026-11-21")
 	require.Equal(t, 2, code, stderr)
-	require.Contains(t, stderr, "reads ClickHouse")
+	require.Contains(t, stderr, "use --api")
+}
+
+// backtestRows returns the rows of backtest --explain over acme/fw's counts
+// from bucket from on.
+func backtestRows(t *testing.T, counts []storage.Count, from time.Time) []string {
+	t.Helper()
+	var csv bytes.Buffer
+	csv.WriteString("time,tenant,source,count\n")
+	for _, c := range counts {
+		if c.Source == "fw" {
+			fmt.Fprintf(&csv, "%s,acme,fw,%d\n", time.Unix(c.Bucket, 0).UTC().Format(time.RFC3339), c.Events)
+		}
+	}
+	in, why := filepath.Join(t.TempDir(), "in.csv"), filepath.Join(t.TempDir(), "why.csv")
+	require.NoError(t, os.WriteFile(in, csv.Bytes(), 0o644))
+	code, _, stderr := runCmd("backtest", "--input", in, "--out", filepath.Join(t.TempDir(), "alerts.jsonl"), "--step", "1m",
+		"--explain", why, "--explain-tenant", "acme", "--explain-source", "fw")
+	require.Equal(t, 0, code, stderr)
+	b, err := os.ReadFile(why)
+	require.NoError(t, err)
+	var want []string
+	for _, r := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")[1:] {
+		if ts, _ := time.Parse(time.RFC3339, strings.SplitN(r, ",", 2)[0]); !ts.Before(from) {
+			want = append(want, r)
+		}
+	}
+	return want
+}
+
+// Through a running API (the memory store here, as in the demo): the same
+// rows as backtest --explain, the JSON's floats read back exactly; the token
+// sent; --history refused (the API replays with its own).
+func TestExplainThroughAPI(t *testing.T) {
+	t.Chdir(t.TempDir())
+	st := memstore.New(20 * 24 * time.Hour)
+	counts := explainCounts()
+	require.NoError(t, st.Write(context.Background(), storage.Batch{Counts: counts}))
+	cfg := api.Config{Bucket: time.Minute, Explain: api.ExplainConfig{Engine: detect.Config{Bucket: time.Minute}, History: 480 * time.Hour}}
+	h := api.New(cfg, api.Deps{Rates: st, Counts: st}).Handler()
+	var auth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth = r.Header.Get("Authorization")
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("GAPWATCH_API_TOKEN", "s3cret")
+	day := explainStart.Add(15 * 24 * time.Hour)
+	from, to := day.Add(9*time.Hour), day.Add(13*time.Hour)
+	file := filepath.Join(t.TempDir(), "why.csv")
+	args := []string{"explain", "--api", srv.URL, "--tenant", "acme", "--source", "fw", "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339)}
+	code, out, stderr := runCmd(append(args, "--out", file)...)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, "Bearer s3cret", auth)
+	require.Contains(t, out, fmt.Sprintf("(replayed from its first count, at %s)\n", explainStart.Format(time.RFC3339)))
+	require.Contains(t, out, "explain: silence opened: started "+day.Add(10*time.Hour).Format(time.RFC3339))
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	rows := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	require.Equal(t, strings.TrimSuffix(explainHeader, "\n"), rows[0])
+	require.Equal(t, backtestRows(t, counts, from), rows[1:])
+
+	code, _, stderr = runCmd(append(args, "--history", "1h")...)
+	require.Equal(t, 2, code, stderr)
+	code, _, stderr = runCmd("explain", "--api", srv.URL, "--tenant", "acme", "--source", "nope", "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339))
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "404 Not Found")
 }

@@ -96,29 +96,45 @@ func storeReport(ctx context.Context, kind string, cfg chstore.Config, q report.
 
 // fetchReport reads the report from a gapwatch API's /api/v1/report.
 func fetchReport(ctx context.Context, base, token string, q report.Query) (*report.Report, error) {
+	var r report.Report
+	v := url.Values{"tenant": {q.Tenant}, "from": {q.From.Format(time.RFC3339)}, "to": {q.To.Format(time.RFC3339)}}
+	// As the API's report timeout.
+	if err := apiGet(ctx, base, "/api/v1/report", v, token, 10*time.Minute, "the report", &r); err != nil {
+		return nil, err
+	}
+	if r.Tenant != q.Tenant {
+		return nil, errors.New("the API answered a report of another tenant")
+	}
+	return &r, nil
+}
+
+// apiGet reads path?v from the gapwatch API at base (a bearer token sent if
+// not empty) as JSON into out, what naming the answer in errors. A 400 or
+// 404 answer is bad usage (exit 2), with the API's reason.
+func apiGet(ctx context.Context, base, path string, v url.Values, token string, timeout time.Duration, what string, out any) error {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usagef("--api %q: want an http(s) URL such as http://127.0.0.1:8080", base)
+		return usagef("--api %q: want an http(s) URL such as http://127.0.0.1:8080", base)
 	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/report"
-	u.RawQuery = url.Values{"tenant": {q.Tenant}, "from": {q.From.Format(time.RFC3339)}, "to": {q.To.Format(time.RFC3339)}}.Encode()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute) // as the API's report timeout
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	u.RawQuery = v.Encode()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("asking %s: %w", base, err)
+		return fmt.Errorf("asking %s: %w", base, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
 	if err != nil {
-		return nil, fmt.Errorf("reading the report from %s: %w", base, err)
+		return fmt.Errorf("reading %s from %s: %w", what, base, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Error string }
@@ -127,19 +143,15 @@ func fetchReport(ctx context.Context, base, token string, q report.Query) (*repo
 			msg = e.Error
 		}
 		err := fmt.Errorf("%s answered %s: %s", base, resp.Status, firstLine(msg))
-		if resp.StatusCode == http.StatusBadRequest {
-			return nil, usageError{err}
+		if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusNotFound {
+			return usageError{err}
 		}
-		return nil, err
+		return err
 	}
-	var r report.Report
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, fmt.Errorf("reading the report from %s: %w", base, err)
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("reading %s from %s: %w", what, base, err)
 	}
-	if r.Tenant != q.Tenant {
-		return nil, errors.New("the API answered a report of another tenant")
-	}
-	return &r, nil
+	return nil
 }
 
 func firstLine(s string) string {
