@@ -5,12 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"net/url"
 	"os"
 	"time"
 
 	"github.com/gapwatch/gapwatch/config"
+	"github.com/gapwatch/gapwatch/dashboards/api"
 	"github.com/gapwatch/gapwatch/detect"
 	"github.com/gapwatch/gapwatch/storage"
 	"github.com/gapwatch/gapwatch/storage/chstore"
@@ -106,16 +106,7 @@ func cmdExplain(ctx context.Context, args []string, stdout io.Writer) error {
 type explained struct {
 	replayedFrom time.Time
 	buckets      []detect.Explanation
-	opened       []explainOpening
-}
-
-// explainOpening is a gap the replay opened, as GET /api/v1/explain gives it.
-type explainOpening struct {
-	Kind       string  `json:"kind"`
-	StartedAt  string  `json:"started_at"`
-	DetectedAt string  `json:"detected_at"`
-	Expected   float64 `json:"expected_events"`
-	Missing    float64 `json:"missing_events"`
+	opened       []api.ExplainOpening
 }
 
 // storeExplain replays the stream's counts read from ClickHouse.
@@ -156,7 +147,7 @@ func storeExplain(ctx context.Context, cfg config.Config, history time.Duration,
 	}
 	x := explained{replayedFrom: time.Unix(counts[0].Bucket, 0).UTC(), buckets: xs}
 	for _, ev := range opened {
-		x.opened = append(x.opened, explainOpening{Kind: string(ev.Kind), StartedAt: ev.StartedAt.UTC().Format(time.RFC3339),
+		x.opened = append(x.opened, api.ExplainOpening{Kind: string(ev.Kind), StartedAt: ev.StartedAt.UTC().Format(time.RFC3339),
 			DetectedAt: ev.DetectedAt.UTC().Format(time.RFC3339), Expected: ev.Expected, Missing: ev.Missing})
 	}
 	return x, nil
@@ -164,27 +155,7 @@ func storeExplain(ctx context.Context, cfg config.Config, history time.Duration,
 
 // fetchExplain reads the explanation from a gapwatch API's /api/v1/explain.
 func fetchExplain(ctx context.Context, base, token, tenant, source string, f, t time.Time) (explained, error) {
-	var r struct {
-		Tenant       string `json:"tenant"`
-		Source       string `json:"source"`
-		ReplayedFrom string `json:"replayed_from"`
-		Buckets      []struct {
-			Bucket     string `json:"bucket"`
-			Observed   uint64 `json:"observed"`
-			State      string `json:"state"`
-			SilenceRun int    `json:"silence_run"`
-			// Null where not finite (a log probability that underflowed).
-			Expected, Judged, Dispersion *float64
-			SilenceLogP                  *float64 `json:"silence_logp"`
-			SilenceThreshold             *float64 `json:"silence_threshold"`
-			Drop50, Drop75, Rank         *float64
-			DropThreshold                *float64 `json:"drop_threshold"`
-			Drop50Raw                    *float64 `json:"drop50_raw"`
-			Drop75Raw                    *float64 `json:"drop75_raw"`
-			LowQuantile                  *float64 `json:"low_quantile"`
-		} `json:"buckets"`
-		Opened []explainOpening `json:"opened"`
-	}
+	var r api.ExplainResponse
 	v := url.Values{"tenant": {tenant}, "source": {source}, "from": {f.Format(time.RFC3339)}, "to": {t.Format(time.RFC3339)}}
 	if err := apiGet(ctx, base, "/api/v1/explain", v, token, 10*time.Minute, "the explanation", &r); err != nil {
 		return explained{}, err
@@ -196,24 +167,11 @@ func fetchExplain(ctx context.Context, base, token, tenant, source string, f, t 
 	if err != nil {
 		return explained{}, fmt.Errorf("reading the explanation from %s: replayed_from: %w", base, err)
 	}
-	num := func(p *float64, null float64) float64 {
-		if p == nil {
-			return null
-		}
-		return *p
-	}
 	x := explained{replayedFrom: from.UTC(), opened: r.Opened, buckets: make([]detect.Explanation, len(r.Buckets))}
 	for i, b := range r.Buckets {
-		at, err := time.Parse(time.RFC3339, b.Bucket)
-		if err != nil {
-			return explained{}, fmt.Errorf("reading the explanation from %s: bucket: %w", base, err)
+		if x.buckets[i], err = b.Explanation(); err != nil {
+			return explained{}, fmt.Errorf("reading the explanation from %s: %w", base, err)
 		}
-		nan := math.NaN()
-		x.buckets[i] = detect.Explanation{Bucket: at.UTC(), Observed: b.Observed, State: b.State, SilenceRun: b.SilenceRun,
-			Expected: num(b.Expected, nan), Judged: num(b.Judged, nan), Dispersion: num(b.Dispersion, nan),
-			SilenceLogP: num(b.SilenceLogP, math.Inf(-1)), SilenceThreshold: num(b.SilenceThreshold, nan),
-			Drop50: num(b.Drop50, nan), Drop75: num(b.Drop75, nan), Rank: num(b.Rank, nan), DropThreshold: num(b.DropThreshold, nan),
-			Drop50Raw: num(b.Drop50Raw, nan), Drop75Raw: num(b.Drop75Raw, nan), LowQuantile: num(b.LowQuantile, nan)}
 	}
 	return x, nil
 }

@@ -12,49 +12,76 @@ import (
 	"github.com/gapwatch/gapwatch/storage"
 )
 
-type explainResponse struct {
+// ExplainResponse is GET /api/v1/explain's answer (what gapwatch explain
+// --api reads).
+type ExplainResponse struct {
 	Tenant       string           `json:"tenant"`
 	Source       string           `json:"source"`
 	From         string           `json:"from"`
 	To           string           `json:"to"`
 	ReplayedFrom string           `json:"replayed_from"` // the stream's first count the replay read
-	Buckets      []explainBucket  `json:"buckets"`
-	Opened       []explainOpening `json:"opened"`
+	Buckets      []ExplainBucket  `json:"buckets"`
+	Opened       []ExplainOpening `json:"opened"`
 }
 
-// explainBucket is one detect.Explanation, its fields named as the CSV
+// ExplainBucket is one detect.Explanation, its fields named as the CSV
 // columns of gapwatch explain.
-type explainBucket struct {
+type ExplainBucket struct {
 	Bucket           string `json:"bucket"`
 	Observed         uint64 `json:"observed"`
-	Expected         jnum   `json:"expected"`
-	Judged           jnum   `json:"judged"`
-	Dispersion       jnum   `json:"dispersion"`
+	Expected         Num    `json:"expected"`
+	Judged           Num    `json:"judged"`
+	Dispersion       Num    `json:"dispersion"`
 	State            string `json:"state"`
 	SilenceRun       int    `json:"silence_run"`
-	SilenceLogP      jnum   `json:"silence_logp"`
-	SilenceThreshold jnum   `json:"silence_threshold"`
-	Drop50           jnum   `json:"drop50"`
-	Drop75           jnum   `json:"drop75"`
-	Rank             jnum   `json:"rank"`
-	DropThreshold    jnum   `json:"drop_threshold"`
-	Drop50Raw        jnum   `json:"drop50_raw"`
-	Drop75Raw        jnum   `json:"drop75_raw"`
-	LowQuantile      jnum   `json:"low_quantile"`
+	SilenceLogP      Num    `json:"silence_logp"`
+	SilenceThreshold Num    `json:"silence_threshold"`
+	Drop50           Num    `json:"drop50"`
+	Drop75           Num    `json:"drop75"`
+	Rank             Num    `json:"rank"`
+	DropThreshold    Num    `json:"drop_threshold"`
+	Drop50Raw        Num    `json:"drop50_raw"`
+	Drop75Raw        Num    `json:"drop75_raw"`
+	LowQuantile      Num    `json:"low_quantile"`
 }
 
-// jnum is a float64 written as JSON: null when not finite (a silence run
-// whose probability underflows has log probability −Inf).
-type jnum float64
+// Num is a float64 in JSON, null when not finite: a silence run whose
+// probability underflowed has log probability −Inf, which null reads back
+// as (nothing else is ever infinite or NaN).
+type Num float64
 
-func (f jnum) MarshalJSON() ([]byte, error) {
+func (f Num) MarshalJSON() ([]byte, error) {
 	if math.IsInf(float64(f), 0) || math.IsNaN(float64(f)) {
 		return []byte("null"), nil
 	}
 	return strconv.AppendFloat(nil, float64(f), 'g', -1, 64), nil
 }
 
-type explainOpening struct {
+func (f *Num) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Num(math.Inf(-1))
+		return nil
+	}
+	v, err := strconv.ParseFloat(string(b), 64)
+	*f = Num(v)
+	return err
+}
+
+// Explanation returns b as the detect.Explanation it was made from.
+func (b ExplainBucket) Explanation() (detect.Explanation, error) {
+	at, err := time.Parse(time.RFC3339, b.Bucket)
+	if err != nil {
+		return detect.Explanation{}, fmt.Errorf("bucket: %w", err)
+	}
+	return detect.Explanation{Bucket: at.UTC(), Observed: b.Observed, State: b.State, SilenceRun: b.SilenceRun,
+		Expected: float64(b.Expected), Judged: float64(b.Judged), Dispersion: float64(b.Dispersion),
+		SilenceLogP: float64(b.SilenceLogP), SilenceThreshold: float64(b.SilenceThreshold),
+		Drop50: float64(b.Drop50), Drop75: float64(b.Drop75), Rank: float64(b.Rank), DropThreshold: float64(b.DropThreshold),
+		Drop50Raw: float64(b.Drop50Raw), Drop75Raw: float64(b.Drop75Raw), LowQuantile: float64(b.LowQuantile)}, nil
+}
+
+// ExplainOpening is a gap the replay opened.
+type ExplainOpening struct {
 	Kind       string  `json:"kind"`
 	StartedAt  string  `json:"started_at"`
 	DetectedAt string  `json:"detected_at"`
@@ -124,18 +151,18 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, errors.New("the detector's settings do not make an engine"))
 		return
 	}
-	resp := explainResponse{Tenant: tenant, Source: source, From: from.Format(time.RFC3339), To: to.Format(time.RFC3339),
+	resp := ExplainResponse{Tenant: tenant, Source: source, From: from.Format(time.RFC3339), To: to.Format(time.RFC3339),
 		ReplayedFrom: time.Unix(counts[0].Bucket, 0).UTC().Format(time.RFC3339),
-		Buckets:      make([]explainBucket, len(xs)), Opened: make([]explainOpening, len(opened))}
+		Buckets:      make([]ExplainBucket, len(xs)), Opened: make([]ExplainOpening, len(opened))}
 	for i, x := range xs {
-		resp.Buckets[i] = explainBucket{Bucket: x.Bucket.UTC().Format(time.RFC3339), Observed: x.Observed,
-			Expected: jnum(x.Expected), Judged: jnum(x.Judged), Dispersion: jnum(x.Dispersion), State: x.State,
-			SilenceRun: x.SilenceRun, SilenceLogP: jnum(x.SilenceLogP), SilenceThreshold: jnum(x.SilenceThreshold),
-			Drop50: jnum(x.Drop50), Drop75: jnum(x.Drop75), Rank: jnum(x.Rank), DropThreshold: jnum(x.DropThreshold),
-			Drop50Raw: jnum(x.Drop50Raw), Drop75Raw: jnum(x.Drop75Raw), LowQuantile: jnum(x.LowQuantile)}
+		resp.Buckets[i] = ExplainBucket{Bucket: x.Bucket.UTC().Format(time.RFC3339), Observed: x.Observed,
+			Expected: Num(x.Expected), Judged: Num(x.Judged), Dispersion: Num(x.Dispersion), State: x.State,
+			SilenceRun: x.SilenceRun, SilenceLogP: Num(x.SilenceLogP), SilenceThreshold: Num(x.SilenceThreshold),
+			Drop50: Num(x.Drop50), Drop75: Num(x.Drop75), Rank: Num(x.Rank), DropThreshold: Num(x.DropThreshold),
+			Drop50Raw: Num(x.Drop50Raw), Drop75Raw: Num(x.Drop75Raw), LowQuantile: Num(x.LowQuantile)}
 	}
 	for i, ev := range opened {
-		resp.Opened[i] = explainOpening{Kind: string(ev.Kind), StartedAt: ev.StartedAt.UTC().Format(time.RFC3339),
+		resp.Opened[i] = ExplainOpening{Kind: string(ev.Kind), StartedAt: ev.StartedAt.UTC().Format(time.RFC3339),
 			DetectedAt: ev.DetectedAt.UTC().Format(time.RFC3339), Expected: ev.Expected, Missing: ev.Missing}
 	}
 	writeJSON(w, resp)
