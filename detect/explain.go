@@ -106,6 +106,19 @@ func CheckExplain(w time.Duration, from, to time.Time, history time.Duration) er
 	return nil
 }
 
+// CheckExplainTo checks that a period ending at to has every count stored:
+// the ingest watermark wm (every record that arrived before it is counted)
+// has passed to's bucket, for buckets of width w. Past it, counts not stored
+// yet would read as empty, and the replay would judge a silence that is not.
+func CheckExplainTo(w time.Duration, to, wm time.Time) error {
+	end := time.Unix(storage.BucketStart(wm, w), 0).UTC()
+	if to.After(end) {
+		return fmt.Errorf("to %s is after the ingest watermark %s: counts not stored yet would read as empty; end the period at %s or before",
+			to.UTC().Format(time.RFC3339), wm.UTC().Format(time.RFC3339), end.Format(time.RFC3339))
+	}
+	return nil
+}
+
 // ExplainStream replays one stream's counts (in bucket order, none at or
 // after to) through a fresh engine of cfg, judging every bucket from the
 // first count up to to, and returns the Explanation of each judged bucket in

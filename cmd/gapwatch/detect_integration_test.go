@@ -300,6 +300,7 @@ func TestLiveGapLifecycle(t *testing.T) {
 	t.Setenv("GAPWATCH_STORE", "clickhouse")
 	t.Setenv("GAPWATCH_CLICKHOUSE_ADDR", p.ch.Addr)
 	t.Setenv("GAPWATCH_CLICKHOUSE_DATABASE", p.ch.Database)
+	t.Setenv("GAPWATCH_INPUT_TOPICS", p.topic) // its ingest watermark bounds the period
 	started, err := time.Parse(time.RFC3339, opened.Data.StartedAt)
 	require.NoError(t, err)
 	detected, err := time.Parse(time.RFC3339, opened.Data.DetectedAt)

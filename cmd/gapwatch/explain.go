@@ -128,6 +128,25 @@ func storeExplain(ctx context.Context, cfg config.Config, history time.Duration,
 	if err := st.CheckSchema(ctx); err != nil {
 		return explained{}, err
 	}
+	// The ingest watermark over the input partitions with progress stored
+	// (the detect role lists them from Kafka; this reads ClickHouse only).
+	parts := map[string][]int32{}
+	for _, topic := range cfg.Ingest.Topics {
+		stored, err := st.Offsets(ctx, topic)
+		if err != nil {
+			return explained{}, err
+		}
+		for p := range stored {
+			parts[topic] = append(parts[topic], p)
+		}
+	}
+	if wm, unknown, err := storage.IngestWatermark(ctx, st, cfg.Ingest.Topics, parts); err != nil {
+		return explained{}, err
+	} else if unknown == "" {
+		if err := detect.CheckExplainTo(cfg.Bucket, t, wm); err != nil {
+			return explained{}, usageError{err}
+		}
+	}
 	start := time.Unix(storage.BucketStart(f.Add(-history), cfg.Bucket), 0).UTC()
 	sc, err := st.StreamBucketCounts(ctx, storage.Arrival, tenant, source, start, t)
 	if err != nil {

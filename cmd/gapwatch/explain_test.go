@@ -115,6 +115,19 @@ func TestExplainFromClickHouse(t *testing.T) {
 	code, _, stderr = runCmd("explain", "--tenant", "acme", "--source", "nope", "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339))
 	require.Equal(t, 2, code, stderr)
 	require.Contains(t, stderr, `no counts of tenant "acme" and source "nope"`)
+
+	// With input progress stored, a period past the ingest watermark is bad
+	// usage: its counts may not be stored yet.
+	t.Setenv("GAPWATCH_INPUT_TOPICS", "explain_logs")
+	require.NoError(t, st.Write(ctx, storage.Batch{Offsets: []storage.Offset{
+		{Topic: "explain_logs", Partition: 0, Next: 10, ArrivalHW: day.Add(12*time.Hour + 30*time.Minute)},
+		{Topic: "explain_logs", Partition: 1, Next: 10, ArrivalHW: to}}}))
+	code, _, stderr = runCmd(args...)
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "is after the ingest watermark "+day.Add(12*time.Hour+30*time.Minute).Format(time.RFC3339))
+	code, _, stderr = runCmd("explain", "--tenant", "acme", "--source", "fw", "--from", from.Format(time.RFC3339),
+		"--to", day.Add(12*time.Hour+30*time.Minute).Format(time.RFC3339), "--out", file)
+	require.Equal(t, 0, code, stderr)
 }
 
 func TestExplainBadUsage(t *testing.T) {

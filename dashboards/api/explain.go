@@ -95,7 +95,7 @@ type ExplainOpening struct {
 // engine with the detector's settings (detect.ExplainStream), each judged
 // bucket of the period with what its tests saw, and the gaps the replay
 // opened in it (what gapwatch explain writes as CSV). 404 when the stream
-// has no counts in that span.
+// has no counts in that span; 400 for a period past the ingest watermark.
 func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Counts == nil {
 		writeError(w, http.StatusServiceUnavailable, errors.New("explaining needs the count store"))
@@ -128,6 +128,16 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	if err := detect.CheckExplain(s.cfg.Bucket, from, to, cfg.History); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
+	}
+	if s.deps.Watermark != nil {
+		// Checked when known: without it (nothing ingested yet) the
+		// counts are what the store holds.
+		if wm, unknown, err := s.deps.Watermark.Watermark(r.Context()); err == nil && unknown == "" {
+			if err := detect.CheckExplainTo(s.cfg.Bucket, to, wm); err != nil {
+				writeError(w, http.StatusBadRequest, err)
+				return
+			}
+		}
 	}
 	start := time.Unix(storage.BucketStart(from.Add(-cfg.History), s.cfg.Bucket), 0)
 	sc, err := s.deps.Counts.StreamBucketCounts(r.Context(), storage.Arrival, tenant, source, start, to)
