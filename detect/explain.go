@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -117,6 +118,36 @@ func CheckExplainTo(w time.Duration, to, wm time.Time) error {
 			to.UTC().Format(time.RFC3339), wm.UTC().Format(time.RFC3339), end.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// StreamCounter reads one stream's stored bucket counts, in bucket order
+// (both stores implement it).
+type StreamCounter interface {
+	StreamBucketCounts(ctx context.Context, clock storage.Clock, tenant, source string, from, to time.Time) ([]storage.StreamCount, error)
+}
+
+// ErrNoCounts is StoredCounts finding none of the stream.
+var ErrNoCounts = errors.New("no counts")
+
+// StoredCounts reads the arrival counts of a stream that an explanation of a
+// period ending at to replays, from history before from on (on the bucket
+// grid of width w), as the detect role reads them (StreamCount.Count). An
+// error wrapping ErrNoCounts says there are none.
+func StoredCounts(ctx context.Context, r StreamCounter, w time.Duration, tenant, source string, from, to time.Time, history time.Duration) ([]storage.Count, error) {
+	start := time.Unix(storage.BucketStart(from.Add(-history), w), 0).UTC()
+	sc, err := r.StreamBucketCounts(ctx, storage.Arrival, tenant, source, start, to)
+	if err != nil {
+		return nil, err
+	}
+	if len(sc) == 0 {
+		return nil, fmt.Errorf("%w of tenant %q and source %q from %s to %s", ErrNoCounts, tenant, source,
+			start.Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+	}
+	counts := make([]storage.Count, len(sc))
+	for i := range sc {
+		counts[i] = sc[i].Count(storage.Arrival)
+	}
+	return counts, nil
 }
 
 // ExplainStream replays one stream's counts (in bucket order, none at or

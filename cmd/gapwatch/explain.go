@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -130,35 +131,30 @@ func storeExplain(ctx context.Context, cfg config.Config, history time.Duration,
 	}
 	// The ingest watermark over the input partitions with progress stored
 	// (the detect role lists them from Kafka; this reads ClickHouse only).
-	parts := map[string][]int32{}
+	offsets, parts := readOffsets{}, map[string][]int32{}
 	for _, topic := range cfg.Ingest.Topics {
 		stored, err := st.Offsets(ctx, topic)
 		if err != nil {
 			return explained{}, err
 		}
+		offsets[topic] = stored
 		for p := range stored {
 			parts[topic] = append(parts[topic], p)
 		}
 	}
-	if wm, unknown, err := storage.IngestWatermark(ctx, st, cfg.Ingest.Topics, parts); err != nil {
+	if wm, unknown, err := storage.IngestWatermark(ctx, offsets, cfg.Ingest.Topics, parts); err != nil {
 		return explained{}, err
 	} else if unknown == "" {
 		if err := detect.CheckExplainTo(cfg.Bucket, t, wm); err != nil {
 			return explained{}, usageError{err}
 		}
 	}
-	start := time.Unix(storage.BucketStart(f.Add(-history), cfg.Bucket), 0).UTC()
-	sc, err := st.StreamBucketCounts(ctx, storage.Arrival, tenant, source, start, t)
+	counts, err := detect.StoredCounts(ctx, st, cfg.Bucket, tenant, source, f, t, history)
+	if errors.Is(err, detect.ErrNoCounts) {
+		return explained{}, usageError{err}
+	}
 	if err != nil {
 		return explained{}, err
-	}
-	if len(sc) == 0 {
-		return explained{}, usagef("no counts of tenant %q and source %q from %s to %s", tenant, source,
-			start.Format(time.RFC3339), t.Format(time.RFC3339))
-	}
-	counts := make([]storage.Count, len(sc))
-	for i := range sc {
-		counts[i] = sc[i].Count(storage.Arrival) // as the detect role reads them (live.Detector.counts)
 	}
 	xs, opened, err := detect.ExplainStream(cfg.Live().Engine, tenant, source, counts, f, t)
 	if err != nil {
@@ -170,6 +166,14 @@ func storeExplain(ctx context.Context, cfg config.Config, history time.Duration,
 			DetectedAt: ev.DetectedAt.UTC().Format(time.RFC3339), Expected: ev.Expected, Missing: ev.Missing})
 	}
 	return x, nil
+}
+
+// readOffsets are topics' stored offsets already read, as a
+// storage.OffsetReader.
+type readOffsets map[string]map[int32]storage.Offset
+
+func (o readOffsets) Offsets(_ context.Context, topic string) (map[int32]storage.Offset, error) {
+	return o[topic], nil
 }
 
 // fetchExplain reads the explanation from a gapwatch API's /api/v1/explain.

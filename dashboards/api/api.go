@@ -54,9 +54,7 @@ type ExpectationReader interface {
 
 // StreamCounter reads one stream's stored bucket counts (GET
 // /api/v1/explain replays them); both stores implement it.
-type StreamCounter interface {
-	StreamBucketCounts(ctx context.Context, clock storage.Clock, tenant, source string, from, to time.Time) ([]storage.StreamCount, error)
-}
+type StreamCounter = detect.StreamCounter
 
 // Stream is one stream's status as the detector sees it.
 type Stream struct {

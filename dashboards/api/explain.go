@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gapwatch/gapwatch/detect"
-	"github.com/gapwatch/gapwatch/storage"
 )
 
 // ExplainResponse is GET /api/v1/explain's answer (what gapwatch explain
@@ -111,18 +110,12 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("tenant and source are required"))
 		return
 	}
-	var from, to time.Time
-	for _, p := range []struct {
-		name string
-		t    *time.Time
-	}{{"from", &from}, {"to", &to}} {
-		t, err := time.Parse(time.RFC3339, v.Get(p.name))
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("%s: want RFC 3339: %w", p.name, err))
-			return
-		}
-		*p.t = t.UTC()
+	from, to, err := parsePeriod(v)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
 	}
+	from, to = from.UTC(), to.UTC()
 	cfg := s.cfg.Explain
 	cfg.Engine.Bucket = s.cfg.Bucket
 	if err := detect.CheckExplain(s.cfg.Bucket, from, to, cfg.History); err != nil {
@@ -139,21 +132,15 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	start := time.Unix(storage.BucketStart(from.Add(-cfg.History), s.cfg.Bucket), 0)
-	sc, err := s.deps.Counts.StreamBucketCounts(r.Context(), storage.Arrival, tenant, source, start, to)
+	counts, err := detect.StoredCounts(r.Context(), s.deps.Counts, s.cfg.Bucket, tenant, source, from, to, cfg.History)
+	if errors.Is(err, detect.ErrNoCounts) {
+		writeError(w, http.StatusNotFound, err)
+		return
+	}
 	if err != nil {
 		s.deps.Log.Warn("explain: reading counts failed", "err", err)
 		writeError(w, http.StatusServiceUnavailable, errors.New("store unavailable"))
 		return
-	}
-	if len(sc) == 0 {
-		writeError(w, http.StatusNotFound, fmt.Errorf("no counts of tenant %q and source %q from %s to %s",
-			tenant, source, start.UTC().Format(time.RFC3339), to.Format(time.RFC3339)))
-		return
-	}
-	counts := make([]storage.Count, len(sc))
-	for i := range sc {
-		counts[i] = sc[i].Count(storage.Arrival)
 	}
 	xs, opened, err := detect.ExplainStream(cfg.Engine, tenant, source, counts, from, to)
 	if err != nil {

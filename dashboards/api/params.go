@@ -26,6 +26,17 @@ func checkNames(v url.Values) error {
 	return nil
 }
 
+// parsePeriod reads v's required from and to, RFC 3339 (their zones kept).
+func parsePeriod(v url.Values) (from, to time.Time, err error) {
+	if from, err = time.Parse(time.RFC3339, v.Get("from")); err != nil {
+		return from, to, fmt.Errorf("from: want RFC 3339: %w", err)
+	}
+	if to, err = time.Parse(time.RFC3339, v.Get("to")); err != nil {
+		return from, to, fmt.Errorf("to: want RFC 3339: %w", err)
+	}
+	return from, to, nil
+}
+
 // NextCursorHeader carries, on a gap listing cut at its limit, the cursor
 // parameter that asks for the rest.
 const NextCursorHeader = "X-Gapwatch-Next-Cursor"

@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -28,16 +27,10 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	}
 	v := r.URL.Query()
 	q := report.Query{Tenant: v.Get("tenant"), Bucket: s.cfg.Bucket}
-	for _, p := range []struct {
-		name string
-		t    *time.Time
-	}{{"from", &q.From}, {"to", &q.To}} {
-		t, err := time.Parse(time.RFC3339, v.Get(p.name))
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("%s: want RFC 3339: %w", p.name, err))
-			return
-		}
-		*p.t = t
+	var err error
+	if q.From, q.To, err = parsePeriod(v); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
 	}
 	// A long period of many sources takes longer than the server's write
 	// timeout, which suits the other reads.
