@@ -73,15 +73,18 @@ type statusJSON struct {
 	Roles     []string `json:"roles"`
 	Watermark *string  `json:"watermark"`
 	Lag       *float64 `json:"lag_seconds"`
+	// The bucket width: the grid of every period and step the API takes
+	// (omitted when not configured).
+	Bucket int64 `json:"bucket_seconds,omitempty"`
 	// Why the watermark is null (omitted when it is not).
 	Unknown string `json:"watermark_unknown,omitempty"`
 }
 
-// status serves GET /api/v1/status: this process's version and roles, and
-// the pipeline's ingest watermark with its lag behind the clock (null while
-// unknown, with the reason).
+// status serves GET /api/v1/status: this process's version and roles, its
+// bucket width, and the pipeline's ingest watermark with its lag behind the
+// clock (null while unknown, with the reason).
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	out := statusJSON{Version: s.cfg.Version, Roles: s.cfg.Roles}
+	out := statusJSON{Version: s.cfg.Version, Roles: s.cfg.Roles, Bucket: int64(s.cfg.Bucket / time.Second)}
 	if out.Roles == nil {
 		out.Roles = []string{}
 	}

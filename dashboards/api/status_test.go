@@ -82,13 +82,13 @@ func TestStatus(t *testing.T) {
 	wm := watermarkFunc(func(ctx context.Context) (time.Time, string, error) {
 		return storage.IngestWatermark(ctx, st, []string{"logs"}, map[string][]int32{"logs": {0, 1}})
 	})
-	srv := httptest.NewServer(api.New(api.Config{Version: "v1.2.3", Roles: []string{"api"}},
+	srv := httptest.NewServer(api.New(api.Config{Version: "v1.2.3", Roles: []string{"api"}, Bucket: 5 * time.Minute},
 		api.Deps{Watermark: wm, Now: func() time.Time { return now }}).Handler())
 	t.Cleanup(srv.Close)
 
 	code, body := get(t, srv.URL+"/api/v1/status")
 	require.Equal(t, http.StatusOK, code, body)
-	require.JSONEq(t, `{"version":"v1.2.3","roles":["api"],"watermark":null,"lag_seconds":null,
+	require.JSONEq(t, `{"version":"v1.2.3","roles":["api"],"watermark":null,"lag_seconds":null,"bucket_seconds":300,
 		"watermark_unknown":"no progress stored for logs/0 (is ingest running?)"}`, body)
 
 	require.NoError(t, st.Write(ctx, storage.Batch{Offsets: []storage.Offset{
@@ -97,7 +97,7 @@ func TestStatus(t *testing.T) {
 	}}))
 	code, body = get(t, srv.URL+"/api/v1/status")
 	require.Equal(t, http.StatusOK, code, body)
-	require.JSONEq(t, `{"version":"v1.2.3","roles":["api"],"watermark":"2026-11-20T10:00:30Z","lag_seconds":60}`, body)
+	require.JSONEq(t, `{"version":"v1.2.3","roles":["api"],"watermark":"2026-11-20T10:00:30Z","lag_seconds":60,"bucket_seconds":300}`, body)
 
 	failing := httptest.NewServer(api.New(api.Config{Version: "v", Roles: []string{"api", "detect"}}, api.Deps{Watermark: watermarkFunc(
 		func(context.Context) (time.Time, string, error) {
@@ -106,6 +106,6 @@ func TestStatus(t *testing.T) {
 	t.Cleanup(failing.Close)
 	code, body = get(t, failing.URL+"/api/v1/status")
 	require.Equal(t, http.StatusOK, code, body)
-	require.JSONEq(t, `{"version":"v","roles":["api","detect"],"watermark":null,"lag_seconds":null,
+	require.JSONEq(t, `{"version":"v","roles":["api","detect"],"watermark":null,"lag_seconds":null,"bucket_seconds":60,
 		"watermark_unknown":"reading it failed: kafka: connection refused"}`, body)
 }

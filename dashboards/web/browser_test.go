@@ -320,21 +320,69 @@ func TestCoveragePage(t *testing.T) {
 	require.Equal(t, gap.Tenant, eval[string](t, ctx, `new URLSearchParams(location.hash.slice(1)).get('tenant')`))
 	screenshot(t, ctx, "coverage-page-tenant.png")
 
+	// Why it opened: the row's "why?" replays the detector over the gap
+	// (GET /api/v1/explain, up to the ingest watermark, which must have
+	// passed the detection) and draws the counts against what they were
+	// judged by, the evidence against the threshold, and the gap the replay
+	// opened: the live gap's kind and start.
+	waitWatermark(t, base, gap.DetectedAt.Add(time.Minute))
+	require.True(t, eval[bool](t, ctx, `(document.querySelector('#tenant-gaps tr`+sel+` button.why').click(), true)`))
+	for _, c := range []struct{ what, cond string }{
+		{"the replay's counts", `document.querySelector('#tenant-explain svg.counts polyline')`},
+		{"the replay's evidence and threshold", `document.querySelector('#tenant-explain svg.evidence polyline') && document.querySelector('#tenant-explain svg.evidence line')`},
+		{"the live gap reopened by the replay", `(() => {
+			const row = document.querySelector('#tenant-gaps tr` + sel + `');
+			return [...document.querySelectorAll('#tenant-explain ul.opened li')].some((li) =>
+				li.querySelector('.badge').textContent === row.querySelector('.badge').textContent &&
+				li.textContent.includes('started ' + row.children[2].textContent + ','));
+		})()`},
+	} {
+		waitFor(t, ctx, c.what, c.cond, time.Minute)
+	}
+	screenshot(t, ctx, "coverage-page-explain.png")
+
 	require.Empty(t, cons.errors(nil), "console errors or exceptions")
 }
 
+// liveGap is an open gap as GET /api/v1/gaps lists it.
+type liveGap struct {
+	Tenant, Source string
+	DetectedAt     time.Time `json:"detected_at"`
+}
+
+// waitWatermark waits until the API's ingest watermark is at least t.
+func waitWatermark(t *testing.T, base string, at time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get(base + "/api/v1/status")
+		require.NoError(t, err)
+		var st struct{ Watermark *time.Time }
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		require.NoError(t, err)
+		if st.Watermark != nil && !st.Watermark.Before(at) {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "the watermark %v did not reach %v", st.Watermark, at)
+		time.Sleep(time.Second)
+	}
+}
+
 // openGap returns the open gap id from the API.
-func openGap(t *testing.T, base, id string) (g struct{ Tenant, Source string }) {
+func openGap(t *testing.T, base, id string) (g liveGap) {
 	t.Helper()
 	resp, err := http.Get(base + "/api/v1/gaps?state=open")
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	var gaps []struct{ ID, Tenant, Source string }
+	var gaps []struct {
+		ID string
+		liveGap
+	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&gaps))
 	for _, x := range gaps {
 		if x.ID == id {
-			g.Tenant, g.Source = x.Tenant, x.Source
-			return g
+			return x.liveGap
 		}
 	}
 	t.Fatalf("the page shows gap %q open; the API's open gaps are %v", id, gaps)
@@ -406,7 +454,7 @@ func fixture(t *testing.T, token string) (srv *httptest.Server, unauthorizedAfte
 			Expected: 3600, Missing: 3600}},
 	}))
 	streams := streamList{{Tenant: evilTenant, Source: evilSource, Status: "gap", LastSeen: started, EventsPerMin: 600}}
-	h := api.New(api.Config{Bucket: time.Minute, Version: "test", Roles: []string{"api"}}, api.Deps{Rates: st, Gaps: st,
+	h := api.New(api.Config{Bucket: time.Minute, Version: "test", Roles: []string{"api"}}, api.Deps{Rates: st, Gaps: st, Counts: st,
 		Streams: streams, Expectations: st, Tenants: st, Watermark: watermarkAt(now), Page: web.Handler()}).Handler()
 
 	var authorized atomic.Bool
@@ -473,6 +521,18 @@ func TestPageTokenAndHostileNames(t *testing.T) {
 	waitFor(t, ctx, "the tenant's rate chart", `!document.getElementById('tenant-view').hidden &&
 		document.querySelector('#tenant-rates .chart polygon') && document.querySelector('#tenant-rates .chart [data-gap-id="gap-1"]')`, 30*time.Second)
 	require.Equal(t, evilTenant, eval[string](t, ctx, `document.getElementById('tenant-name').textContent`))
+	require.Equal(t, "gapwatch · coverage", eval[string](t, ctx, `document.title`))
+
+	// Why the gap opened, replayed for the hostile names (with the token):
+	// the stream's six silent minutes after fourteen of counts reopen a
+	// silence; the names stay text.
+	require.True(t, eval[bool](t, ctx, `(document.querySelector('#tenant-gaps tr[data-gap-id="gap-1"] button.why').click(), true)`))
+	waitFor(t, ctx, "the replay", `document.querySelector('#tenant-explain svg.counts polyline') &&
+		document.querySelector('#tenant-explain ul.opened li .badge.silence')`, 30*time.Second)
+	require.NotContains(t, eval[string](t, ctx, `document.getElementById('tenant-explain').textContent`), "null")
+	require.Equal(t, evilTenant, eval[string](t, ctx, `document.querySelector('#tenant-explain h3 .stream-name').textContent`))
+	require.Contains(t, eval[string](t, ctx, `document.querySelector('#tenant-explain h3').textContent`), evilSource)
+	require.Equal(t, 0, eval[int](t, ctx, `document.querySelectorAll('main img, #tenant-explain svg svg').length`))
 	require.Equal(t, "gapwatch · coverage", eval[string](t, ctx, `document.title`))
 
 	// A tenant outside the token (a hand-made link): the page says so where the data would be.

@@ -343,7 +343,7 @@
     const now = Date.now();
     const head = el('tr', null, el('th', null, 'stream'), el('th', null, 'kind'), el('th', null, 'started'),
       el('th', null, opts.ended ? 'ended' : 'open for'), el('th', { class: 'num' }, 'expected'),
-      el('th', { class: 'num' }, 'received'), el('th', { class: 'num' }, 'missing (estimate)'));
+      el('th', { class: 'num' }, 'received'), el('th', { class: 'num' }, 'missing (estimate)'), opts.explain ? el('th', null, '') : null);
     const rows = gaps.map((g) => {
       const frac = g.expected_events > 0 ? Math.min(1, g.missing_events / g.expected_events) : 0;
       const bar = el('span', { class: 'bar', title: pct(frac) + ' of the expected events missing' }, el('span'));
@@ -358,7 +358,8 @@
         el('td', null, opts.ended ? (g.ended_at ? when(g.ended_at) : el('b', null, 'open')) : duration(now - Date.parse(g.started_at))),
         el('td', { class: 'num' }, num(g.expected_events)),
         el('td', { class: 'num' }, num(g.observed_events)),
-        el('td', { class: 'num missing' }, '≈ ' + num(g.missing_events), bar));
+        el('td', { class: 'num missing' }, '≈ ' + num(g.missing_events), bar),
+        opts.explain ? el('td', null, whyButton(g)) : null);
     });
     return el('table', null, el('thead', null, head), el('tbody', null, rows));
   }
@@ -426,6 +427,123 @@
     }
     box.append(el('div', { class: 'plot' }, plot, el('span', { class: 'ymax' }, num(ymax / 1.08) + ' / ' + duration(step))), axis(from, to));
     return box;
+  }
+
+  // ---------- why a gap opened (GET /api/v1/explain) ----------
+
+  function whyButton(g) {
+    const b = el('button', { type: 'button', class: 'link why', title: 'replay the detector over this gap and show its evidence' }, 'why?');
+    b.addEventListener('click', () => explain(g));
+    return b;
+  }
+
+  // explainPeriod is what the page asks the detector to replay for gap g:
+  // before its start twice the time it took to detect (30 minutes to 6
+  // hours), after its detection half that (at least 15 minutes), on the
+  // bucket grid, ending by the ingest watermark (later counts are not stored
+  // yet and would read as empty).
+  function explainPeriod(g, bucket, watermark) {
+    const started = Date.parse(g.started_at);
+    const detected = Date.parse(g.detected_at);
+    const took = Math.max(0, detected - started);
+    const from = Math.floor((started - Math.min(Math.max(2 * took, 30 * MIN), 6 * HOUR)) / bucket) * bucket;
+    let to = Math.ceil((detected + Math.max(took / 2, 15 * MIN)) / bucket) * bucket;
+    if (watermark) to = Math.min(to, Math.floor(watermark / bucket) * bucket);
+    return to > from ? { from, to } : null;
+  }
+
+  async function explain(g) {
+    const box = $('tenant-explain');
+    const title = el('h3', null, el('span', { class: 'stream-name' }, g.tenant), el('span', { class: 'sep' }, '/'), g.source,
+      el('span', { class: 'badge ' + g.kind }, g.kind), el('span', { class: 'note' }, 'started ' + when(g.started_at)));
+    box.hidden = false;
+    box.replaceChildren(title, el('p', { class: 'muted' }, 'replaying the detector…'));
+    box.scrollIntoView({ block: 'nearest' });
+    const status = state.status && state.status.ok;
+    const bucket = status && status.bucket_seconds ? status.bucket_seconds * 1000 : 0;
+    const watermark = status && status.watermark ? Date.parse(status.watermark) : 0;
+    const period = bucket ? explainPeriod(g, bucket, watermark) : null;
+    if (!period) {
+      box.replaceChildren(title, el('p', { class: 'err' }, bucket ? 'nothing to replay before the ingest watermark yet' : 'the API does not say its bucket width'));
+      return;
+    }
+    const iso = (t) => new Date(t).toISOString().replace('.000Z', 'Z');
+    let body;
+    try {
+      body = await api('explain', { tenant: g.tenant, source: g.source, from: iso(period.from), to: iso(period.to) });
+    } catch (e) {
+      box.replaceChildren(title, el('p', { class: 'err' }, e.status === 403 ? 'this token may not read this stream (403)' : e.message));
+      return;
+    }
+    box.replaceChildren(title, ...explainView(body, period, bucket, g.kind).filter(Boolean));
+  }
+
+  // explainView draws a replay: the counts against what the tests judged
+  // them by, each test's evidence as a share of what opens a gap, and the
+  // gaps the replay opened.
+  function explainView(body, period, bucket, kind) {
+    const bs = body.buckets;
+    const n = Math.max(1, Math.round((period.to - period.from) / bucket));
+    const W = 1000;
+    const H = 100;
+    const x = (t) => ((t - period.from + bucket / 2) / (period.to - period.from)) * W;
+    const at = bs.map((b) => Date.parse(b.bucket));
+
+    let ymax = 1;
+    for (const b of bs) ymax = Math.max(ymax, b.observed, b.judged || 0, b.expected || 0);
+    ymax *= 1.08;
+    const y = (v) => H - (v / ymax) * H;
+    const counts = svg('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': 'counts against the judged expectation', class: 'counts' });
+    bs.forEach((b, i) => {
+      if (b.state === 'gap') counts.append(svg('rect', { x: ((at[i] - period.from) / (period.to - period.from)) * W, y: 0, width: W / n, height: H, fill: 'rgba(215,38,61,0.16)' }));
+    });
+    const poly = (pts, extra) => svg('polyline', { points: pts.join(' '), fill: 'none', 'vector-effect': 'non-scaling-stroke', 'stroke-linejoin': 'round', ...extra });
+    counts.append(poly(bs.filter((b) => b.judged !== null).map((b) => `${x(Date.parse(b.bucket))},${y(b.judged)}`),
+      { stroke: '#1d5f8a', 'stroke-width': 1.5, 'stroke-dasharray': '5 4' }));
+    counts.append(poly(bs.map((b, i) => `${x(at[i])},${y(b.observed)}`), { stroke: '#1f2933', 'stroke-width': 1.75 }));
+    // Where the replay's gaps were detected.
+    for (const o of body.opened) {
+      const d = ((Date.parse(o.detected_at) - period.from) / (period.to - period.from)) * W;
+      counts.append(svg('line', { x1: d, x2: d, y1: 0, y2: H, stroke: '#d7263d', 'stroke-width': 1.5, 'vector-effect': 'non-scaling-stroke' },
+        svg('title', null, `${o.kind} detected ${when(o.detected_at)}`)));
+    }
+
+    // Evidence: a drop opens when a drop test's evidence passes its
+    // threshold, a silence when the run's log probability falls below its
+    // (negative) threshold; both drawn as a share of what opens, 1 = opens.
+    const CAP = 2;
+    const dropShare = (b) => (b.drop_threshold > 0 ? Math.max(b.drop50 || 0, b.drop75 || 0, b.rank || 0) / b.drop_threshold : 0);
+    const silShare = (b) => (b.silence_threshold < 0 && b.silence_run > 0 ? (b.silence_logp === null ? CAP : b.silence_logp / b.silence_threshold) : 0);
+    const ey = (v) => H - (Math.min(v, CAP) / CAP) * H;
+    const ev = svg('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': 'evidence against the threshold', class: 'evidence' });
+    ev.append(svg('line', { x1: 0, x2: W, y1: ey(1), y2: ey(1), stroke: '#d7263d', 'stroke-width': 1, 'stroke-dasharray': '3 3', 'vector-effect': 'non-scaling-stroke' }));
+    ev.append(poly(bs.map((b, i) => `${x(at[i])},${ey(dropShare(b))}`), { stroke: '#c77c02', 'stroke-width': 1.5 }));
+    ev.append(poly(bs.map((b, i) => `${x(at[i])},${ey(silShare(b))}`), { stroke: '#7a1f8a', 'stroke-width': 1.5 }));
+
+    // Hover: the bucket's figures.
+    bs.forEach((b, i) => {
+      const col = { x: ((at[i] - period.from) / (period.to - period.from)) * W, y: 0, width: W / n, height: H, fill: 'transparent' };
+      const text = `${hhmm(at[i])} UTC: ${num(b.observed)} events, judged against ${num(b.judged)} (${b.state}); ` +
+        `drop evidence ${pct(dropShare(b))} of its threshold, silence ${pct(silShare(b))}`;
+      counts.append(svg('rect', col, svg('title', null, text)));
+      ev.append(svg('rect', { ...col }, svg('title', null, text)));
+    });
+
+    const opened = body.opened.map((o) => el('li', null, el('span', { class: 'badge ' + o.kind }, o.kind),
+      ` opened: started ${when(o.started_at)}, detected ${when(o.detected_at)}, ≈ ${num(o.missing_events)} of ${num(o.expected_events)} expected events missing`));
+    return [
+      el('div', { class: 'chart-legend' },
+        el('span', null, el('i', { class: 'sw events' }), ' events'), el('span', null, el('i', { class: 'sw expected' }), ' judged against'),
+        el('span', null, el('i', { class: 'sw dropev' }), ' drop evidence'), el('span', null, el('i', { class: 'sw silev' }), ' silence evidence'),
+        el('span', null, el('i', { class: 'sw threshold' }), ' opens a gap'), el('span', null, el('i', { class: 'sw detected' }), ' detected')),
+      el('div', { class: 'plot' }, counts, el('span', { class: 'ymax' }, num(ymax / 1.08) + ' / ' + duration(bucket))),
+      el('div', { class: 'plot short' }, ev, el('span', { class: 'ymax' }, 'evidence, ×threshold (top: ' + CAP + ')')),
+      axis(period.from, period.to),
+      kind === 'late' ? el('p', { class: 'note' }, 'A late gap is judged on how late the stream\'s events arrive (their lateness histograms), which these charts do not draw.') : null,
+      opened.length ? el('ul', { class: 'opened' }, opened)
+        : el('p', { class: 'muted' }, 'The replay opened no gap in this period: live detection held state from before the replay\'s history.'),
+      el('p', { class: 'note' }, `Replayed from ${when(body.replayed_from)} with the detector's settings (GET /api/v1/explain; gapwatch explain writes the same per bucket).`),
+    ];
   }
 
   // ---------- health ----------
@@ -611,7 +729,7 @@
     $('tenant-gap-count').textContent = String(sorted.length);
     $('tenant-gap-count').className = 'count' + (sorted.some((g) => !g.ended_at && !g.planned) ? ' hot' : '');
     $('tenant-gaps').replaceChildren(gapsRes.err ? el('p', { class: 'err' }, gapsRes.err.message)
-      : gapTable(sorted, { ended: true, empty: 'No gaps in this window.' }));
+      : gapTable(sorted, { ended: true, explain: true, empty: 'No gaps in this window.' }));
   }
 
   // ---------- token ----------
@@ -634,6 +752,8 @@
     $('window').value = state.window;
     $('fleet-view').hidden = state.tenant !== null;
     $('tenant-view').hidden = state.tenant === null;
+    $('tenant-explain').hidden = true;
+    $('tenant-explain').replaceChildren();
   }
 
   function writeHash() {
