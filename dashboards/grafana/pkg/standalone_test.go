@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -178,6 +179,29 @@ func TestStandaloneEndToEnd(t *testing.T) {
 		require.Positive(t, total, "events before the stop")
 		require.Positive(t, banded, "the expected band once learned")
 		require.Nil(t, f.Fields[2].At(0), "no band half an hour back, before the stream existed")
+	})
+	t.Run("explain", func(t *testing.T) {
+		// The stopped stream replayed from its stored counts up to the
+		// ingest watermark: the replay reopens the silence that live
+		// detection opened, at the same start, and its evidence crossed.
+		frames := g.query(gw, "explain", map[string]any{"tenant": "acme", "source": "firewall"}, rng(), 0)
+		require.Len(t, frames, 1)
+		f := frames[0]
+		require.Equal(t, []string{"time", "observed", "expected", "judged", "state", "drop_share", "silence_share",
+			"drop50", "drop75", "rank", "drop_threshold", "silence_logp", "silence_threshold"}, names(f))
+		started := gaps.Fields[0].At(0).(time.Time).UTC().Format(time.RFC3339)
+		var notices []string
+		for _, n := range f.Meta.Notices {
+			notices = append(notices, n.Text)
+		}
+		require.True(t, slices.ContainsFunc(notices, func(s string) bool {
+			return strings.HasPrefix(s, "silence opened: started "+started+",")
+		}), "the live silence (started %s) among the replay's openings: %q", started, notices)
+		var crossed bool
+		for i := range f.Rows() {
+			crossed = crossed || f.Fields[6].At(i).(float64) >= 1
+		}
+		require.True(t, crossed, "the silence evidence reached its threshold")
 	})
 	t.Run("streams", func(t *testing.T) {
 		// The status view follows the judged buckets: it may trail the gap's

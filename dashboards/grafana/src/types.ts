@@ -2,7 +2,7 @@ import { DataSourceJsonData } from '@grafana/data';
 import { DataQuery } from '@grafana/schema';
 
 /** What a query asks the gapwatch API for; the backend turns each into frames. */
-export type QueryType = 'gaps' | 'coverage' | 'rates' | 'streams';
+export type QueryType = 'gaps' | 'coverage' | 'rates' | 'streams' | 'explain';
 
 /** Which gaps a `gaps` query lists. */
 export type GapState = 'open' | 'resolved' | 'all';
@@ -29,6 +29,11 @@ export const QUERY_TYPES: Array<{ value: QueryType; label: string; description: 
   { value: 'coverage', label: 'Coverage', description: 'Share of expected events received, per source' },
   { value: 'rates', label: 'Rates', description: 'Events per bucket of one stream against its baseline band' },
   { value: 'streams', label: 'Streams', description: 'Every stream with its current status' },
+  {
+    value: 'explain',
+    label: 'Explain',
+    description: "Why one stream did or did not page: the detector replayed, each test's evidence against its threshold",
+  },
 ];
 
 export const GAP_STATES: Array<{ value: GapState; label: string }> = [
@@ -56,9 +61,9 @@ export function queryDefaults(queryType: QueryType): Partial<GapwatchQuery> {
   }
 }
 
-/** Rates are drawn for one stream, so the backend needs both names. */
-export function missingForRates(query: GapwatchQuery): boolean {
-  return query.queryType === 'rates' && (!query.tenant || !query.source);
+/** Rates are drawn, and an explanation replayed, for one stream: the backend needs both names. */
+export function missingStream(query: GapwatchQuery): boolean {
+  return (query.queryType === 'rates' || query.queryType === 'explain') && (!query.tenant || !query.source);
 }
 
 /** Settings stored in plain jsonData: none yet; the API base URL is the datasource's `url`. */

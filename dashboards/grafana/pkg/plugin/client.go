@@ -272,6 +272,55 @@ func (w Window) values() url.Values {
 	return v
 }
 
+// ExplainBucket is one judged bucket of GET /api/v1/explain; a number the
+// API sends as null (a silence run's log probability that underflowed) is
+// nil.
+type ExplainBucket struct {
+	Bucket           time.Time `json:"bucket"`
+	Observed         float64   `json:"observed"`
+	Expected         *float64  `json:"expected"`
+	Judged           *float64  `json:"judged"`
+	State            string    `json:"state"`
+	SilenceRun       int       `json:"silence_run"`
+	SilenceLogP      *float64  `json:"silence_logp"`
+	SilenceThreshold *float64  `json:"silence_threshold"`
+	Drop50           *float64  `json:"drop50"`
+	Drop75           *float64  `json:"drop75"`
+	Rank             *float64  `json:"rank"`
+	DropThreshold    *float64  `json:"drop_threshold"`
+}
+
+// ExplainOpening is a gap the replay opened.
+type ExplainOpening struct {
+	Kind       string    `json:"kind"`
+	StartedAt  time.Time `json:"started_at"`
+	DetectedAt time.Time `json:"detected_at"`
+	Expected   float64   `json:"expected_events"`
+	Missing    float64   `json:"missing_events"`
+}
+
+// Explanation is GET /api/v1/explain: one stream's stored counts replayed
+// through the detector over a period.
+type Explanation struct {
+	Tenant       string           `json:"tenant"`
+	Source       string           `json:"source"`
+	ReplayedFrom time.Time        `json:"replayed_from"`
+	Buckets      []ExplainBucket  `json:"buckets"`
+	Opened       []ExplainOpening `json:"opened"`
+}
+
+// Explain replays one stream over [from, to) (both on the bucket grid, to
+// by the ingest watermark).
+func (c *Client) Explain(ctx context.Context, tenant, source string, from, to time.Time) (Explanation, error) {
+	v := url.Values{}
+	v.Set("tenant", tenant)
+	v.Set("source", source)
+	setTime(v, "from", from)
+	setTime(v, "to", to)
+	var out Explanation
+	return out, c.get(ctx, "/api/v1/explain", v, &out)
+}
+
 // Rates reads one stream's events per step on clock, with the expected band.
 func (c *Client) Rates(ctx context.Context, tenant, source, clock string, w Window) (Rates, error) {
 	v := w.values()

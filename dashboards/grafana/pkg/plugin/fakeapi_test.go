@@ -149,6 +149,37 @@ func (f *fakeAPI) answer(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, 200, map[string]any{"tenant": q.Get("tenant"), "source": q.Get("source"),
 			"step": int(step / time.Second), "clock": q.Get("clock"), "points": pts})
+	case "/api/v1/explain":
+		// Minute buckets over [from, to): 60 events each, the last three
+		// empty: a silence opened at the first of them (its run's log
+		// probability −20 against −16), the next one's underflowed (null).
+		from, err1 := time.Parse(time.RFC3339, q.Get("from"))
+		to, err2 := time.Parse(time.RFC3339, q.Get("to"))
+		if err1 != nil || err2 != nil || !from.Before(to) || from.Unix()%60 != 0 || to.Unix()%60 != 0 {
+			writeJSON(w, 400, map[string]string{"error": "from and to must be multiples of the bucket width 1m0s"})
+			return
+		}
+		n := int(to.Sub(from) / time.Minute)
+		bs := make([]map[string]any, n)
+		for i := range bs {
+			b := map[string]any{"bucket": from.Add(time.Duration(i) * time.Minute).Format(time.RFC3339), "observed": 60,
+				"expected": 60.0, "judged": 60.0, "dispersion": 0.01, "state": "ok", "silence_run": 0, "silence_logp": 0.0,
+				"silence_threshold": -16.0, "drop50": 2.0, "drop75": 6.5, "rank": 1.0, "drop_threshold": 13.0,
+				"drop50_raw": 2.0, "drop75_raw": 6.5, "low_quantile": 0.5}
+			switch i {
+			case n - 3:
+				b["observed"], b["state"], b["silence_run"], b["silence_logp"] = 0, "gap", 1, -20.0
+			case n - 2:
+				b["observed"], b["state"], b["silence_run"], b["silence_logp"] = 0, "gap", 2, nil
+			case n - 1:
+				b["observed"], b["state"] = 0, "gap"
+			}
+			bs[i] = b
+		}
+		opened := []map[string]any{{"kind": "silence", "started_at": from.Add(time.Duration(n-3) * time.Minute).Format(time.RFC3339),
+			"detected_at": from.Add(time.Duration(n-2) * time.Minute).Format(time.RFC3339), "expected_events": 180.0, "missing_events": 180.0}}
+		writeJSON(w, 200, map[string]any{"tenant": q.Get("tenant"), "source": q.Get("source"), "from": q.Get("from"), "to": q.Get("to"),
+			"replayed_from": from.Add(-time.Hour).Format(time.RFC3339), "buckets": bs, "opened": opened})
 	case "/api/v1/coverage":
 		tenant := q.Get("tenant")
 		srcs := f.tenants[tenant]

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -146,4 +147,72 @@ func streamsFrame(list []Stream) *data.Frame {
 	)
 	f.Meta = &data.FrameMeta{PreferredVisualization: data.VisTypeTable}
 	return f
+}
+
+// explainFrame is a replay as a wide time series: the counts, what the tests
+// judged them against, each test's evidence as a share of what opens a gap
+// (1 opens; drop_share the largest of the three drop tests', silence_share
+// the silence run's log probability over its threshold, underflowShare when
+// it underflowed), the evidence
+// itself, and the gaps the replay opened as notices.
+func explainFrame(tenant, source string, x Explanation) *data.Frame {
+	n := len(x.Buckets)
+	times := make([]time.Time, n)
+	observed := make([]float64, n)
+	expected, judged := make([]*float64, n), make([]*float64, n)
+	state := make([]string, n)
+	dropShare, silenceShare := make([]float64, n), make([]float64, n)
+	drop50, drop75, rank, dropTh := make([]*float64, n), make([]*float64, n), make([]*float64, n), make([]*float64, n)
+	silLogP, silTh := make([]*float64, n), make([]*float64, n)
+	for i, b := range x.Buckets {
+		times[i], observed[i], expected[i], judged[i], state[i] = b.Bucket.UTC(), b.Observed, b.Expected, b.Judged, b.State
+		drop50[i], drop75[i], rank[i], dropTh[i], silLogP[i], silTh[i] = b.Drop50, b.Drop75, b.Rank, b.DropThreshold, b.SilenceLogP, b.SilenceThreshold
+		if th := val(b.DropThreshold); th > 0 {
+			dropShare[i] = math.Max(val(b.Drop50), math.Max(val(b.Drop75), val(b.Rank))) / th
+		}
+		if th := val(b.SilenceThreshold); th < 0 && b.SilenceRun > 0 {
+			if b.SilenceLogP == nil {
+				silenceShare[i] = underflowShare // underflowed: far past the threshold
+			} else {
+				silenceShare[i] = *b.SilenceLogP / th
+			}
+		}
+	}
+	labels := data.Labels{"tenant": tenant, "source": source}
+	f := data.NewFrame(tenant+"/"+source,
+		data.NewField("time", nil, times),
+		data.NewField("observed", labels, observed),
+		data.NewField("expected", labels, expected),
+		data.NewField("judged", labels, judged),
+		data.NewField("state", labels, state),
+		data.NewField("drop_share", labels, dropShare),
+		data.NewField("silence_share", labels, silenceShare),
+		data.NewField("drop50", labels, drop50),
+		data.NewField("drop75", labels, drop75),
+		data.NewField("rank", labels, rank),
+		data.NewField("drop_threshold", labels, dropTh),
+		data.NewField("silence_logp", labels, silLogP),
+		data.NewField("silence_threshold", labels, silTh),
+	)
+	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesWide, TypeVersion: data.FrameTypeVersion{0, 1}}
+	f.AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo,
+		Text: "replayed from " + x.ReplayedFrom.UTC().Format(time.RFC3339) + " with the detector's settings (GET /api/v1/explain)"})
+	for _, o := range x.Opened {
+		f.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning,
+			Text: fmt.Sprintf("%s opened: started %s, detected %s, %.0f of %.0f expected events missing", o.Kind,
+				o.StartedAt.UTC().Format(time.RFC3339), o.DetectedAt.UTC().Format(time.RFC3339), o.Missing, o.Expected)})
+	}
+	return f
+}
+
+// underflowShare is silence_share where the run's log probability
+// underflowed (the API's null): finite, so that panels scale.
+const underflowShare = 10
+
+// val is *p, or 0 for nil.
+func val(p *float64) float64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

@@ -315,6 +315,49 @@ func TestRatesFrames(t *testing.T) {
 	require.Greater(t, long.Frames[0].Rows(), maxRatePoints/2)
 }
 
+func TestExplainFrame(t *testing.T) {
+	api := newFakeAPI(t)
+	d := newTestDatasource(t, api.serve().URL, "", "")
+	res := run(t, d,
+		query("one", "explain", map[string]any{"tenant": "acme", "source": "edr"}, tr("2026-12-01T00:00:30Z", "2026-12-01T00:10:30Z"), time.Minute),
+		// Past the watermark (07:00): held to it.
+		query("late", "explain", map[string]any{"tenant": "acme", "source": "edr"}, tr("2026-12-05T06:50:00Z", "2026-12-05T08:00:00Z"), time.Minute),
+		query("after", "explain", map[string]any{"tenant": "acme", "source": "edr"}, tr("2026-12-05T07:00:10Z", "2026-12-05T08:00:00Z"), time.Minute),
+		query("nosource", "explain", map[string]any{"tenant": "acme"}, tr("2026-12-01T00:00:00Z", "2026-12-01T00:10:00Z"), time.Minute),
+	)
+	one := res["one"]
+	require.NoError(t, one.Error)
+	require.Len(t, one.Frames, 1)
+	f := one.Frames[0]
+	require.Equal(t, []string{"time", "observed", "expected", "judged", "state", "drop_share", "silence_share",
+		"drop50", "drop75", "rank", "drop_threshold", "silence_logp", "silence_threshold"}, fieldNames(f))
+	require.Equal(t, 10, f.Rows(), "00:00 to 00:10 on the minute grid")
+	require.Equal(t, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), f.Fields[0].At(0))
+	require.Equal(t, 0.5, f.Fields[5].At(0), "drop share: the largest test's evidence (6.5) over 13")
+	require.Equal(t, 0.0, f.Fields[6].At(0), "no silence run")
+	require.Equal(t, 1.25, f.Fields[6].At(7), "silence share: −20 over −16")
+	require.Equal(t, float64(underflowShare), f.Fields[6].At(8), "an underflowed run")
+	require.Nil(t, f.Fields[11].At(8), "its log probability null")
+	require.Equal(t, "gap", f.Fields[4].At(9))
+	require.Equal(t, data.Labels{"tenant": "acme", "source": "edr"}, f.Fields[1].Labels)
+	var notices []string
+	for _, n := range f.Meta.Notices {
+		notices = append(notices, n.Text)
+	}
+	require.Equal(t, []string{"replayed from 2026-11-30T23:00:00Z with the detector's settings (GET /api/v1/explain)",
+		"silence opened: started 2026-12-01T00:07:00Z, detected 2026-12-01T00:08:00Z, 180 of 180 expected events missing"}, notices)
+	require.Contains(t, api.seen(), "/api/v1/explain?from=2026-12-01T00%3A00%3A00Z&source=edr&tenant=acme&to=2026-12-01T00%3A10%3A00Z")
+
+	require.NoError(t, res["late"].Error)
+	require.Contains(t, api.seen(), "/api/v1/explain?from=2026-12-05T06%3A50%3A00Z&source=edr&tenant=acme&to=2026-12-05T07%3A00%3A00Z")
+	require.Equal(t, 10, res["late"].Frames[0].Rows())
+
+	require.ErrorContains(t, res["after"].Error, "before the ingest watermark")
+	require.Equal(t, backend.StatusBadRequest, res["after"].Status)
+	require.ErrorContains(t, res["nosource"].Error, "needs a tenant and a source")
+	require.Equal(t, backend.StatusBadRequest, res["nosource"].Status)
+}
+
 func TestStreamsFrame(t *testing.T) {
 	api := newFakeAPI(t)
 	d := newTestDatasource(t, api.serve().URL, "", "")

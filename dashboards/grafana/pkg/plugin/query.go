@@ -19,10 +19,11 @@ const (
 	QueryCoverage = "coverage"
 	QueryRates    = "rates"
 	QueryStreams  = "streams"
+	QueryExplain  = "explain"
 )
 
 // QueryTypes lists every query type.
-var QueryTypes = []string{QueryGaps, QueryCoverage, QueryRates, QueryStreams}
+var QueryTypes = []string{QueryGaps, QueryCoverage, QueryRates, QueryStreams, QueryExplain}
 
 // Query is the query model the frontend and alert rules send.
 type Query struct {
@@ -67,6 +68,9 @@ func ParseQuery(q backend.DataQuery) (Query, error) {
 	default:
 		return m, fmt.Errorf("%w: clock %q: want arrival or event", errBadQuery, m.Clock)
 	}
+	if m.QueryType == QueryExplain && (m.Tenant == "" || m.Source == "") {
+		return m, fmt.Errorf("%w: an explain query replays one stream: it needs a tenant and a source", errBadQuery)
+	}
 	if m.QueryType == QueryRates && m.Source != "" && m.Tenant == "" {
 		return m, fmt.Errorf("%w: a rates query for source %q needs its tenant", errBadQuery, m.Source)
 	}
@@ -110,6 +114,8 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 		frames, err = d.rates(ctx, m, q.TimeRange, q.Interval)
 	case QueryStreams:
 		frames, err = d.streams(ctx, m)
+	case QueryExplain:
+		frames, err = d.explain(ctx, m, q.TimeRange)
 	}
 	if err != nil {
 		backend.Logger.FromContext(ctx).Warn("query failed", "refId", q.RefID, "queryType", m.QueryType, "err", err.Error())
@@ -168,6 +174,47 @@ func (d *Datasource) streams(ctx context.Context, m Query) (data.Frames, error) 
 		return nil, err
 	}
 	return data.Frames{streamsFrame(list)}, nil
+}
+
+// explain replays one stream over the time range laid on the bucket grid
+// (its start rounded down, its end rounded down and held to the ingest
+// watermark when the API knows it: counts not stored yet would read as
+// empty, and the API refuses such a period).
+func (d *Datasource) explain(ctx context.Context, m Query, tr backend.TimeRange) (data.Frames, error) {
+	b := d.bucket()
+	if b < time.Second {
+		return nil, fmt.Errorf("bucket %s is not a whole number of seconds", b)
+	}
+	floor := func(t time.Time) time.Time {
+		return time.Unix(floorDiv(t.Unix(), int64(b/time.Second))*int64(b/time.Second), 0).UTC()
+	}
+	from, to := floor(tr.From), floor(tr.To)
+	st, err := d.client.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st.Watermark != nil {
+		if wm := floor(*st.Watermark); !from.Before(wm) {
+			return nil, fmt.Errorf("%w: no whole bucket of the time range is before the ingest watermark %s", errEmptyRange,
+				st.Watermark.UTC().Format(time.RFC3339))
+		}
+		to = minTime(to, floor(*st.Watermark))
+	}
+	if !from.Before(to) {
+		return nil, fmt.Errorf("%w: it holds no whole bucket of %s", errEmptyRange, b)
+	}
+	x, err := d.client.Explain(ctx, m.Tenant, m.Source, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return data.Frames{explainFrame(m.Tenant, m.Source, x)}, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // selected is the tenants (with their sources) that m covers: the one it

@@ -103,6 +103,17 @@ describe('QueryEditor', () => {
     expect(screen.queryByText('Rates are drawn for one stream')).not.toBeInTheDocument();
   });
 
+  it('hints that an explanation needs a tenant and a source, and shows neither state nor clock', async () => {
+    const { rerender, datasource } = await setup({ refId: 'A', queryType: 'explain', tenant: 'acme' });
+    expect(screen.getByText('An explanation replays one stream')).toBeInTheDocument();
+    expect(screen.queryByRole('radio', { name: 'Event' })).not.toBeInTheDocument();
+    expect(screen.queryByRole('radio', { name: 'Resolved' })).not.toBeInTheDocument();
+    const props = { datasource, onChange: jest.fn(), onRunQuery: jest.fn() };
+    rerender(<QueryEditor {...props} query={{ refId: 'A', queryType: 'explain', tenant: 'acme', source: 'nginx' }} />);
+    await settle();
+    expect(screen.queryByText('An explanation replays one stream')).not.toBeInTheDocument();
+  });
+
   it('lists tenants from the backend and picks one, dropping the old source', async () => {
     const { resources, onChange, onRunQuery } = await setup({
       refId: 'A',

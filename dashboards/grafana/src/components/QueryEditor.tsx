@@ -14,7 +14,7 @@ import {
   GapwatchQuery,
   QUERY_TYPES,
   QueryType,
-  missingForRates,
+  missingStream,
   queryDefaults,
 } from '../types';
 
@@ -126,8 +126,11 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery }: Props) 
           </InlineField>
         </InlineFieldRow>
       )}
-      {missingForRates({ ...query, queryType }) && (
-        <Alert severity="info" title="Rates are drawn for one stream">
+      {missingStream({ ...query, queryType }) && (
+        <Alert
+          severity="info"
+          title={queryType === 'explain' ? 'An explanation replays one stream' : 'Rates are drawn for one stream'}
+        >
           Pick a tenant and a source (or variables such as $tenant and $source).
         </Alert>
       )}
