@@ -195,13 +195,13 @@ func (d *Datasource) explain(ctx context.Context, m Query, tr backend.TimeRange)
 	}
 	if st.Watermark != nil {
 		if wm := floor(*st.Watermark); !from.Before(wm) {
-			return nil, fmt.Errorf("%w: no whole bucket of the time range is before the ingest watermark %s", errEmptyRange,
+			return nil, fmt.Errorf("%w: no whole bucket of the time range is before the ingest watermark %s", errBadQuery,
 				st.Watermark.UTC().Format(time.RFC3339))
 		}
 		to = minTime(to, floor(*st.Watermark))
 	}
 	if !from.Before(to) {
-		return nil, fmt.Errorf("%w: it holds no whole bucket of %s", errEmptyRange, b)
+		return nil, fmt.Errorf("%w: the time range holds no whole bucket of %s", errBadQuery, b)
 	}
 	x, err := d.client.Explain(ctx, m.Tenant, m.Source, from, to)
 	if err != nil {
