@@ -475,13 +475,17 @@
       box.replaceChildren(title, el('p', { class: 'err' }, e.status === 403 ? 'this token may not read this stream (403)' : e.message));
       return;
     }
-    box.replaceChildren(title, ...explainView(body, period, bucket, g.kind).filter(Boolean));
+    // Live detection may open a gap at a slot inside a bucket; the replay
+    // judges whole buckets, so it reaches the detection once the watermark
+    // has passed that bucket's end.
+    const reached = period.to >= Math.ceil(Date.parse(g.detected_at) / bucket) * bucket;
+    box.replaceChildren(title, ...explainView(body, period, bucket, g.kind, reached).filter(Boolean));
   }
 
   // explainView draws a replay: the counts against what the tests judged
   // them by, each test's evidence as a share of what opens a gap, and the
   // gaps the replay opened.
-  function explainView(body, period, bucket, kind) {
+  function explainView(body, period, bucket, kind, reached) {
     const bs = body.buckets;
     const n = Math.max(1, Math.round((period.to - period.from) / bucket));
     const W = 1000;
@@ -540,8 +544,9 @@
       el('div', { class: 'plot short' }, ev, el('span', { class: 'ymax' }, 'evidence, ×threshold (top: ' + CAP + ')')),
       axis(period.from, period.to),
       kind === 'late' ? el('p', { class: 'note' }, 'A late gap is judged on how late the stream\'s events arrive (their lateness histograms), which these charts do not draw.') : null,
-      opened.length ? el('ul', { class: 'opened' }, opened)
-        : el('p', { class: 'muted' }, 'The replay opened no gap in this period: live detection held state from before the replay\'s history.'),
+      opened.length ? el('ul', { class: 'opened' }, opened) : null,
+      !opened.length && reached ? el('p', { class: 'muted' }, 'The replay opened no gap in this period: live detection held state from before the replay\'s history.') : null,
+      !reached ? el('p', { class: 'muted' }, 'The ingest watermark has not passed the bucket this gap was detected in yet, so the replay stops short of it: ask again in a minute.') : null,
       el('p', { class: 'note' }, `Replayed from ${when(body.replayed_from)} with the detector's settings (GET /api/v1/explain; gapwatch explain writes the same per bucket).`),
     ];
   }
