@@ -106,14 +106,25 @@ func ratesFrame(tenant, source string, r Rates) *data.Frame {
 		times[i], events[i] = p.T.UTC(), p.Events
 		expected[i], lower[i], upper[i] = p.Expected, p.Lower, p.Upper
 	}
+	return streamFrame(tenant, source, times,
+		column{"events", events}, column{"expected", expected}, column{"lower", lower}, column{"upper", upper})
+}
+
+// column is a value field of a stream's frame: its name and values (a slice
+// of a type data.NewField takes).
+type column struct {
+	name   string
+	values any
+}
+
+// streamFrame is one stream's wide time series: the time field, then each
+// column labelled with the stream.
+func streamFrame(tenant, source string, times []time.Time, cols ...column) *data.Frame {
 	labels := data.Labels{"tenant": tenant, "source": source}
-	f := data.NewFrame(tenant+"/"+source,
-		data.NewField("time", nil, times),
-		data.NewField("events", labels, events),
-		data.NewField("expected", labels, expected),
-		data.NewField("lower", labels, lower),
-		data.NewField("upper", labels, upper),
-	)
+	f := data.NewFrame(tenant+"/"+source, data.NewField("time", nil, times))
+	for _, c := range cols {
+		f.Fields = append(f.Fields, data.NewField(c.name, labels, c.values))
+	}
 	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesWide, TypeVersion: data.FrameTypeVersion{0, 1}}
 	return f
 }
@@ -178,23 +189,11 @@ func explainFrame(tenant, source string, x Explanation) *data.Frame {
 			}
 		}
 	}
-	labels := data.Labels{"tenant": tenant, "source": source}
-	f := data.NewFrame(tenant+"/"+source,
-		data.NewField("time", nil, times),
-		data.NewField("observed", labels, observed),
-		data.NewField("expected", labels, expected),
-		data.NewField("judged", labels, judged),
-		data.NewField("state", labels, state),
-		data.NewField("drop_share", labels, dropShare),
-		data.NewField("silence_share", labels, silenceShare),
-		data.NewField("drop50", labels, drop50),
-		data.NewField("drop75", labels, drop75),
-		data.NewField("rank", labels, rank),
-		data.NewField("drop_threshold", labels, dropTh),
-		data.NewField("silence_logp", labels, silLogP),
-		data.NewField("silence_threshold", labels, silTh),
-	)
-	f.Meta = &data.FrameMeta{Type: data.FrameTypeTimeSeriesWide, TypeVersion: data.FrameTypeVersion{0, 1}}
+	f := streamFrame(tenant, source, times,
+		column{"observed", observed}, column{"expected", expected}, column{"judged", judged}, column{"state", state},
+		column{"drop_share", dropShare}, column{"silence_share", silenceShare},
+		column{"drop50", drop50}, column{"drop75", drop75}, column{"rank", rank}, column{"drop_threshold", dropTh},
+		column{"silence_logp", silLogP}, column{"silence_threshold", silTh})
 	f.AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo,
 		Text: "replayed from " + x.ReplayedFrom.UTC().Format(time.RFC3339) + " with the detector's settings (GET /api/v1/explain)"})
 	for _, o := range x.Opened {
