@@ -29,6 +29,7 @@
     needToken: false,
     status: null, // the last answers of /api/v1/status and /readyz, for the pills
     ready: null,
+    explainSeq: 0, // the latest "why?" asked: an older answer arriving later is dropped
   };
 
   // ---------- DOM helpers (text only, never markup) ----------
@@ -453,6 +454,7 @@
   }
 
   async function explain(g) {
+    const seq = ++state.explainSeq;
     const box = $('tenant-explain');
     const title = el('h3', null, el('span', { class: 'stream-name' }, g.tenant), el('span', { class: 'sep' }, '/'), g.source,
       el('span', { class: 'badge ' + g.kind }, g.kind), el('span', { class: 'note' }, 'started ' + when(g.started_at)));
@@ -472,9 +474,11 @@
     try {
       body = await api('explain', { tenant: g.tenant, source: g.source, from: iso(period.from), to: iso(period.to) });
     } catch (e) {
+      if (seq !== state.explainSeq) return;
       box.replaceChildren(title, el('p', { class: 'err' }, e.status === 403 ? 'this token may not read this stream (403)' : e.message));
       return;
     }
+    if (seq !== state.explainSeq) return; // another "why?" was asked, or the view changed
     // Live detection may open a gap at a slot inside a bucket; the replay
     // judges whole buckets, so it reaches the detection once the watermark
     // has passed that bucket's end.
@@ -757,6 +761,7 @@
     $('window').value = state.window;
     $('fleet-view').hidden = state.tenant !== null;
     $('tenant-view').hidden = state.tenant === null;
+    state.explainSeq++;
     $('tenant-explain').hidden = true;
     $('tenant-explain').replaceChildren();
   }
