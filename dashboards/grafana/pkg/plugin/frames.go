@@ -164,8 +164,8 @@ func streamsFrame(list []Stream) *data.Frame {
 // judged them against, each test's evidence as a share of what opens a gap
 // (1 opens; drop_share the largest of the three drop tests', silence_share
 // the silence run's log probability over its threshold, underflowShare when
-// it underflowed), the evidence
-// itself, and the gaps the replay opened as notices.
+// it underflowed), the evidence itself, and the gaps the replay opened as
+// notices.
 func explainFrame(tenant, source string, x Explanation) *data.Frame {
 	n := len(x.Buckets)
 	times := make([]time.Time, n)
