@@ -41,6 +41,10 @@ type Explanation struct {
 	Drop50, Drop75, Rank, DropThreshold float64
 	Drop50Raw, Drop75Raw                float64
 	LowQuantile                         float64
+	// Late is the evidence (nats) of the lateness CUSUM (lateState) at the
+	// bucket, before an opening resets it; a late gap opens above
+	// LateThreshold.
+	Late, LateThreshold float64
 }
 
 // Explain makes the next Advance calls return the Explanation of every
@@ -58,13 +62,14 @@ func (s *shard) explained(st *stream) bool {
 
 // explain records bucket b of st as judged (shard.judge): its count x,
 // expectation mu and dispersion a, its state after the decisions, and the
-// silence run and drop tests' evidence at them (raw: the CUSUMs before the
-// run correction).
-func (s *shard) explain(st *stream, b int64, x, mu, a float64, state string, run int32, logP float64, drop, raw [2]float64, rank float64) {
+// silence run, drop and lateness tests' evidence at them (raw: the CUSUMs
+// before the run correction).
+func (s *shard) explain(st *stream, b int64, x, mu, a float64, state string, run int32, logP float64, drop, raw [2]float64, rank, late float64) {
 	th := &s.e.th
 	ex := Explanation{Bucket: time.Unix(b, 0).UTC(), Observed: uint64(x), State: state, Dispersion: a,
 		SilenceRun: int(run), SilenceLogP: logP, SilenceThreshold: th.lnAlpha, Drop50: drop[0], Drop75: drop[1], Rank: rank,
-		DropThreshold: th.hDrop, Drop50Raw: raw[0], Drop75Raw: raw[1], LowQuantile: float64(st.rank.q)}
+		DropThreshold: th.hDrop, Drop50Raw: raw[0], Drop75Raw: raw[1], LowQuantile: float64(st.rank.q),
+		Late: late, LateThreshold: th.h}
 	if state != "learning" {
 		ex.Expected, ex.Judged = mu, s.judged(st, b, mu)
 	}

@@ -48,14 +48,16 @@ func (l *lateState) normalClass() int {
 	return len(l.share) - 1
 }
 
-func (s *shard) judgeLate(st *stream, b int64, hist *[storage.LatenessBuckets]uint64) {
+// judgeLate accounts bucket b's lateness histogram to st's lateness test and
+// returns the test's evidence at b (before an opening resets it).
+func (s *shard) judgeLate(st *stream, b int64, hist *[storage.LatenessBuckets]uint64) float64 {
 	l := &st.late
 	var total uint64
 	for _, v := range hist {
 		total += v
 	}
 	if total == 0 {
-		return // no evidence either way
+		return l.cus // no evidence either way
 	}
 	u := l.normalClass()
 	var beyond uint64
@@ -72,6 +74,7 @@ func (s *shard) judgeLate(st *stream, b int64, hist *[storage.LatenessBuckets]ui
 	}
 	th := &s.e.th
 	learn := true
+	ev := l.cus
 	switch {
 	case l.n < lateMinN:
 	case l.gap != nil:
@@ -84,6 +87,7 @@ func (s *shard) judgeLate(st *stream, b int64, hist *[storage.LatenessBuckets]ui
 			l.cusStart, l.cusExp, l.cusObs = b, 0, 0
 		}
 		l.cus = math.Max(0, l.cus+llr)
+		ev = l.cus
 		if l.cus > 0 {
 			l.cusExp += float32(total)
 			l.cusObs += float32(total - beyond)
@@ -97,7 +101,7 @@ func (s *shard) judgeLate(st *stream, b int64, hist *[storage.LatenessBuckets]ui
 		}
 	}
 	if !learn {
-		return
+		return ev
 	}
 	l.n++
 	r := math.Max(1/float64(l.n), s.e.model.dispRate)
@@ -111,4 +115,5 @@ func (s *shard) judgeLate(st *stream, b int64, hist *[storage.LatenessBuckets]ui
 		}
 		l.pi += float32(r * (ind - float64(l.pi)))
 	}
+	return ev
 }

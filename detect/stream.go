@@ -370,8 +370,9 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 			state = "drop"
 		}
 	}
+	lateEv := st.late.cus
 	if late != nil {
-		s.judgeLate(st, b, late)
+		lateEv = s.judgeLate(st, b, late)
 	}
 	if st.late.gap != nil && state == "ok" {
 		state = "late"
@@ -390,7 +391,7 @@ func (s *shard) judge(st *stream, b int64, x float64, late *[storage.LatenessBuc
 		}
 	}
 	if s.explained(st) {
-		s.explain(st, b, x, mu, a, state, silRun, silLogP, dropEv, dropRaw, rankEv)
+		s.explain(st, b, x, mu, a, state, silRun, silLogP, dropEv, dropRaw, rankEv, lateEv)
 	}
 	cold := st.base.days < 2
 	if learn {

@@ -220,7 +220,7 @@ type explainWriter struct {
 }
 
 // explainHeader names explainWriter's columns.
-const explainHeader = "bucket,observed,expected,judged,dispersion,state,silence_run,silence_logp,silence_threshold,drop50,drop75,rank,drop_threshold,drop50_raw,drop75_raw,low_quantile\n"
+const explainHeader = "bucket,observed,expected,judged,dispersion,state,silence_run,silence_logp,silence_threshold,drop50,drop75,rank,drop_threshold,drop50_raw,drop75_raw,low_quantile,late,late_threshold\n"
 
 func newExplainWriter(path string) (*explainWriter, error) {
 	if path == "-" {
@@ -268,7 +268,7 @@ func (ex *explainWriter) write(x detect.Explanation) error {
 	b = append(b, x.State...)
 	b = append(b, ',')
 	b = strconv.AppendInt(b, int64(x.SilenceRun), 10)
-	for _, v := range []float64{x.SilenceLogP, x.SilenceThreshold, x.Drop50, x.Drop75, x.Rank, x.DropThreshold, x.Drop50Raw, x.Drop75Raw, x.LowQuantile} {
+	for _, v := range []float64{x.SilenceLogP, x.SilenceThreshold, x.Drop50, x.Drop75, x.Rank, x.DropThreshold, x.Drop50Raw, x.Drop75Raw, x.LowQuantile, x.Late, x.LateThreshold} {
 		b = append(b, ',')
 		b = strconv.AppendFloat(b, v, 'g', 6, 64)
 	}

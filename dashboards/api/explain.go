@@ -42,6 +42,8 @@ type ExplainBucket struct {
 	Drop50Raw        Num    `json:"drop50_raw"`
 	Drop75Raw        Num    `json:"drop75_raw"`
 	LowQuantile      Num    `json:"low_quantile"`
+	Late             Num    `json:"late"`
+	LateThreshold    Num    `json:"late_threshold"`
 }
 
 // Num is a float64 in JSON, null when not finite: a silence run whose
@@ -76,7 +78,8 @@ func (b ExplainBucket) Explanation() (detect.Explanation, error) {
 		Expected: float64(b.Expected), Judged: float64(b.Judged), Dispersion: float64(b.Dispersion),
 		SilenceLogP: float64(b.SilenceLogP), SilenceThreshold: float64(b.SilenceThreshold),
 		Drop50: float64(b.Drop50), Drop75: float64(b.Drop75), Rank: float64(b.Rank), DropThreshold: float64(b.DropThreshold),
-		Drop50Raw: float64(b.Drop50Raw), Drop75Raw: float64(b.Drop75Raw), LowQuantile: float64(b.LowQuantile)}, nil
+		Drop50Raw: float64(b.Drop50Raw), Drop75Raw: float64(b.Drop75Raw), LowQuantile: float64(b.LowQuantile),
+		Late: float64(b.Late), LateThreshold: float64(b.LateThreshold)}, nil
 }
 
 // ExplainOpening is a gap the replay opened.
@@ -156,7 +159,8 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 			Expected: Num(x.Expected), Judged: Num(x.Judged), Dispersion: Num(x.Dispersion), State: x.State,
 			SilenceRun: x.SilenceRun, SilenceLogP: Num(x.SilenceLogP), SilenceThreshold: Num(x.SilenceThreshold),
 			Drop50: Num(x.Drop50), Drop75: Num(x.Drop75), Rank: Num(x.Rank), DropThreshold: Num(x.DropThreshold),
-			Drop50Raw: Num(x.Drop50Raw), Drop75Raw: Num(x.Drop75Raw), LowQuantile: Num(x.LowQuantile)}
+			Drop50Raw: Num(x.Drop50Raw), Drop75Raw: Num(x.Drop75Raw), LowQuantile: Num(x.LowQuantile),
+			Late: Num(x.Late), LateThreshold: Num(x.LateThreshold)}
 	}
 	for i, ev := range opened {
 		resp.Opened[i] = ExplainOpening{Kind: string(ev.Kind), StartedAt: ev.StartedAt.UTC().Format(time.RFC3339),
