@@ -336,12 +336,26 @@ func TestCoveragePage(t *testing.T) {
 				li.querySelector('.badge').textContent === row.querySelector('.badge').textContent &&
 				li.textContent.includes('started ' + row.children[2].textContent + ','));
 		})()`},
+		{"its test's evidence at or over the threshold", evidenceCrossed(`document.querySelector('#tenant-gaps tr` + sel + ` .badge').textContent`)},
 	} {
 		waitFor(t, ctx, c.what, c.cond, time.Minute)
 	}
 	screenshot(t, ctx, "coverage-page-explain.png")
 
 	require.Empty(t, cons.errors(nil), "console errors or exceptions")
+}
+
+// evidenceCrossed is a page condition: some bucket of the explanation shows
+// the evidence of the test of the kind that kindJS evaluates to (drop,
+// silence or late) at 100 % of its threshold or more, as its hover text says.
+func evidenceCrossed(kindJS string) string {
+	return `(() => {
+		const re = {drop: /drop evidence ([\d.]+) %/, silence: /silence ([\d.]+) %/, late: /lateness ([\d.]+) %/}[` + kindJS + `];
+		return [...document.querySelectorAll('#tenant-explain svg.evidence rect title')].some((t) => {
+			const m = re.exec(t.textContent);
+			return m !== null && parseFloat(m[1]) >= 100;
+		});
+	})()`
 }
 
 // liveGap is an open gap as GET /api/v1/gaps lists it.
@@ -530,6 +544,7 @@ func TestPageTokenAndHostileNames(t *testing.T) {
 	waitFor(t, ctx, "the replay", `document.querySelector('#tenant-explain svg.counts polyline') &&
 		document.querySelector('#tenant-explain ul.opened li .badge.silence')`, 30*time.Second)
 	require.NotContains(t, eval[string](t, ctx, `document.getElementById('tenant-explain').textContent`), "null")
+	require.True(t, eval[bool](t, ctx, evidenceCrossed(`'silence'`)), "the silence evidence at its threshold")
 	require.Equal(t, evilTenant, eval[string](t, ctx, `document.querySelector('#tenant-explain h3 .stream-name').textContent`))
 	require.Contains(t, eval[string](t, ctx, `document.querySelector('#tenant-explain h3').textContent`), evilSource)
 	require.Equal(t, 0, eval[int](t, ctx, `document.querySelectorAll('main img, #tenant-explain svg svg').length`))

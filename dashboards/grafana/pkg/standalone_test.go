@@ -198,8 +198,8 @@ func TestStandaloneEndToEnd(t *testing.T) {
 			}
 			return slices.ContainsFunc(notices, func(s string) bool { return strings.HasPrefix(s, "silence opened: started "+started+",") })
 		}, run)
-		require.Equal(t, []string{"time", "observed", "expected", "judged", "state", "drop_share", "silence_share",
-			"drop50", "drop75", "rank", "drop_threshold", "silence_logp", "silence_threshold"}, names(f))
+		require.Equal(t, []string{"time", "observed", "expected", "judged", "state", "drop_share", "silence_share", "late_share",
+			"drop50", "drop75", "rank", "drop_threshold", "silence_logp", "silence_threshold", "late", "late_threshold"}, names(f))
 		require.Len(t, slices.DeleteFunc(notices, func(s string) bool { return !strings.Contains(s, " opened: ") }), 1,
 			"one gap opened in the replay: %q", notices)
 		var crossed bool

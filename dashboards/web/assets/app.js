@@ -522,17 +522,19 @@
     const CAP = 2;
     const dropShare = (b) => (b.drop_threshold > 0 ? Math.max(b.drop50 || 0, b.drop75 || 0, b.rank || 0) / b.drop_threshold : 0);
     const silShare = (b) => (b.silence_threshold < 0 && b.silence_run > 0 ? (b.silence_logp === null ? CAP : b.silence_logp / b.silence_threshold) : 0);
+    const lateShare = (b) => (b.late_threshold > 0 ? (b.late || 0) / b.late_threshold : 0);
     const ey = (v) => H - (Math.min(v, CAP) / CAP) * H;
     const ev = svg('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': 'evidence against the threshold', class: 'evidence' });
     ev.append(svg('line', { x1: 0, x2: W, y1: ey(1), y2: ey(1), stroke: '#d7263d', 'stroke-width': 1, 'stroke-dasharray': '3 3', 'vector-effect': 'non-scaling-stroke' }));
     ev.append(poly(bs.map((b, i) => `${x(at[i])},${ey(dropShare(b))}`), { stroke: '#c77c02', 'stroke-width': 1.5 }));
     ev.append(poly(bs.map((b, i) => `${x(at[i])},${ey(silShare(b))}`), { stroke: '#7a1f8a', 'stroke-width': 1.5 }));
+    ev.append(poly(bs.map((b, i) => `${x(at[i])},${ey(lateShare(b))}`), { stroke: '#2f8a5b', 'stroke-width': 1.5 }));
 
     // Hover: the bucket's figures.
     bs.forEach((b, i) => {
       const col = { x: ((at[i] - period.from) / (period.to - period.from)) * W, y: 0, width: W / n, height: H, fill: 'transparent' };
       const text = `${hhmm(at[i])} UTC: ${num(b.observed)} events, judged against ${num(b.judged)} (${b.state}); ` +
-        `drop evidence ${pct(dropShare(b))} of its threshold, silence ${pct(silShare(b))}`;
+        `drop evidence ${pct(dropShare(b))} of its threshold, silence ${pct(silShare(b))}, lateness ${pct(lateShare(b))}`;
       counts.append(svg('rect', col, svg('title', null, text)));
       ev.append(svg('rect', { ...col }, svg('title', null, text)));
     });
@@ -543,11 +545,12 @@
       el('div', { class: 'chart-legend' },
         el('span', null, el('i', { class: 'sw events' }), ' events'), el('span', null, el('i', { class: 'sw expected' }), ' judged against'),
         el('span', null, el('i', { class: 'sw dropev' }), ' drop evidence'), el('span', null, el('i', { class: 'sw silev' }), ' silence evidence'),
+        el('span', null, el('i', { class: 'sw lateev' }), ' lateness evidence'),
         el('span', null, el('i', { class: 'sw threshold' }), ' opens a gap'), el('span', null, el('i', { class: 'sw detected' }), ' detected')),
       el('div', { class: 'plot' }, counts, el('span', { class: 'ymax' }, num(ymax / 1.08) + ' / ' + duration(bucket))),
       el('div', { class: 'plot short' }, ev, el('span', { class: 'ymax' }, 'evidence, ×threshold (top: ' + CAP + ')')),
       axis(period.from, period.to),
-      kind === 'late' ? el('p', { class: 'note' }, 'A late gap is judged on how late the stream\'s events arrive (their lateness histograms), which these charts do not draw.') : null,
+      kind === 'late' ? el('p', { class: 'note' }, 'A late gap is judged on how late the stream\'s events arrive (the lateness evidence), not on their count: the counts above are by arrival.') : null,
       opened.length ? el('ul', { class: 'opened' }, opened) : null,
       !opened.length && reached ? el('p', { class: 'muted' }, 'The replay opened no gap in this period: live detection held state from before the replay\'s history.') : null,
       !reached ? el('p', { class: 'muted' }, 'The ingest watermark has not passed the bucket this gap was detected in yet, so the replay stops short of it: ask again in a minute.') : null,

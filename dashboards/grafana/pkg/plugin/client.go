@@ -288,6 +288,8 @@ type ExplainBucket struct {
 	Drop75           *float64  `json:"drop75"`
 	Rank             *float64  `json:"rank"`
 	DropThreshold    *float64  `json:"drop_threshold"`
+	Late             *float64  `json:"late"`
+	LateThreshold    *float64  `json:"late_threshold"`
 }
 
 // ExplainOpening is a gap the replay opened.

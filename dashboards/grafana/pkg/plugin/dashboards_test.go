@@ -44,8 +44,8 @@ var frameFields = map[string][]string{
 	QueryCoverage: {"time", "share"},
 	QueryRates:    {"time", "events", "expected", "lower", "upper"},
 	QueryStreams:  {"tenant", "source", "status", "last_seen", "events_per_min", "profile", "weekend"},
-	QueryExplain: {"time", "observed", "expected", "judged", "state", "drop_share", "silence_share",
-		"drop50", "drop75", "rank", "drop_threshold", "silence_logp", "silence_threshold"},
+	QueryExplain: {"time", "observed", "expected", "judged", "state", "drop_share", "silence_share", "late_share",
+		"drop50", "drop75", "rank", "drop_threshold", "silence_logp", "silence_threshold", "late", "late_threshold"},
 }
 
 type dsRef struct {

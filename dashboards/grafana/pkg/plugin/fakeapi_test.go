@@ -165,7 +165,7 @@ func (f *fakeAPI) answer(w http.ResponseWriter, r *http.Request) {
 			b := map[string]any{"bucket": from.Add(time.Duration(i) * time.Minute).Format(time.RFC3339), "observed": 60,
 				"expected": 60.0, "judged": 60.0, "dispersion": 0.01, "state": "ok", "silence_run": 0, "silence_logp": 0.0,
 				"silence_threshold": -16.0, "drop50": 2.0, "drop75": 6.5, "rank": 1.0, "drop_threshold": 13.0,
-				"drop50_raw": 2.0, "drop75_raw": 6.5, "low_quantile": 0.5}
+				"drop50_raw": 2.0, "drop75_raw": 6.5, "low_quantile": 0.5, "late": 3.25, "late_threshold": 13.0}
 			switch i {
 			case n - 3:
 				b["observed"], b["state"], b["silence_run"], b["silence_logp"] = 0, "gap", 1, -20.0

@@ -164,20 +164,24 @@ func streamsFrame(list []Stream) *data.Frame {
 // judged them against, each test's evidence as a share of what opens a gap
 // (1 opens; drop_share the largest of the three drop tests', silence_share
 // the silence run's log probability over its threshold, underflowShare when
-// it underflowed), the evidence itself, and the gaps the replay opened as
-// notices.
+// it underflowed, late_share the lateness test's), the evidence itself, and
+// the gaps the replay opened as notices.
 func explainFrame(tenant, source string, x Explanation) *data.Frame {
 	n := len(x.Buckets)
 	times := make([]time.Time, n)
 	observed := make([]float64, n)
 	expected, judged := make([]*float64, n), make([]*float64, n)
 	state := make([]string, n)
-	dropShare, silenceShare := make([]float64, n), make([]float64, n)
+	dropShare, silenceShare, lateShare := make([]float64, n), make([]float64, n), make([]float64, n)
 	drop50, drop75, rank, dropTh := make([]*float64, n), make([]*float64, n), make([]*float64, n), make([]*float64, n)
-	silLogP, silTh := make([]*float64, n), make([]*float64, n)
+	silLogP, silTh, late, lateTh := make([]*float64, n), make([]*float64, n), make([]*float64, n), make([]*float64, n)
 	for i, b := range x.Buckets {
 		times[i], observed[i], expected[i], judged[i], state[i] = b.Bucket.UTC(), b.Observed, b.Expected, b.Judged, b.State
 		drop50[i], drop75[i], rank[i], dropTh[i], silLogP[i], silTh[i] = b.Drop50, b.Drop75, b.Rank, b.DropThreshold, b.SilenceLogP, b.SilenceThreshold
+		late[i], lateTh[i] = b.Late, b.LateThreshold
+		if th := val(b.LateThreshold); th > 0 {
+			lateShare[i] = val(b.Late) / th
+		}
 		if th := val(b.DropThreshold); th > 0 {
 			dropShare[i] = math.Max(val(b.Drop50), math.Max(val(b.Drop75), val(b.Rank))) / th
 		}
@@ -191,9 +195,9 @@ func explainFrame(tenant, source string, x Explanation) *data.Frame {
 	}
 	f := streamFrame(tenant, source, times,
 		column{"observed", observed}, column{"expected", expected}, column{"judged", judged}, column{"state", state},
-		column{"drop_share", dropShare}, column{"silence_share", silenceShare},
+		column{"drop_share", dropShare}, column{"silence_share", silenceShare}, column{"late_share", lateShare},
 		column{"drop50", drop50}, column{"drop75", drop75}, column{"rank", rank}, column{"drop_threshold", dropTh},
-		column{"silence_logp", silLogP}, column{"silence_threshold", silTh})
+		column{"silence_logp", silLogP}, column{"silence_threshold", silTh}, column{"late", late}, column{"late_threshold", lateTh})
 	f.AppendNotices(data.Notice{Severity: data.NoticeSeverityInfo,
 		Text: "replayed from " + x.ReplayedFrom.UTC().Format(time.RFC3339) + " with the detector's settings (GET /api/v1/explain)"})
 	for _, o := range x.Opened {

@@ -329,15 +329,16 @@ func TestExplainFrame(t *testing.T) {
 	require.NoError(t, one.Error)
 	require.Len(t, one.Frames, 1)
 	f := one.Frames[0]
-	require.Equal(t, []string{"time", "observed", "expected", "judged", "state", "drop_share", "silence_share",
-		"drop50", "drop75", "rank", "drop_threshold", "silence_logp", "silence_threshold"}, fieldNames(f))
+	require.Equal(t, []string{"time", "observed", "expected", "judged", "state", "drop_share", "silence_share", "late_share",
+		"drop50", "drop75", "rank", "drop_threshold", "silence_logp", "silence_threshold", "late", "late_threshold"}, fieldNames(f))
 	require.Equal(t, 10, f.Rows(), "00:00 to 00:10 on the minute grid")
 	require.Equal(t, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), f.Fields[0].At(0))
 	require.Equal(t, 0.5, f.Fields[5].At(0), "drop share: the largest test's evidence (6.5) over 13")
 	require.Equal(t, 0.0, f.Fields[6].At(0), "no silence run")
 	require.Equal(t, 1.25, f.Fields[6].At(7), "silence share: −20 over −16")
 	require.Equal(t, float64(underflowShare), f.Fields[6].At(8), "an underflowed run")
-	require.Nil(t, f.Fields[11].At(8), "its log probability null")
+	require.Nil(t, f.Fields[12].At(8), "its log probability null")
+	require.Equal(t, 0.25, f.Fields[7].At(0), "late share: 3.25 over 13")
 	require.Equal(t, "gap", f.Fields[4].At(9))
 	require.Equal(t, data.Labels{"tenant": "acme", "source": "edr"}, f.Fields[1].Labels)
 	var notices []string
