@@ -75,35 +75,3 @@ func TestExplainShowsWhyGapsOpen(t *testing.T) {
 		require.Positive(t, e.Expected, "%+v", e)
 	}
 }
-
-// A late gap opens at a bucket whose explanation shows the lateness test
-// over its threshold; no bucket before it shows one over it.
-func TestExplainShowsLateness(t *testing.T) {
-	e, err := New(Config{Bucket: time.Minute, Workers: 1})
-	require.NoError(t, err)
-	e.Explain("acme", "cloudtrail")
-	var evs []Event
-	var ex []Explanation
-	for i := range 2 * 1440 {
-		var hist [storage.LatenessBuckets]uint64
-		hist[0], hist[1] = 80, 20 // normally within 10 s
-		if i >= 1440+600 && i < 1440+720 {
-			hist = [storage.LatenessBuckets]uint64{5, 5, 0, 0, 90} // two hours of events 1-5 minutes late
-		}
-		c := storage.Count{Tenant: "acme", Source: "cloudtrail", Bucket: t0 + int64(i)*60, Events: 100, Lateness: hist[:]}
-		res := e.Advance(time.Unix(t0+int64(i+1)*60, 0), []storage.Count{c})
-		evs = append(evs, res.Events...)
-		ex = append(ex, res.Explanations...)
-	}
-	opened := of(evs, TypeGapOpened)
-	require.Len(t, opened, 1)
-	require.Equal(t, KindLate, opened[0].Kind)
-	at := ex[(opened[0].DetectedAt.Unix()-60-t0)/60]
-	require.Equal(t, "late", at.State)
-	require.Greater(t, at.Late, at.LateThreshold, "%+v", at)
-	for _, x := range ex {
-		if x.Bucket.Before(at.Bucket) {
-			require.LessOrEqual(t, x.Late, x.LateThreshold, "%+v", x)
-		}
-	}
-}
