@@ -181,24 +181,19 @@ func (d *Datasource) streams(ctx context.Context, m Query) (data.Frames, error) 
 // watermark when the API knows it: counts not stored yet would read as
 // empty, and the API refuses such a period).
 func (d *Datasource) explain(ctx context.Context, m Query, tr backend.TimeRange) (data.Frames, error) {
-	b := d.bucket()
-	if b < time.Second {
-		return nil, fmt.Errorf("bucket %s is not a whole number of seconds", b)
-	}
-	floor := func(t time.Time) time.Time {
-		return time.Unix(floorDiv(t.Unix(), int64(b/time.Second))*int64(b/time.Second), 0).UTC()
-	}
-	from, to := floor(tr.From), floor(tr.To)
+	b := d.bucket() // whole seconds (Settings.Validate)
+	from, to := floorTo(tr.From, b), floorTo(tr.To, b)
 	st, err := d.client.Status(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if st.Watermark != nil {
-		if wm := floor(*st.Watermark); !from.Before(wm) {
+		wm := floorTo(*st.Watermark, b)
+		if !from.Before(wm) {
 			return nil, fmt.Errorf("%w: no whole bucket of the time range is before the ingest watermark %s", errBadQuery,
 				st.Watermark.UTC().Format(time.RFC3339))
 		}
-		to = minTime(to, floor(*st.Watermark))
+		to = minTime(to, wm)
 	}
 	if !from.Before(to) {
 		return nil, fmt.Errorf("%w: the time range holds no whole bucket of %s", errBadQuery, b)

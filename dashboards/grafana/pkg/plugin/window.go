@@ -65,9 +65,13 @@ func steps(from, to time.Time, step time.Duration) int {
 }
 
 // gridStart is the first step's start, as the API lays it.
-func gridStart(w Window) time.Time {
-	s := int64(w.Step / time.Second)
-	return time.Unix(floorDiv(w.From.Unix(), s)*s, 0).UTC()
+func gridStart(w Window) time.Time { return floorTo(w.From, w.Step) }
+
+// floorTo is t rounded down to a multiple of step (whole seconds) since the
+// epoch.
+func floorTo(t time.Time, step time.Duration) time.Time {
+	s := int64(step / time.Second)
+	return time.Unix(floorDiv(t.Unix(), s)*s, 0).UTC()
 }
 
 func floorDiv(a, b int64) int64 {
