@@ -68,6 +68,17 @@ func (f *Num) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// explainBucket is x as the API answers it (ExplainBucket.Explanation's
+// inverse).
+func explainBucket(x detect.Explanation) ExplainBucket {
+	return ExplainBucket{Bucket: x.Bucket.UTC().Format(time.RFC3339), Observed: x.Observed,
+		Expected: Num(x.Expected), Judged: Num(x.Judged), Dispersion: Num(x.Dispersion), State: x.State,
+		SilenceRun: x.SilenceRun, SilenceLogP: Num(x.SilenceLogP), SilenceThreshold: Num(x.SilenceThreshold),
+		Drop50: Num(x.Drop50), Drop75: Num(x.Drop75), Rank: Num(x.Rank), DropThreshold: Num(x.DropThreshold),
+		Drop50Raw: Num(x.Drop50Raw), Drop75Raw: Num(x.Drop75Raw), LowQuantile: Num(x.LowQuantile),
+		Late: Num(x.Late), LateThreshold: Num(x.LateThreshold)}
+}
+
 // Explanation returns b as the detect.Explanation it was made from.
 func (b ExplainBucket) Explanation() (detect.Explanation, error) {
 	at, err := time.Parse(time.RFC3339, b.Bucket)
@@ -155,12 +166,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		ReplayedFrom: time.Unix(counts[0].Bucket, 0).UTC().Format(time.RFC3339),
 		Buckets:      make([]ExplainBucket, len(xs)), Opened: make([]ExplainOpening, len(opened))}
 	for i, x := range xs {
-		resp.Buckets[i] = ExplainBucket{Bucket: x.Bucket.UTC().Format(time.RFC3339), Observed: x.Observed,
-			Expected: Num(x.Expected), Judged: Num(x.Judged), Dispersion: Num(x.Dispersion), State: x.State,
-			SilenceRun: x.SilenceRun, SilenceLogP: Num(x.SilenceLogP), SilenceThreshold: Num(x.SilenceThreshold),
-			Drop50: Num(x.Drop50), Drop75: Num(x.Drop75), Rank: Num(x.Rank), DropThreshold: Num(x.DropThreshold),
-			Drop50Raw: Num(x.Drop50Raw), Drop75Raw: Num(x.Drop75Raw), LowQuantile: Num(x.LowQuantile),
-			Late: Num(x.Late), LateThreshold: Num(x.LateThreshold)}
+		resp.Buckets[i] = explainBucket(x)
 	}
 	for i, ev := range opened {
 		resp.Opened[i] = ExplainOpening{Kind: string(ev.Kind), StartedAt: ev.StartedAt.UTC().Format(time.RFC3339),
