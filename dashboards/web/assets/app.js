@@ -494,7 +494,8 @@
     const n = Math.max(1, Math.round((period.to - period.from) / bucket));
     const W = 1000;
     const H = 100;
-    const x = (t) => ((t - period.from + bucket / 2) / (period.to - period.from)) * W;
+    const left = (t) => ((t - period.from) / (period.to - period.from)) * W; // a time's x
+    const x = (t) => left(t + bucket / 2); // a bucket's middle
     const at = bs.map((b) => Date.parse(b.bucket));
 
     let ymax = 1;
@@ -503,15 +504,15 @@
     const y = (v) => H - (v / ymax) * H;
     const counts = svg('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': 'counts against the judged expectation', class: 'counts' });
     bs.forEach((b, i) => {
-      if (b.state === 'gap') counts.append(svg('rect', { x: ((at[i] - period.from) / (period.to - period.from)) * W, y: 0, width: W / n, height: H, fill: 'rgba(215,38,61,0.16)' }));
+      if (b.state === 'gap') counts.append(svg('rect', { x: left(at[i]), y: 0, width: W / n, height: H, fill: 'rgba(215,38,61,0.16)' }));
     });
     const poly = (pts, extra) => svg('polyline', { points: pts.join(' '), fill: 'none', 'vector-effect': 'non-scaling-stroke', 'stroke-linejoin': 'round', ...extra });
-    counts.append(poly(bs.filter((b) => b.judged !== null).map((b) => `${x(Date.parse(b.bucket))},${y(b.judged)}`),
+    counts.append(poly(bs.flatMap((b, i) => (b.judged === null ? [] : [`${x(at[i])},${y(b.judged)}`])),
       { stroke: '#1d5f8a', 'stroke-width': 1.5, 'stroke-dasharray': '5 4' }));
     counts.append(poly(bs.map((b, i) => `${x(at[i])},${y(b.observed)}`), { stroke: '#1f2933', 'stroke-width': 1.75 }));
     // Where the replay's gaps were detected.
     for (const o of body.opened) {
-      const d = ((Date.parse(o.detected_at) - period.from) / (period.to - period.from)) * W;
+      const d = left(Date.parse(o.detected_at));
       counts.append(svg('line', { x1: d, x2: d, y1: 0, y2: H, stroke: '#d7263d', 'stroke-width': 1.5, 'vector-effect': 'non-scaling-stroke' },
         svg('title', null, `${o.kind} detected ${when(o.detected_at)}`)));
     }
@@ -532,11 +533,11 @@
 
     // Hover: the bucket's figures.
     bs.forEach((b, i) => {
-      const col = { x: ((at[i] - period.from) / (period.to - period.from)) * W, y: 0, width: W / n, height: H, fill: 'transparent' };
+      const col = { x: left(at[i]), y: 0, width: W / n, height: H, fill: 'transparent' };
       const text = `${hhmm(at[i])} UTC: ${num(b.observed)} events, judged against ${num(b.judged)} (${b.state}); ` +
         `drop evidence ${pct(dropShare(b))} of its threshold, silence ${pct(silShare(b))}, lateness ${pct(lateShare(b))}`;
       counts.append(svg('rect', col, svg('title', null, text)));
-      ev.append(svg('rect', { ...col }, svg('title', null, text)));
+      ev.append(svg('rect', col, svg('title', null, text)));
     });
 
     const opened = body.opened.map((o) => el('li', null, el('span', { class: 'badge ' + o.kind }, o.kind),
