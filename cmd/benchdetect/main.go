@@ -139,6 +139,9 @@ func run(nabDir, bikes, flights, worldcup string, trials, streams, tenants, week
 	}
 	printQuality(sets)
 	printTargets(sets)
+	if err := printEscapes("restated drops (≥ 50 % lost, ≥ 100 events) gapwatch missed", sets); err != nil {
+		return err
+	}
 	printSilenceByVolume(sets)
 	young := youngSets(sets, seed)
 	for _, ds := range young {
@@ -154,6 +157,9 @@ func run(nabDir, bikes, flights, worldcup string, trials, streams, tenants, week
 		}
 	}
 	printHeavy(heavy)
+	if err := printEscapes("heavy sustained losses (≥ 100 events) gapwatch missed", heavy); err != nil {
+		return err
+	}
 	if tenants > 0 {
 		var ts []*tenantSet
 		if tw := twitterTenants(sets, tenants/2, seed); tw != nil {
