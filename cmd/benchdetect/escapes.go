@@ -35,8 +35,7 @@ type escapes struct {
 // printEscapes prints, per group of sets and over all, the restated drops
 // gapwatch missed by the peak evidence their replay reached.
 func printEscapes(title string, sets []*dataset) error {
-	byGroup := map[string]*escapes{}
-	all := &escapes{bands: make([]int, len(escapeBands))}
+	byGroup := map[string]*escapes{} // and "all"
 	for _, ds := range sets {
 		for _, t := range ds.trials {
 			if t.inj.kind != detect.KindDrop || !carriesEvidence(t) {
@@ -51,13 +50,11 @@ func printEscapes(title string, sets []*dataset) error {
 			if err != nil {
 				return err
 			}
-			g := byGroup[ds.group]
-			if g == nil {
-				g = &escapes{bands: make([]int, len(escapeBands))}
-				byGroup[ds.group] = g
-			}
-			for _, es := range []*escapes{g, all} {
-				es.add(peak, inGap, differs)
+			for _, g := range []string{ds.group, "all"} {
+				if byGroup[g] == nil {
+					byGroup[g] = &escapes{bands: make([]int, len(escapeBands))}
+				}
+				byGroup[g].add(peak, inGap, differs)
 			}
 		}
 	}
@@ -68,16 +65,13 @@ func printEscapes(title string, sets []*dataset) error {
 	fmt.Println("|------------------------|--------|----------------|-------|----------|----------|-------|----------|")
 	for _, g := range append(groupNames(sets), "all") {
 		es := byGroup[g]
-		if g == "all" {
-			es = all
-		}
 		if es == nil {
 			continue
 		}
 		fmt.Printf("| %-22s | %6d | %14d | %5d | %8d | %8d | %5d | %8.2f |\n", g, es.missed, es.inGap,
 			es.bands[0], es.bands[1], es.bands[2], es.bands[3], quantile(es.peaks, 0.5))
 	}
-	if all.differs > 0 {
+	if all := byGroup["all"]; all != nil && all.differs > 0 {
 		// The replay opened a gap the benchmark's engine did not: a
 		// replay that does not decide as live would make the bands wrong.
 		fmt.Printf("\nWARNING: %d replays opened a gap in the loss that the benchmark's engine missed\n", all.differs)
@@ -108,8 +102,7 @@ func (es *escapes) add(peak float64, inGap, differs bool) {
 // a share of the threshold, whether the stream had a gap open when the loss
 // began, and whether the replay opened a gap in the window.
 func (ds *dataset) escape(t *trial) (peak float64, inGap, differs bool, err error) {
-	s := ds.start + int64(t.inj.start)*ds.width
-	e := ds.start + int64(t.inj.end+2)*ds.width // scoreInto's last detection time
+	s, e := ds.findable(t)
 	var counts []storage.Count
 	for i, v := range t.counts {
 		b := ds.start + int64(i)*ds.width

@@ -331,10 +331,15 @@ func inWindows(ws [][2]int64, t int64) bool {
 	return false
 }
 
+// findable is when an alert finds trial t's injection: detected from the
+// injection's start to two buckets after its end (Unix seconds, inclusive).
+func (ds *dataset) findable(t *trial) (s, e int64) {
+	return ds.start + int64(t.inj.start)*ds.width, ds.start + int64(t.inj.end+2)*ds.width
+}
+
 // scoreInto adds trial t's results with the given alerts to sc.
 func (ds *dataset) scoreInto(sc *score, t *trial, alerts []alert) {
-	s := ds.start + int64(t.inj.start)*ds.width
-	e := ds.start + int64(t.inj.end+2)*ds.width
+	s, e := ds.findable(t)
 	sc.total[t.inj.kind]++
 	found := false
 	for _, a := range alerts {
